@@ -1,0 +1,5 @@
+"""``python -m dca`` runs the command line."""
+
+from dca.cli import main
+
+main()

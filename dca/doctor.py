@@ -1,0 +1,152 @@
+"""``dca doctor``: check that this machine can run dca, and say how to fix what is missing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+
+from dca.config import Paths
+from dca.errors import DcaError
+from dca.runtime.catalog import Catalog
+from dca.runtime.verify import check_model
+
+_MIN_FREE_DISK = 2 << 30
+_MIN_FREE_RAM = 2 << 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str  # what was found
+    fix: str = ""  # what to do when not ok
+    required: bool = True  # a failing required check makes `dca doctor` exit 1
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix, "required": self.required}
+
+
+def _check_python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check(
+        name="python",
+        ok=ok,
+        detail=f"{platform.python_version()} at {sys.executable}",
+        fix="install Python 3.11 or newer",
+    )
+
+
+def _check_llama() -> Check:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        return Check(
+            name="llama.cpp", ok=False, detail=f"llama-cpp-python not importable ({exc})", fix="run `make install`"
+        )
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    where = "can offload to a GPU (n_gpu_layers)" if gpu else "CPU only (no GPU offload in this build)"
+    return Check(name="llama.cpp", ok=True, detail=f"llama-cpp-python {llama_cpp.__version__}, {where}")
+
+
+def _check_home(paths: Paths) -> Check:
+    try:
+        paths.ensure_writable(paths.home)
+    except DcaError as exc:
+        return Check(name="DCA_HOME", ok=False, detail=str(paths.home), fix=str(exc))
+    source = "DCA_HOME" if os.environ.get("DCA_HOME") else "default"
+    return Check(name="DCA_HOME", ok=True, detail=f"{paths.home} ({source}, writable)")
+
+
+def _check_models(paths: Paths, deep: bool) -> list[Check]:
+    try:
+        catalog = Catalog.load(paths)
+    except DcaError as exc:
+        return [Check(name="catalog", ok=False, detail=str(exc), fix="restore models/catalog.toml from git")]
+    checks = []
+    for entry in catalog.entries:
+        status = check_model(entry, paths, deep=deep)
+        label = f"{entry.role} {entry.name}" + (" (default)" if entry.default else "")
+        if status.verified:
+            checks.append(Check(name=label, ok=True, detail=f"present and verified, {status.size / 1e6:,.0f} MB"))
+        else:
+            checks.append(
+                Check(
+                    name=label,
+                    ok=False,
+                    detail=status.detail.split(";")[0],
+                    fix=f"dca pull {entry.name}" if entry.source.kind != "local" else "dca models add PATH --name NAME",
+                    required=entry.default,
+                )
+            )
+    stale = sorted(p.name for p in paths.partial.glob("*") if p.is_dir()) if paths.partial.is_dir() else []
+    if stale:
+        checks.append(
+            Check(
+                name="interrupted pulls",
+                ok=False,
+                detail=", ".join(stale),
+                fix="rerun `dca pull NAME` to finish each (or delete models/.partial)",
+                required=False,
+            )
+        )
+    return checks
+
+
+def _check_indexes(paths: Paths) -> Check:
+    names = sorted(p.name for p in paths.indexes.glob("*") if p.is_dir()) if paths.indexes.is_dir() else []
+    detail = ", ".join(names) if names else "none yet"
+    return Check(name="indexes", ok=True, detail=f"{detail} (in {paths.indexes})", required=False)
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_resources(paths: Paths) -> list[Check]:
+    existing = next(p for p in (paths.home, *paths.home.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    checks = [
+        Check(
+            name="disk",
+            ok=free >= _MIN_FREE_DISK,
+            detail=f"{free / 2**30:.1f} GiB free at {existing}",
+            fix="free disk space: the default models need about 1.3 GB",
+            required=False,
+        )
+    ]
+    ram = _mem_available()
+    if ram is not None:
+        checks.append(
+            Check(
+                name="memory",
+                ok=ram >= _MIN_FREE_RAM,
+                detail=f"{ram / 2**30:.1f} GiB available, {os.cpu_count()} CPUs",
+                fix="close other programs: the default generator needs about 2 GiB",
+                required=False,
+            )
+        )
+    return checks
+
+
+def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
+    """Every doctor check, in report order. ``deep`` rehashes models instead of trusting stamps."""
+    return [
+        _check_python(),
+        _check_llama(),
+        _check_home(paths),
+        *_check_models(paths, deep),
+        _check_indexes(paths),
+        *_check_resources(paths),
+    ]

@@ -1,0 +1,31 @@
+"""Errors written for the user: what went wrong and what to do about it.
+
+Library code raises these; only ``dca.cli`` turns them into one line on stderr and
+exit code 1. Anything that is not a ``DcaError`` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DcaError(Exception):
+    """Base class of every error a user can act on."""
+
+
+class ConfigError(DcaError):
+    """A configuration value or path is invalid."""
+
+
+class CatalogError(DcaError):
+    """The model catalog is malformed or names an unknown model."""
+
+
+class PullError(DcaError):
+    """A model could not be downloaded, assembled or verified."""
+
+
+class GGUFError(DcaError):
+    """A file is not a readable GGUF model."""
+
+
+class ModelNotFoundError(DcaError):
+    """A model is in the catalog but not present on disk."""

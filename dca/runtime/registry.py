@@ -1,0 +1,41 @@
+"""``dca models add``: register a user's own GGUF file in models/user-models.json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from dca.config import Paths
+from dca.errors import CatalogError
+from dca.files import atomic_write_json, sha256_file
+from dca.runtime.catalog import Catalog, ModelEntry, ModelSource, read_user_models, validate_name
+from dca.runtime.gguf import read_gguf_info
+from dca.runtime.verify import write_stamp
+
+
+def add_user_model(path: Path, *, name: str, paths: Paths, progress: Callable[[int], None] | None = None) -> ModelEntry:
+    """Check ``path`` is a complete GGUF model, hash it, and register it as ``name``.
+
+    The file stays where it is; the registry records its absolute path and sha256.
+    """
+    validate_name(name)
+    path = path.expanduser().resolve()
+    info = read_gguf_info(path)  # raises GGUFError for a missing, truncated or non-GGUF file
+    catalog = Catalog.load(paths)
+    if name in catalog.names:
+        raise CatalogError(f"a model named {name!r} already exists; choose another --name")
+    entry = ModelEntry(
+        name=name,
+        role="generator",
+        file=path.name,
+        size=path.stat().st_size,
+        sha256=sha256_file(path, progress),
+        source=ModelSource(kind="local", path=str(path)),
+        notes=f"{info.name or info.architecture}, added with `dca models add`",
+        metadata=info.to_json(),
+    )
+    paths.ensure_writable(paths.models)
+    models = [*read_user_models(paths), entry.to_json()]
+    atomic_write_json(paths.user_models, {"models": models})
+    write_stamp(entry, paths, entry.sha256)
+    return entry

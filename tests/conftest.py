@@ -1,0 +1,80 @@
+"""Shared fakes: a temp DCA_HOME, wheels built on the fly, a local wheel index, tiny GGUF files."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dca.config import Paths
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """An empty DCA_HOME for one test."""
+    root = tmp_path / "home"
+    root.mkdir()
+    monkeypatch.setenv("DCA_HOME", str(root))
+    return Paths.resolve()
+
+
+def build_wheel(folder: Path, dist: str, version: str, files: dict[str, bytes]) -> Path:
+    """Write a minimal valid wheel holding ``files`` (member path -> bytes) and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    norm = dist.replace("-", "_")
+    path = folder / f"{norm}-{version}-py3-none-any.whl"
+    info = f"{norm}-{version}.dist-info"
+    meta = {
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: dca-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in {**files, **meta}.items():
+            archive.writestr(name, data)
+        archive.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_catalog(paths: Paths, entries: str) -> None:
+    """Give the temp DCA_HOME its own catalog (it overrides the shipped one)."""
+    paths.models.mkdir(parents=True, exist_ok=True)
+    (paths.models / "catalog.toml").write_text(entries, encoding="utf-8")
+
+
+def _gguf_string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def write_gguf(path: Path, *, arch: str = "llama", context_length: int = 2048, chat_template: bool = True) -> Path:
+    """A tiny but structurally complete GGUF v3 file: 4 metadata keys, two f32 tensors."""
+    kv = [
+        ("general.architecture", 8, _gguf_string(arch)),
+        ("general.name", 8, _gguf_string("tiny test model")),
+        (f"{arch}.context_length", 4, struct.pack("<I", context_length)),
+        ("tokenizer.ggml.scores", 9, struct.pack("<IQ", 6, 3) + struct.pack("<3f", 0.1, 0.2, 0.3)),
+    ]
+    if chat_template:
+        kv.append(("tokenizer.chat_template", 8, _gguf_string("{{ messages }}")))
+    tensors = [("a.weight", (4, 2)), ("b.weight", (3,))]
+    header = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for key, type_id, value in kv:
+        header += _gguf_string(key) + struct.pack("<I", type_id) + value
+    offset = 0
+    for name, dims in tensors:
+        header += _gguf_string(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
+        header += struct.pack("<IQ", 0, offset)
+        n = 1
+        for d in dims:
+            n *= d
+        offset += -(-n * 4 // 32) * 32
+    header += b"\0" * (-len(header) % 32)
+    path.write_bytes(header + b"\0" * offset)
+    return path

@@ -1,0 +1,67 @@
+"""GGUF header reading and `dca models add`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write_gguf
+
+from dca.config import Paths
+from dca.errors import CatalogError, GGUFError
+from dca.runtime import Catalog, add_user_model, check_model, read_gguf_info
+
+
+def test_reads_metadata_and_counts_parameters(tmp_path: Path) -> None:
+    info = read_gguf_info(write_gguf(tmp_path / "m.gguf", arch="qwen2", context_length=32768))
+    assert (info.architecture, info.context_length, info.n_parameters) == ("qwen2", 32768, 4 * 2 + 3)
+    assert info.has_chat_template and info.name == "tiny test model"
+
+
+def test_no_chat_template_is_reported(tmp_path: Path) -> None:
+    assert not read_gguf_info(write_gguf(tmp_path / "m.gguf", chat_template=False)).has_chat_template
+
+
+@pytest.mark.parametrize("cut", [3, 40, 200])
+def test_truncated_file_is_refused(tmp_path: Path, cut: int) -> None:
+    whole = write_gguf(tmp_path / "whole.gguf").read_bytes()
+    short = tmp_path / "short.gguf"
+    short.write_bytes(whole[:cut])
+    with pytest.raises(GGUFError, match="truncated|not a GGUF"):
+        read_gguf_info(short)
+
+
+def test_truncated_tensor_data_is_refused(tmp_path: Path) -> None:
+    whole = write_gguf(tmp_path / "whole.gguf").read_bytes()
+    short = tmp_path / "short.gguf"
+    short.write_bytes(whole[:-40])  # the last tensor's data is gone
+    with pytest.raises(GGUFError, match="truncated"):
+        read_gguf_info(short)
+
+
+def test_non_gguf_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.gguf"
+    path.write_text("hello, I am text")
+    with pytest.raises(GGUFError, match="not a GGUF file"):
+        read_gguf_info(path)
+
+
+def test_add_registers_and_verifies(home: Paths, tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "mine.gguf")
+    entry = add_user_model(path, name="mine", paths=home)
+    catalog = Catalog.load(home)
+    assert catalog.get("mine").source.path == str(path.resolve())
+    assert catalog.get("mine").metadata["architecture"] == "llama"
+    assert check_model(entry, home, deep=True).verified
+    path.write_bytes(path.read_bytes() + b"x")
+    assert not check_model(catalog.get("mine"), home).verified
+
+
+def test_add_refuses_a_taken_name(home: Paths, tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="already exists"):
+        add_user_model(write_gguf(tmp_path / "m.gguf"), name="smollm2-135m", paths=home)
+
+
+def test_add_refuses_a_bad_name(home: Paths, tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="invalid"):
+        add_user_model(write_gguf(tmp_path / "m.gguf"), name="../evil", paths=home)
