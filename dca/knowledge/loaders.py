@@ -1,0 +1,336 @@
+"""Find the files to index and turn each into sections of text that know where they came from.
+
+A section is a run of text under one heading (markdown, rst, HTML) or on one PDF page,
+with its character offset in the extracted text of the document. Large text files are
+read in blocks, so a 100 MB file never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".text", ".log", ".csv", ".tsv"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+RST_SUFFIXES = {".rst"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSON_SUFFIXES = {".json", ".jsonl"}
+CODE_SUFFIXES = {
+    ".py",
+    ".js",
+    ".ts",
+    ".tsx",
+    ".jsx",
+    ".java",
+    ".c",
+    ".h",
+    ".cc",
+    ".cpp",
+    ".hpp",
+    ".cs",
+    ".go",
+    ".rs",
+    ".rb",
+    ".php",
+    ".swift",
+    ".kt",
+    ".scala",
+    ".sh",
+    ".bash",
+    ".sql",
+    ".r",
+    ".m",
+    ".lua",
+    ".pl",
+    ".toml",
+    ".yaml",
+    ".yml",
+    ".ini",
+    ".cfg",
+    ".xml",
+    ".css",
+    ".tex",
+}
+SUPPORTED_SUFFIXES = (
+    TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RST_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | CODE_SUFFIXES | {".pdf"}
+)
+_BLOCK_CHARS = 1 << 20  # sections longer than this are cut at a line break into blocks
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache", ".pytest_cache"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    """A piece of a document's text and where it sits."""
+
+    text: str
+    start: int  # character offset of text[0] in the document's extracted text
+    heading: str = ""  # "Title > Subtitle" for structured text, "" otherwise
+    page: int | None = None  # 1-based PDF page
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadConfig:
+    """What to pick up and how to read it."""
+
+    include: tuple[str, ...] = ()  # globs a file must match (any); empty = all supported files
+    exclude: tuple[str, ...] = ()  # globs that drop a file
+    json_field: str = "text"  # the field holding the text in .json / .jsonl records
+
+
+class SkipFile(Exception):
+    """A file that cannot be indexed; the reason is counted and reported, never silent."""
+
+
+def _matches(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
+    relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(path.name, p) for p in patterns)
+
+
+def discover_files(paths: list[Path], config: LoadConfig) -> Iterator[Path]:
+    """Every file under ``paths`` (recursive) that passes include/exclude, in a stable order."""
+    for root in paths:
+        if root.is_file():
+            yield root.resolve()
+            continue
+        for path in sorted(root.rglob("*")):
+            if any(part in _SKIP_DIRS for part in path.relative_to(root).parts[:-1]) or not path.is_file():
+                continue
+            if config.include and not _matches(path, root, config.include):
+                continue
+            if config.exclude and _matches(path, root, config.exclude):
+                continue
+            yield path.resolve()
+
+
+def load_sections(path: Path, config: LoadConfig) -> Iterator[Section]:
+    """Sections of ``path``'s text; raises SkipFile for unsupported, binary or broken files."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise SkipFile(f"unsupported type {suffix or '(no extension)'}")
+    if suffix == ".pdf":
+        yield from _pdf_sections(path)
+        return
+    if _looks_binary(path):
+        raise SkipFile("binary content")
+    if suffix in HTML_SUFFIXES:
+        yield from _html_sections(_read_text(path))
+    elif suffix in JSON_SUFFIXES:
+        yield from _json_sections(path, config.json_field)
+    elif suffix in MARKDOWN_SUFFIXES:
+        yield from _heading_sections(_markdown_lines(_read_blocks(path)))
+    elif suffix in RST_SUFFIXES:
+        yield from _rst_sections(_read_text(path))
+    else:
+        yield from _heading_sections((line, None) for line in _read_blocks(path))
+
+
+def _looks_binary(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return b"\0" in handle.read(8192)
+
+
+def _decode(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("%s is not valid UTF-8; undecodable bytes were replaced", path)
+        return data.decode("utf-8", errors="replace")
+
+
+def _read_text(path: Path) -> str:
+    return _decode(path.read_bytes(), path)
+
+
+def _read_blocks(path: Path) -> Iterator[str]:
+    """Lines of a text file, read in ~1 MB blocks so memory stays bounded."""
+    warned = False
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if not warned:
+                    log.warning("%s is not valid UTF-8; undecodable bytes were replaced", path)
+                    warned = True
+                yield raw.decode("utf-8", errors="replace")
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+Heading = tuple[int, str]  # (level, title)
+
+
+def _markdown_lines(lines: Iterator[str]) -> Iterator[tuple[str, Heading | None]]:
+    """Each line with its heading, ignoring '#' lines inside fenced code."""
+    in_fence = False
+    for line in lines:
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        match = None if in_fence else _MD_HEADING.match(line)
+        yield line, ((len(match.group(1)), match.group(2)) if match else None)
+
+
+def _heading_sections(lines: Iterator[tuple[str, Heading | None]]) -> Iterator[Section]:
+    """Group lines into sections at headings; cut very long sections into blocks."""
+    stack: list[tuple[int, str]] = []
+    buffer: list[str] = []
+    size = 0
+    start = 0
+    offset = 0
+
+    def flush() -> Iterator[Section]:
+        nonlocal buffer, size, start
+        text = "".join(buffer)
+        if text.strip():
+            yield Section(text=text, start=start, heading=" > ".join(t for _, t in stack))
+        buffer, size, start = [], 0, offset
+
+    for line, found in lines:
+        if found is not None:
+            yield from flush()
+            level, title = found
+            stack = [(lvl, t) for lvl, t in stack if lvl < level] + [(level, title)]
+        buffer.append(line)
+        size += len(line)
+        offset += len(line)
+        if size >= _BLOCK_CHARS:
+            yield from flush()
+    yield from flush()
+
+
+_RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+<>:.])\1{2,}\s*$")
+
+
+def _rst_sections(text: str) -> Iterator[Section]:
+    lines = text.splitlines(keepends=True)
+    levels: list[str] = []
+    headings: dict[int, Heading] = {}
+    for i in range(1, len(lines)):
+        title = lines[i - 1].strip()
+        match = _RST_UNDERLINE.match(lines[i])
+        if match and title and not _RST_UNDERLINE.match(lines[i - 1]) and len(lines[i].strip()) >= len(title):
+            char = match.group(1)
+            if char not in levels:
+                levels.append(char)
+            headings[i - 1] = (levels.index(char) + 1, title)
+
+    yield from _heading_sections((line, headings.get(i)) for i, line in enumerate(lines))
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML page, split at h1-h6 headings."""
+
+    _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
+    _BREAK = frozenset({"p", "div", "br", "li", "tr", "section", "article", "pre", "blockquote", "table"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[tuple[int, str]] = []  # (heading level or 0, text)
+        self._skip = 0
+        self._heading: int = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif re.fullmatch(r"h[1-6]", tag):
+            self._heading = int(tag[1])
+            self.parts.append((self._heading, ""))
+        elif tag in self._BREAK:
+            self.parts.append((0, "\n"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif re.fullmatch(r"h[1-6]", tag):
+            self._heading = 0
+            self.parts.append((0, "\n"))
+        elif tag in self._BREAK:
+            self.parts.append((0, "\n"))
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._heading and self.parts and self.parts[-1][0] == self._heading:
+            level, text = self.parts[-1]
+            self.parts[-1] = (level, text + data)
+        else:
+            self.parts.append((0, data))
+
+
+def _html_sections(html: str) -> Iterator[Section]:
+    parser = _HTMLText()
+    parser.feed(html)
+    parser.close()
+    lines: list[str] = []
+    headings: dict[int, Heading] = {}
+    for level, text in parser.parts:
+        if level:
+            title = " ".join(text.split())
+            headings[len(lines)] = (level, title)
+            lines.append(f"{title}\n")
+        else:
+            lines.extend(text.splitlines(keepends=True))
+    yield from _heading_sections((line, headings.get(i)) for i, line in enumerate(lines))
+
+
+def _json_sections(path: Path, field: str) -> Iterator[Section]:
+    offset = 0
+    if path.suffix.lower() == ".jsonl":
+        records: Iterator[tuple[int, object]] = (
+            (n, _parse_json_line(line, path, n)) for n, line in enumerate(_read_blocks(path), start=1) if line.strip()
+        )
+    else:
+        try:
+            data = json.loads(_read_text(path))
+        except json.JSONDecodeError as exc:
+            raise SkipFile(f"invalid JSON ({exc})") from None
+        records = enumerate(data if isinstance(data, list) else [data], start=1)
+    found = 0
+    for number, record in records:
+        if not isinstance(record, dict) or not isinstance(record.get(field), str):
+            continue
+        text = record[field] + "\n"
+        found += 1
+        yield Section(text=text, start=offset, heading=f"record {number}")
+        offset += len(text)
+    if not found:
+        raise SkipFile(f"no record has a string field {field!r} (set --json-field)")
+
+
+def _parse_json_line(line: str, path: Path, number: int) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        log.warning("%s line %d is not valid JSON; skipped", path, number)
+        return None
+
+
+def _pdf_sections(path: Path) -> Iterator[Section]:
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+
+        reader = PdfReader(str(path))
+        pages = list(reader.pages)
+    except Exception as exc:
+        raise SkipFile(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
+    offset = 0
+    for number, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s page %d could not be read (%s); skipped", path, number, exc)
+            continue
+        if text.strip():
+            text += "\n"
+            yield Section(text=text, start=offset, page=number)
+            offset += len(text)

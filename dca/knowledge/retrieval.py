@@ -1,0 +1,112 @@
+"""Search an index: dense (FAISS), BM25 (SQLite FTS5) or hybrid (reciprocal rank fusion)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from dca.errors import ConfigError
+from dca.knowledge.embedding import Embedder
+from dca.knowledge.store import KnowledgeIndex, StoredChunk
+
+MODES = ("dense", "bm25", "hybrid")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """How `dca index search` ranks chunks."""
+
+    k: int = 5  # chunks to return
+    mode: str = "hybrid"  # dense | bm25 | hybrid
+    source: str = ""  # glob on the source path, e.g. "*.md" or "*/docs/*"; "" = all
+    candidates: int = 50  # per-method candidates fused by hybrid search
+    rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"k must be at least 1, got {self.k}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.candidates < self.k:
+            object.__setattr__(self, "candidates", self.k)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """One retrieved chunk with its rank and score (higher is better)."""
+
+    rank: int
+    score: float
+    chunk: StoredChunk
+
+    def to_json(self) -> dict[str, object]:
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "id": c.id,
+            "path": c.path,
+            "heading": c.heading,
+            "page": c.page,
+            "char_start": c.char_start,
+            "char_end": c.char_end,
+            "text": c.text,
+        }
+
+
+def _source_ok(path: str, pattern: str) -> bool:
+    return not pattern or fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, f"*/{pattern}")
+
+
+def dense_ranking(index: KnowledgeIndex, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
+    vectors = index.vectors()
+    if vectors.ntotal == 0:
+        return []
+    scores, ids = vectors.search(embedder.embed([query]), min(n, vectors.ntotal))
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+def bm25_ranking(index: KnowledgeIndex, query: str, n: int) -> list[tuple[int, float]]:
+    terms = _WORD.findall(query.lower())
+    if not terms:
+        return []
+    match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+    rows = index.db.execute(
+        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?", (match, n)
+    )
+    return [(int(r[0]), -float(r[1])) for r in rows]
+
+
+def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: score = sum over rankings of 1 / (rrf_k + rank)."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (chunk_id, _) in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, config: SearchConfig) -> list[Hit]:
+    """The top ``config.k`` chunks for ``query``."""
+    if not query.strip():
+        raise ConfigError("the query is empty; give some words to search for")
+    n = config.candidates * (5 if config.source else 1)
+    if config.mode == "bm25":
+        ranked = bm25_ranking(index, query, n)
+    else:
+        if embedder is None:
+            raise ConfigError(f"{config.mode} search needs an embedder")
+        dense = dense_ranking(index, embedder, query, n)
+        ranked = dense if config.mode == "dense" else fuse([dense, bm25_ranking(index, query, n)], config.rrf_k)
+    chunks = index.get_chunks([chunk_id for chunk_id, _ in ranked])
+    hits: list[Hit] = []
+    for chunk_id, score in ranked:
+        chunk = chunks.get(chunk_id)  # a concurrent writer may have deleted it since
+        if chunk is None or not _source_ok(chunk.path, config.source):
+            continue
+        hits.append(Hit(rank=len(hits) + 1, score=score, chunk=chunk))
+        if len(hits) == config.k:
+            break
+    return hits

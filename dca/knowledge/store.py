@@ -1,0 +1,396 @@
+"""One knowledge index on disk: SQLite (documents, chunks, vectors, FTS5) + a FAISS file + manifest.
+
+Layout of ``indexes/NAME/``::
+
+    manifest.json        embedder, dimension, chunking, which vectors file is current
+    store.sqlite         documents, chunks (text, location, vector), tombstones, chunks_fts
+    vectors-<gen>.faiss  the FAISS index as of generation <gen>
+    write.lock           held by the one writer
+
+SQLite is the source of truth and every change is one transaction that bumps a
+generation number. The FAISS file may lag behind: opening the index replays the chunks
+added and the ids deleted after the file's generation (``chunks.gen``, ``tombstones``).
+So a kill -9 at any moment leaves an index that opens in its last committed state, and
+readers (SQLite WAL) are never blocked by the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dca.config import Paths
+from dca.errors import KnowledgeIndexError
+from dca.files import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    gen INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: FAISS ids are chunk ids
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    heading TEXT NOT NULL,
+    page INTEGER,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    gen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_gen ON chunks(gen);
+CREATE TABLE IF NOT EXISTS tombstones (chunk_id INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_gen ON tombstones(gen);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, heading, content='chunks', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading) VALUES ('delete', old.id, old.text, old.heading);
+    INSERT OR REPLACE INTO tombstones(chunk_id, gen)
+        VALUES (old.id, (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'gen'));
+END;
+"""
+
+
+def validate_index_name(name: str) -> str:
+    if not _NAME_RE.match(name) or ".." in name:
+        raise KnowledgeIndexError(
+            f"index name {name!r} is invalid: use letters, digits, '.', '_' or '-' (no '/' or '..')"
+        )
+    return name
+
+
+def list_indexes(paths: Paths) -> list[str]:
+    if not paths.indexes.is_dir():
+        return []
+    return sorted(p.name for p in paths.indexes.iterdir() if (p / "manifest.json").is_file())
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredChunk:
+    """A chunk as read back from the store, with where it came from."""
+
+    id: int
+    path: str
+    text: str
+    heading: str
+    page: int | None
+    char_start: int
+    char_end: int
+
+
+@dataclass(kw_only=True)
+class Manifest:
+    """manifest.json: what an index was made with and which vectors file is current."""
+
+    embedder: str
+    dim: int
+    chunking: dict[str, int]
+    created: float = field(default_factory=time.time)
+    schema_version: int = SCHEMA_VERSION
+    vectors_file: str = ""  # "" until the first save
+    vectors_gen: int = 0
+    vectors_kind: str = "exact"
+    ann: dict[str, Any] = field(default_factory=dict)  # nprobe, measured recall, trained size
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class KnowledgeIndex:
+    """An open index. Writers must hold :meth:`writer`; readers just open it."""
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        self.folder = folder
+        self.name = folder.name
+        self.manifest = manifest
+        self.db = _connect(folder / "store.sqlite")
+        self._vectors: Any = None  # FaissIndex, loaded lazily and caught up to the database
+        self._vectors_gen = -1
+
+    # ---- opening -----------------------------------------------------------------
+    @classmethod
+    def open(cls, paths: Paths, name: str) -> KnowledgeIndex:
+        folder = paths.indexes / validate_index_name(name)
+        try:
+            raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            known = ", ".join(list_indexes(paths)) or "none yet"
+            raise KnowledgeIndexError(
+                f"no index named {name!r} (existing: {known}); create it with `dca index add PATH --index {name}`"
+            ) from None
+        except ValueError as exc:
+            raise KnowledgeIndexError(
+                f"{folder / 'manifest.json'} is corrupt ({exc}); delete the index and add the files again"
+            ) from None
+        try:
+            manifest = Manifest(**raw)
+        except TypeError as exc:
+            raise KnowledgeIndexError(f"{folder / 'manifest.json'} has unexpected fields ({exc})") from None
+        if manifest.schema_version != SCHEMA_VERSION:
+            raise KnowledgeIndexError(
+                f"index {name!r} uses schema {manifest.schema_version}; this dca reads {SCHEMA_VERSION}"
+            )
+        return cls(folder, manifest)
+
+    @classmethod
+    def create(cls, paths: Paths, name: str, *, embedder: str, dim: int, chunking: dict[str, int]) -> KnowledgeIndex:
+        folder = paths.indexes / validate_index_name(name)
+        paths.ensure_writable(folder)
+        manifest = Manifest(embedder=embedder, dim=dim, chunking=chunking)
+        index = cls(folder, manifest)
+        atomic_write_json(folder / "manifest.json", manifest.to_json())  # last: the index exists from here
+        return index
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[KnowledgeIndex]:
+        """Hold the index's write lock (one writer at a time)."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.folder / "write.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise KnowledgeIndexError(
+                f"index {self.name!r} is being changed by another dca process; wait for it to finish"
+            ) from None
+        try:
+            yield self
+        finally:
+            lock.release()
+
+    # ---- generations ----------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[int]:
+        """One atomic change; yields the new generation number that its rows carry."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            gen = self.generation + 1
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('gen', ?)", (str(gen),))
+            yield gen
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self._vectors = None  # in-memory vectors may hold the rolled-back rows
+            raise
+
+    # ---- vectors ---------------------------------------------------------------------
+    def vectors(self) -> Any:
+        """The FAISS index, caught up to the committed database state."""
+        from dca.knowledge.vectors import FaissIndex
+
+        if self._vectors is None:
+            if self.manifest.vectors_file:
+                path = self.folder / self.manifest.vectors_file
+                try:
+                    self._vectors = FaissIndex.load(path)
+                except RuntimeError as exc:
+                    raise KnowledgeIndexError(
+                        f"{path} is unreadable ({str(exc).splitlines()[0][:80]}); "
+                        f"rebuild it with `dca index verify {self.name} --repair`"
+                    ) from None
+                self._vectors_gen = self.manifest.vectors_gen
+            else:
+                self._vectors = FaissIndex.exact(self.manifest.dim)
+                self._vectors_gen = 0
+        self._catch_up()
+        return self._vectors
+
+    def _catch_up(self) -> None:
+        gen = self.generation
+        if gen == self._vectors_gen:
+            return
+        since = self._vectors_gen
+        removed = np.array(
+            [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT chunk_id FROM tombstones WHERE gen > ? OR chunk_id IN "
+                    "(SELECT id FROM chunks WHERE gen > ?)",
+                    (since, since),
+                )
+            ],
+            dtype=np.int64,
+        )
+        self._vectors.remove(removed)
+        rows = self.db.execute("SELECT id, vector FROM chunks WHERE gen > ?", (since,)).fetchall()
+        if rows:
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            self._vectors.add(ids, vecs)
+        self._vectors_gen = gen
+
+    def note_applied(self, gen: int) -> None:
+        """The writer applied generation ``gen`` to the in-memory vectors itself."""
+        self._vectors_gen = gen
+
+    def save_vectors(self, *, ann: Any = None) -> None:
+        """Persist the vectors at the current generation (writers only); switch to IVF past the threshold."""
+        from dca.knowledge.vectors import FaissIndex, build_ivf
+
+        if self.manifest.dim == 0:  # nothing was ever embedded
+            return
+        vectors = self.vectors()
+        gen = self._vectors_gen
+        if ann is not None and vectors.ntotal > ann.ann_threshold:
+            trained = int(self.manifest.ann.get("trained_size", 0))
+            if vectors.kind != "ivf" or vectors.ntotal > 4 * trained:
+                ids, vecs = self.all_vectors()
+                vectors, recall = build_ivf(ids, vecs, ann)
+                self._vectors = vectors
+                self.manifest.ann = {"nprobe": vectors.nprobe, "recall_at_10": recall, "trained_size": len(ids)}
+        elif vectors.kind == "ivf" and ann is not None and vectors.ntotal < ann.ann_threshold // 2:
+            ids, vecs = self.all_vectors()
+            vectors = FaissIndex.exact(self.manifest.dim)
+            vectors.add(ids, vecs)
+            self._vectors = vectors
+            self.manifest.ann = {}
+        if (
+            self.manifest.vectors_file
+            and self.manifest.vectors_gen == gen
+            and self.manifest.vectors_kind == vectors.kind
+        ):
+            return
+        old = self.manifest.vectors_file
+        name = f"vectors-{gen}.faiss"
+        vectors.save(self.folder / name)
+        self.manifest.vectors_file, self.manifest.vectors_gen, self.manifest.vectors_kind = name, gen, vectors.kind
+        atomic_write_json(self.folder / "manifest.json", self.manifest.to_json())
+        for stale in self.folder.glob("vectors-*.faiss"):
+            if stale.name not in (name, old):  # keep the previous file for readers opening it right now
+                stale.unlink(missing_ok=True)
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.db.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.manifest.dim)
+        return ids, vecs
+
+    # ---- documents and chunks ------------------------------------------------------
+    def documents(self) -> dict[str, tuple[str, int, int]]:
+        """path -> (sha256, size, mtime_ns) of every indexed document."""
+        rows = self.db.execute("SELECT path, sha256, size, mtime_ns FROM documents")
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def delete_document(self, path: str) -> list[int]:
+        """Delete a document and its chunks (inside a transaction); return the removed chunk ids."""
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.path = ?", (path,)
+            )
+        ]
+        self.db.execute("DELETE FROM chunks WHERE doc_id IN (SELECT id FROM documents WHERE path = ?)", (path,))
+        self.db.execute("DELETE FROM documents WHERE path = ?", (path,))
+        return ids
+
+    def insert_document(self, *, path: str, sha256: str, size: int, mtime_ns: int, gen: int) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO documents(path, sha256, size, mtime_ns, n_chunks, gen) VALUES (?, ?, ?, ?, 0, ?)",
+            (path, sha256, size, mtime_ns, gen),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def insert_chunks(self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int) -> list[int]:
+        ids = []
+        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+            cursor = self.db.execute(
+                "INSERT INTO chunks(doc_id, ord, text, heading, page, char_start, char_end, n_tokens, vector, gen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc_id,
+                    first_ord + offset,
+                    chunk.text,
+                    chunk.heading,
+                    chunk.page,
+                    chunk.start,
+                    chunk.end,
+                    chunk.n_tokens,
+                    np.asarray(vector, dtype=np.float32).tobytes(),
+                    gen,
+                ),
+            )
+            ids.append(int(cursor.lastrowid or 0))
+        self.db.execute("UPDATE documents SET n_chunks = n_chunks + ? WHERE id = ?", (len(ids), doc_id))
+        return ids
+
+    def get_chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT c.id, d.path, c.text, c.heading, c.page, c.char_start, c.char_end FROM chunks c "
+            f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            ids,
+        )
+        return {
+            r[0]: StoredChunk(id=r[0], path=r[1], text=r[2], heading=r[3], page=r[4], char_start=r[5], char_end=r[6])
+            for r in rows
+        }
+
+    def stats(self) -> dict[str, Any]:
+        n_docs, n_chunks = self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)"
+        ).fetchone()
+        size = sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        return {
+            "name": self.name,
+            "documents": n_docs,
+            "chunks": n_chunks,
+            "embedder": self.manifest.embedder,
+            "dim": self.manifest.dim,
+            "chunking": self.manifest.chunking,
+            "vectors": self.manifest.vectors_kind,
+            "ann": self.manifest.ann,
+            "generation": self.generation,
+            "bytes_on_disk": size,
+        }
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise KnowledgeIndexError(
+            f"{path} is not a readable index database ({exc}); delete the index and add the files again"
+        ) from None
+    return db

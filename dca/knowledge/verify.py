@@ -1,0 +1,96 @@
+"""``dca index verify``: is the index consistent with itself and with the files on disk?"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dca.errors import KnowledgeIndexError
+from dca.knowledge.store import KnowledgeIndex
+
+
+@dataclass(kw_only=True)
+class VerifyReport:
+    """Problems found; an empty list means the index is sound and up to date."""
+
+    index: str
+    documents: int = 0
+    chunks: int = 0
+    vectors: int = 0
+    problems: list[str] = field(default_factory=list)  # the index itself is damaged
+    stale: list[str] = field(default_factory=list)  # files changed or gone since they were indexed
+    repaired: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport:
+    """Check SQLite integrity, FAISS count and ids against SQLite, and document hashes against files."""
+    report = VerifyReport(index=index.name)
+    integrity = index.db.execute("PRAGMA integrity_check").fetchone()[0]
+    if integrity != "ok":
+        report.problems.append(
+            f"the SQLite database is damaged ({integrity}); delete the index and add the files again"
+        )
+        return report
+    chunk_ids = np.array([r[0] for r in index.db.execute("SELECT id FROM chunks")], dtype=np.int64)
+    report.chunks = len(chunk_ids)
+    report.documents = index.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    fts = index.db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]
+    if fts != report.chunks:
+        report.problems.append(f"the BM25 table has {fts} rows for {report.chunks} chunks")
+    if index.manifest.dim:
+        try:
+            vectors = index.vectors()
+            faiss_ids = vectors.ids()
+            report.vectors = vectors.ntotal
+            if vectors.ntotal != report.chunks:
+                report.problems.append(f"FAISS holds {vectors.ntotal} vectors for {report.chunks} chunks")
+            elif not np.array_equal(np.sort(faiss_ids), np.sort(chunk_ids)):
+                report.problems.append("FAISS ids differ from the chunk ids in SQLite")
+        except KnowledgeIndexError as exc:
+            report.problems.append(str(exc))
+    if report.problems and repair:
+        _rebuild_vectors(index)
+        report.problems = []
+        report.vectors = report.chunks
+        report.repaired = True
+    for path, (sha256, size, mtime_ns) in index.documents().items():
+        file = Path(path)
+        try:
+            stat = file.stat()
+        except OSError:
+            report.stale.append(f"{path}: gone from disk")
+            continue
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and _file_sha256(file) != sha256:
+            report.stale.append(f"{path}: changed since it was indexed")
+    return report
+
+
+def _rebuild_vectors(index: KnowledgeIndex) -> None:
+    """Rebuild the FAISS file from the vectors kept in SQLite."""
+    from dca.knowledge.vectors import FaissIndex
+
+    ids, vectors = index.all_vectors()
+    fresh = FaissIndex.exact(index.manifest.dim)
+    fresh.add(ids, vectors)
+    index._vectors = fresh
+    index.note_applied(index.generation)
+    index.manifest.vectors_file = ""  # force a new file
+    index.save_vectors()
