@@ -6,10 +6,14 @@ import hashlib
 import struct
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dca.config import Paths
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @pytest.fixture
@@ -78,3 +82,67 @@ def write_gguf(path: Path, *, arch: str = "llama", context_length: int = 2048, c
     header += b"\0" * (-len(header) % 32)
     path.write_bytes(header + b"\0" * offset)
     return path
+
+
+class HashEmbedder:
+    """A deterministic bag-of-words embedder: words hashed into buckets, rows normalized."""
+
+    name = "all-minilm-l6-v2"  # poses as the catalog default so index manifests match
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import re
+
+        import numpy as np
+
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+            out[row, 0] += 1e-3  # never an all-zero row
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        import re
+
+        return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+@pytest.fixture
+def embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch: pytest.MonkeyPatch, embedder: HashEmbedder) -> HashEmbedder:
+    """Make every `load_embedder` call (CLI, retriever) return the hash embedder."""
+    import dca.knowledge.embedding as embedding_module
+    import dca.knowledge.langchain as langchain_module
+
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name=None, paths=None: embedder)
+    monkeypatch.setattr(langchain_module, "load_embedder", lambda name=None, paths=None: embedder)
+    return embedder
+
+
+def make_corpus(folder: Path) -> Path:
+    """A small mixed-format corpus with known facts in known places."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "animals.md").write_text(
+        "# Animals\n\nIntro to animals.\n\n## Cats\n\nCats purr and chase mice at night.\n\n"
+        "## Dogs\n\nDogs bark and fetch sticks in the park.\n"
+    )
+    (folder / "space.txt").write_text("The Moon orbits the Earth every 27 days.\nMars is red because of iron oxide.\n")
+    (folder / "page.html").write_text(
+        "<html><head><script>var ignored = 1;</script></head><body><h1>Cooking</h1>"
+        "<p>Bread needs flour, water and yeast.</p></body></html>"
+    )
+    (folder / "notes.jsonl").write_text('{"text": "Volcanoes erupt molten lava."}\n{"other": 1}\n')
+    sub = folder / "sub"
+    sub.mkdir(exist_ok=True)
+    (sub / "code.py").write_text("def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)\n")
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    return folder

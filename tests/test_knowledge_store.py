@@ -1,0 +1,260 @@
+"""Index add / update / remove / sync, search modes, verify, and crash safety."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import HashEmbedder, make_corpus
+from typer.testing import CliRunner
+
+from dca.cli import app
+from dca.config import Paths
+from dca.errors import IngestError, KnowledgeIndexError
+from dca.knowledge import IngestConfig, KnowledgeIndex, SearchConfig, add_paths, remove_paths, search, sync_folder
+from dca.knowledge.verify import verify_index
+
+runner = CliRunner()
+
+
+def _add(home: Paths, embedder: HashEmbedder, *inputs: Path, name: str = "t", **config: object):
+    return add_paths(
+        home,
+        name,
+        list(inputs),
+        embedder_name=embedder.name,
+        embedder_factory=lambda: embedder,
+        config=IngestConfig(**config),
+    )  # type: ignore[arg-type]
+
+
+def _rows(home: Paths, name: str = "t") -> list[tuple]:
+    db = sqlite3.connect(home.indexes / name / "store.sqlite")
+    rows = db.execute(
+        "SELECT d.path, c.char_start, c.char_end, c.text FROM chunks c JOIN documents d "
+        "ON d.id = c.doc_id ORDER BY d.path, c.char_start"
+    ).fetchall()
+    db.close()
+    return rows
+
+
+def _search(home: Paths, embedder: HashEmbedder, query: str, **config: object):
+    index = KnowledgeIndex.open(home, "t")
+    try:
+        return search(index, query, embedder=embedder, config=SearchConfig(**config))  # type: ignore[arg-type]
+    finally:
+        index.close()
+
+
+def test_add_reports_every_file_and_second_add_is_unchanged(
+    home: Paths, tmp_path: Path, embedder: HashEmbedder
+) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    report = _add(home, embedder, corpus)
+    assert len(report.added) == 5
+    assert report.skipped == {str(corpus / "image.png"): "unsupported type .png"}
+    calls = embedder.calls
+    again = _add(home, embedder, corpus)
+    assert again.unchanged == 5 and not again.added and again.chunks_added == 0
+    assert embedder.calls == calls  # nothing re-embedded
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_each_mode_finds_the_right_section(home: Paths, tmp_path: Path, embedder: HashEmbedder, mode: str) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    top = _search(home, embedder, "dogs bark fetch sticks", mode=mode, k=3)[0]
+    assert top.chunk.path == str(corpus / "animals.md") and top.chunk.heading == "Animals > Dogs"
+    text = (corpus / "animals.md").read_text()
+    assert text[top.chunk.char_start : top.chunk.char_end] == top.chunk.text
+
+
+def test_source_glob_filters(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    hits = _search(home, embedder, "fibonacci cats moon", source="*.py", k=5)
+    assert hits and {h.chunk.path for h in hits} == {str(corpus / "sub" / "code.py")}
+
+
+def test_changed_file_replaces_its_chunks(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    (corpus / "space.txt").write_text("Jupiter has a great red spot.\n")
+    report = _add(home, embedder, corpus)
+    assert report.updated == [str(corpus / "space.txt")] and report.unchanged == 4
+    texts = [r[3] for r in _rows(home) if r[0].endswith("space.txt")]
+    assert texts == ["Jupiter has a great red spot."]
+    assert verify_index(KnowledgeIndex.open(home, "t")).ok
+
+
+def test_sync_adds_updates_and_removes(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    sync_folder(home, "t", corpus, embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    (corpus / "animals.md").write_text("# Birds\n\nBirds sing at dawn.\n")
+    (corpus / "space.txt").unlink()
+    (corpus / "new.md").write_text("Fresh note about tea.\n")
+    report = sync_folder(home, "t", corpus, embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    assert report.removed == [str(corpus / "space.txt")]
+    assert report.updated == [str(corpus / "animals.md")] and report.added == [str(corpus / "new.md")]
+    fresh_home = Paths.resolve(tmp_path / "fresh")
+    _add(fresh_home, HashEmbedder(), corpus)
+    assert _rows(home) == _rows(fresh_home)  # exactly what a fresh index of the folder holds
+    verified = verify_index(KnowledgeIndex.open(home, "t"))
+    assert verified.ok and not verified.stale
+
+
+def test_remove_deletes_documents_and_vectors(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    report = remove_paths(home, "t", [corpus / "sub"], embedder_name=embedder.name)
+    assert report.removed == [str(corpus / "sub" / "code.py")]
+    assert all("code.py" not in h.chunk.path for h in _search(home, embedder, "fibonacci", k=10))
+    with pytest.raises(IngestError, match="nothing in index 't' is under"):
+        remove_paths(home, "t", [corpus / "sub"], embedder_name=embedder.name)
+
+
+def test_another_embedder_is_refused(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    with pytest.raises(KnowledgeIndexError, match="built with embedder 'all-minilm-l6-v2', not 'other'"):
+        add_paths(home, "t", [corpus], embedder_name="other", embedder_factory=lambda: embedder)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", ".."])
+def test_bad_index_names_are_refused(home: Paths, tmp_path: Path, embedder: HashEmbedder, name: str) -> None:
+    with pytest.raises(KnowledgeIndexError, match="invalid"):
+        _add(home, embedder, make_corpus(tmp_path / "c"), name=name)
+
+
+def test_missing_path_is_an_error(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    with pytest.raises(IngestError, match="no such file or folder"):
+        _add(home, embedder, tmp_path / "nope")
+
+
+def test_damaged_vectors_file_is_reported_and_repaired(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    _add(home, embedder, make_corpus(tmp_path / "corpus"))
+    index = KnowledgeIndex.open(home, "t")
+    (index.folder / index.manifest.vectors_file).write_bytes(b"garbage")
+    report = verify_index(KnowledgeIndex.open(home, "t"))
+    assert not report.ok and "verify t --repair" in report.problems[0]
+    repaired = verify_index(KnowledgeIndex.open(home, "t"), repair=True)
+    assert repaired.repaired
+    assert verify_index(KnowledgeIndex.open(home, "t")).ok
+
+
+def test_stale_files_are_reported(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    (corpus / "space.txt").write_text("changed")
+    (corpus / "page.html").unlink()
+    report = verify_index(KnowledgeIndex.open(home, "t"))
+    assert report.ok and len(report.stale) == 2
+
+
+def test_exact_index_becomes_ivf_past_the_threshold(home: Paths, tmp_path: Path) -> None:
+    from dca.knowledge.vectors import AnnConfig, build_ivf
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(50, 32))
+    vectors = (centers[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(10, 5010, dtype=np.int64)
+    index, recall = build_ivf(ids, vectors, AnnConfig(ann_threshold=1000, target_recall=0.95))
+    assert index.kind == "ivf" and recall >= 0.95
+    assert set(index.ids().tolist()) == set(ids.tolist())
+    index.remove(ids[:100])
+    assert index.ntotal == 4900 and 10 not in set(index.ids().tolist())
+
+
+def test_cli_add_search_json_and_list(home: Paths, tmp_path: Path, fake_embedder: HashEmbedder) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    added = runner.invoke(app, ["index", "add", str(corpus), "--json"])
+    assert added.exit_code == 0, added.output
+    assert len(json.loads(added.stdout)["added"]) == 5
+    found = runner.invoke(app, ["index", "search", "volcanoes lava", "--json", "--k", "2"])
+    assert found.exit_code == 0, found.output
+    top = json.loads(found.stdout)[0]
+    assert top["path"].endswith("notes.jsonl") and top["heading"] == "record 1" and top["rank"] == 1
+    listing = runner.invoke(app, ["index", "list", "--json"])
+    assert json.loads(listing.stdout)[0]["documents"] == 5
+    again = runner.invoke(app, ["index", "add", str(corpus)])
+    assert "0 added, 0 updated, 5 unchanged" in again.stdout
+
+
+def test_cli_errors_are_one_line(home: Paths, tmp_path: Path, fake_embedder: HashEmbedder) -> None:
+    missing = runner.invoke(app, ["index", "search", "x", "--index", "nope"])
+    assert missing.exit_code == 1 and "no index named 'nope'" in missing.stderr
+    bad = runner.invoke(app, ["index", "add", str(tmp_path / "absent")])
+    assert bad.exit_code == 1 and bad.stderr.count("\n") == 1
+    slash = runner.invoke(app, ["index", "add", str(tmp_path), "--index", "../x"])
+    assert slash.exit_code == 1 and "invalid" in slash.stderr
+
+
+def test_langchain_retriever(home: Paths, tmp_path: Path, fake_embedder: HashEmbedder) -> None:
+    from dca.knowledge.langchain import DcaRetriever
+
+    _add(home, fake_embedder, make_corpus(tmp_path / "corpus"), name="default")
+    docs = DcaRetriever(k=2).invoke("bread flour yeast")
+    assert docs[0].metadata["path"].endswith("page.html") and "yeast" in docs[0].page_content
+
+
+_KILL_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from conftest import HashEmbedder
+from dca.config import Paths
+from dca.knowledge import IngestConfig, add_paths
+
+class Slow(HashEmbedder):
+    def embed(self, texts):
+        time.sleep(0.02)
+        return super().embed(texts)
+
+e = Slow()
+add_paths(Paths.resolve({home!r}), "t", [Path({corpus!r})], embedder_name=e.name, embedder_factory=lambda: e,
+          config=IngestConfig(batch_chunks=4, commit_chunks=8))
+"""
+
+
+def test_sigkill_mid_add_then_rerun_gives_exactly_the_right_chunks(tmp_path: Path, embedder: HashEmbedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(150):
+        (corpus / f"doc{i:03d}.md").write_text(f"# Doc {i}\n\n" + f"Fact number {i} is about topic {i % 7}. " * 30)
+    home = tmp_path / "home"
+    script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent), home=str(home), corpus=str(corpus))
+    process = subprocess.Popen([sys.executable, "-c", script])
+    db_path = home / "indexes" / "t" / "store.sqlite"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until a few groups are committed, then kill
+        if db_path.exists():
+            try:
+                db = sqlite3.connect(db_path)
+                done = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+                db.close()
+            except sqlite3.Error:
+                done = 0
+            if done >= 20:
+                break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    paths = Paths.resolve(home)
+    partial = verify_index(KnowledgeIndex.open(paths, "t"))
+    assert partial.ok, partial.problems
+    assert 20 <= partial.documents < 150  # killed mid-run, in a committed state
+    report = _add(paths, embedder, corpus)
+    assert report.unchanged == partial.documents and len(report.added) == 150 - partial.documents
+    final = verify_index(KnowledgeIndex.open(paths, "t"))
+    assert final.ok and final.documents == 150
+    fresh = Paths.resolve(tmp_path / "fresh")
+    _add(fresh, HashEmbedder(), corpus)
+    assert _rows(paths) == _rows(fresh)  # no duplicate, no lost chunk
