@@ -41,8 +41,8 @@ class IngestConfig:
     load: LoadConfig = field(default_factory=LoadConfig)
     chunking: ChunkConfig | None = None  # None: the index's own (or the defaults for a new index)
     ann: AnnConfig = field(default_factory=AnnConfig)
-    batch_chunks: int = 128  # chunks per embedding call
-    commit_chunks: int = 1024  # commit once a group of whole documents holds this many chunks
+    batch_chunks: int = 512  # chunks per embedding call (the model sorts each call by length: bigger = less padding)
+    commit_chunks: int = 2048  # commit once a group of whole documents holds this many chunks
     save_every_s: float = 120.0  # also write the FAISS file this often during long runs
 
 

@@ -1,0 +1,47 @@
+"""Shared benchmark plumbing: machine facts, a printed table, JSON results written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dca.files import atomic_write_json  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    mem = ""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            mem = handle.readline().split(":")[1].strip()
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "memory": mem, "processor": platform.processor()}
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    def fmt(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    widths = {c: max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) for c in columns}
+    print(" | ".join(c.ljust(widths[c]) for c in columns))
+    print("-|-".join("-" * widths[c] for c in columns))
+    for row in rows:
+        print(" | ".join(fmt(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    path = RESULTS / f"{name}.json"
+    atomic_write_json(path, {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(),
+                             "command": " ".join([Path(sys.executable).name, *sys.argv]), **payload})
+    print(f"results written to {path}")
+    return path

@@ -1,0 +1,68 @@
+"""Retrieval quality on SQuAD 2.0 (half dev): all paragraphs pooled, answerable questions,
+a hit = a chunk of the question's own paragraph. recall@1, recall@5 and MRR@10 for dense,
+BM25 and hybrid search through dca's own index and search code.
+
+    .venv/bin/python benchmarks/bench_retrieval_quality.py [--data ../shared/data/squad2_dev/dev-v2.0.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from _common import print_table, write_results
+
+from dca.config import Paths
+from dca.eval.datasets import load_squad2, paragraph_of, write_squad_corpus
+from dca.knowledge import KnowledgeIndex, SearchConfig, add_paths, search
+from dca.knowledge.embedding import load_embedder
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2_dev" / "dev-v2.0.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--limit", type=int, default=0, help="answerable questions to use (0 = all)")
+    args = parser.parse_args()
+    corpus = load_squad2(args.data)
+    questions = [q for q in corpus.questions if q.answers]
+    if args.limit:
+        questions = questions[: args.limit]
+    models_home = Paths.resolve()
+    embedder = load_embedder(paths=models_home)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Paths(home=Path(tmp) / "home")
+        (home.home / "models").mkdir(parents=True)
+        (home.models / "catalog.toml").symlink_to(models_home.catalog)
+        files = Path(tmp) / "corpus"
+        write_squad_corpus(corpus, files)
+        add_paths(home, "squad", [files], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+        index = KnowledgeIndex.open(home, "squad")
+        for mode in ("dense", "bm25", "hybrid"):
+            config = SearchConfig(k=10, mode=mode)
+            r1 = r5 = mrr = 0.0
+            start = time.perf_counter()
+            for question in questions:
+                hits = search(index, question.question, embedder=embedder, config=config)
+                ranks = [h.rank for h in hits if paragraph_of(h.chunk.path) == question.paragraph]
+                first = ranks[0] if ranks else None
+                r1 += first == 1
+                r5 += first is not None and first <= 5
+                mrr += 1.0 / first if first else 0.0
+            n = len(questions)
+            rows.append({"mode": mode, "recall@1": r1 / n, "recall@5": r5 / n, "MRR@10": mrr / n,
+                         "ms_per_query": (time.perf_counter() - start) * 1000 / n})
+            print_table(rows[-1:], ["mode", "recall@1", "recall@5", "MRR@10", "ms_per_query"])
+        index.close()
+    print()
+    print_table(rows, ["mode", "recall@1", "recall@5", "MRR@10", "ms_per_query"])
+    write_results("retrieval_quality", {"questions": len(questions), "paragraphs": len(corpus.paragraphs),
+                                        "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

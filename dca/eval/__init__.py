@@ -1,0 +1,1 @@
+"""Evaluation: datasets, tasks, metrics, reports."""
