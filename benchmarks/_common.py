@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dca.files import atomic_write_json  # noqa: E402
+from dca.files import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -24,8 +23,13 @@ def machine() -> dict[str, Any]:
             mem = handle.readline().split(":")[1].strip()
     except OSError:
         pass
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "memory": mem, "processor": platform.processor()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory": mem,
+        "processor": platform.processor(),
+    }
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -41,7 +45,15 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
-    atomic_write_json(path, {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(),
-                             "command": " ".join([Path(sys.executable).name, *sys.argv]), **payload})
+    atomic_write_json(
+        path,
+        {
+            "benchmark": name,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "machine": machine(),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            **payload,
+        },
+    )
     print(f"results written to {path}")
     return path

@@ -57,8 +57,17 @@ def main() -> None:
         exact.add(ids, vectors)
         n_exact = args.queries if n <= 100_000 else min(args.queries, 50)
         exact_ms, truth = latencies(exact, queries[:n_exact])
-        rows.append({"vectors": n, "index": "exact (flat)", "p50_ms": float(np.percentile(exact_ms, 50)),
-                     "p95_ms": float(np.percentile(exact_ms, 95)), "recall@10": 1.0, "build_s": 0.0, "nprobe": ""})
+        rows.append(
+            {
+                "vectors": n,
+                "index": "exact (flat)",
+                "p50_ms": float(np.percentile(exact_ms, 50)),
+                "p95_ms": float(np.percentile(exact_ms, 95)),
+                "recall@10": 1.0,
+                "build_s": 0.0,
+                "nprobe": "",
+            }
+        )
         if n_exact < args.queries:  # recall needs ground truth for every query: batch the rest
             _, rest = exact.search(queries[n_exact:], 10)
             truth = np.concatenate([truth, rest])
@@ -67,9 +76,17 @@ def main() -> None:
         ivf, tuned_recall = build_ivf(ids, vectors, AnnConfig(ann_threshold=1000))
         build_s = time.perf_counter() - start
         ivf_ms, found = latencies(ivf, queries)
-        rows.append({"vectors": n, "index": "IVF (dca build_ivf)", "p50_ms": float(np.percentile(ivf_ms, 50)),
-                     "p95_ms": float(np.percentile(ivf_ms, 95)), "recall@10": recall_at_k(found, truth),
-                     "build_s": build_s, "nprobe": ivf.nprobe})
+        rows.append(
+            {
+                "vectors": n,
+                "index": "IVF (dca build_ivf)",
+                "p50_ms": float(np.percentile(ivf_ms, 50)),
+                "p95_ms": float(np.percentile(ivf_ms, 95)),
+                "recall@10": recall_at_k(found, truth),
+                "build_s": build_s,
+                "nprobe": ivf.nprobe,
+            }
+        )
         print_table(rows[-2:], ["vectors", "index", "p50_ms", "p95_ms", "recall@10", "build_s", "nprobe"])
         del ivf, vectors
     print()

@@ -54,14 +54,22 @@ def main() -> None:
                 r5 += first is not None and first <= 5
                 mrr += 1.0 / first if first else 0.0
             n = len(questions)
-            rows.append({"mode": mode, "recall@1": r1 / n, "recall@5": r5 / n, "MRR@10": mrr / n,
-                         "ms_per_query": (time.perf_counter() - start) * 1000 / n})
+            rows.append(
+                {
+                    "mode": mode,
+                    "recall@1": r1 / n,
+                    "recall@5": r5 / n,
+                    "MRR@10": mrr / n,
+                    "ms_per_query": (time.perf_counter() - start) * 1000 / n,
+                }
+            )
             print_table(rows[-1:], ["mode", "recall@1", "recall@5", "MRR@10", "ms_per_query"])
         index.close()
     print()
     print_table(rows, ["mode", "recall@1", "recall@5", "MRR@10", "ms_per_query"])
-    write_results("retrieval_quality", {"questions": len(questions), "paragraphs": len(corpus.paragraphs),
-                                        "rows": rows})
+    write_results(
+        "retrieval_quality", {"questions": len(questions), "paragraphs": len(corpus.paragraphs), "rows": rows}
+    )
 
 
 if __name__ == "__main__":

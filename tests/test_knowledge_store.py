@@ -258,3 +258,22 @@ def test_sigkill_mid_add_then_rerun_gives_exactly_the_right_chunks(tmp_path: Pat
     fresh = Paths.resolve(tmp_path / "fresh")
     _add(fresh, HashEmbedder(), corpus)
     assert _rows(paths) == _rows(fresh)  # no duplicate, no lost chunk
+
+
+def test_store_switches_to_ivf_and_stays_consistent(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    from dca.knowledge.vectors import AnnConfig
+
+    corpus = tmp_path / "big"
+    corpus.mkdir()
+    words = ["alpha", "beta", "gamma", "delta", "omega", "kappa", "sigma", "theta"]
+    lines = [json.dumps({"text": f"record {i} {words[i % 8]} {words[(i * 3) % 8]} item{i}"}) for i in range(1500)]
+    (corpus / "a.jsonl").write_text("\n".join(lines[:800]) + "\n")
+    (corpus / "b.jsonl").write_text("\n".join(lines[800:]) + "\n")
+    _add(home, embedder, corpus, ann=AnnConfig(ann_threshold=1000))
+    index = KnowledgeIndex.open(home, "t")
+    assert index.stats()["vectors"] == "ivf" and index.manifest.ann["recall_at_10"] >= 0.95
+    assert len(_search(home, embedder, "alpha beta", mode="dense", k=5)) == 5  # through the IVF index
+    assert _search(home, embedder, "item1234", mode="bm25", k=1)[0].chunk.text.endswith("item1234")
+    remove_paths(home, "t", [corpus / "a.jsonl"], embedder_name=embedder.name)
+    report = verify_index(KnowledgeIndex.open(home, "t"))
+    assert report.ok and report.chunks == 700
