@@ -85,6 +85,7 @@ def main() -> None:
                 "recall@10": recall_at_k(found, truth),
                 "build_s": build_s,
                 "nprobe": ivf.nprobe,
+                "tuning_recall@10": tuned_recall,
             }
         )
         print_table(rows[-2:], ["vectors", "index", "p50_ms", "p95_ms", "recall@10", "build_s", "nprobe"])
