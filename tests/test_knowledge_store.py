@@ -277,3 +277,25 @@ def test_store_switches_to_ivf_and_stays_consistent(home: Paths, tmp_path: Path,
     remove_paths(home, "t", [corpus / "a.jsonl"], embedder_name=embedder.name)
     report = verify_index(KnowledgeIndex.open(home, "t"))
     assert report.ok and report.chunks == 700
+
+
+def test_readers_are_not_blocked_and_see_only_committed_state(
+    home: Paths, tmp_path: Path, embedder: HashEmbedder
+) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    writer = KnowledgeIndex.open(home, "t")
+    with writer.writer(), writer.transaction() as gen:  # a write in flight, not committed
+        doc = writer.insert_document(path="/x/new.md", sha256="0" * 64, size=1, mtime_ns=1, gen=gen)
+        writer.insert_chunks(doc, 0, make_chunks("zebra stripes gallop"), embedder.embed(["zebra"]), gen)
+        hits = _search(home, embedder, "zebra stripes gallop", mode="bm25")
+        assert hits == []  # the reader ran during the write and saw the last committed state
+        with pytest.raises(KnowledgeIndexError, match="being changed by another dca process"):
+            _add(home, embedder, corpus)
+    assert _search(home, embedder, "zebra stripes gallop", mode="bm25")[0].chunk.path == "/x/new.md"
+
+
+def make_chunks(text: str) -> list:
+    from dca.knowledge import Chunk
+
+    return [Chunk(text=text, start=0, end=len(text), n_tokens=3)]
