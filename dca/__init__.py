@@ -8,4 +8,13 @@ from dca.errors import DcaError
 
 __version__ = "0.1.0"
 
-__all__ = ["DcaError", "__version__"]
+__all__ = ["Answer", "Assistant", "Conversation", "DcaError", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    # The API module is imported on first use, so `import dca` stays light.
+    if name in ("Answer", "Assistant", "Conversation"):
+        from dca import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'dca' has no attribute {name!r}")

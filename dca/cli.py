@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from dca import __version__
+from dca.cli_ask import register as register_ask
 from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
 from dca.cli_index import index_app
 from dca.config import Paths
@@ -22,6 +23,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and register models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
+register_ask(app)
 
 
 @app.command()

@@ -1,0 +1,366 @@
+"""The language model: a GGUF file run by llama-cpp-python, loaded lazily and once per process.
+
+One ``LlamaRuntime`` owns one model and one context. Consecutive prompts that share a
+prefix (system prompt, retrieved sources, the conversation so far) reuse the KV cache of
+that prefix (llama-cpp-python's prefix match), so only the new suffix is evaluated.
+LoRA adapters are loaded next to the base and chosen per request without reloading it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dca.config import Paths
+from dca.errors import ConfigError, DcaError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class GeneratorError(DcaError):
+    """The model could not be loaded or run."""
+
+
+def physical_cores() -> int:
+    """Physical CPU cores (llama.cpp gains nothing from hyper-threads)."""
+    cores: set[tuple[str, str]] = set()
+    physical = core = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("physical id"):
+                    physical = line.split(":")[1].strip()
+                elif line.startswith("core id"):
+                    core = line.split(":")[1].strip()
+                    cores.add((physical, core))
+    except OSError:
+        pass
+    return len(cores) or os.cpu_count() or 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeConfig:
+    """How a model is loaded."""
+
+    n_ctx: int = 4096  # context window in tokens (prompt + answer)
+    n_threads: int = 0  # CPU threads; 0 = the number of physical cores
+    n_gpu_layers: int = -1  # layers offloaded to a GPU; -1 = all when the build can offload, else none
+    n_batch: int = 512  # prompt tokens evaluated per llama_decode call
+    seed: int = 0  # default sampling seed
+
+    def __post_init__(self) -> None:
+        if self.n_ctx < 256:
+            raise ConfigError(f"n_ctx must be at least 256, got {self.n_ctx}")
+        if self.n_threads < 0:
+            raise ConfigError(f"n_threads must be 0 (auto) or positive, got {self.n_threads}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationConfig:
+    """How one answer is sampled."""
+
+    max_tokens: int = 512  # most tokens to generate
+    temperature: float = 0.0  # 0 = greedy (deterministic)
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    stop: tuple[str, ...] = ()  # strings that end the answer (not included in it)
+    seed: int | None = None  # None = the runtime's seed
+    adapter: str | None = None  # a loaded LoRA adapter's name; None = the base model
+    adapter_scale: float = 1.0  # strength of the adapter
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+
+
+@dataclass(kw_only=True)
+class Completion:
+    """One generated text with its costs."""
+
+    text: str = ""
+    finish_reason: str = ""  # "stop" (end of turn or a stop string), "length" or "interrupted"
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV cache was reused
+    completion_tokens: int = 0
+    prompt_seconds: float = 0.0  # time to the first generated token
+    decode_seconds: float = 0.0
+    tokens: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "tokens"}
+
+
+class _StopScanner:
+    """Cuts streamed text at the first stop string, holding back what could start one."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.text = ""
+        self.emitted = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        for stop in self.stops:
+            at = self.text.find(stop, max(0, self.emitted - len(stop)))
+            if at >= 0:
+                self.text = self.text[:at]
+                self.stopped = True
+                return self.flush()
+        safe = len(self.text) - self.hold
+        if safe <= self.emitted:
+            return ""
+        out, self.emitted = self.text[self.emitted : safe], safe
+        return out
+
+    def flush(self) -> str:
+        out, self.emitted = self.text[self.emitted :], len(self.text)
+        return out
+
+
+class LlamaRuntime:
+    """A loaded GGUF model. Thread-safe: requests run one at a time."""
+
+    def __init__(self, model_path: Path, *, name: str, config: RuntimeConfig) -> None:
+        from dca.runtime.gguf import read_gguf_info
+
+        read_gguf_info(model_path)  # a clear error for a truncated or foreign file, before C code sees it
+        import llama_cpp
+
+        self.name = name
+        self.path = model_path
+        self.config = config
+        self.n_threads = config.n_threads or physical_cores()
+        gpu_layers = config.n_gpu_layers
+        if gpu_layers < 0:
+            gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(model_path),
+                n_ctx=config.n_ctx,
+                n_batch=config.n_batch,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_gpu_layers=gpu_layers,
+                seed=config.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise GeneratorError(f"could not load {model_path} ({exc}); check it with `dca doctor --deep`") from None
+        self.n_ctx = self.llm.n_ctx()
+        self.lock = threading.RLock()
+        self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora_p
+        self._active: tuple[str | None, float] = (None, 1.0)
+        self._formatter = self._make_formatter()
+        self._eog = self.llm._model.vocab
+
+    # ---- prompts -----------------------------------------------------------------
+    def _make_formatter(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        model = self.llm._model
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """The model's own chat template applied to ``messages``, ready for the assistant's turn."""
+        if self._formatter is None:
+            return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        return str(self._formatter(messages=messages).prompt)
+
+    def tokenize(self, prompt: str) -> list[int]:
+        """Tokens of a templated prompt (special tokens of the template are parsed)."""
+        model = self.llm._model
+        bos = self.llm.token_bos()
+        bos_text = model.token_get_text(bos) if bos != -1 else ""
+        add_bos = model.add_bos_token() and not (bos_text and prompt.startswith(bos_text))
+        return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def is_end_of_generation(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._eog, token))
+
+    # ---- adapters ------------------------------------------------------------------
+    @property
+    def adapters(self) -> list[str]:
+        return sorted(self._adapters)
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        """Load a LoRA adapter GGUF next to the base model (no reload of the base)."""
+        import llama_cpp
+
+        if name in self._adapters:
+            return
+        if not path.is_file():
+            raise GeneratorError(f"adapter file {path} does not exist")
+        with self.lock:
+            handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(path).encode("utf-8"))
+            if not handle:
+                raise GeneratorError(
+                    f"could not load adapter {path}: it must be a LoRA GGUF made for {self.name} "
+                    f"({self.llm.metadata.get('general.architecture', '?')} architecture)"
+                )
+            self._adapters[name] = handle
+            self.llm._stack.callback(llama_cpp.llama_adapter_lora_free, handle)
+
+    def apply_adapter(self, ctx: Any, name: str | None, scale: float) -> None:
+        """Set ``name`` (or none) on a llama context."""
+        import llama_cpp
+
+        if name is None:
+            result = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            if name not in self._adapters:
+                raise GeneratorError(f"adapter {name!r} is not loaded (loaded: {', '.join(self.adapters) or 'none'})")
+            handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+            scales = (ctypes.c_float * 1)(scale)
+            result = llama_cpp.llama_set_adapters_lora(ctx, handles, 1, scales)
+        if result != 0:
+            raise GeneratorError(f"llama.cpp refused adapter {name!r} (code {result})")
+
+    def _use_adapter(self, name: str | None, scale: float) -> None:
+        if (name, scale) == self._active:
+            return
+        self.apply_adapter(self.llm._ctx.ctx, name, scale)
+        # The cached KV was computed with the other weights: it must not be reused.
+        self.llm.reset()
+        self._active = (name, scale)
+
+    # ---- generation -------------------------------------------------------------------
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        cached = 0
+        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens, strict=False):
+            if a != b:
+                break
+            cached += 1
+        return min(cached, len(tokens) - 1)
+
+    def stream(self, prompt: str, config: GenerationConfig, completion: Completion | None = None) -> Iterator[str]:
+        """Yield the answer's text as it is generated; fills ``completion`` with counts and timings."""
+        completion = completion if completion is not None else Completion()
+        with self.lock:
+            tokens = self.tokenize(prompt)
+            if len(tokens) + 1 > self.n_ctx:
+                raise GeneratorError(
+                    f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}; shorten it or raise n_ctx"
+                )
+            self._use_adapter(config.adapter, config.adapter_scale)
+            completion.prompt_tokens = len(tokens)
+            completion.cached_tokens = max(0, self._cached_prefix(tokens))
+            budget = min(config.max_tokens, self.n_ctx - len(tokens))
+            self.llm.set_seed(self.config.seed if config.seed is None else config.seed)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            scanner = _StopScanner(config.stop)
+            started = time.perf_counter()
+            first = None
+            completion.finish_reason = "length"
+            try:
+                for token in self.llm.generate(
+                    tokens,
+                    temp=config.temperature,
+                    top_p=config.top_p,
+                    top_k=config.top_k,
+                    min_p=config.min_p,
+                    repeat_penalty=1.0,
+                ):
+                    if first is None:
+                        first = time.perf_counter()
+                    if self.is_end_of_generation(token):
+                        completion.finish_reason = "stop"
+                        break
+                    completion.tokens.append(token)
+                    piece = scanner.feed(decoder.decode(self.llm.detokenize([token])))
+                    if piece:
+                        yield piece
+                    if scanner.stopped:
+                        completion.finish_reason = "stop"
+                        break
+                    if len(completion.tokens) >= budget:
+                        break
+                if not scanner.stopped:
+                    rest = scanner.feed(decoder.decode(b"", final=True))
+                    rest += "" if scanner.stopped else scanner.flush()
+                    if rest:
+                        yield rest
+            except GeneratorExit:
+                completion.finish_reason = "interrupted"
+                raise
+            finally:
+                ended = time.perf_counter()
+                first = first or ended
+                completion.text = scanner.text
+                completion.completion_tokens = len(completion.tokens)
+                completion.prompt_seconds = first - started
+                completion.decode_seconds = ended - first
+
+    def complete(
+        self, prompt: str, config: GenerationConfig, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        """Generate to the end; ``on_text`` receives each piece as it arrives."""
+        completion = Completion()
+        for piece in self.stream(prompt, config, completion):
+            if on_text:
+                on_text(piece)
+        return completion
+
+
+_LOADED: dict[tuple[str, RuntimeConfig], LlamaRuntime] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def resolve_model(model: str | None, paths: Paths) -> tuple[str, Path]:
+    """(name, path) of a catalog generator, a registered model, or a GGUF path."""
+    from dca.runtime.catalog import Catalog
+    from dca.runtime.verify import check_model
+
+    if model and (model.endswith(".gguf") or os.sep in model) and Path(model).expanduser().is_file():
+        path = Path(model).expanduser().resolve()
+        return path.stem, path
+    catalog = Catalog.load(paths)
+    entry = catalog.get(model) if model else catalog.default("generator")
+    if entry.role != "generator":
+        raise ConfigError(f"{entry.name} is an {entry.role}, not a generator; see `dca models list`")
+    status = check_model(entry, paths)
+    if not status.present:
+        raise ModelNotFoundError(f"model {entry.name} is not on disk; run `dca pull {entry.name}`")
+    if not status.verified:
+        raise ModelNotFoundError(f"model {entry.name} failed verification ({status.detail})")
+    return entry.name, entry.path(paths)
+
+
+def load_runtime(
+    model: str | None = None, *, paths: Paths | None = None, config: RuntimeConfig | None = None
+) -> LlamaRuntime:
+    """The runtime for ``model`` (default: the catalog's default generator), loaded once per process."""
+    paths = paths or Paths.resolve()
+    config = config or RuntimeConfig()
+    name, path = resolve_model(model, paths)
+    key = (str(path), config)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = LlamaRuntime(path, name=name, config=config)
+        return _LOADED[key]

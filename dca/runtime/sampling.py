@@ -1,0 +1,175 @@
+"""Parallel sampling: N answers to one prompt decoded together, sharing the prompt's KV cache.
+
+The prompt is evaluated once as sequence 0; ``llama_memory_seq_cp`` then tags the same
+KV cells with sequences 1..N-1 (a unified KV cache: no copy). Every step decodes one
+token for each unfinished sequence in a single llama.cpp batch. On a CPU, decoding is
+bound by memory bandwidth (the weights are read once per step whatever the batch), so
+N sequences per step cost far less than N separate runs. Self-consistency uses this.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import time
+from typing import Any
+
+import numpy as np
+
+from dca.errors import ConfigError
+from dca.runtime.llama import Completion, GenerationConfig, GeneratorError, LlamaRuntime, _StopScanner
+
+
+def sample_token(logits: np.ndarray, config: GenerationConfig, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0, else top-k, then top-p and min-p, from softmax(logits / T).
+
+    >>> sample_token(np.array([0.0, 3.0, 1.0]), GenerationConfig(), np.random.default_rng(0))
+    1
+    """
+    if config.temperature == 0:
+        return int(np.argmax(logits))
+    k = min(config.top_k, len(logits)) if config.top_k > 0 else len(logits)
+    top = np.argpartition(logits, -k)[-k:]
+    scaled = logits[top].astype(np.float64) / config.temperature
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    order = np.argsort(-probs)
+    top, probs = top[order], probs[order]
+    keep = np.searchsorted(np.cumsum(probs), config.top_p) + 1
+    keep = max(1, min(keep, len(probs)))
+    top, probs = top[:keep], probs[:keep]
+    if config.min_p > 0:
+        mask = probs >= config.min_p * probs[0]
+        top, probs = top[mask], probs[mask]
+    return int(rng.choice(top, p=probs / probs.sum()))
+
+
+class _ParallelContext:
+    """A second llama context on the same model, with N sequence slots and a unified KV cache."""
+
+    def __init__(self, runtime: LlamaRuntime, n_seq: int, n_ctx: int) -> None:
+        import llama_cpp
+        from llama_cpp._internals import LlamaContext
+
+        # Start from the main context's parameters so both contexts compute the same logits.
+        params = llama_cpp.llama_context_params()
+        ctypes.pointer(params)[0] = runtime.llm.context_params
+        params.n_ctx = n_ctx
+        params.n_batch = max(runtime.config.n_batch, n_seq)
+        params.n_ubatch = params.n_batch
+        params.n_seq_max = n_seq
+        params.kv_unified = True
+        params.n_threads = params.n_threads_batch = runtime.n_threads
+        try:
+            self.context = LlamaContext(model=runtime.llm._model, params=params, verbose=False)
+        except ValueError as exc:
+            raise GeneratorError(f"could not create a context for {n_seq} parallel samples ({exc})") from None
+        self.n_seq, self.n_ctx, self.n_batch = n_seq, n_ctx, params.n_batch
+        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, n_seq)
+
+    def close(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_batch_free(self.batch)
+        self.context.close()
+
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, position, sequence, wants_logits) entries in one batch."""
+        import llama_cpp
+
+        batch = self.batch
+        batch.n_tokens = len(entries)
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = logits
+        code = llama_cpp.llama_decode(self.context.ctx, batch)
+        if code != 0:
+            raise GeneratorError(f"llama_decode failed with code {code} (the context may be too small)")
+
+    def logits(self, index: int, n_vocab: int) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.context.ctx, index)
+        return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
+
+
+def _context_for(runtime: LlamaRuntime, n_seq: int, n_ctx: int) -> _ParallelContext:
+    cache: dict[str, Any] = runtime.__dict__.setdefault("_parallel", {})
+    current = cache.get("ctx")
+    if current is None or current.n_seq < n_seq or current.n_ctx < n_ctx:
+        if current is not None:
+            current.close()
+        # Round up so nearby requests reuse the context instead of reallocating it.
+        current = _ParallelContext(runtime, max(n_seq, 8), -(-n_ctx // 1024) * 1024)
+        cache["ctx"] = current
+    return current
+
+
+def sample_parallel(runtime: LlamaRuntime, prompt: str, n: int, config: GenerationConfig) -> list[Completion]:
+    """``n`` completions of ``prompt`` decoded as ``n`` sequences of one batch.
+
+    With temperature 0 every sequence is the greedy answer; otherwise sequence ``s`` samples
+    with its own generator seeded from (seed, s), so results are reproducible.
+    """
+    import llama_cpp
+
+    if n < 1:
+        raise ConfigError(f"n must be at least 1, got {n}")
+    with runtime.lock:
+        tokens = runtime.tokenize(prompt)
+        need = len(tokens) + n * config.max_tokens + 8
+        slot = _context_for(runtime, n, need)
+        ctx = slot.context.ctx
+        runtime.apply_adapter(ctx, config.adapter, config.adapter_scale)
+        memory = llama_cpp.llama_get_memory(ctx)
+        llama_cpp.llama_memory_clear(memory, True)
+        n_vocab = runtime.llm.n_vocab()
+        seed = runtime.config.seed if config.seed is None else config.seed
+        rngs = [np.random.default_rng([seed, s]) for s in range(n)]
+        started = time.perf_counter()
+        for start in range(0, len(tokens), slot.n_batch):
+            chunk = tokens[start : start + slot.n_batch]
+            last = start + len(chunk) == len(tokens)
+            slot.decode([(t, start + i, 0, last and i == len(chunk) - 1) for i, t in enumerate(chunk)])
+        for s in range(1, n):
+            llama_cpp.llama_memory_seq_cp(memory, 0, s, -1, -1)
+        prompt_logits = slot.logits(-1, n_vocab)  # the last token of the last prompt batch
+        first_done = time.perf_counter()
+        completions = [Completion(prompt_tokens=len(tokens), finish_reason="length") for _ in range(n)]
+        decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
+        scanners = [_StopScanner(config.stop) for _ in range(n)]
+        pending = {s: sample_token(prompt_logits, config, rngs[s]) for s in range(n)}
+        position = len(tokens)
+        while pending:
+            feed: list[tuple[int, int]] = []
+            for s, token in pending.items():
+                completion = completions[s]
+                if runtime.is_end_of_generation(token):
+                    completion.finish_reason = "stop"
+                    continue
+                completion.tokens.append(token)
+                scanners[s].feed(decoders[s].decode(runtime.llm.detokenize([token])))
+                if scanners[s].stopped:
+                    completion.finish_reason = "stop"
+                    continue
+                if len(completion.tokens) >= config.max_tokens:
+                    continue
+                feed.append((s, token))
+            if not feed:
+                break
+            slot.decode([(token, position, s, True) for s, token in feed])
+            pending = {s: sample_token(slot.logits(i, n_vocab), config, rngs[s]) for i, (s, _) in enumerate(feed)}
+            position += 1
+        ended = time.perf_counter()
+        llama_cpp.llama_memory_clear(memory, True)
+    for s, completion in enumerate(completions):
+        if not scanners[s].stopped:
+            scanners[s].feed(decoders[s].decode(b"", final=True))
+        completion.text = scanners[s].text
+        completion.completion_tokens = len(completion.tokens)
+        completion.prompt_seconds = first_done - started
+        completion.decode_seconds = ended - first_done
+    return completions
