@@ -146,3 +146,40 @@ def make_corpus(folder: Path) -> Path:
     (sub / "code.py").write_text("def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)\n")
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     return folder
+
+
+class ScriptedGenerator:
+    """A fake language model: answers from a script, records the prompts it was given."""
+
+    name = "scripted"
+
+    def __init__(self, answers: list[str] | None = None, n_ctx: int = 4096) -> None:
+        self.answers = list(answers or ["Cats purr [1]."])
+        self.n_ctx = n_ctx
+        self.prompts: list[str] = []
+        self.configs: list[object] = []
+        self.adapters: dict[str, Path] = {}
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
+
+    def tokenize(self, prompt: str) -> list[int]:
+        return [len(word) for word in prompt.split()]
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        self.adapters[name] = path
+
+    def stream(self, prompt: str, config: object, completion: object = None):
+        from dca.runtime.llama import Completion
+
+        completion = completion if completion is not None else Completion()
+        self.prompts.append(prompt)
+        self.configs.append(config)
+        text = self.answers[min(len(self.prompts) - 1, len(self.answers) - 1)]
+        completion.prompt_tokens = len(self.tokenize(prompt))
+        for word in text.split(" "):
+            piece = word if not completion.text else " " + word
+            completion.text += piece
+            completion.completion_tokens += 1
+            yield piece
+        completion.finish_reason = "stop"
