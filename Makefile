@@ -1,5 +1,5 @@
 # dca: two commands from a fresh clone.
-#   make run    set everything up, pull the default models, run the main job
+#   make run    set everything up, pull the default models, index docs/, answer a question
 #   make test   set up what the tests need and run them
 # Every target installs what it needs if missing and is idempotent: stamps in .venv/
 # record finished steps, and `dca pull` skips models already present and verified.
@@ -47,8 +47,12 @@ install: $(VENV)/.installed  ## create .venv and install dca with its dependenci
 pull: install  ## pull and verify the default models (skips what is already verified)
 	$(BIN)/dca pull $(DEFAULT_MODELS)
 
-run: pull  ## set everything up and check it (the main job)
+QUESTION ?= What is dca, and how does it get its models?
+
+run: pull  ## the main job: set up, pull the models, index docs/, answer a question with sources
 	$(BIN)/dca doctor
+	$(BIN)/dca index sync docs/
+	$(BIN)/dca ask "$(QUESTION)"
 
 test: install  ## run the fast, offline test suite
 	$(BIN)/python -m pytest -q -m "not slow"
