@@ -11,6 +11,7 @@ import typer
 from dca import __version__
 from dca.cli_ask import register as register_ask
 from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
+from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
 from dca.config import Paths
 
@@ -24,6 +25,7 @@ models_app = typer.Typer(help="List and register models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 register_ask(app)
+register_eval(app)
 
 
 @app.command()

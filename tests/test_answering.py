@@ -189,3 +189,29 @@ def test_cli_ask_json_and_errors(
 def test_missing_model_says_which_pull_to_run(home: Paths, indexed: Path, fake_embedder: HashEmbedder) -> None:
     result = runner.invoke(app, ["ask", "cats", "--model", "qwen2.5-coder-0.5b"])
     assert result.exit_code == 1 and "dca pull qwen2.5-coder-0.5b" in result.stderr
+
+
+def test_cli_chat_commands(
+    home: Paths, indexed: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dca.runtime.llama as llama_module
+
+    generator = ScriptedGenerator(["Cats purr [1].", "At night [1]."])
+    monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
+    script = "/sources\ndo cats purr\n/sources\nwhen\n/index nope\n/reset\n/help\n/exit\n"
+    result = runner.invoke(app, ["chat"], input=script)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "(no answer yet)" in out and "Cats purr [1]." in out and "At night [1]." in out
+    assert "Sources given to the model:" in out and "(conversation cleared)" in out
+    assert "no index named 'nope'" in result.stderr
+    assert "do cats purr" in generator.prompts[1]  # the second turn carried the first
+
+
+def test_a_broken_model_file_is_one_line(
+    home: Paths, indexed: Path, fake_embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 10)
+    result = runner.invoke(app, ["ask", "cats", "--model", str(bad)])
+    assert result.exit_code == 1 and "broken.gguf" in result.stderr and result.stderr.count("\n") == 1

@@ -76,6 +76,7 @@ class GenerationConfig:
     seed: int | None = None  # None = the runtime's seed
     adapter: str | None = None  # a loaded LoRA adapter's name; None = the base model
     adapter_scale: float = 1.0  # strength of the adapter
+    ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks: fixed-length outputs)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -289,7 +290,7 @@ class LlamaRuntime:
                 ):
                     if first is None:
                         first = time.perf_counter()
-                    if self.is_end_of_generation(token):
+                    if self.is_end_of_generation(token) and not config.ignore_eos:
                         completion.finish_reason = "stop"
                         break
                     completion.tokens.append(token)

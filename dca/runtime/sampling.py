@@ -147,7 +147,7 @@ def sample_parallel(runtime: LlamaRuntime, prompt: str, n: int, config: Generati
             feed: list[tuple[int, int]] = []
             for s, token in pending.items():
                 completion = completions[s]
-                if runtime.is_end_of_generation(token):
+                if runtime.is_end_of_generation(token) and not config.ignore_eos:
                     completion.finish_reason = "stop"
                     continue
                 completion.tokens.append(token)

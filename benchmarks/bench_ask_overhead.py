@@ -1,0 +1,84 @@
+"""Overhead of `dca ask`: decode tokens/s of Assistant.ask against raw llama-cpp-python
+(create_completion, streamed) on the same model and the same prompt, in the same run.
+
+    .venv/bin/python benchmarks/bench_ask_overhead.py [--model qwen2.5-coder-1.5b] [--tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from _common import print_table, write_results
+
+from dca.api import AskConfig, Assistant
+from dca.runtime.llama import RuntimeConfig
+
+QUESTION = "Explain how dca answers a question, step by step."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=6)
+    args = parser.parse_args()
+    from llama_cpp import Llama
+
+    assistant = Assistant(
+        index="default", model=args.model, runtime=RuntimeConfig(n_ctx=4096), config=AskConfig(max_tokens=args.tokens)
+    )
+    first = assistant.ask(QUESTION)  # loads everything; also gives the exact prompt to replay raw
+    runtime = assistant.generator
+    from dca.answer import build_prompt
+
+    hits = assistant._retrieve(QUESTION, assistant.config)
+    parts = build_prompt(
+        QUESTION,
+        hits,
+        n_ctx=runtime.n_ctx,
+        answer_tokens=args.tokens,
+        count_prompt_tokens=lambda m: len(runtime.tokenize(runtime.chat_prompt(m))),
+    )
+    prompt = runtime.chat_prompt(parts.messages)
+    raw = Llama(
+        model_path=str(runtime.path),
+        n_ctx=4096,
+        n_threads=runtime.n_threads,
+        n_threads_batch=runtime.n_threads,
+        verbose=False,
+    )
+    raw.create_completion(prompt, max_tokens=args.tokens, temperature=0.0)  # its prompt is now cached too
+    dca_rates, raw_rates, dca_tokens, raw_tokens = [], [], 0, 0
+
+    def run_dca() -> None:
+        nonlocal dca_tokens
+        answer = assistant.ask(QUESTION)
+        dca_tokens = answer.completion_tokens
+        dca_rates.append(answer.completion_tokens / (answer.timings["prompt_s"] + answer.timings["decode_s"]))
+
+    def run_raw() -> None:
+        nonlocal raw_tokens
+        start = time.perf_counter()
+        out = raw.create_completion(prompt, max_tokens=args.tokens, temperature=0.0)
+        raw_tokens = out["usage"]["completion_tokens"]
+        raw_rates.append(raw_tokens / (time.perf_counter() - start))
+
+    # Both prompts are cached (prefix reuse), so each call is decode time; the order alternates.
+    for repeat in range(args.repeats):
+        for run in (run_dca, run_raw) if repeat % 2 == 0 else (run_raw, run_dca):
+            run()
+    dca_rate, raw_rate = statistics.median(dca_rates), statistics.median(raw_rates)
+    rows = [
+        {"what": "raw llama-cpp-python create_completion", "decode_tok_s": raw_rate, "tokens": raw_tokens},
+        {"what": "dca ask (Assistant.ask)", "decode_tok_s": dca_rate, "tokens": dca_tokens},
+    ]
+    print_table(rows, ["what", "decode_tok_s", "tokens"])
+    ratio = dca_rate / raw_rate
+    print(f"dca / raw decode throughput: {ratio:.3f} (goal >= 0.97); first answer: {first.text[:80]!r}")
+    write_results("ask_overhead", {"model": args.model, "rows": rows, "ratio": ratio, "repeats": args.repeats})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""``dca eval report``: compare run folders side by side and plot accuracy against cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dca.errors import DcaError
+from dca.files import atomic_write_bytes
+
+
+class ReportError(DcaError):
+    """A run folder cannot be read."""
+
+
+def load_summary(run: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((run / "summary.json").read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ReportError(f"{run} has no summary.json; finish the run with the same `dca eval` command") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{run}/summary.json is corrupt ({exc.msg}); rerun the eval command to rewrite it") from None
+
+
+def _label(summary: dict[str, Any]) -> str:
+    config = summary["config"]
+    label = f"{summary['task']} {config['mode']} {config['model'] or 'default'}"
+    return label + (f" +{config['adapter']}" if config["adapter"] else "")
+
+
+def compare_table(summaries: list[dict[str, Any]]) -> str:
+    """A markdown table: one row per run, its primary metric and its cost."""
+    lines = [
+        "| run | n | metric | value | other metrics | tokens/question | seconds/question |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        primary = s["primary_metric"]
+        others = ", ".join(f"{k} {v}" for k, v in s["metrics"].items() if k != primary)
+        lines.append(
+            f"| {_label(s)} | {s['n']} | {primary} | {s['metrics'].get(primary, 0)} | {others} | "
+            f"{s['per_question']['completion_tokens']} | {s['per_question']['seconds']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_runs(summaries: list[dict[str, Any]], path: Path) -> Path:
+    """Primary metric against completion tokens and against seconds per question (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for s in summaries:
+        value = s["metrics"].get(s["primary_metric"], 0.0)
+        for axis, key in zip(axes, ("completion_tokens", "seconds"), strict=True):
+            axis.scatter(s["per_question"][key], value, s=60)
+            axis.annotate(
+                _label(s), (s["per_question"][key], value), textcoords="offset points", xytext=(5, 5), fontsize=8
+            )
+    axes[0].set_xlabel("completion tokens per question")
+    axes[1].set_xlabel("seconds per question")
+    for axis in axes:
+        axis.set_ylabel("primary metric (accuracy or F1)")
+        axis.set_ylim(0, 1)
+        axis.grid(alpha=0.3)
+    figure.suptitle("dca eval: quality against cost")
+    figure.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    tmp.replace(path)
+    return path
+
+
+def write_report(runs: list[Path], out: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.png`` into ``out``."""
+    summaries = [load_summary(run) for run in runs]
+    out.mkdir(parents=True, exist_ok=True)
+    table = compare_table(summaries)
+    png = plot_runs(summaries, out / "report.png")
+    md = out / "report.md"
+    atomic_write_bytes(md, ("# dca eval report\n\n" + table + f"\n![quality against cost]({png.name})\n").encode())
+    return md, png

@@ -1,0 +1,271 @@
+"""``dca eval TASK``: run a task into a run folder, one JSONL line per example, resumable.
+
+A run folder holds ``config.json`` (written first), ``results.jsonl`` (appended and
+fsynced per example), and ``summary.json`` / ``summary.md`` (rewritten atomically). A
+rerun of the same command skips the examples already in ``results.jsonl``; a run folder
+made with another config is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dca.config import Paths
+from dca.errors import ConfigError, DcaError
+from dca.eval.datasets import Example, paragraph_of, write_paragraphs
+from dca.eval.tasks import Task, get_task
+from dca.files import atomic_write_bytes, atomic_write_json
+
+ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
+_CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+
+
+class EvalError(DcaError):
+    """An evaluation run cannot start or continue."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """One evaluation run; recorded in the run folder and compared on resume."""
+
+    task: str  # gsm8k | math500 | squad2 | hotpotqa
+    data: str  # dataset file
+    data_sha256: str = ""  # filled in from the file: a changed dataset is a different run
+    model: str | None = None  # None = the default generator
+    adapter: str | None = None
+    index: str | None = None  # rag: the index to search (default: built from the task's corpus)
+    mode: str = ""  # closed-book | rag; "" = the task's default
+    limit: int = 0  # first N examples (0 = all)
+    answerable_only: bool = False  # squad2: skip unanswerable questions
+    seed: int = 0
+    k: int = 5  # retrieved sources per question (rag)
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        task = get_task(self.task)
+        if self.mode and self.mode not in task.modes:
+            raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
+        if self.limit < 0:
+            raise ConfigError(f"limit must be >= 0, got {self.limit}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_config(config: EvalConfig) -> EvalConfig:
+    """Fill in the task's default mode and the data file's hash."""
+    data = Path(config.data)
+    if not data.is_file():
+        raise EvalError(f"{data} does not exist; give the dataset file with --data")
+    task = get_task(config.task)
+    return EvalConfig(
+        **{
+            **asdict(config),
+            "mode": config.mode or task.modes[0],
+            "data": str(data.resolve()),
+            "data_sha256": _sha256(data),
+        }
+    )
+
+
+def _check_run_folder(out: Path, config: EvalConfig) -> None:
+    path = out / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        new = asdict(config)
+        diff = [f"{key}: {old.get(key)!r} -> {new[key]!r}" for key in new if old.get(key) != new[key]]
+        if diff:
+            raise EvalError(
+                f"{out} was made with a different config ({'; '.join(diff)}); "
+                "use another --out, or delete the folder to start fresh"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, asdict(config))
+
+
+def _done_rows(out: Path) -> list[dict[str, Any]]:
+    path = out / "results.jsonl"
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut short by a kill: that example runs again
+    return rows
+
+
+def _append(out: Path, row: dict[str, Any], rows_text: list[str]) -> None:
+    rows_text.append(json.dumps(row, ensure_ascii=False))
+    path = out / "results.jsonl"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(rows_text[-1] + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _corpus_index(task: Task, paragraphs: tuple[str, ...], config: EvalConfig, paths: Paths, embedder: Any) -> str:
+    """The index to search: the user's, or one built (incrementally) from the task's corpus."""
+    if config.index:
+        return config.index
+    from dca.knowledge import add_paths
+    from dca.knowledge.embedding import load_embedder
+
+    name = f"eval-{task.name}-{config.data_sha256[:8]}"
+    folder = paths.home / "eval-corpora" / name
+    write_paragraphs(paragraphs, folder)
+    factory = (lambda: embedder) if embedder is not None else (lambda: load_embedder(paths=paths))
+    embedder_name = embedder.name if embedder is not None else _default_embedder(paths)
+    add_paths(paths, name, [folder], embedder_name=embedder_name, embedder_factory=factory)
+    return name
+
+
+def _default_embedder(paths: Paths) -> str:
+    from dca.runtime.catalog import Catalog
+
+    return Catalog.load(paths).default("embedder").name
+
+
+def run_eval(
+    config: EvalConfig,
+    *,
+    out: Path,
+    paths: Paths | None = None,
+    generator: Any = None,
+    embedder: Any = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) ``config`` into ``out`` and return the summary."""
+    paths = paths or Paths.resolve()
+    config = resolve_config(config)
+    task = get_task(config.task)
+    data = task.load(Path(config.data))
+    examples: list[Example] = data.examples
+    if config.answerable_only:
+        examples = [e for e in examples if e.answers]
+    if config.limit:
+        examples = examples[: config.limit]
+    _check_run_folder(out, config)
+    rows = _done_rows(out)
+    done = {row["id"] for row in rows}
+    rows_text = [json.dumps(r, ensure_ascii=False) for r in rows]
+    atomic_write_bytes(out / "results.jsonl", "".join(t + "\n" for t in rows_text).encode("utf-8"))
+    todo = [e for e in examples if e.id not in done]
+    if todo:
+        from dca.api import AskConfig, Assistant
+        from dca.runtime.llama import GenerationConfig, load_runtime
+
+        generator = generator or load_runtime(config.model, paths=paths)
+        assistant = None
+        if config.mode == "rag":
+            index = _corpus_index(task, data.paragraphs, config, paths, embedder)
+            assistant = Assistant(
+                index=index,
+                home=paths.home,
+                generator=generator,
+                embedder=embedder,
+                config=AskConfig(k=config.k, max_tokens=config.max_tokens, seed=config.seed, adapter=config.adapter),
+            )
+        gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=config.adapter)
+        if config.adapter and assistant is None:
+            from dca.api import resolve_adapter
+
+            name, path = resolve_adapter(config.adapter, paths)
+            generator.load_adapter(name, path)
+            gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=name)
+        for example in todo:
+            started = time.perf_counter()
+            if assistant is not None:
+                answer = assistant.ask(example.question)
+                text, retrieved = answer.text, [paragraph_of(s.path) for s in answer.sources]
+                prompt_tokens, completion_tokens = answer.prompt_tokens, answer.completion_tokens
+            else:
+                messages = [{"role": "system", "content": task.system}, {"role": "user", "content": example.question}]
+                from dca.runtime.llama import Completion
+
+                completion = Completion()
+                for _ in generator.stream(generator.chat_prompt(messages), gen_config, completion):
+                    pass
+                text, retrieved = completion.text, []
+                prompt_tokens, completion_tokens = completion.prompt_tokens, completion.completion_tokens
+            prediction = _CITATION.sub("", text).strip()
+            metrics = task.score(example, prediction, retrieved, config.k)
+            row = {
+                "id": example.id,
+                "question": example.question,
+                "gold": list(example.answers),
+                "prediction": text,
+                "correct": bool(metrics.get("accuracy", metrics.get("correct", 0.0))),
+                "metrics": metrics,
+                "retrieved": retrieved,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            rows.append(row)
+            _append(out, row, rows_text)
+            if progress:
+                progress(len(rows), len(examples), _mean(rows, task.primary))
+    summary = summarize(rows, config, task)
+    write_summary(out, summary)
+    return summary
+
+
+def _mean(rows: list[dict[str, Any]], metric: str) -> float:
+    values = [r["metrics"][metric] for r in rows if metric in r["metrics"]]
+    return sum(values) / len(values) if values else 0.0
+
+
+def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dict[str, Any]:
+    names = sorted({name for row in rows for name in row["metrics"]})
+    n = len(rows)
+    return {
+        "config": asdict(config),
+        "task": task.name,
+        "primary_metric": task.primary,
+        "n": n,
+        "metrics": {name: round(_mean(rows, name), 4) for name in names},
+        "totals": {
+            "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
+            "completion_tokens": sum(r["completion_tokens"] for r in rows),
+            "seconds": round(sum(r["seconds"] for r in rows), 2),
+        },
+        "per_question": {
+            "completion_tokens": round(sum(r["completion_tokens"] for r in rows) / max(1, n), 1),
+            "seconds": round(sum(r["seconds"] for r in rows) / max(1, n), 2),
+        },
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    atomic_write_json(out / "summary.json", summary)
+    config = summary["config"]
+    lines = [
+        f"# {summary['task']} ({config['mode']}), model {config['model'] or 'default'}"
+        + (f", adapter {config['adapter']}" if config["adapter"] else ""),
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in summary["metrics"].items()),
+        f"| examples | {summary['n']} |",
+        f"| completion tokens / question | {summary['per_question']['completion_tokens']} |",
+        f"| seconds / question | {summary['per_question']['seconds']} |",
+        "",
+    ]
+    atomic_write_bytes(out / "summary.md", "\n".join(lines).encode("utf-8"))

@@ -1,0 +1,220 @@
+"""dca eval: each task end to end on a 3-example fixture with a scripted model; resume; report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import HashEmbedder, ScriptedGenerator
+from typer.testing import CliRunner
+
+from dca.cli import app
+from dca.config import Paths
+from dca.errors import ConfigError
+from dca.eval.datasets import DatasetError
+from dca.eval.runner import EvalConfig, EvalError, run_eval
+
+runner = CliRunner()
+
+
+def _gsm8k(tmp_path: Path) -> Path:
+    path = tmp_path / "gsm8k.jsonl"
+    rows = [("What is 2+2?", "2+2=4\n#### 4"), ("Half of 10?", "#### 5"), ("3 times 1,000?", "#### 3,000")]
+    path.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in rows))
+    return path
+
+
+def test_gsm8k_accuracy_by_hand(home: Paths, tmp_path: Path) -> None:
+    generator = ScriptedGenerator(["2+2 makes 4. The answer is 4.", "The answer is 6.", "So $3,000 in total."])
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=str(_gsm8k(tmp_path))), out=tmp_path / "run", paths=home, generator=generator
+    )
+    assert summary["n"] == 3 and summary["metrics"]["accuracy"] == round(2 / 3, 4)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert [r["correct"] for r in rows] == [True, False, True]
+    assert "Solve the problem step by step" in generator.prompts[0]
+
+
+def test_math500_boxed_answers(home: Paths, tmp_path: Path) -> None:
+    path = tmp_path / "math.jsonl"
+    rows = [("1/2 + 1/4?", "\\frac{3}{4}"), ("sqrt(16)?", "4"), ("2^10?", "1024")]
+    path.write_text(
+        "".join(json.dumps({"problem": p, "answer": a, "unique_id": f"m{i}"}) + "\n" for i, (p, a) in enumerate(rows))
+    )
+    generator = ScriptedGenerator(["\\boxed{\\dfrac{3}{4}}", "It is \\boxed{4}.", "\\boxed{1000}"])
+    summary = run_eval(
+        EvalConfig(task="math500", data=str(path)), out=tmp_path / "run", paths=home, generator=generator
+    )
+    assert summary["metrics"]["accuracy"] == round(2 / 3, 4)
+
+
+def _squad(tmp_path: Path) -> Path:
+    data = {
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "The Eiffel Tower is in Paris, the capital of France.",
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Where is the Eiffel Tower?",
+                                "answers": [{"text": "Paris", "answer_start": 0}],
+                            },
+                            {"id": "q3", "question": "Who built the moon base?", "answers": [], "is_impossible": True},
+                        ],
+                    },
+                    {
+                        "context": "Mount Fuji is the highest mountain in Japan.",
+                        "qas": [
+                            {
+                                "id": "q2",
+                                "question": "What is the highest mountain in Japan?",
+                                "answers": [{"text": "Mount Fuji", "answer_start": 0}],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_squad2_rag_metrics_by_hand(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    generator = ScriptedGenerator(["Paris [1].", "The sources do not contain the answer.", "Fuji is highest [1]."])
+    summary = run_eval(
+        EvalConfig(task="squad2", data=str(_squad(tmp_path)), k=1),
+        out=tmp_path / "run",
+        paths=home,
+        generator=generator,
+        embedder=embedder,
+    )
+    m = summary["metrics"]
+    # q1: EM 1, F1 1; q3 (unanswerable, refused): EM 1, F1 1; q2: "Fuji is highest" vs "Mount Fuji": F1 2*(1/3*1/2)/(1/3+1/2)=0.4
+    assert m["em"] == round(2 / 3, 4) and m["f1"] == round((1 + 1 + 0.4) / 3, 4)
+    assert m["recall@1"] == 1.0  # both answerable questions retrieved their own paragraph first
+    assert "<source" in generator.prompts[0]
+
+
+def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    items = [
+        {
+            "_id": "h1",
+            "question": "Which river flows through the capital of France?",
+            "answer": "Seine",
+            "supporting_facts": {"title": ["Paris", "Seine"], "sent_id": [0, 0]},
+            "context": {
+                "title": ["Paris", "Seine", "Rome"],
+                "sentences": [
+                    ["Paris is the capital of France."],
+                    ["The Seine flows through Paris."],
+                    ["Rome is in Italy."],
+                ],
+            },
+        },
+        {
+            "_id": "h2",
+            "question": "Is Rome in Italy?",
+            "answer": "yes",
+            "supporting_facts": {"title": ["Rome"], "sent_id": [0]},
+            "context": {"title": ["Rome"], "sentences": [["Rome is in Italy."]]},
+        },
+        {
+            "_id": "h3",
+            "question": "What is the capital of France?",
+            "answer": "Paris",
+            "supporting_facts": {"title": ["Paris"], "sent_id": [0]},
+            "context": {"title": ["Paris"], "sentences": [["Paris is the capital of France."]]},
+        },
+    ]
+    path = tmp_path / "hotpot.json"
+    path.write_text(json.dumps(items))
+    closed = run_eval(
+        EvalConfig(task="hotpotqa", data=str(path), mode="closed-book"),
+        out=tmp_path / "cb",
+        paths=home,
+        generator=ScriptedGenerator(["Seine", "Yes.", "Lyon"]),
+    )
+    assert closed["metrics"]["em"] == round(2 / 3, 4)
+    rag = run_eval(
+        EvalConfig(task="hotpotqa", data=str(path), k=2),
+        out=tmp_path / "rag",
+        paths=home,
+        generator=ScriptedGenerator(["Seine [2]", "yes [1]", "Paris [1]"]),
+        embedder=embedder,
+    )
+    assert rag["metrics"]["em"] == 1.0 and 0 < rag["metrics"]["recall@2"] <= 1.0
+
+
+def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path) -> None:
+    answers = ["The answer is 4.", "The answer is 6.", "The answer is 3000."]
+    data = str(_gsm8k(tmp_path))
+    full = run_eval(
+        EvalConfig(task="gsm8k", data=data), out=tmp_path / "full", paths=home, generator=ScriptedGenerator(answers)
+    )
+
+    class Dies(ScriptedGenerator):
+        def stream(self, prompt, config, completion=None):
+            if len(self.prompts) == 2:
+                raise KeyboardInterrupt
+            yield from super().stream(prompt, config, completion)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(EvalConfig(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=Dies(answers))
+    with (tmp_path / "cut" / "results.jsonl").open("a") as handle:
+        handle.write('{"id": "gsm8k-3", "quest')  # a line cut short by a kill
+    rest = ScriptedGenerator(answers[2:])
+    resumed = run_eval(EvalConfig(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=rest)
+    assert len(rest.prompts) == 1  # only the missing example ran again
+    assert resumed["metrics"] == full["metrics"] and resumed["n"] == full["n"]
+
+
+def test_bad_input(home: Paths, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown task 'nope'; tasks: gsm8k, math500, squad2, hotpotqa"):
+        EvalConfig(task="nope", data="x")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "#### 1"}\n{"question": "only"}\n')
+    with pytest.raises(DatasetError, match="line 2 has no field 'answer'"):
+        run_eval(EvalConfig(task="gsm8k", data=str(bad)), out=tmp_path / "r", paths=home, generator=ScriptedGenerator())
+    data = str(_gsm8k(tmp_path))
+    run_eval(
+        EvalConfig(task="gsm8k", data=data, limit=1),
+        out=tmp_path / "run",
+        paths=home,
+        generator=ScriptedGenerator(["The answer is 4."]),
+    )
+    with pytest.raises(EvalError, match="different config \\(limit: 1 -> 2\\).*another --out"):
+        run_eval(
+            EvalConfig(task="gsm8k", data=data, limit=2),
+            out=tmp_path / "run",
+            paths=home,
+            generator=ScriptedGenerator(),
+        )
+
+
+def test_report_table_and_plot(home: Paths, tmp_path: Path) -> None:
+    data = str(_gsm8k(tmp_path))
+    for name, answers in (("a", ["The answer is 4."]), ("b", ["The answer is 4.", "The answer is 5."])):
+        run_eval(
+            EvalConfig(task="gsm8k", data=data, limit=2),
+            out=tmp_path / name,
+            paths=home,
+            generator=ScriptedGenerator(answers),
+        )
+    result = runner.invoke(
+        app, ["eval", "report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "rep")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "| gsm8k closed-book default | 2 | accuracy | 0.5 |" in result.stdout
+    assert "| gsm8k closed-book default | 2 | accuracy | 1.0 |" in result.stdout
+    assert (tmp_path / "rep" / "report.png").stat().st_size > 5000
+
+
+def test_cli_unknown_task_is_one_line(home: Paths) -> None:
+    result = runner.invoke(app, ["eval", "trivia", "--data", "x"])
+    assert result.exit_code == 1 and "unknown task 'trivia'" in result.stderr
