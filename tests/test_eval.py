@@ -188,13 +188,18 @@ def test_bad_input(home: Paths, tmp_path: Path) -> None:
         paths=home,
         generator=ScriptedGenerator(["The answer is 4."]),
     )
-    with pytest.raises(EvalError, match="different config \\(limit: 1 -> 2\\).*another --out"):
+    with pytest.raises(EvalError, match="different config \\(seed: 0 -> 1\\).*another --out"):
         run_eval(
-            EvalConfig(task="gsm8k", data=data, limit=2),
+            EvalConfig(task="gsm8k", data=data, limit=1, seed=1),
             out=tmp_path / "run",
             paths=home,
             generator=ScriptedGenerator(),
         )
+    extended = ScriptedGenerator(["The answer is 5.", "The answer is 3000."])
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=data, limit=3), out=tmp_path / "run", paths=home, generator=extended
+    )
+    assert summary["n"] == 3 and len(extended.prompts) == 2  # a larger --limit extends the same run
 
 
 def test_report_table_and_plot(home: Paths, tmp_path: Path) -> None:

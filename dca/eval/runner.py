@@ -82,20 +82,28 @@ def resolve_config(config: EvalConfig) -> EvalConfig:
     )
 
 
+# A different limit only takes more or fewer of the same examples in the same order: a run
+# may be extended with a larger --limit, so limit is not part of a run's identity.
+_NOT_IDENTITY = ("limit",)
+
+
 def _check_run_folder(out: Path, config: EvalConfig) -> None:
     path = out / "config.json"
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         new = asdict(config)
-        diff = [f"{key}: {old.get(key)!r} -> {new[key]!r}" for key in new if old.get(key) != new[key]]
+        diff = [
+            f"{key}: {old.get(key)!r} -> {new[key]!r}"
+            for key in new
+            if key not in _NOT_IDENTITY and old.get(key) != new[key]
+        ]
         if diff:
             raise EvalError(
                 f"{out} was made with a different config ({'; '.join(diff)}); "
                 "use another --out, or delete the folder to start fresh"
             )
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, asdict(config))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, asdict(config))
 
 
 def _done_rows(out: Path) -> list[dict[str, Any]]:
@@ -161,7 +169,8 @@ def run_eval(
     if config.limit:
         examples = examples[: config.limit]
     _check_run_folder(out, config)
-    rows = _done_rows(out)
+    wanted = {e.id for e in examples}
+    rows = [row for row in _done_rows(out) if row["id"] in wanted]
     done = {row["id"] for row in rows}
     rows_text = [json.dumps(r, ensure_ascii=False) for r in rows]
     atomic_write_bytes(out / "results.jsonl", "".join(t + "\n" for t in rows_text).encode("utf-8"))

@@ -46,13 +46,26 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(path), device=device or "cpu")
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
         self.dim = int(dim or self._model.get_sentence_embedding_dimension())
+        import torch
+
+        self._threads = torch.get_num_threads()
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        # Queries run on one thread and the setting is left there: torch's OpenMP workers keep
+        # spinning on the cores for a while after a parallel call (and after the pool is resized),
+        # which slowed llama.cpp's decode right after a query by 5-11 % (benchmarks/bench_ask_overhead.py).
+        torch.set_num_threads(1 if len(texts) <= 4 else self._threads)
         vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -21,6 +21,7 @@ import numpy as np
 from dca.errors import ConfigError
 
 log = logging.getLogger(__name__)
+_ALL_THREADS = os.cpu_count() or 1
 
 
 class VectorIndex(Protocol):
@@ -98,6 +99,11 @@ class FaissIndex:
             self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))  # type: ignore[attr-defined]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        # One or a few queries run on one thread: FAISS's idle OpenMP workers would keep spinning
+        # on the cores the language model decodes on next (see bench_ask_overhead.py).
+        faiss.omp_set_num_threads(1 if len(queries) <= 4 else _ALL_THREADS)
         scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # type: ignore[attr-defined]
         return scores, ids
 
@@ -138,6 +144,7 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, config: AnnConfig, seed: int
     import faiss
 
     n, dim = vectors.shape
+    faiss.omp_set_num_threads(_ALL_THREADS)
     nlist = int(min(65536, max(16, 4 * math.sqrt(n))))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
