@@ -8,7 +8,6 @@ made with another config is refused rather than mixed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -23,7 +22,7 @@ from dca.config import Paths
 from dca.errors import ConfigError, DcaError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
-from dca.files import atomic_write_bytes, atomic_write_json
+from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
@@ -58,14 +57,6 @@ class EvalConfig:
             raise ConfigError(f"limit must be >= 0, got {self.limit}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve_config(config: EvalConfig) -> EvalConfig:
     """Fill in the task's default mode and the data file's hash."""
     data = Path(config.data)
@@ -77,7 +68,7 @@ def resolve_config(config: EvalConfig) -> EvalConfig:
             **asdict(config),
             "mode": config.mode or task.modes[0],
             "data": str(data.resolve()),
-            "data_sha256": _sha256(data),
+            "data_sha256": sha256_file(data),
         }
     )
 

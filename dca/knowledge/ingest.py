@@ -8,7 +8,6 @@ old chunks. The embedder is loaded only when some file actually needs embedding.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
@@ -22,6 +21,7 @@ import numpy as np
 
 from dca.config import Paths
 from dca.errors import IngestError, KnowledgeIndexError
+from dca.files import atomic_write_json, sha256_file
 from dca.knowledge.chunking import Chunk, ChunkConfig, split_sections
 from dca.knowledge.embedding import Embedder
 from dca.knowledge.loaders import SUPPORTED_SUFFIXES, LoadConfig, SkipFile, discover_files, load_sections
@@ -62,14 +62,6 @@ class IngestReport:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_index(
@@ -123,8 +115,6 @@ class _Ingestor:
             self._embedder = self._factory()
             if self.index.manifest.dim == 0:
                 self.index.manifest.dim = self._embedder.dim
-                from dca.files import atomic_write_json
-
                 atomic_write_json(self.index.folder / "manifest.json", self.index.manifest.to_json())
         return self._embedder
 
@@ -173,7 +163,7 @@ class _Ingestor:
                 if old and old[1] == stat.st_size and old[2] == stat.st_mtime_ns:
                     self.report.unchanged += 1
                     continue
-                digest = _sha256(path)
+                digest = sha256_file(path)
             except OSError as exc:
                 self.report.skipped[str(path)] = f"unreadable ({exc.strerror or exc})"
                 continue

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dca.errors import KnowledgeIndexError
+from dca.files import sha256_file
 from dca.knowledge.store import KnowledgeIndex
 
 
@@ -30,14 +30,6 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, object]:
         return {**self.__dict__, "ok": self.ok}
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport:
@@ -78,7 +70,7 @@ def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport
         except OSError:
             report.stale.append(f"{path}: gone from disk")
             continue
-        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and _file_sha256(file) != sha256:
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and sha256_file(file) != sha256:
             report.stale.append(f"{path}: changed since it was indexed")
     return report
 
