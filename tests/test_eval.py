@@ -141,6 +141,7 @@ def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: Has
         generator=ScriptedGenerator(["Seine", "Yes.", "Lyon"]),
     )
     assert closed["metrics"]["em"] == round(2 / 3, 4)
+    assert not any(name.startswith("recall") for name in closed["metrics"])  # nothing was retrieved
     rag = run_eval(
         EvalConfig(task="hotpotqa", data=str(path), k=2),
         out=tmp_path / "rag",

@@ -201,7 +201,7 @@ def run_eval(
                 completion = Completion()
                 for _ in generator.stream(generator.chat_prompt(messages), gen_config, completion):
                     pass
-                text, retrieved = completion.text, []
+                text, retrieved = completion.text, None
                 prompt_tokens, completion_tokens = completion.prompt_tokens, completion.completion_tokens
             prediction = _CITATION.sub("", text).strip()
             metrics = task.score(example, prediction, retrieved, config.k)

@@ -53,8 +53,11 @@ class Task:
         data = load_hotpotqa(path)
         return TaskData(examples=list(data.examples), paragraphs=data.paragraphs)
 
-    def score(self, example: Example, prediction: str, retrieved: Sequence[int], k: int) -> dict[str, float]:
-        """Metrics of one answer (1.0/0.0 for correctness, fractions for F1 and recall)."""
+    def score(self, example: Example, prediction: str, retrieved: Sequence[int] | None, k: int) -> dict[str, float]:
+        """Metrics of one answer (1.0/0.0 for correctness, fractions for F1 and recall).
+
+        ``retrieved`` is None in closed-book mode: no retrieval recall is reported then.
+        """
         if self.name in ("gsm8k", "math500"):
             return {
                 "accuracy": float(answers_match(prediction, example.answers[0])),
@@ -65,7 +68,7 @@ class Task:
             return {"em": refused, "f1": refused, "correct": refused}
         scores = {"em": exact_match(prediction, example.answers), "f1": f1_score(prediction, example.answers)}
         scores["correct"] = float(scores["em"] or any(a.lower() in prediction.lower() for a in example.answers))
-        if retrieved or example.support:
+        if retrieved is not None and example.support:
             scores[f"recall@{k}"] = recall_at_k(list(retrieved), list(example.support), k)
         return scores
 
