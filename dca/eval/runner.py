@@ -161,10 +161,12 @@ def run_eval(
         examples = examples[: config.limit]
     _check_run_folder(out, config)
     wanted = {e.id for e in examples}
-    rows = [row for row in _done_rows(out) if row["id"] in wanted]
-    done = {row["id"] for row in rows}
-    rows_text = [json.dumps(r, ensure_ascii=False) for r in rows]
+    kept = _done_rows(out)
+    rows_text = [json.dumps(r, ensure_ascii=False) for r in kept]
+    # Rewritten to drop a line cut short by a kill; rows beyond a smaller --limit are kept.
     atomic_write_bytes(out / "results.jsonl", "".join(t + "\n" for t in rows_text).encode("utf-8"))
+    rows = [row for row in kept if row["id"] in wanted]
+    done = {row["id"] for row in rows}
     todo = [e for e in examples if e.id not in done]
     if todo:
         from dca.api import AskConfig, Assistant
