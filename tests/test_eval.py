@@ -201,8 +201,9 @@ def test_bad_input(home: Paths, tmp_path: Path) -> None:
         EvalConfig(task="gsm8k", data=data, limit=3), out=tmp_path / "run", paths=home, generator=extended
     )
     assert summary["n"] == 3 and len(extended.prompts) == 2  # a larger --limit extends the same run
-    smaller = run_eval(EvalConfig(task="gsm8k", data=data, limit=1), out=tmp_path / "run", paths=home,
-                       generator=ScriptedGenerator())
+    smaller = run_eval(
+        EvalConfig(task="gsm8k", data=data, limit=1), out=tmp_path / "run", paths=home, generator=ScriptedGenerator()
+    )
     assert smaller["n"] == 1  # a smaller --limit summarizes fewer rows and deletes none
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 3
 

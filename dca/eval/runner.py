@@ -75,7 +75,7 @@ def resolve_config(config: EvalConfig) -> EvalConfig:
 
 # A different limit only takes more or fewer of the same examples in the same order: a run
 # may be extended with a larger --limit, so limit is not part of a run's identity.
-_NOT_IDENTITY = ("limit",)
+_NOT_IDENTITY = ("limit", "data")  # the dataset is identified by data_sha256, not by its path
 
 
 def _check_run_folder(out: Path, config: EvalConfig) -> None:
