@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -75,6 +75,25 @@ def _ingest_config(
     )
 
 
+def _ingest(run: Any, target: object, index: str, embedder: str | None, config: object, as_json: bool) -> None:
+    """Run add_paths or sync_folder with the right embedder and a progress bar, then report."""
+    from dca.knowledge.embedding import load_embedder
+
+    paths = Paths.resolve()
+    name = _embedder_name(paths, index, embedder)
+    with progress_bar(unit="files") as progress:
+        report = run(
+            paths,
+            index,
+            target,
+            embedder_name=name,
+            embedder_factory=lambda: load_embedder(name, paths=paths),
+            config=config,
+            progress=progress,
+        )
+    _print_report(report.to_json(), as_json)
+
+
 Include = Annotated[list[str], typer.Option("--include", help="Only files matching this glob (repeatable).")]
 Exclude = Annotated[list[str], typer.Option("--exclude", help="Skip files matching this glob (repeatable).")]
 JsonField = Annotated[str, typer.Option(help="Field holding the text in .json/.jsonl records.")]
@@ -98,22 +117,15 @@ def index_add(
 ) -> None:
     """Add files and folders to an index; unchanged files are skipped, changed ones replaced."""
     from dca.knowledge import add_paths
-    from dca.knowledge.embedding import load_embedder
 
-    paths = Paths.resolve()
-    name = _embedder_name(paths, index, embedder)
-    config = _ingest_config(include, exclude, json_field, chunk_tokens, overlap_tokens)
-    with progress_bar(unit="files") as progress:
-        report = add_paths(
-            paths,
-            index,
-            paths_in,
-            embedder_name=name,
-            embedder_factory=lambda: load_embedder(name, paths=paths),
-            config=config,
-            progress=progress,
-        )  # type: ignore[arg-type]
-    _print_report(report.to_json(), as_json)
+    _ingest(
+        add_paths,
+        paths_in,
+        index,
+        embedder,
+        _ingest_config(include, exclude, json_field, chunk_tokens, overlap_tokens),
+        as_json,
+    )
 
 
 @index_app.command("sync")
@@ -129,22 +141,8 @@ def index_sync(
 ) -> None:
     """Make the index match a folder: add new files, update changed ones, remove deleted ones."""
     from dca.knowledge import sync_folder
-    from dca.knowledge.embedding import load_embedder
 
-    paths = Paths.resolve()
-    name = _embedder_name(paths, index, embedder)
-    config = _ingest_config(include, exclude, json_field, None, None)
-    with progress_bar(unit="files") as progress:
-        report = sync_folder(
-            paths,
-            index,
-            folder,
-            embedder_name=name,
-            embedder_factory=lambda: load_embedder(name, paths=paths),
-            config=config,
-            progress=progress,
-        )  # type: ignore[arg-type]
-    _print_report(report.to_json(), as_json)
+    _ingest(sync_folder, folder, index, embedder, _ingest_config(include, exclude, json_field, None, None), as_json)
 
 
 @index_app.command("remove")
