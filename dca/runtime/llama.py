@@ -131,6 +131,52 @@ class _StopScanner:
         return out
 
 
+class _Sequence:
+    """One sequence being generated: tokens to text, cut at stop strings, with its finish reason.
+
+    Shared by single-sequence streaming and parallel sampling, so both end a sequence alike.
+    """
+
+    def __init__(
+        self, runtime: LlamaRuntime, config: GenerationConfig, completion: Completion, max_tokens: int
+    ) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.completion = completion
+        self.max_tokens = max_tokens
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.scanner = _StopScanner(config.stop)
+        completion.finish_reason = "length"
+
+    def accept(self, token: int) -> tuple[str, bool]:
+        """Take one generated token: (text now safe to show, whether the sequence has finished)."""
+        completion = self.completion
+        if self.runtime.is_end_of_generation(token) and not self.config.ignore_eos:
+            completion.finish_reason = "stop"
+            return "", True
+        completion.tokens.append(token)
+        piece = self.scanner.feed(self.decoder.decode(self.runtime.llm.detokenize([token])))
+        if self.scanner.stopped:
+            completion.finish_reason = "stop"
+            return piece, True
+        return piece, len(completion.tokens) >= self.max_tokens
+
+    def flush(self) -> str:
+        """The text held back until the end (an incomplete character, a possible stop prefix)."""
+        rest = ""
+        if not self.scanner.stopped:
+            rest = self.scanner.feed(self.decoder.decode(b"", final=True))
+            if not self.scanner.stopped:
+                rest += self.scanner.flush()
+        self.record()
+        return rest
+
+    def record(self) -> None:
+        """Copy the text and token count into the completion (also after an interruption)."""
+        self.completion.text = self.scanner.text
+        self.completion.completion_tokens = len(self.completion.tokens)
+
+
 class LlamaRuntime:
     """A loaded GGUF model. Thread-safe: requests run one at a time."""
 
@@ -274,11 +320,9 @@ class LlamaRuntime:
             completion.cached_tokens = max(0, self._cached_prefix(tokens))
             budget = min(config.max_tokens, self.n_ctx - len(tokens))
             self.llm.set_seed(self.config.seed if config.seed is None else config.seed)
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            scanner = _StopScanner(config.stop)
+            sequence = _Sequence(self, config, completion, budget)
             started = time.perf_counter()
             first = None
-            completion.finish_reason = "length"
             try:
                 for token in self.llm.generate(
                     tokens,
@@ -290,31 +334,21 @@ class LlamaRuntime:
                 ):
                     if first is None:
                         first = time.perf_counter()
-                    if self.is_end_of_generation(token) and not config.ignore_eos:
-                        completion.finish_reason = "stop"
-                        break
-                    completion.tokens.append(token)
-                    piece = scanner.feed(decoder.decode(self.llm.detokenize([token])))
+                    piece, finished = sequence.accept(token)
                     if piece:
                         yield piece
-                    if scanner.stopped:
-                        completion.finish_reason = "stop"
+                    if finished:
                         break
-                    if len(completion.tokens) >= budget:
-                        break
-                if not scanner.stopped:
-                    rest = scanner.feed(decoder.decode(b"", final=True))
-                    rest += "" if scanner.stopped else scanner.flush()
-                    if rest:
-                        yield rest
+                rest = sequence.flush()
+                if rest:
+                    yield rest
             except GeneratorExit:
                 completion.finish_reason = "interrupted"
                 raise
             finally:
                 ended = time.perf_counter()
                 first = first or ended
-                completion.text = scanner.text
-                completion.completion_tokens = len(completion.tokens)
+                sequence.record()
                 completion.prompt_seconds = first - started
                 completion.decode_seconds = ended - first
 

@@ -9,7 +9,6 @@ N sequences per step cost far less than N separate runs. Self-consistency uses t
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import time
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dca.errors import ConfigError
-from dca.runtime.llama import Completion, GenerationConfig, GeneratorError, LlamaRuntime, _StopScanner
+from dca.runtime.llama import Completion, GenerationConfig, GeneratorError, LlamaRuntime, _Sequence
 
 
 def sample_token(logits: np.ndarray, config: GenerationConfig, rng: np.random.Generator) -> int:
@@ -138,26 +137,12 @@ def sample_parallel(runtime: LlamaRuntime, prompt: str, n: int, config: Generati
             llama_cpp.llama_memory_seq_cp(memory, 0, s, -1, -1)
         prompt_logits = slot.logits(-1, n_vocab)  # the last token of the last prompt batch
         first_done = time.perf_counter()
-        completions = [Completion(prompt_tokens=len(tokens), finish_reason="length") for _ in range(n)]
-        decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
-        scanners = [_StopScanner(config.stop) for _ in range(n)]
+        completions = [Completion(prompt_tokens=len(tokens)) for _ in range(n)]
+        sequences = [_Sequence(runtime, config, completion, config.max_tokens) for completion in completions]
         pending = {s: sample_token(prompt_logits, config, rngs[s]) for s in range(n)}
         position = len(tokens)
         while pending:
-            feed: list[tuple[int, int]] = []
-            for s, token in pending.items():
-                completion = completions[s]
-                if runtime.is_end_of_generation(token) and not config.ignore_eos:
-                    completion.finish_reason = "stop"
-                    continue
-                completion.tokens.append(token)
-                scanners[s].feed(decoders[s].decode(runtime.llm.detokenize([token])))
-                if scanners[s].stopped:
-                    completion.finish_reason = "stop"
-                    continue
-                if len(completion.tokens) >= config.max_tokens:
-                    continue
-                feed.append((s, token))
+            feed = [(s, token) for s, token in pending.items() if not sequences[s].accept(token)[1]]
             if not feed:
                 break
             slot.decode([(token, position, s, True) for s, token in feed])
@@ -165,11 +150,8 @@ def sample_parallel(runtime: LlamaRuntime, prompt: str, n: int, config: Generati
             position += 1
         ended = time.perf_counter()
         llama_cpp.llama_memory_clear(memory, True)
-    for s, completion in enumerate(completions):
-        if not scanners[s].stopped:
-            scanners[s].feed(decoders[s].decode(b"", final=True))
-        completion.text = scanners[s].text
-        completion.completion_tokens = len(completion.tokens)
+    for sequence, completion in zip(sequences, completions, strict=True):
+        sequence.flush()
         completion.prompt_seconds = first_done - started
         completion.decode_seconds = ended - first_done
     return completions
