@@ -248,11 +248,7 @@ class KnowledgeIndex:
             dtype=np.int64,
         )
         self._vectors.remove(removed)
-        rows = self.db.execute("SELECT id, vector FROM chunks WHERE gen > ?", (since,)).fetchall()
-        if rows:
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            self._vectors.add(ids, vecs)
+        self._vectors.add(*self._vectors_since(since))
         self._vectors_gen = gen
 
     def note_applied(self, gen: int) -> None:
@@ -261,7 +257,7 @@ class KnowledgeIndex:
 
     def save_vectors(self, *, ann: Any = None) -> None:
         """Persist the vectors at the current generation (writers only); switch to IVF past the threshold."""
-        from dca.knowledge.vectors import FaissIndex, build_ivf
+        from dca.knowledge.vectors import build_ivf
 
         if self.manifest.dim == 0:  # nothing was ever embedded
             return
@@ -275,10 +271,7 @@ class KnowledgeIndex:
                 self._vectors = vectors
                 self.manifest.ann = {"nprobe": vectors.nprobe, "recall_at_10": recall, "trained_size": len(ids)}
         elif vectors.kind == "ivf" and ann is not None and vectors.ntotal < ann.ann_threshold // 2:
-            ids, vecs = self.all_vectors()
-            vectors = FaissIndex.exact(self.manifest.dim)
-            vectors.add(ids, vecs)
-            self._vectors = vectors
+            vectors = self._exact_from_sqlite()
             self.manifest.ann = {}
         if (
             self.manifest.vectors_file
@@ -295,11 +288,30 @@ class KnowledgeIndex:
             if stale.name not in (name, old):  # keep the previous file for readers opening it right now
                 stale.unlink(missing_ok=True)
 
-    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.db.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+    def _vectors_since(self, gen: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the chunks added after generation ``gen``, by id."""
+        rows = self.db.execute("SELECT id, vector FROM chunks WHERE gen > ? ORDER BY id", (gen,)).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.manifest.dim)
         return ids, vecs
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._vectors_since(0)
+
+    def _exact_from_sqlite(self) -> Any:
+        """Make the in-memory vectors an exact index rebuilt from SQLite, current to the database."""
+        from dca.knowledge.vectors import FaissIndex
+
+        fresh = FaissIndex.exact(self.manifest.dim)
+        fresh.add(*self.all_vectors())
+        self._vectors, self._vectors_gen = fresh, self.generation
+        return fresh
+
+    def rebuild_vectors(self) -> None:
+        """Replace a damaged FAISS file with one rebuilt from the vectors kept in SQLite (writers only)."""
+        self._exact_from_sqlite()
+        self.manifest.vectors_file = ""  # force a new file even at the same generation
+        self.save_vectors()
 
     # ---- documents and chunks ------------------------------------------------------
     def documents(self) -> dict[str, tuple[str, int, int]]:

@@ -59,7 +59,7 @@ def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport
         except KnowledgeIndexError as exc:
             report.problems.append(str(exc))
     if report.problems and repair:
-        _rebuild_vectors(index)
+        index.rebuild_vectors()
         report.problems = []
         report.vectors = report.chunks
         report.repaired = True
@@ -73,16 +73,3 @@ def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport
         if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and sha256_file(file) != sha256:
             report.stale.append(f"{path}: changed since it was indexed")
     return report
-
-
-def _rebuild_vectors(index: KnowledgeIndex) -> None:
-    """Rebuild the FAISS file from the vectors kept in SQLite."""
-    from dca.knowledge.vectors import FaissIndex
-
-    ids, vectors = index.all_vectors()
-    fresh = FaissIndex.exact(index.manifest.dim)
-    fresh.add(ids, vectors)
-    index._vectors = fresh
-    index.note_applied(index.generation)
-    index.manifest.vectors_file = ""  # force a new file
-    index.save_vectors()
