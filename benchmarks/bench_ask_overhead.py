@@ -31,16 +31,7 @@ def main() -> None:
     )
     first = assistant.ask(QUESTION)  # loads everything; also gives the exact prompt to replay raw
     runtime = assistant.generator
-    from dca.answer import build_prompt
-
-    hits = assistant._retrieve(QUESTION, assistant.config)
-    parts = build_prompt(
-        QUESTION,
-        hits,
-        n_ctx=runtime.n_ctx,
-        answer_tokens=args.tokens,
-        count_prompt_tokens=lambda m: len(runtime.tokenize(runtime.chat_prompt(m))),
-    )
+    parts = assistant.build_prompt(QUESTION, assistant.retrieve(QUESTION))
     prompt = runtime.chat_prompt(parts.messages)
     raw = Llama(
         model_path=str(runtime.path),

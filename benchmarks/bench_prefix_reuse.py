@@ -11,11 +11,8 @@ import statistics
 
 from _common import print_table, write_results
 
-from dca.answer import build_prompt
-from dca.config import Paths
-from dca.knowledge import KnowledgeIndex, SearchConfig, search
-from dca.knowledge.embedding import load_embedder
-from dca.runtime.llama import GenerationConfig, RuntimeConfig, load_runtime
+from dca.api import AskConfig, Assistant
+from dca.runtime.llama import GenerationConfig, RuntimeConfig
 
 FIRST = "How does dca pull a model?"
 SECOND_SAME_SOURCES = "Where does an interrupted pull keep its finished parts?"
@@ -28,20 +25,13 @@ def main() -> None:
     parser.add_argument("--index", default="default")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    paths = Paths.resolve()
-    runtime = load_runtime(args.model, paths=paths, config=RuntimeConfig(n_ctx=4096))
-    index = KnowledgeIndex.open(paths, args.index)
-    embedder = load_embedder(index.manifest.embedder, paths=paths)
+    assistant = Assistant(
+        index=args.index, model=args.model, runtime=RuntimeConfig(n_ctx=4096), config=AskConfig(k=4, max_tokens=256)
+    )
+    runtime = assistant.generator
 
     def prompt(question: str, hits_for: str) -> str:
-        hits = search(index, hits_for, embedder=embedder, config=SearchConfig(k=4))
-        parts = build_prompt(
-            question,
-            hits,
-            n_ctx=runtime.n_ctx,
-            answer_tokens=256,
-            count_prompt_tokens=lambda m: len(runtime.tokenize(runtime.chat_prompt(m))),
-        )
+        parts = assistant.build_prompt(question, assistant.retrieve(hits_for))
         return runtime.chat_prompt(parts.messages)
 
     first = prompt(FIRST, FIRST)

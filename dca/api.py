@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dca.answer import NO_ANSWER, build_prompt, cited_numbers, is_refusal
+from dca.answer import NO_ANSWER, PromptParts, build_prompt, cited_numbers, is_refusal
 from dca.config import Paths
 from dca.errors import ConfigError
 from dca.knowledge.retrieval import Hit, SearchConfig
@@ -193,9 +193,11 @@ class Assistant:
             self._generator = load_runtime(self._model, paths=self.paths, config=self._runtime_config)
         return self._generator
 
-    def _retrieve(self, question: str, config: AskConfig) -> list[Hit]:
+    def retrieve(self, question: str, config: AskConfig | None = None) -> list[Hit]:
+        """The chunks ``ask`` would give the model for ``question``."""
         from dca.knowledge.retrieval import search
 
+        config = config or self.config
         index = self._open_index()
         embedder = self._embedder
         if embedder is None and config.mode != "bm25":
@@ -203,6 +205,27 @@ class Assistant:
 
             embedder = self._embedder = load_embedder(index.manifest.embedder, paths=self.paths)
         return search(index, question, embedder=embedder, config=SearchConfig(k=config.k, mode=config.mode))
+
+    def build_prompt(
+        self,
+        question: str,
+        hits: list[Hit],
+        *,
+        history: list[dict[str, str]] | None = None,
+        config: AskConfig | None = None,
+    ) -> PromptParts:
+        """The messages ``ask`` sends for ``question`` and ``hits``, fitted to the model's context."""
+        config = config or self.config
+        generator = self.generator
+        return build_prompt(
+            question,
+            hits,
+            history=history or [],
+            grounded=config.retrieval and self.index_name is not None,
+            n_ctx=generator.n_ctx,
+            answer_tokens=config.max_tokens,
+            count_prompt_tokens=lambda messages: len(generator.tokenize(generator.chat_prompt(messages))),
+        )
 
     # ---- answering -------------------------------------------------------------------------
     def ask(
@@ -238,22 +261,14 @@ class Assistant:
         with self._lock:
             started = time.perf_counter()
             use_index = config.retrieval and self.index_name is not None
-            hits = self._retrieve(question, config) if use_index else []
+            hits = self.retrieve(question, config) if use_index else []
             retrieved = time.perf_counter()
             generator = self.generator
             adapter_name = None
             if config.adapter:
                 adapter_name, adapter_path = resolve_adapter(config.adapter, self.paths)
                 generator.load_adapter(adapter_name, adapter_path)
-            parts = build_prompt(
-                question,
-                hits,
-                history=history,
-                grounded=use_index,
-                n_ctx=generator.n_ctx,
-                answer_tokens=config.max_tokens,
-                count_prompt_tokens=lambda messages: len(generator.tokenize(generator.chat_prompt(messages))),
-            )
+            parts = self.build_prompt(question, hits, history=history, config=config)
             warnings = []
             if parts.dropped_sources:
                 warnings.append(f"{parts.dropped_sources} retrieved sources did not fit the context window")
