@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from dca.cli_common import JsonFlag, print_json, user_errors
+from dca.errors import DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Catalog generator, registered model or GGUF path.")]
@@ -132,7 +133,7 @@ def chat(
                 conversation.assistant = _assistant(name, model, n_ctx, False)
                 conversation.assistant.config = config
                 typer.echo(f"(now answering from index {name})")
-            except Exception as exc:
+            except DcaError as exc:  # report and keep the chat alive
                 typer.echo(f"error: {exc}", err=True)
             continue
         if line.startswith("/"):
@@ -144,11 +145,7 @@ def chat(
             _print_sources(answer)
         except KeyboardInterrupt:
             typer.echo("\n(stopped)")
-        except Exception as exc:
-            from dca.errors import DcaError
-
-            if not isinstance(exc, DcaError):
-                raise
+        except DcaError as exc:  # one bad turn must not end the chat
             typer.echo(f"error: {exc}", err=True)
 
 
