@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dca.answer import NO_ANSWER, PromptParts, build_prompt, cited_numbers, is_refusal
+from dca.answer import STYLES as ANSWER_STYLES
 from dca.config import Paths
 from dca.errors import ConfigError
 from dca.knowledge.retrieval import Hit, SearchConfig
@@ -126,10 +127,13 @@ class AskConfig:
     seed: int | None = None
     adapter: str | None = None  # a LoRA adapter name (models/adapters/NAME.gguf) or path
     adapter_scale: float = 1.0
+    style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
+        if self.style not in ANSWER_STYLES:
+            raise ConfigError(f"unknown answer style {self.style!r}; use one of: {', '.join(ANSWER_STYLES)}")
 
 
 def resolve_adapter(adapter: str, paths: Paths) -> tuple[str, Path]:
@@ -222,6 +226,7 @@ class Assistant:
             hits,
             history=history or [],
             grounded=config.retrieval and self.index_name is not None,
+            style=config.style,
             n_ctx=generator.n_ctx,
             answer_tokens=config.max_tokens,
             count_prompt_tokens=lambda messages: len(generator.tokenize(generator.chat_prompt(messages))),

@@ -18,6 +18,9 @@ NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed
 MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]
 Temperature = Annotated[float, typer.Option(help="0 = greedy.")]
+Style = Annotated[
+    str, typer.Option(help="cited: sentences ending in [n]; short: the answer alone (sources listed below it).")
+]
 
 
 def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) -> Any:
@@ -28,12 +31,24 @@ def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) ->
 
 
 def _config(
-    k: int, no_retrieval: bool, max_tokens: int, temperature: float, seed: int | None, adapter: str | None
+    k: int,
+    no_retrieval: bool,
+    max_tokens: int,
+    temperature: float,
+    seed: int | None,
+    adapter: str | None,
+    style: str = "cited",
 ) -> Any:
     from dca.api import AskConfig
 
     return AskConfig(
-        k=k, retrieval=not no_retrieval, max_tokens=max_tokens, temperature=temperature, seed=seed, adapter=adapter
+        k=k,
+        retrieval=not no_retrieval,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        adapter=adapter,
+        style=style,
     )
 
 
@@ -61,12 +76,13 @@ def ask(
     max_tokens: MaxTokens = 512,
     temperature: Temperature = 0.0,
     seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    style: Style = "cited",
     n_ctx: NCtx = 4096,
     as_json: JsonFlag = False,
 ) -> None:
     """Answer a question from your documents, citing its sources."""
+    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style)
     assistant = _assistant(index, model, n_ctx, no_retrieval)
-    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter)
     printer = None
     if stream and not as_json:
 
@@ -84,7 +100,7 @@ def ask(
         typer.echo(answer.text)
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    _print_sources(answer)
+    _print_sources(answer, all_sources=style == "short")
 
 
 def chat(
@@ -95,12 +111,13 @@ def chat(
     no_retrieval: NoRetrieval = False,
     max_tokens: MaxTokens = 512,
     temperature: Temperature = 0.0,
+    style: Style = "cited",
     n_ctx: NCtx = 4096,
 ) -> None:
     """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer."""
     from dca.api import Conversation
 
-    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter)
+    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style)
     conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval))
     conversation.assistant.config = config
     typer.echo("dca chat: ask a question; /sources, /index NAME, /reset, /exit.")
@@ -142,7 +159,7 @@ def chat(
         try:
             answer = conversation.ask(line, on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
             typer.echo()
-            _print_sources(answer)
+            _print_sources(answer, all_sources=style == "short")
         except KeyboardInterrupt:
             typer.echo("\n(stopped)")
         except DcaError as exc:  # one bad turn must not end the chat

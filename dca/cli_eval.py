@@ -25,6 +25,9 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     k: Annotated[int, typer.Option("--k", help="Sources retrieved per question (rag).")] = 5,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 512,
+    answer_style: Annotated[
+        str, typer.Option(help="rag: cited (dca ask's prompt) or short (the answer phrase alone, for EM/F1).")
+    ] = "cited",
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-MODEL).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -57,6 +60,7 @@ def eval_command(
         seed=seed,
         k=k,
         max_tokens=max_tokens,
+        answer_style=answer_style,
     )
     folder = out or Path("runs") / f"{task}-{mode or 'default'}-{model or 'default'}"
 

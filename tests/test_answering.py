@@ -46,6 +46,16 @@ def test_answer_cites_its_sources(home: Paths, indexed: Path, embedder: HashEmbe
     assert prompt.index('<source id="1"') < prompt.index("Question: what do dogs do in the park")
 
 
+def test_short_style_asks_for_the_answer_alone(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    generator = ScriptedGenerator(["sticks"])
+    answer = _assistant(home, embedder, generator, k=3, style="short").ask("what do dogs fetch")
+    instruction = generator.prompts[0].split("</source>")[-1]
+    assert "shortest phrase" in instruction and "[1]" not in instruction
+    assert answer.text == "sticks" and answer.grounded and answer.sources
+    with pytest.raises(ConfigError, match="unknown answer style"):
+        AskConfig(style="essay")
+
+
 def test_refusal_is_not_grounded(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
     generator = ScriptedGenerator(["The sources do not contain the answer."])
     answer = _assistant(home, embedder, generator).ask("who won the 1998 world cup")
@@ -180,6 +190,11 @@ def test_cli_ask_json_and_errors(
     assert json.loads(result.stdout)["citations"][0]["path"].endswith("notes.jsonl")
     plain = runner.invoke(app, ["ask", "what do volcanoes do"])
     assert "Volcanoes erupt lava [1]." in plain.stdout and "Sources:" in plain.stdout
+    short = runner.invoke(app, ["ask", "what do volcanoes do", "--style", "short"])
+    assert "Sources given to the model:" in short.stdout  # a short answer cites nothing: list what it read
+    assert "shortest phrase" in generator.prompts[-1]
+    bad_style = runner.invoke(app, ["ask", "x", "--style", "long"])
+    assert bad_style.exit_code == 1 and "unknown answer style 'long'; use one of: cited, short" in bad_style.stderr
     empty = runner.invoke(app, ["ask", " "])
     assert empty.exit_code == 1 and "question is empty" in empty.stderr
     unknown = runner.invoke(app, ["ask", "x", "--index", "nope"])

@@ -101,6 +101,45 @@ def test_squad2_rag_metrics_by_hand(home: Paths, tmp_path: Path, embedder: HashE
     assert "<source" in generator.prompts[0]
 
 
+def test_squad2_short_answer_style(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    generator = ScriptedGenerator(["Paris", "The sources do not contain the answer.", "Mount Fuji"])
+    data = str(_squad(tmp_path))
+    summary = run_eval(
+        EvalConfig(task="squad2", data=data, k=1, answer_style="short"),
+        out=tmp_path / "run",
+        paths=home,
+        generator=generator,
+        embedder=embedder,
+    )
+    assert summary["metrics"]["em"] == 1.0 and summary["config"]["answer_style"] == "short"
+    assert "shortest phrase" in generator.prompts[0] and "[1]" not in generator.prompts[0].split("</source>")[-1]
+    with pytest.raises(EvalError, match="answer_style: 'short' -> 'cited'"):
+        run_eval(EvalConfig(task="squad2", data=data, k=1), out=tmp_path / "run", paths=home, embedder=embedder)
+    with pytest.raises(ConfigError, match="unknown answer style 'long'; use one of: cited, short"):
+        EvalConfig(task="squad2", data=data, answer_style="long")
+
+
+def test_run_folder_of_an_older_version_resumes(home: Paths, tmp_path: Path) -> None:
+    """A config.json written before a setting existed means that setting's default."""
+    data = str(_gsm8k(tmp_path))
+    run_eval(
+        EvalConfig(task="gsm8k", data=data, limit=1),
+        out=tmp_path / "run",
+        paths=home,
+        generator=ScriptedGenerator(["The answer is 4."]),
+    )
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    del config["answer_style"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=data, limit=2),
+        out=tmp_path / "run",
+        paths=home,
+        generator=ScriptedGenerator(["The answer is 5."]),
+    )
+    assert summary["n"] == 2 and summary["metrics"]["accuracy"] == 1.0
+
+
 def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
     items = [
         {

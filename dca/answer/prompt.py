@@ -29,6 +29,14 @@ INSTRUCTION_GROUNDED = (
     "it comes from in square brackets, like [1]. "
     "If the sources do not contain the answer, say so."
 )
+# style="short": the answer alone, as a phrase taken from the sources (no sentences, no
+# citation numbers), for apps that show sources separately and for span-style EM/F1 evals.
+INSTRUCTION_SHORT = (
+    "Answer the question below using only the sources above. Reply with the shortest phrase from the sources "
+    "that answers it (a name, a number, a date or a few words), without explanation. "
+    "If the sources do not contain the answer, say so."
+)
+STYLES = {"cited": INSTRUCTION_GROUNDED, "short": INSTRUCTION_SHORT}
 _REFUSAL = re.compile(
     r"(sources?|context|documents?|text)\s+(do|does)\s+not\s+(contain|mention|say|provide|include)"
     r"|not\s+(found|mentioned|provided|given)\s+in\s+the\s+(sources?|context)"
@@ -85,10 +93,10 @@ class PromptParts:
     question_trimmed: bool
 
 
-def _user_message(question: str, blocks: Sequence[str]) -> str:
+def _user_message(question: str, blocks: Sequence[str], instruction: str) -> str:
     if not blocks:
         return question
-    return "Sources:\n" + "".join(blocks) + f"\n{INSTRUCTION_GROUNDED}\nQuestion: {question}"
+    return "Sources:\n" + "".join(blocks) + f"\n{instruction}\nQuestion: {question}"
 
 
 def build_prompt(
@@ -97,19 +105,31 @@ def build_prompt(
     *,
     history: Sequence[dict[str, str]] = (),
     grounded: bool = True,
+    style: str = "cited",
     n_ctx: int,
     answer_tokens: int,
     count_prompt_tokens: Callable[[list[dict[str, str]]], int],
 ) -> PromptParts:
     """Fit instructions, history, as many top-ranked sources as possible and the question in
-    ``n_ctx - answer_tokens`` tokens; oldest turns go first, then the question is trimmed."""
+    ``n_ctx - answer_tokens`` tokens; oldest turns go first, then the question is trimmed.
+
+    ``style`` is how a grounded answer is asked for: "cited" (sentences ending in [n]) or
+    "short" (just the answer phrase).
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown answer style {style!r}; styles: {', '.join(STYLES)}")
+    instruction = STYLES[style]
     system = SYSTEM_GROUNDED if grounded else SYSTEM_CLOSED_BOOK
     budget = n_ctx - answer_tokens
     history = list(history)
     dropped_turns = 0
 
     def messages_for(q: str, blocks: Sequence[str], turns: list[dict[str, str]]) -> list[dict[str, str]]:
-        return [{"role": "system", "content": system}, *turns, {"role": "user", "content": _user_message(q, blocks)}]
+        return [
+            {"role": "system", "content": system},
+            *turns,
+            {"role": "user", "content": _user_message(q, blocks, instruction)},
+        ]
 
     while history and count_prompt_tokens(messages_for(question, [], history)) > budget:
         history = history[2:] if len(history) >= 2 else []

@@ -26,6 +26,8 @@ def load_summary(run: Path) -> dict[str, Any]:
 def _label(summary: dict[str, Any]) -> str:
     config = summary["config"]
     label = f"{summary['task']} {config['mode']} {config['model'] or 'default'}"
+    if config["mode"] == "rag" and config.get("answer_style", "cited") != "cited":
+        label += f" ({config['answer_style']} answers)"
     return label + (f" +{config['adapter']}" if config["adapter"] else "")
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dca.answer import STYLES as ANSWER_STYLES
 from dca.config import Paths
 from dca.errors import ConfigError, DcaError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
@@ -48,11 +49,16 @@ class EvalConfig:
     seed: int = 0
     k: int = 5  # retrieved sources per question (rag)
     max_tokens: int = 512
+    # rag: how the answer is asked for: "cited" is `dca ask`'s prompt (sentences ending in [n]);
+    # "short" asks for the answer phrase alone, which is what SQuAD-style EM/F1 measure.
+    answer_style: str = "cited"
 
     def __post_init__(self) -> None:
         task = get_task(self.task)
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
+        if self.answer_style not in ANSWER_STYLES:
+            raise ConfigError(f"unknown answer style {self.answer_style!r}; use one of: {', '.join(ANSWER_STYLES)}")
         if self.limit < 0:
             raise ConfigError(f"limit must be >= 0, got {self.limit}")
 
@@ -81,7 +87,8 @@ _NOT_IDENTITY = ("limit", "data")  # the dataset is identified by data_sha256, n
 def _check_run_folder(out: Path, config: EvalConfig) -> None:
     path = out / "config.json"
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        # A key missing from an older run's config had the default that reproduces that run.
+        old = {**asdict(EvalConfig(task=config.task, data=config.data)), **json.loads(path.read_text(encoding="utf-8"))}
         new = asdict(config)
         diff = [
             f"{key}: {old.get(key)!r} -> {new[key]!r}"
@@ -181,7 +188,13 @@ def run_eval(
                 home=paths.home,
                 generator=generator,
                 embedder=embedder,
-                config=AskConfig(k=config.k, max_tokens=config.max_tokens, seed=config.seed, adapter=config.adapter),
+                config=AskConfig(
+                    k=config.k,
+                    max_tokens=config.max_tokens,
+                    seed=config.seed,
+                    adapter=config.adapter,
+                    style=config.answer_style,
+                ),
             )
         gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=config.adapter)
         if config.adapter and assistant is None:
