@@ -61,9 +61,10 @@ test-slow: install  ## run the tests that use real models (pulls smollm2-135m an
 	$(BIN)/dca pull $(TEST_MODELS)
 	$(BIN)/python -m pytest -q -m slow
 
-lint: install  ## ruff
+lint: install  ## ruff and mypy
 	$(BIN)/ruff check dca tests benchmarks
 	$(BIN)/ruff format --check dca tests benchmarks
+	$(BIN)/mypy dca
 
 bench: install  ## run every benchmark in benchmarks/ (one at a time: they need the CPU alone)
 	@set -e; found=0; for script in benchmarks/bench_*.py; do \

@@ -120,7 +120,7 @@ def models_list(as_json: JsonFlag = False) -> None:
         return
     typer.echo(f"{'name':<24} {'role':<10} {'size':>9}  state")
     for row in rows:
-        size = row["size"] or row["catalog_size"]
+        size = float(row["size"] or row["catalog_size"] or 0)  # type: ignore[arg-type]
         state = "verified" if row["verified"] else ("present, NOT verified" if row["present"] else "not pulled")
         star = " (default)" if row["default"] else ""
         typer.echo(f"{row['name']:<24} {row['role']:<10} {size / 1e6:>7,.0f}MB  {state}{star}")

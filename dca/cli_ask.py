@@ -52,6 +52,11 @@ def _config(
     )
 
 
+def _write(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
 def _print_sources(answer: Any, all_sources: bool = False) -> None:
     shown = answer.sources if all_sources else answer.cited_sources
     if not shown:
@@ -83,13 +88,7 @@ def ask(
     """Answer a question from your documents, citing its sources."""
     config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style)
     assistant = _assistant(index, model, n_ctx, no_retrieval)
-    printer = None
-    if stream and not as_json:
-
-        def printer(piece: str) -> None:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-
+    printer = _write if stream and not as_json else None
     answer = assistant.ask(question, on_text=printer, config=config)
     if as_json:
         print_json(answer.to_json())
@@ -157,7 +156,7 @@ def chat(
             typer.echo("commands: /sources, /index NAME, /reset, /exit")
             continue
         try:
-            answer = conversation.ask(line, on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+            answer = conversation.ask(line, on_text=_write)
             typer.echo()
             _print_sources(answer, all_sources=style == "short")
         except KeyboardInterrupt:

@@ -38,7 +38,7 @@ def _print_report(report: dict[str, object], as_json: bool) -> None:
     skipped = report["skipped"]
     assert isinstance(skipped, dict)
     parts = [
-        f"{len(report['added'])} added",
+        f"{len(report['added'])} added",  # type: ignore[arg-type]
         f"{len(report['updated'])} updated",  # type: ignore[arg-type]
         f"{report['unchanged']} unchanged",
         f"{len(report['removed'])} removed",  # type: ignore[arg-type]

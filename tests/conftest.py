@@ -183,3 +183,15 @@ class ScriptedGenerator:
             completion.completion_tokens += 1
             yield piece
         completion.finish_reason = "stop"
+
+
+CHECKOUT_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def real_models_home(tmp_path: Path) -> Path:
+    """A DCA_HOME whose models/ links to the checkout's pulled smollm2-135m and embedder (slow tests)."""
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    for entry in ("all-minilm-l6-v2", "SmolLM2-135M-Instruct.Q4_1.gguf", ".verified", "catalog.toml"):
+        (home / "models" / entry).symlink_to(CHECKOUT_MODELS / entry)
+    return home

@@ -8,17 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import real_models_home
 
 pytestmark = pytest.mark.slow
-CHECKOUT_MODELS = Path(__file__).resolve().parents[1] / "models"
-
-
-def _home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    for entry in ("all-minilm-l6-v2", "SmolLM2-135M-Instruct.Q4_1.gguf", ".verified", "catalog.toml"):
-        (home / "models" / entry).symlink_to(CHECKOUT_MODELS / entry)
-    return home
 
 
 def _dca(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +19,7 @@ def _dca(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ask_end_to_end_resists_an_injected_document(tmp_path: Path) -> None:
-    home = _home(tmp_path)
+    home = real_models_home(tmp_path)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "paris.md").write_text("# Paris\n\nParis is the capital of France. It lies on the Seine.\n")

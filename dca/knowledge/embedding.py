@@ -45,7 +45,11 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(path), device=device or "cpu")
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
-        self.dim = int(dim or self._model.get_sentence_embedding_dimension())
+        self.dim = int(dim or self._model.get_sentence_embedding_dimension() or 0)
+        if not self.dim:
+            raise ModelNotFoundError(
+                f"{path} does not say its embedding dimension; is it a sentence-transformers model?"
+            )
         import torch
 
         self._threads = torch.get_num_threads()

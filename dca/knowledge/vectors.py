@@ -112,6 +112,7 @@ class FaissIndex:
 
         if isinstance(self._index, faiss.IndexIVF):
             invlists = self._index.invlists
+            assert invlists is not None  # an IVF index always has its lists
             parts = [
                 faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
                 for i in range(invlists.nlist)
@@ -127,7 +128,7 @@ class FaissIndex:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:
-            faiss.write_index(self._index, tmp)
+            faiss.write_index(self._index, tmp)  # type: ignore[call-overload]
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)

@@ -34,8 +34,7 @@ def sample_token(logits: np.ndarray, config: GenerationConfig, rng: np.random.Ge
     probs /= probs.sum()
     order = np.argsort(-probs)
     top, probs = top[order], probs[order]
-    keep = np.searchsorted(np.cumsum(probs), config.top_p) + 1
-    keep = max(1, min(keep, len(probs)))
+    keep = max(1, min(int(np.searchsorted(np.cumsum(probs), config.top_p)) + 1, len(probs)))
     top, probs = top[:keep], probs[:keep]
     if config.min_p > 0:
         mask = probs >= config.min_p * probs[0]
