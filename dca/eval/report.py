@@ -54,14 +54,13 @@ def plot_runs(summaries: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for s in summaries:
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    markers = "osD^vP*X"
+    for number, s in enumerate(summaries):
         value = s["metrics"].get(s["primary_metric"], 0.0)
+        label = f"{_label(s)}, n={s['n']} ({s['primary_metric']})"
         for axis, key in zip(axes, ("completion_tokens", "seconds"), strict=True):
-            axis.scatter(s["per_question"][key], value, s=60)
-            axis.annotate(
-                _label(s), (s["per_question"][key], value), textcoords="offset points", xytext=(5, 5), fontsize=8
-            )
+            axis.scatter(s["per_question"][key], value, s=60, marker=markers[number % len(markers)], label=label)
     axes[0].set_xlabel("completion tokens per question")
     axes[1].set_xlabel("seconds per question")
     for axis in axes:
@@ -69,7 +68,10 @@ def plot_runs(summaries: list[dict[str, Any]], path: Path) -> Path:
         axis.set_ylim(0, 1)
         axis.grid(alpha=0.3)
     figure.suptitle("dca eval: quality against cost")
-    figure.tight_layout()
+    # Runs often sit close together: a legend below the plots instead of labels that overlap.
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.06 + 0.035 * ((len(summaries) + 1) // 2), 1, 1))
     tmp = path.with_suffix(".tmp.png")
     figure.savefig(tmp, dpi=110)
     plt.close(figure)
