@@ -25,6 +25,16 @@ def _gsm8k(tmp_path: Path) -> Path:
     return path
 
 
+def _first_row_run(home: Paths, data: str, out: Path) -> None:
+    """A gsm8k run folder holding the first question, answered right."""
+    run_eval(
+        EvalConfig(task="gsm8k", data=data, limit=1),
+        out=out,
+        paths=home,
+        generator=ScriptedGenerator(["The answer is 4."]),
+    )
+
+
 def test_gsm8k_accuracy_by_hand(home: Paths, tmp_path: Path) -> None:
     generator = ScriptedGenerator(["2+2 makes 4. The answer is 4.", "The answer is 6.", "So $3,000 in total."])
     summary = run_eval(
@@ -122,12 +132,7 @@ def test_squad2_short_answer_style(home: Paths, tmp_path: Path, embedder: HashEm
 def test_run_folder_of_an_older_version_resumes(home: Paths, tmp_path: Path) -> None:
     """A config.json written before a setting existed means that setting's default."""
     data = str(_gsm8k(tmp_path))
-    run_eval(
-        EvalConfig(task="gsm8k", data=data, limit=1),
-        out=tmp_path / "run",
-        paths=home,
-        generator=ScriptedGenerator(["The answer is 4."]),
-    )
+    _first_row_run(home, data, tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     del config["answer_style"]
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
@@ -222,12 +227,7 @@ def test_bad_input(home: Paths, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="line 2 has no field 'answer'"):
         run_eval(EvalConfig(task="gsm8k", data=str(bad)), out=tmp_path / "r", paths=home, generator=ScriptedGenerator())
     data = str(_gsm8k(tmp_path))
-    run_eval(
-        EvalConfig(task="gsm8k", data=data, limit=1),
-        out=tmp_path / "run",
-        paths=home,
-        generator=ScriptedGenerator(["The answer is 4."]),
-    )
+    _first_row_run(home, data, tmp_path / "run")
     with pytest.raises(EvalError, match="different config \\(seed: 0 -> 1\\).*another --out"):
         run_eval(
             EvalConfig(task="gsm8k", data=data, limit=1, seed=1),
