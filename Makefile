@@ -13,7 +13,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 LLAMA_SPEC ?= llama-cpp-python==0.3.36
 DEFAULT_MODELS := qwen2.5-coder-1.5b all-minilm-l6-v2
-TEST_MODELS := smollm2-135m all-minilm-l6-v2
+# The prompt-injection test needs the default 1.5B generator: smollm2-135m obeys a plain-text
+# "ignore all previous instructions" in a quoted source for some prompts (seen in CI).
+TEST_MODELS := smollm2-135m qwen2.5-coder-1.5b all-minilm-l6-v2
 
 export DCA_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1

@@ -189,9 +189,10 @@ CHECKOUT_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def real_models_home(tmp_path: Path) -> Path:
-    """A DCA_HOME whose models/ links to the checkout's pulled smollm2-135m and embedder (slow tests)."""
+    """A DCA_HOME whose models/ links to the checkout's pulled test models (`make test-slow` pulls them)."""
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
-    for entry in ("all-minilm-l6-v2", "SmolLM2-135M-Instruct.Q4_1.gguf", ".verified", "catalog.toml"):
+    entries = ("all-minilm-l6-v2", "SmolLM2-135M-Instruct.Q4_1.gguf", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    for entry in (*entries, ".verified", "catalog.toml"):
         (home / "models" / entry).symlink_to(CHECKOUT_MODELS / entry)
     return home
