@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dca.answer import NO_ANSWER, PromptParts, build_prompt, cited_numbers, is_refusal
-from dca.answer import STYLES as ANSWER_STYLES
+from dca.answer import NO_ANSWER, PromptParts, answer_instruction, build_prompt, cited_numbers, is_refusal
 from dca.config import Paths
 from dca.errors import ConfigError
 from dca.knowledge.retrieval import Hit, SearchConfig
@@ -132,8 +131,7 @@ class AskConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
-        if self.style not in ANSWER_STYLES:
-            raise ConfigError(f"unknown answer style {self.style!r}; use one of: {', '.join(ANSWER_STYLES)}")
+        answer_instruction(self.style)  # raises for an unknown style
 
 
 def resolve_adapter(adapter: str, paths: Paths) -> tuple[str, Path]:

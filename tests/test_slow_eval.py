@@ -25,7 +25,7 @@ QUESTIONS = [
 ]
 
 
-def _command(home: Path, data: Path, out: Path) -> list[str]:
+def _command(data: Path, out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -54,7 +54,7 @@ def test_killed_eval_resumes_to_the_same_summary(tmp_path: Path) -> None:
     data.write_text("".join(json.dumps({"question": q, "answer": f"#### {a}"}) + "\n" for q, a in QUESTIONS))
 
     whole = subprocess.run(
-        _command(home, data, tmp_path / "whole"), capture_output=True, text=True, env=_env(home), check=False
+        _command(data, tmp_path / "whole"), capture_output=True, text=True, env=_env(home), check=False
     )
     assert whole.returncode == 0, whole.stderr
     expected = json.loads(whole.stdout)
@@ -62,7 +62,7 @@ def test_killed_eval_resumes_to_the_same_summary(tmp_path: Path) -> None:
 
     out = tmp_path / "killed"
     process = subprocess.Popen(
-        _command(home, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(home)
+        _command(data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(home)
     )
     results = out / "results.jsonl"
     deadline = time.monotonic() + 300
@@ -75,7 +75,7 @@ def test_killed_eval_resumes_to_the_same_summary(tmp_path: Path) -> None:
     done_before = len(results.read_text().splitlines())
     assert 2 <= done_before < len(QUESTIONS), "the kill should land mid-run"
 
-    resumed = subprocess.run(_command(home, data, out), capture_output=True, text=True, env=_env(home), check=False)
+    resumed = subprocess.run(_command(data, out), capture_output=True, text=True, env=_env(home), check=False)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     for key in ("n", "metrics", "config"):

@@ -1,6 +1,23 @@
 """Grounded answering: prompts that fit the context window, sources as data, citations."""
 
 from dca.answer.citations import cited_numbers
-from dca.answer.prompt import NO_ANSWER, STYLES, PromptParts, build_prompt, escape_source_text, is_refusal
+from dca.answer.prompt import (
+    NO_ANSWER,
+    STYLES,
+    PromptParts,
+    answer_instruction,
+    build_prompt,
+    escape_source_text,
+    is_refusal,
+)
 
-__all__ = ["NO_ANSWER", "STYLES", "PromptParts", "build_prompt", "cited_numbers", "escape_source_text", "is_refusal"]
+__all__ = [
+    "NO_ANSWER",
+    "STYLES",
+    "PromptParts",
+    "answer_instruction",
+    "build_prompt",
+    "cited_numbers",
+    "escape_source_text",
+    "is_refusal",
+]

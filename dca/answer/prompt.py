@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dca.errors import ConfigError
 from dca.knowledge.retrieval import Hit
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,15 @@ INSTRUCTION_SHORT = (
     "If the sources do not contain the answer, say so."
 )
 STYLES = {"cited": INSTRUCTION_GROUNDED, "short": INSTRUCTION_SHORT}
+
+
+def answer_instruction(style: str) -> str:
+    """The instruction that asks for a grounded answer in ``style``; ConfigError for an unknown style."""
+    if style not in STYLES:
+        raise ConfigError(f"unknown answer style {style!r}; use one of: {', '.join(STYLES)}")
+    return STYLES[style]
+
+
 _REFUSAL = re.compile(
     r"(sources?|context|documents?|text)\s+(do|does)\s+not\s+(contain|mention|say|provide|include)"
     r"|not\s+(found|mentioned|provided|given)\s+in\s+the\s+(sources?|context)"
@@ -116,9 +126,7 @@ def build_prompt(
     ``style`` is how a grounded answer is asked for: "cited" (sentences ending in [n]) or
     "short" (just the answer phrase).
     """
-    if style not in STYLES:
-        raise ValueError(f"unknown answer style {style!r}; styles: {', '.join(STYLES)}")
-    instruction = STYLES[style]
+    instruction = answer_instruction(style)
     system = SYSTEM_GROUNDED if grounded else SYSTEM_CLOSED_BOOK
     budget = n_ctx - answer_tokens
     history = list(history)

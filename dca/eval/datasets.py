@@ -25,7 +25,6 @@ class SquadQuestion:
 @dataclass(frozen=True, kw_only=True)
 class SquadCorpus:
     paragraphs: tuple[str, ...]
-    titles: tuple[str, ...]  # article title of each paragraph
     questions: tuple[SquadQuestion, ...]
 
 
@@ -38,7 +37,6 @@ def load_squad2(path: Path) -> SquadCorpus:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DatasetError(f"{path} is not SQuAD 2.0 JSON (top-level 'data' list expected: {exc})") from None
     paragraphs: list[str] = []
-    titles: list[str] = []
     questions: list[SquadQuestion] = []
     for article in data:
         for paragraph in article.get("paragraphs", []):
@@ -49,21 +47,20 @@ def load_squad2(path: Path) -> SquadCorpus:
                 raise DatasetError(f"{path}: a paragraph of {article.get('title', '?')!r} lacks {exc}") from None
             index = len(paragraphs)
             paragraphs.append(context)
-            titles.append(str(article.get("title", "")))
             for qa in qas:
                 answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
                 questions.append(SquadQuestion(id=qa["id"], question=qa["question"], answers=answers, paragraph=index))
-    return SquadCorpus(paragraphs=tuple(paragraphs), titles=tuple(titles), questions=tuple(questions))
+    return SquadCorpus(paragraphs=tuple(paragraphs), questions=tuple(questions))
 
 
 def write_squad_corpus(corpus: SquadCorpus, folder: Path) -> list[Path]:
-    """One text file per paragraph (``p00042.txt``), so a retrieved chunk names its paragraph."""
+    """:func:`write_paragraphs` for a SQuAD corpus; returns the files (the benchmarks ingest them)."""
     write_paragraphs(corpus.paragraphs, folder)
     return [folder / f"p{number:05d}.txt" for number in range(len(corpus.paragraphs))]
 
 
 def paragraph_of(path: str) -> int:
-    """The paragraph number of a file written by :func:`write_squad_corpus`."""
+    """The paragraph number of a file written by :func:`write_paragraphs`."""
     return int(Path(path).stem[1:])
 
 

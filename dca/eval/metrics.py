@@ -1,4 +1,4 @@
-"""Metrics: SQuAD-style exact match and F1, retrieval recall, mean reciprocal rank."""
+"""Metrics: SQuAD-style exact match and F1, retrieval recall."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = frozenset(string.punctuation)
 
 
 def normalize_text(text: str) -> str:
@@ -17,7 +18,7 @@ def normalize_text(text: str) -> str:
     'eiffel tower'
     """
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

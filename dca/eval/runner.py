@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dca.answer import STYLES as ANSWER_STYLES
+from dca.answer import answer_instruction
 from dca.config import Paths
 from dca.errors import ConfigError, DcaError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
@@ -57,8 +57,7 @@ class EvalConfig:
         task = get_task(self.task)
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
-        if self.answer_style not in ANSWER_STYLES:
-            raise ConfigError(f"unknown answer style {self.answer_style!r}; use one of: {', '.join(ANSWER_STYLES)}")
+        answer_instruction(self.answer_style)  # raises for an unknown style
         if self.limit < 0:
             raise ConfigError(f"limit must be >= 0, got {self.limit}")
 
@@ -116,11 +115,13 @@ def _done_rows(out: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _append(out: Path, row: dict[str, Any], rows_text: list[str]) -> None:
-    rows_text.append(json.dumps(row, ensure_ascii=False))
-    path = out / "results.jsonl"
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(rows_text[-1] + "\n")
+def _jsonl_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def _append(out: Path, row: dict[str, Any]) -> None:
+    with (out / "results.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(_jsonl_line(row))
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -169,15 +170,14 @@ def run_eval(
     _check_run_folder(out, config)
     wanted = {e.id for e in examples}
     kept = _done_rows(out)
-    rows_text = [json.dumps(r, ensure_ascii=False) for r in kept]
     # Rewritten to drop a line cut short by a kill; rows beyond a smaller --limit are kept.
-    atomic_write_bytes(out / "results.jsonl", "".join(t + "\n" for t in rows_text).encode("utf-8"))
+    atomic_write_bytes(out / "results.jsonl", "".join(map(_jsonl_line, kept)).encode("utf-8"))
     rows = [row for row in kept if row["id"] in wanted]
     done = {row["id"] for row in rows}
     todo = [e for e in examples if e.id not in done]
     if todo:
         from dca.api import AskConfig, Assistant
-        from dca.runtime.llama import GenerationConfig, load_runtime
+        from dca.runtime.llama import Completion, GenerationConfig, load_runtime
 
         generator = generator or load_runtime(config.model, paths=paths)
         assistant = None
@@ -196,13 +196,13 @@ def run_eval(
                     style=config.answer_style,
                 ),
             )
-        gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=config.adapter)
+        adapter_name = None  # closed-book: load the adapter here (rag: the Assistant does)
         if config.adapter and assistant is None:
             from dca.api import resolve_adapter
 
-            name, path = resolve_adapter(config.adapter, paths)
-            generator.load_adapter(name, path)
-            gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=name)
+            adapter_name, adapter_path = resolve_adapter(config.adapter, paths)
+            generator.load_adapter(adapter_name, adapter_path)
+        gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=adapter_name)
         for example in todo:
             started = time.perf_counter()
             if assistant is not None:
@@ -211,8 +211,6 @@ def run_eval(
                 prompt_tokens, completion_tokens = answer.prompt_tokens, answer.completion_tokens
             else:
                 messages = [{"role": "system", "content": task.system}, {"role": "user", "content": example.question}]
-                from dca.runtime.llama import Completion
-
                 completion = Completion()
                 for _ in generator.stream(generator.chat_prompt(messages), gen_config, completion):
                     pass
@@ -233,7 +231,7 @@ def run_eval(
                 "seconds": round(time.perf_counter() - started, 3),
             }
             rows.append(row)
-            _append(out, row, rows_text)
+            _append(out, row)
             if progress:
                 progress(len(rows), len(examples), _mean(rows, task.primary))
     summary = summarize(rows, config, task)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,16 @@ class TaskData:
     paragraphs: tuple[str, ...] = ()  # the pooled corpus for retrieval tasks
 
 
+def _squad2(path: Path) -> TaskData:
+    corpus = load_squad2(path)
+    return TaskData(examples=squad_examples(corpus), paragraphs=corpus.paragraphs)
+
+
+def _hotpotqa(path: Path) -> TaskData:
+    data = load_hotpotqa(path)
+    return TaskData(examples=list(data.examples), paragraphs=data.paragraphs)
+
+
 @dataclass(frozen=True)
 class Task:
     """A benchmark: its data loader, default mode, prompt and scoring."""
@@ -41,17 +51,7 @@ class Task:
     modes: tuple[str, ...]  # first = default
     primary: str  # the headline metric in reports
     system: str  # closed-book system prompt
-
-    def load(self, path: Path) -> TaskData:
-        if self.name == "gsm8k":
-            return TaskData(examples=load_gsm8k(path))
-        if self.name == "math500":
-            return TaskData(examples=load_math500(path))
-        if self.name == "squad2":
-            corpus = load_squad2(path)
-            return TaskData(examples=squad_examples(corpus), paragraphs=corpus.paragraphs)
-        data = load_hotpotqa(path)
-        return TaskData(examples=list(data.examples), paragraphs=data.paragraphs)
+    load: Callable[[Path], TaskData]  # the dataset file -> examples (and the pooled corpus)
 
     def score(self, example: Example, prediction: str, retrieved: Sequence[int] | None, k: int) -> dict[str, float]:
         """Metrics of one answer (1.0/0.0 for correctness, fractions for F1 and recall).
@@ -74,10 +74,12 @@ class Task:
 
 
 TASKS = {
-    "gsm8k": Task("gsm8k", ("closed-book",), "accuracy", MATH_SYSTEM),
-    "math500": Task("math500", ("closed-book",), "accuracy", MATH500_SYSTEM),
-    "squad2": Task("squad2", ("rag", "closed-book"), "f1", SHORT_SYSTEM),
-    "hotpotqa": Task("hotpotqa", ("rag", "closed-book"), "f1", SHORT_SYSTEM),
+    "gsm8k": Task("gsm8k", ("closed-book",), "accuracy", MATH_SYSTEM, lambda path: TaskData(examples=load_gsm8k(path))),
+    "math500": Task(
+        "math500", ("closed-book",), "accuracy", MATH500_SYSTEM, lambda path: TaskData(examples=load_math500(path))
+    ),
+    "squad2": Task("squad2", ("rag", "closed-book"), "f1", SHORT_SYSTEM, _squad2),
+    "hotpotqa": Task("hotpotqa", ("rag", "closed-book"), "f1", SHORT_SYSTEM, _hotpotqa),
 }
 
 
