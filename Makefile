@@ -56,8 +56,8 @@ run: pull  ## the main job: set up, pull the models, index docs/, answer a quest
 	$(BIN)/dca index sync docs/
 	$(BIN)/dca ask "$(QUESTION)"
 
-test: install  ## run the fast, offline test suite
-	$(BIN)/python -m pytest -q -m "not slow"
+test: install  ## run the fast, offline test suite (and the examples in dca's docstrings)
+	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules tests dca
 
 test-slow: install  ## run the tests that use real models (pulls smollm2-135m and the embedder)
 	$(BIN)/dca pull $(TEST_MODELS)
