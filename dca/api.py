@@ -1,5 +1,9 @@
 """The Python API that apps embed: ``Assistant(index=..., model=...).ask(question) -> Answer``.
 
+A thin facade over dca.pipeline (the one answering path). ``Assistant.start`` returns a
+``ReasoningRun``: an iterator of typed events (thinking text, searches, samples, votes, the
+answer) that can be paused, given context and resumed.
+
 Thread-safety: an ``Assistant`` may be shared between threads; its calls run one at a
 time (a lock), because one llama.cpp context serves one request at a time. For parallel
 requests, create one Assistant per thread: models load once per process and are shared.
@@ -8,143 +12,21 @@ requests, create one Assistant per thread: models load once per process and are 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from dca.answer import NO_ANSWER, PromptParts, answer_instruction, build_prompt, cited_numbers, is_refusal
+from dca.answer import PromptParts, build_prompt
 from dca.config import Paths
-from dca.errors import ConfigError
 from dca.knowledge.retrieval import Hit, SearchConfig
-from dca.runtime.llama import Completion, GenerationConfig, RuntimeConfig
+from dca.pipeline import SCHEMA_VERSION, Answer, AskConfig, Source, run_pipeline
+from dca.reasoning.events import AnswerText, Event, Finished
+from dca.reasoning.run import ReasoningRun
+from dca.reasoning.think import Controls
+from dca.runtime.generation import Generator
+from dca.runtime.llama import RuntimeConfig
 
-SCHEMA_VERSION = 1
-
-
-class Generator(Protocol):
-    """What answering needs from a language model (LlamaRuntime, or a fake in tests)."""
-
-    name: str
-    n_ctx: int
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> str: ...
-
-    def tokenize(self, prompt: str) -> list[int]: ...
-
-    def stream(self, prompt: str, config: GenerationConfig, completion: Completion | None = None) -> Iterator[str]: ...
-
-    def load_adapter(self, name: str, path: Path) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Source:
-    """A source given to the model, numbered as the answer cites it."""
-
-    number: int
-    path: str
-    heading: str
-    page: int | None
-    char_start: int
-    char_end: int
-    score: float
-    text: str
-
-    @classmethod
-    def from_hit(cls, number: int, hit: Hit) -> Source:
-        c = hit.chunk
-        return cls(
-            number=number,
-            path=c.path,
-            heading=c.heading,
-            page=c.page,
-            char_start=c.char_start,
-            char_end=c.char_end,
-            score=hit.score,
-            text=c.text,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(kw_only=True)
-class Answer:
-    """An answer with its sources, token counts and timings (schema: docs/api.md)."""
-
-    question: str
-    text: str
-    sources: list[Source]  # everything the model was shown
-    citations: list[int]  # numbers of the sources the answer cites, in order of mention
-    grounded: bool  # False when the answer says the sources do not contain it
-    model: str
-    adapter: str | None
-    index: str | None
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = ""
-    timings: dict[str, float] = field(default_factory=dict)  # retrieval_s, prompt_s, decode_s, total_s
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def cited_sources(self) -> list[Source]:
-        return [s for s in self.sources if s.number in self.citations]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "question": self.question,
-            "answer": self.text,
-            "grounded": self.grounded,
-            "citations": [s.to_json() for s in self.cited_sources],
-            "sources": [s.to_json() for s in self.sources],
-            "model": self.model,
-            "adapter": self.adapter,
-            "index": self.index,
-            "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "cached_tokens": self.cached_tokens,
-                "completion_tokens": self.completion_tokens,
-            },
-            "finish_reason": self.finish_reason,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "warnings": self.warnings,
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class AskConfig:
-    """How a question is answered; CLI flags map one-to-one."""
-
-    k: int = 5  # sources retrieved per question
-    mode: str = "hybrid"  # retrieval mode: dense, bm25 or hybrid
-    retrieval: bool = True  # False: answer closed-book, without the index
-    max_tokens: int = 512  # room kept for the answer
-    temperature: float = 0.0
-    seed: int | None = None
-    adapter: str | None = None  # a LoRA adapter name (models/adapters/NAME.gguf) or path
-    adapter_scale: float = 1.0
-    style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"k must be at least 1, got {self.k}")
-        answer_instruction(self.style)  # raises for an unknown style
-
-
-def resolve_adapter(adapter: str, paths: Paths) -> tuple[str, Path]:
-    """(name, path) of ``models/adapters/NAME.gguf`` or of a GGUF path."""
-    path = Path(adapter).expanduser()
-    if path.suffix == ".gguf" and path.is_file():
-        return path.stem, path.resolve()
-    candidate = paths.models / "adapters" / f"{adapter}.gguf"
-    if candidate.is_file():
-        return adapter, candidate
-    folder = paths.models / "adapters"
-    known = sorted(p.stem for p in folder.glob("*.gguf")) if folder.is_dir() else []
-    raise ConfigError(f"no adapter {adapter!r} (put NAME.gguf in {folder}; found: {', '.join(known) or 'none'})")
+__all__ = ["SCHEMA_VERSION", "Answer", "AskConfig", "Assistant", "Conversation", "Source", "as_runnable"]
 
 
 class Assistant:
@@ -231,93 +113,67 @@ class Assistant:
         )
 
     # ---- answering -------------------------------------------------------------------------
+    def start(
+        self, question: str, *, history: list[dict[str, str]] | None = None, config: AskConfig | None = None
+    ) -> ReasoningRun:
+        """Begin answering ``question``: iterate the run for its events; the last is ``Finished(answer)``.
+
+        Not iterating pauses it; ``run.add_context(note)`` adds a note to the thinking;
+        ``run.cancel()`` stops it.
+        """
+        config = config or self.config
+        controls = Controls()
+        return ReasoningRun(self._events(question, history or [], config, controls), controls)
+
+    def _events(
+        self, question: str, history: list[dict[str, str]], config: AskConfig, controls: Controls
+    ) -> Iterator[Event]:
+        with self._lock:
+            use_index = config.retrieval and self.index_name is not None
+            if use_index:
+                self._open_index()
+            for event in run_pipeline(
+                self.generator,
+                question,
+                config=config,
+                paths=self.paths,
+                retrieve=(lambda query: self.retrieve(query, config)) if use_index else None,
+                index_name=self.index_name,
+                history=history,
+                controls=controls,
+            ):
+                if isinstance(event, Finished):
+                    self.last_answer = event.result
+                yield event
+
     def ask(
         self,
         question: str,
         *,
         history: list[dict[str, str]] | None = None,
         on_text: Callable[[str], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
         config: AskConfig | None = None,
     ) -> Answer:
-        """Answer ``question``; ``on_text`` receives the answer as it streams."""
+        """Answer ``question``; ``on_text`` receives the answer as it streams, ``on_event`` every event."""
         answer = None
-        for piece in self._run(question, history or [], config or self.config):
-            if isinstance(piece, Answer):
-                answer = piece
-            elif on_text:
-                on_text(piece)
-        assert answer is not None
+        for event in self.start(question, history=history, config=config):
+            if on_event:
+                on_event(event)
+            if isinstance(event, AnswerText) and on_text:
+                on_text(event.text)
+            elif isinstance(event, Finished):
+                answer = event.result
+        assert isinstance(answer, Answer)
         return answer
 
     def stream(
         self, question: str, *, history: list[dict[str, str]] | None = None, config: AskConfig | None = None
     ) -> Iterator[str]:
         """Yield the answer's text as it is generated; the full Answer is then ``last_answer``."""
-        for piece in self._run(question, history or [], config or self.config):
-            if isinstance(piece, str):
-                yield piece
-
-    def _run(self, question: str, history: list[dict[str, str]], config: AskConfig) -> Iterator[str | Answer]:
-        question = question.strip()
-        if not question:
-            raise ConfigError("the question is empty; ask something")
-        with self._lock:
-            started = time.perf_counter()
-            use_index = config.retrieval and self.index_name is not None
-            hits = self.retrieve(question, config) if use_index else []
-            retrieved = time.perf_counter()
-            generator = self.generator
-            adapter_name = None
-            if config.adapter:
-                adapter_name, adapter_path = resolve_adapter(config.adapter, self.paths)
-                generator.load_adapter(adapter_name, adapter_path)
-            parts = self.build_prompt(question, hits, history=history, config=config)
-            warnings = []
-            if parts.dropped_sources:
-                warnings.append(f"{parts.dropped_sources} retrieved sources did not fit the context window")
-            if parts.dropped_turns:
-                warnings.append(f"the {parts.dropped_turns} oldest conversation turns were dropped to fit")
-            if parts.question_trimmed:
-                warnings.append("the question was trimmed to fit the context window")
-            completion = Completion()
-            if use_index and not parts.sources:
-                text = NO_ANSWER  # nothing retrieved: do not let the model guess
-                yield text
-            else:
-                gen_config = GenerationConfig(
-                    max_tokens=config.max_tokens,
-                    temperature=config.temperature,
-                    seed=config.seed,
-                    adapter=adapter_name,
-                    adapter_scale=config.adapter_scale,
-                )
-                yield from generator.stream(generator.chat_prompt(parts.messages), gen_config, completion)
-                text = completion.text.strip()
-            ended = time.perf_counter()
-            sources = [Source.from_hit(n, hit) for n, hit in enumerate(parts.sources, start=1)]
-            answer = Answer(
-                question=question,
-                text=text,
-                sources=sources,
-                citations=cited_numbers(text, len(sources)),
-                grounded=bool(sources) and not is_refusal(text),
-                model=generator.name,
-                adapter=adapter_name,
-                index=self.index_name if use_index else None,
-                prompt_tokens=completion.prompt_tokens,
-                cached_tokens=completion.cached_tokens,
-                completion_tokens=completion.completion_tokens,
-                finish_reason=completion.finish_reason or "stop",
-                timings={
-                    "retrieval_s": retrieved - started,
-                    "prompt_s": completion.prompt_seconds,
-                    "decode_s": completion.decode_seconds,
-                    "total_s": ended - started,
-                },
-                warnings=warnings,
-            )
-            self.last_answer = answer
-            yield answer
+        for event in self.start(question, history=history, config=config):
+            if isinstance(event, AnswerText):
+                yield event.text
 
     def close(self) -> None:
         if self._index is not None:

@@ -37,3 +37,19 @@ class KnowledgeIndexError(DcaError):
 
 class IngestError(DcaError):
     """Documents could not be added to an index."""
+
+
+class GeneratorError(DcaError):
+    """The model could not be loaded or run."""
+
+
+class SandboxError(DcaError):
+    """The program sandbox could not start (not a failure of the program itself)."""
+
+
+class ReasoningError(DcaError):
+    """A reasoning run was configured wrongly or cannot continue."""
+
+
+class EvalError(DcaError):
+    """An evaluation run cannot start or continue."""

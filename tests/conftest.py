@@ -149,16 +149,27 @@ def make_corpus(folder: Path) -> Path:
 
 
 class ScriptedGenerator:
-    """A fake language model: answers from a script, records the prompts it was given."""
+    """A fake language model: answers from a script, records the prompts it was given.
+
+    Each call (a ``stream``, or one sequence of ``sample``) takes the next scripted text; the
+    last one repeats. Stop strings cut the text as the real runtime does, and ``max_tokens``
+    cuts it by words (one word = one token) with finish reason "length". ``cached`` records,
+    per call, how many leading characters the prompt shares with the previous prompt plus
+    its output (what the real runtime would not recompute).
+    """
 
     name = "scripted"
 
-    def __init__(self, answers: list[str] | None = None, n_ctx: int = 4096) -> None:
+    def __init__(self, answers: list[str] | None = None, n_ctx: int = 4096, yes: float = 0.5) -> None:
         self.answers = list(answers or ["Cats purr [1]."])
         self.n_ctx = n_ctx
         self.prompts: list[str] = []
         self.configs: list[object] = []
         self.adapters: dict[str, Path] = {}
+        self.cached: list[int] = []
+        self.sample_calls: list[int] = []
+        self.yes = yes  # choice_probabilities: P(first choice); a callable(prompt) -> float also works
+        self._context = ""
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
         return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages) + "<|assistant|>\n"
@@ -169,20 +180,62 @@ class ScriptedGenerator:
     def load_adapter(self, name: str, path: Path) -> None:
         self.adapters[name] = path
 
-    def stream(self, prompt: str, config: object, completion: object = None):
-        from dca.runtime.llama import Completion
-
-        completion = completion if completion is not None else Completion()
+    def _next_text(self, prompt: str, config: object) -> str:
         self.prompts.append(prompt)
         self.configs.append(config)
-        text = self.answers[min(len(self.prompts) - 1, len(self.answers) - 1)]
+        return self.answers[min(len(self.prompts) - 1, len(self.answers) - 1)]
+
+    def stream(self, prompt: str, config: object, completion: object = None):
+        from dca.runtime.generation import Completion
+
+        completion = completion if completion is not None else Completion()
+        shared = 0
+        for a, b in zip(self._context, prompt, strict=False):
+            if a != b:
+                break
+            shared += 1
+        self.cached.append(shared)
+        text = self._next_text(prompt, config)
         completion.prompt_tokens = len(self.tokenize(prompt))
-        for word in text.split(" "):
-            piece = word if not completion.text else " " + word
-            completion.text += piece
-            completion.completion_tokens += 1
-            yield piece
-        completion.finish_reason = "stop"
+        completion.finish_reason = "length"
+        stops = [s for s in getattr(config, "stop", ()) if s and s in text]
+        if stops:
+            text = text[: min(text.index(s) for s in stops)]
+        max_tokens = getattr(config, "max_tokens", 10**9)
+        words = text.split(" ") if text else []
+        try:
+            for i, word in enumerate(words):
+                if i >= max_tokens:
+                    return
+                piece = word if i == 0 else " " + word
+                completion.text += piece
+                completion.completion_tokens += 1
+                self._context = prompt + completion.text
+                yield piece
+            completion.finish_reason = "stop"
+        except GeneratorExit:
+            completion.finish_reason = "interrupted"
+            raise
+        finally:
+            self._context = prompt + completion.text
+
+    def sample(self, prompt: str, n: int, config: object) -> list:
+        from dca.runtime.generation import Completion, check_samples
+
+        check_samples(n)
+        self.sample_calls.append(n)
+        out = []
+        for _ in range(n):
+            completion = Completion()
+            for _piece in self.stream(prompt, config, completion):
+                pass
+            out.append(completion)
+        return out
+
+    def choice_probabilities(self, prompt: str, choices: list[str], config: object) -> list[float]:
+        self.prompts.append(prompt)
+        yes = self.yes(prompt) if callable(self.yes) else self.yes
+        return [yes, 1.0 - yes][: len(choices)]
 
 
 CHECKOUT_MODELS = Path(__file__).resolve().parents[1] / "models"

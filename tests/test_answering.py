@@ -157,6 +157,8 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "schema_version",
         "question",
         "answer",
+        "reasoning",
+        "thinking",
         "grounded",
         "citations",
         "sources",
@@ -168,7 +170,14 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "timings",
         "warnings",
     }
-    assert set(data["usage"]) == {"prompt_tokens", "cached_tokens", "completion_tokens"}
+    assert set(data["usage"]) == {
+        "prompt_tokens",
+        "cached_tokens",
+        "completion_tokens",
+        "reasoning_tokens",
+        "answer_tokens",
+    }
+    assert data["schema_version"] == 2 and data["reasoning"] is None and data["thinking"] is None
     assert set(data["sources"][0]) == {"number", "path", "heading", "page", "char_start", "char_end", "score", "text"}
     json.dumps(data)
 

@@ -3,16 +3,21 @@
 from dca.answer.citations import cited_numbers
 from dca.answer.prompt import (
     NO_ANSWER,
+    SYSTEM_CLOSED_BOOK,
+    SYSTEM_GROUNDED,
     STYLES,
     PromptParts,
     answer_instruction,
     build_prompt,
     escape_source_text,
     is_refusal,
+    source_block,
 )
 
 __all__ = [
     "NO_ANSWER",
+    "SYSTEM_CLOSED_BOOK",
+    "SYSTEM_GROUNDED",
     "STYLES",
     "PromptParts",
     "answer_instruction",
@@ -20,4 +25,5 @@ __all__ = [
     "cited_numbers",
     "escape_source_text",
     "is_refusal",
+    "source_block",
 ]

@@ -87,9 +87,13 @@ def _source_label(hit: Hit) -> str:
     return label
 
 
-def source_block(number: int, hit: Hit) -> str:
+def source_block(number: int, hit: Hit, max_chars: int = 0) -> str:
+    """A hit quoted as data; ``max_chars`` > 0 keeps only its first characters (cheaper to prefill)."""
     label = escape_source_text(_source_label(hit)).replace('"', "'")
-    return f'<source id="{number}" from="{label}">\n{escape_source_text(hit.chunk.text.strip())}\n</source>\n'
+    text = hit.chunk.text.strip()
+    if max_chars and len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0] + " ..."
+    return f'<source id="{number}" from="{label}">\n{escape_source_text(text)}\n</source>\n'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +120,7 @@ def build_prompt(
     history: Sequence[dict[str, str]] = (),
     grounded: bool = True,
     style: str = "cited",
+    system: str | None = None,
     n_ctx: int,
     answer_tokens: int,
     count_prompt_tokens: Callable[[list[dict[str, str]]], int],
@@ -124,10 +129,11 @@ def build_prompt(
     ``n_ctx - answer_tokens`` tokens; oldest turns go first, then the question is trimmed.
 
     ``style`` is how a grounded answer is asked for: "cited" (sentences ending in [n]) or
-    "short" (just the answer phrase).
+    "short" (just the answer phrase). ``system`` replaces the default system prompt (a task's
+    own instructions, or a reasoning strategy's).
     """
     instruction = answer_instruction(style)
-    system = SYSTEM_GROUNDED if grounded else SYSTEM_CLOSED_BOOK
+    system = system or (SYSTEM_GROUNDED if grounded else SYSTEM_CLOSED_BOOK)
     budget = n_ctx - answer_tokens
     history = list(history)
     dropped_turns = 0

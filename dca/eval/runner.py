@@ -20,17 +20,15 @@ from typing import Any
 
 from dca.answer import answer_instruction
 from dca.config import Paths
-from dca.errors import ConfigError, DcaError
+from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
+from dca.reasoning.config import ReasoningConfig
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
-
-
-class EvalError(DcaError):
-    """An evaluation run cannot start or continue."""
+_ANSWER_LEAD = re.compile(r"^(?:final answer|the answer is)\s*:?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,14 +50,38 @@ class EvalConfig:
     # rag: how the answer is asked for: "cited" is `dca ask`'s prompt (sentences ending in [n]);
     # "short" asks for the answer phrase alone, which is what SQuAD-style EM/F1 measure.
     answer_style: str = "cited"
+    # Reasoning (dca.reasoning.config.ReasoningConfig): "direct" is the single pass of earlier runs.
+    strategy: str = "direct"
+    samples: int = 5  # vote, mix, verify: most samples
+    adaptive: bool = True  # vote, mix: stop once the vote is decided
+    budget: int = 512  # thinking tokens per sample
+    min_thinking: int = 0
+    repair: bool = True  # program: one repair after an error
+    searches: int = 0  # rag: most searches during reasoning (0 = sources up front)
+    fallback: bool = True  # rag with searches: plain RAG when reasoning gives no answer
 
     def __post_init__(self) -> None:
+        self.reasoning()  # raises for a bad strategy, budget or sample count
         task = get_task(self.task)
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
         answer_instruction(self.answer_style)  # raises for an unknown style
         if self.limit < 0:
             raise ConfigError(f"limit must be >= 0, got {self.limit}")
+
+
+    def reasoning(self) -> ReasoningConfig:
+        return ReasoningConfig(
+            strategy=self.strategy,
+            n_samples=self.samples,
+            adaptive=self.adaptive,
+            budget=self.budget,
+            min_thinking=self.min_thinking,
+            repair=self.repair,
+            max_searches=self.searches,
+            fallback=self.fallback,
+            seed=self.seed,
+        )
 
 
 def resolve_config(config: EvalConfig) -> EvalConfig:
@@ -177,59 +199,32 @@ def run_eval(
     todo = [e for e in examples if e.id not in done]
     if todo:
         from dca.api import AskConfig, Assistant
-        from dca.runtime.llama import Completion, GenerationConfig, load_runtime
+        from dca.runtime.llama import load_runtime
 
         generator = generator or load_runtime(config.model, paths=paths)
-        assistant = None
-        if config.mode == "rag":
-            index = _corpus_index(task, data.paragraphs, config, paths, embedder)
-            assistant = Assistant(
-                index=index,
-                home=paths.home,
-                generator=generator,
-                embedder=embedder,
-                config=AskConfig(
-                    k=config.k,
-                    max_tokens=config.max_tokens,
-                    seed=config.seed,
-                    adapter=config.adapter,
-                    style=config.answer_style,
-                ),
-            )
-        adapter_name = None  # closed-book: load the adapter here (rag: the Assistant does)
-        if config.adapter and assistant is None:
-            from dca.api import resolve_adapter
-
-            adapter_name, adapter_path = resolve_adapter(config.adapter, paths)
-            generator.load_adapter(adapter_name, adapter_path)
-        gen_config = GenerationConfig(max_tokens=config.max_tokens, seed=config.seed, adapter=adapter_name)
+        rag = config.mode == "rag"
+        assistant = Assistant(
+            index=_corpus_index(task, data.paragraphs, config, paths, embedder) if rag else None,
+            home=paths.home,
+            generator=generator,
+            embedder=embedder,
+            config=AskConfig(
+                k=config.k,
+                retrieval=rag,
+                max_tokens=config.max_tokens,
+                seed=config.seed,
+                adapter=config.adapter,
+                style=config.answer_style,
+                system=None if rag else task.system,
+                reasoning=config.reasoning(),
+            ),
+        )
         for example in todo:
             started = time.perf_counter()
-            if assistant is not None:
-                answer = assistant.ask(example.question)
-                text, retrieved = answer.text, [paragraph_of(s.path) for s in answer.sources]
-                prompt_tokens, completion_tokens = answer.prompt_tokens, answer.completion_tokens
-            else:
-                messages = [{"role": "system", "content": task.system}, {"role": "user", "content": example.question}]
-                completion = Completion()
-                for _ in generator.stream(generator.chat_prompt(messages), gen_config, completion):
-                    pass
-                text, retrieved = completion.text, None
-                prompt_tokens, completion_tokens = completion.prompt_tokens, completion.completion_tokens
-            prediction = _CITATION.sub("", text).strip()
-            metrics = task.score(example, prediction, retrieved, config.k)
-            row = {
-                "id": example.id,
-                "question": example.question,
-                "gold": list(example.answers),
-                "prediction": text,
-                "correct": bool(metrics.get("accuracy", metrics.get("correct", 0.0))),
-                "metrics": metrics,
-                "retrieved": retrieved,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "seconds": round(time.perf_counter() - started, 3),
-            }
+            answer = assistant.ask(example.question)
+            retrieved = [paragraph_of(s.path) for s in answer.sources] if rag else None
+            row = _row(task, example, answer, retrieved, config.k)
+            row["seconds"] = round(time.perf_counter() - started, 3)
             rows.append(row)
             _append(out, row)
             if progress:
@@ -237,6 +232,31 @@ def run_eval(
     summary = summarize(rows, config, task)
     write_summary(out, summary)
     return summary
+
+
+def _row(task: Task, example: Example, answer: Any, retrieved: list[int] | None, k: int) -> dict[str, Any]:
+    """One results.jsonl line: the answer, its metrics and its costs."""
+    reasoning = answer.reasoning
+    prediction = _ANSWER_LEAD.sub("", _CITATION.sub("", answer.text).strip()).strip()
+    if task.name in ("gsm8k", "math500") and reasoning is not None and reasoning.final:
+        prediction = reasoning.final  # the answer the strategy chose, already extracted
+    metrics = task.score(example, prediction, retrieved, k)
+    row: dict[str, Any] = {
+        "id": example.id,
+        "question": example.question,
+        "gold": list(example.answers),
+        "prediction": answer.text,
+        "correct": bool(metrics.get("accuracy", metrics.get("correct", 0.0))),
+        "metrics": metrics,
+        "retrieved": retrieved,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+    }
+    if reasoning is not None:
+        row["reasoning"] = reasoning.to_json()
+        if reasoning.majority and task.name in ("gsm8k", "math500"):
+            metrics["majority_accuracy"] = float(task.score(example, reasoning.majority, None, k)["accuracy"])
+    return row
 
 
 def _mean(rows: list[dict[str, Any]], metric: str) -> float:

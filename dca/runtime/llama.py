@@ -15,18 +15,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dca.config import Paths
-from dca.errors import ConfigError, DcaError, ModelNotFoundError
+from dca.errors import ConfigError, GeneratorError, ModelNotFoundError
+from dca.runtime.generation import Completion, GenerationConfig, check_samples
 
 log = logging.getLogger(__name__)
-
-
-class GeneratorError(DcaError):
-    """The model could not be loaded or run."""
 
 
 def physical_cores() -> int:
@@ -61,45 +58,6 @@ class RuntimeConfig:
             raise ConfigError(f"n_ctx must be at least 256, got {self.n_ctx}")
         if self.n_threads < 0:
             raise ConfigError(f"n_threads must be 0 (auto) or positive, got {self.n_threads}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class GenerationConfig:
-    """How one answer is sampled."""
-
-    max_tokens: int = 512  # most tokens to generate
-    temperature: float = 0.0  # 0 = greedy (deterministic)
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    stop: tuple[str, ...] = ()  # strings that end the answer (not included in it)
-    seed: int | None = None  # None = the runtime's seed
-    adapter: str | None = None  # a loaded LoRA adapter's name; None = the base model
-    adapter_scale: float = 1.0  # strength of the adapter
-    ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks: fixed-length outputs)
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
-
-
-@dataclass(kw_only=True)
-class Completion:
-    """One generated text with its costs."""
-
-    text: str = ""
-    finish_reason: str = ""  # "stop" (end of turn or a stop string), "length" or "interrupted"
-    prompt_tokens: int = 0
-    cached_tokens: int = 0  # prompt tokens whose KV cache was reused
-    completion_tokens: int = 0
-    prompt_seconds: float = 0.0  # time to the first generated token
-    decode_seconds: float = 0.0
-    tokens: list[int] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "tokens"}
 
 
 class _StopScanner:
@@ -351,6 +309,45 @@ class LlamaRuntime:
                 sequence.record()
                 completion.prompt_seconds = first - started
                 completion.decode_seconds = ended - first
+
+    def sample(self, prompt: str, n: int, config: GenerationConfig) -> list[Completion]:
+        """``n`` completions of ``prompt``: one streamed run (its KV cache is kept for a
+        continuation), or ``n`` sequences decoded in one batch sharing the prompt's KV cache."""
+        check_samples(n)
+        if n == 1:
+            completion = Completion()
+            for _ in self.stream(prompt, config, completion):
+                pass
+            return [completion]
+        from dca.runtime.sampling import sample_parallel
+
+        return sample_parallel(self, prompt, n, config)
+
+    def choice_probabilities(self, prompt: str, choices: Sequence[str], config: GenerationConfig) -> list[float]:
+        """Probability of each choice's first token right after ``prompt``, renormalized over the choices."""
+        import numpy as np
+
+        first = []
+        for choice in choices:
+            ids = self.llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)
+            if not ids:
+                raise GeneratorError(f"choice {choice!r} has no tokens")
+            first.append(ids[0])
+        captured: list[np.ndarray] = []
+
+        def capture(_ids: Any, scores: Any) -> Any:
+            captured.append(np.array(scores, dtype=np.float64))
+            return scores
+
+        with self.lock:
+            tokens = self.tokenize(prompt)
+            self._use_adapter(config.adapter, config.adapter_scale)
+            for _ in self.llm.generate(tokens, temp=0.0, repeat_penalty=1.0, logits_processor=[capture]):
+                break  # the first token's logits are all that is needed
+        logits = captured[0]
+        picked = logits[first] - logits.max()
+        weights = np.exp(picked)
+        return [float(w) for w in weights / weights.sum()]
 
     def complete(
         self, prompt: str, config: GenerationConfig, on_text: Callable[[str], None] | None = None

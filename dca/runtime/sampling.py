@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from dca.errors import ConfigError
-from dca.runtime.llama import Completion, GenerationConfig, GeneratorError, LlamaRuntime, _Sequence
+from dca.errors import GeneratorError
+from dca.runtime.generation import Completion, GenerationConfig, check_samples
+from dca.runtime.llama import LlamaRuntime, _Sequence
 
 
 def sample_token(logits: np.ndarray, config: GenerationConfig, rng: np.random.Generator) -> int:
@@ -114,8 +115,7 @@ def sample_parallel(runtime: LlamaRuntime, prompt: str, n: int, config: Generati
     """
     import llama_cpp
 
-    if n < 1:
-        raise ConfigError(f"n must be at least 1, got {n}")
+    check_samples(n)
     with runtime.lock:
         tokens = runtime.tokenize(prompt)
         need = len(tokens) + n * config.max_tokens + 8

@@ -1,0 +1,328 @@
+"""The one answering pipeline: ``ask``, ``chat``, ``eval`` and the API all come through here.
+
+A question goes: retrieval (unless closed-book, or unless the model searches during its
+reasoning) -> prompt fitted to the context window -> a strategy (``direct`` single pass, or
+one of dca.reasoning's) -> an ``Answer`` with sources, citations, token counts and timings.
+The pipeline yields events while it works; its last item is ``Finished(answer)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dca.answer import (
+    NO_ANSWER,
+    SYSTEM_GROUNDED,
+    PromptParts,
+    answer_instruction,
+    build_prompt,
+    cited_numbers,
+    is_refusal,
+)
+from dca.config import Paths
+from dca.errors import ConfigError
+from dca.knowledge.retrieval import Hit
+from dca.reasoning.config import ReasoningConfig
+from dca.reasoning.events import AnswerText, Event, Finished, ReasoningResult
+from dca.reasoning.run import reason
+from dca.reasoning.think import Controls, generate
+from dca.runtime.adapters import resolve_adapter
+from dca.runtime.generation import Completion, GenerationConfig, Generator
+
+SCHEMA_VERSION = 2
+# Retrieval during reasoning asks for the answer in the style the user chose, without sources up front.
+SEARCH_STYLE = {
+    "cited": "In the final answer, end each sentence with the number of the source it comes from, like [1].",
+    "short": "The final answer is the shortest phrase that answers the question (a name, a number, a date "
+    "or a few words), without explanation.",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskConfig:
+    """How a question is answered; CLI flags map one-to-one."""
+
+    k: int = 5  # sources retrieved per question
+    mode: str = "hybrid"  # retrieval mode: dense, bm25 or hybrid
+    retrieval: bool = True  # False: answer closed-book, without the index
+    max_tokens: int = 512  # room kept for the answer
+    temperature: float = 0.0
+    seed: int | None = None
+    adapter: str | None = None  # a LoRA adapter name (models/adapters/NAME.gguf) or path
+    adapter_scale: float = 1.0
+    style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
+    system: str | None = None  # replaces the default system prompt (eval: the task's instructions)
+    reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)  # strategy, budget, samples, search
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"k must be at least 1, got {self.k}")
+        answer_instruction(self.style)  # raises for an unknown style
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A source given to the model, numbered as the answer cites it."""
+
+    number: int
+    path: str
+    heading: str
+    page: int | None
+    char_start: int
+    char_end: int
+    score: float
+    text: str
+
+    @classmethod
+    def from_hit(cls, number: int, hit: Hit) -> Source:
+        c = hit.chunk
+        return cls(
+            number=number,
+            path=c.path,
+            heading=c.heading,
+            page=c.page,
+            char_start=c.char_start,
+            char_end=c.char_end,
+            score=hit.score,
+            text=c.text,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(kw_only=True)
+class Answer:
+    """An answer with its sources, reasoning, token counts and timings (schema: docs/api.md)."""
+
+    question: str
+    text: str
+    sources: list[Source]  # everything the model was shown
+    citations: list[int]  # numbers of the sources the answer cites, in order of mention
+    grounded: bool  # False when the answer says the sources do not contain it
+    model: str
+    adapter: str | None
+    index: str | None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0  # every generated token: reasoning and answer
+    finish_reason: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # retrieval_s, prompt_s, decode_s, total_s
+    warnings: list[str] = field(default_factory=list)
+    reasoning: ReasoningResult | None = None  # None for the direct strategy
+
+    @property
+    def cited_sources(self) -> list[Source]:
+        return [s for s in self.sources if s.number in self.citations]
+
+    @property
+    def reasoning_text(self) -> str:
+        return self.reasoning.reasoning if self.reasoning else ""
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.reasoning
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "question": self.question,
+            "answer": self.text,
+            "reasoning": r.reasoning if r else None,
+            "grounded": self.grounded,
+            "citations": [s.to_json() for s in self.cited_sources],
+            "sources": [s.to_json() for s in self.sources],
+            "model": self.model,
+            "adapter": self.adapter,
+            "index": self.index,
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "cached_tokens": self.cached_tokens,
+                "completion_tokens": self.completion_tokens,
+                "reasoning_tokens": r.reasoning_tokens if r else 0,
+                "answer_tokens": r.answer_tokens if r else self.completion_tokens,
+            },
+            "thinking": r.to_json() if r else None,
+            "finish_reason": self.finish_reason,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "warnings": self.warnings,
+        }
+
+
+Retriever = Callable[[str], list[Hit]]
+
+
+def run_pipeline(
+    generator: Generator,
+    question: str,
+    *,
+    config: AskConfig,
+    paths: Paths,
+    retrieve: Retriever | None = None,
+    index_name: str | None = None,
+    history: list[dict[str, str]] | None = None,
+    controls: Controls | None = None,
+) -> Iterator[Event]:
+    """Answer ``question``; ``retrieve`` (question -> hits) is None for closed-book answers."""
+    question = question.strip()
+    if not question:
+        raise ConfigError("the question is empty; ask something")
+    started = time.perf_counter()
+    strategy = config.reasoning
+    searching = retrieve is not None and strategy.thinks and strategy.max_searches > 0
+    adapter_name = None
+    if config.adapter:
+        adapter_name, adapter_path = resolve_adapter(config.adapter, paths)
+        generator.load_adapter(adapter_name, adapter_path)
+    gen = GenerationConfig(
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        seed=config.seed,
+        adapter=adapter_name,
+        adapter_scale=config.adapter_scale,
+    )
+    hits = retrieve(question) if retrieve is not None and not searching else []
+    retrieved = time.perf_counter()
+    system = config.system
+    if searching:
+        system = (system or SYSTEM_GROUNDED) + " " + SEARCH_STYLE[config.style]
+    room = config.max_tokens + (strategy.budget if strategy.thinks else 0)
+    parts = _prompt(generator, question, hits, history or [], config, system, room, grounded=retrieve is not None)
+    warnings = _warnings(parts)
+    base = Answer(
+        question=question,
+        text="",
+        sources=[Source.from_hit(n, hit) for n, hit in enumerate(parts.sources, start=1)],
+        citations=[],
+        grounded=False,
+        model=generator.name,
+        adapter=adapter_name,
+        index=index_name if retrieve is not None else None,
+        warnings=warnings,
+    )
+    result: ReasoningResult | None = None
+    completion = Completion()
+    if retrieve is not None and not searching and not parts.sources:
+        text = NO_ANSWER  # nothing retrieved: do not let the model guess
+        yield AnswerText(text)
+    elif not strategy.thinks:
+        yield from _single_pass(generator, parts.messages, gen, completion)
+        text = completion.text.strip()
+    else:
+        run = reason(
+            generator,
+            parts.messages,
+            strategy,
+            question=question,
+            gen=gen,
+            retrieve=(lambda query: retrieve(query)) if searching and retrieve is not None else None,
+            controls=controls,
+        )
+        for event in run:
+            if isinstance(event, Finished):
+                result = event.result
+            else:
+                yield event
+        assert isinstance(result, ReasoningResult)
+        text = result.answer.removeprefix("Final answer:").strip() or result.answer
+        base.sources = [Source.from_hit(n, hit) for n, hit in enumerate(result.sources or parts.sources, start=1)]
+        completion.prompt_tokens = max((s.prompt_tokens for s in result.samples), default=0)
+        completion.completion_tokens = result.reasoning_tokens + result.answer_tokens
+        completion.finish_reason = "length" if result.forced else "stop"
+        if searching and strategy.fallback and retrieve is not None and _unsure(result, text, strategy):
+            text = yield from _fallback(generator, question, history or [], config, retrieve, gen, completion, base)
+            result.fallback = True
+    ended = time.perf_counter()
+    base.text = text
+    base.citations = cited_numbers(text, len(base.sources))
+    base.grounded = bool(base.sources) and not is_refusal(text)
+    base.prompt_tokens = completion.prompt_tokens
+    base.cached_tokens = completion.cached_tokens
+    base.completion_tokens = completion.completion_tokens
+    base.finish_reason = completion.finish_reason or "stop"
+    base.reasoning = result
+    base.timings = {
+        "retrieval_s": retrieved - started,
+        "prompt_s": completion.prompt_seconds,
+        "decode_s": completion.decode_seconds,
+        "total_s": ended - started,
+    }
+    yield Finished(base)
+
+
+def _prompt(
+    generator: Generator,
+    question: str,
+    hits: list[Hit],
+    history: list[dict[str, str]],
+    config: AskConfig,
+    system: str | None,
+    room: int,
+    *,
+    grounded: bool,
+) -> PromptParts:
+    return build_prompt(
+        question,
+        hits,
+        history=history,
+        grounded=grounded,
+        style=config.style,
+        system=system,
+        n_ctx=generator.n_ctx,
+        answer_tokens=min(room, generator.n_ctx // 2),
+        count_prompt_tokens=lambda messages: len(generator.tokenize(generator.chat_prompt(messages))),
+    )
+
+
+def _single_pass(
+    generator: Generator, messages: list[dict[str, str]], gen: GenerationConfig, completion: Completion
+) -> Iterator[Event]:
+    for item in generate(generator, generator.chat_prompt(messages), gen, controls=None, event=AnswerText):
+        if isinstance(item, Completion):
+            for name, value in item.__dict__.items():
+                setattr(completion, name, value)
+        else:
+            yield item
+
+
+def _unsure(result: ReasoningResult, text: str, strategy: ReasoningConfig) -> bool:
+    """Should plain RAG answer instead? No answer, a refusal, or a vote share below the minimum."""
+    return not result.final or is_refusal(text) or result.confidence < strategy.min_confidence
+
+
+def _fallback(
+    generator: Generator,
+    question: str,
+    history: list[dict[str, str]],
+    config: AskConfig,
+    retrieve: Retriever,
+    gen: GenerationConfig,
+    completion: Completion,
+    base: Answer,
+) -> Iterator[Event]:
+    """Plain RAG after retrieval during reasoning gave no answer; every source seen stays listed."""
+    hits = retrieve(question)
+    parts = _prompt(generator, question, hits, history, config, config.system, config.max_tokens, grounded=True)
+    fresh = Completion()
+    yield from _single_pass(generator, parts.messages, gen, fresh)
+    numbered = [Source.from_hit(n, hit) for n, hit in enumerate(parts.sources, start=1)]
+    kept = {(s.path, s.char_start) for s in numbered}
+    extra = [s for s in base.sources if (s.path, s.char_start) not in kept]
+    base.sources = numbered + [
+        Source(**{**s.to_json(), "number": len(numbered) + i}) for i, s in enumerate(extra, start=1)
+    ]
+    completion.completion_tokens += fresh.completion_tokens
+    completion.prompt_seconds += fresh.prompt_seconds
+    completion.decode_seconds += fresh.decode_seconds
+    return fresh.text.strip()
+
+
+def _warnings(parts: PromptParts) -> list[str]:
+    warnings = []
+    if parts.dropped_sources:
+        warnings.append(f"{parts.dropped_sources} retrieved sources did not fit the context window")
+    if parts.dropped_turns:
+        warnings.append(f"the {parts.dropped_turns} oldest conversation turns were dropped to fit")
+    if parts.question_trimmed:
+        warnings.append("the question was trimmed to fit the context window")
+    return warnings

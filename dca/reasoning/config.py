@@ -1,0 +1,63 @@
+"""``ReasoningConfig``: which strategy answers, how long it may think, how many samples it draws."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dca.errors import ConfigError
+from dca.runtime.generation import MAX_SAMPLES
+
+STRATEGIES = ("direct", "cot", "vote", "program", "mix", "verify")
+MAX_BUDGET = 32_768  # thinking tokens; the context window bounds it further
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReasoningConfig:
+    """How a question is reasoned about; CLI flags map one-to-one."""
+
+    strategy: str = "direct"  # direct | cot | vote | program | mix | verify
+    budget: int = 512  # most thinking tokens per sample (then the answer is forced)
+    min_thinking: int = 0  # fewer thinking tokens than this: a continuation cue extends the thought
+    n_samples: int = 5  # vote, mix, verify: most samples drawn
+    adaptive: bool = True  # vote, mix: stop once the vote is decided
+    min_samples: int = 2  # adaptive: samples drawn before the share threshold may stop the vote
+    threshold: float = 0.75  # adaptive: stop when the leader's share of the samples reaches this
+    temperature: float = 0.7  # sampling temperature of vote/mix/verify samples (single passes are greedy)
+    repair: bool = True  # program: a failed program goes back to the model once, with its error
+    answer_tokens: int = 256  # most tokens of the final answer after the thinking
+    program_tokens: int = 400  # most tokens of one program
+    max_searches: int = 0  # retrieval during reasoning: most searches per sample (0 = off)
+    search_k: int = 2  # hits inserted per search
+    snippet_chars: int = 400  # characters kept of each inserted hit (prefill costs on a CPU)
+    fallback: bool = True  # retrieval during reasoning: plain RAG when no answer comes out
+    min_confidence: float = 0.0  # fall back to plain RAG below this vote share (0 = only on no answer)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}")
+        if not 1 <= self.budget <= MAX_BUDGET:
+            raise ConfigError(f"the thinking budget must be between 1 and {MAX_BUDGET} tokens, got {self.budget}")
+        if not 0 <= self.min_thinking <= self.budget:
+            raise ConfigError(
+                f"min thinking must be between 0 and the budget ({self.budget} tokens), got {self.min_thinking}"
+            )
+        if not 1 <= self.n_samples <= MAX_SAMPLES:
+            raise ConfigError(f"the number of samples must be between 1 and {MAX_SAMPLES}, got {self.n_samples}")
+        if not 1 <= self.min_samples:
+            raise ConfigError(f"min samples must be at least 1, got {self.min_samples}")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"the vote threshold must be in (0, 1], got {self.threshold}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if self.answer_tokens < 1 or self.program_tokens < 16:
+            raise ConfigError("answer_tokens must be at least 1 and program_tokens at least 16")
+        if not 0 <= self.max_searches <= 16:
+            raise ConfigError(f"max searches must be between 0 and 16, got {self.max_searches}")
+        if self.search_k < 1 or self.snippet_chars < 50:
+            raise ConfigError("search_k must be at least 1 and snippet_chars at least 50")
+
+    @property
+    def thinks(self) -> bool:
+        """Does this strategy reason before answering (everything but ``direct``)?"""
+        return self.strategy != "direct"
