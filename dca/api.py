@@ -191,9 +191,17 @@ class Conversation:
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
         answer = self.assistant.ask(question, history=self.history, on_text=on_text)
+        self.record(answer)
+        return answer
+
+    def start(self, question: str) -> ReasoningRun:
+        """Begin a turn as a pausable run of events; call ``record(answer)`` with its answer."""
+        return self.assistant.start(question, history=self.history)
+
+    def record(self, answer: Answer) -> None:
+        """Add a finished turn to the history (the answer only: thinking is not carried over)."""
         self.history += [{"role": "user", "content": answer.question}, {"role": "assistant", "content": answer.text}]
         self.last_answer = answer
-        return answer
 
     def reset(self) -> None:
         self.history = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +20,17 @@ Temperature = Annotated[float, typer.Option(help="0 = greedy.")]
 Style = Annotated[
     str, typer.Option(help="cited: sentences ending in [n]; short: the answer alone (sources listed below it).")
 ]
+Think = Annotated[bool, typer.Option("--think", help="Reason before answering, with the measured default strategy.")]
+Strategy = Annotated[
+    str | None, typer.Option(help="direct, cot, vote, program, mix or verify (implies --think unless direct).")
+]
+Budget = Annotated[int | None, typer.Option(help="Most thinking tokens; then the answer is forced.")]
+MinThinking = Annotated[int, typer.Option(help="Thinking shorter than this is extended with a continuation cue.")]
+Samples = Annotated[int | None, typer.Option(help="vote/mix/verify: most samples.")]
+Adaptive = Annotated[bool, typer.Option("--adaptive/--fixed", help="vote/mix: stop sampling once the vote is decided.")]
+Searches = Annotated[int, typer.Option(help="With an index: most searches during reasoning (0: sources up front).")]
+Fallback = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Searches: plain RAG when no answer comes.")]
+Thinking = Annotated[str, typer.Option(help="show (dimmed, live), hide (only the answer) or summary.")]
 
 
 def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) -> Any:
@@ -28,6 +38,31 @@ def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) ->
     from dca.runtime.llama import RuntimeConfig
 
     return Assistant(index=None if no_retrieval else index, model=model, runtime=RuntimeConfig(n_ctx=n_ctx))
+
+
+def _reasoning(
+    think: bool,
+    strategy: str | None,
+    budget: int | None,
+    min_thinking: int,
+    samples: int | None,
+    adaptive: bool,
+    searches: int,
+    fallback: bool,
+) -> Any:
+    from dca.reasoning.config import THINK_DEFAULT, ReasoningConfig
+
+    base = THINK_DEFAULT if think or (strategy and strategy != "direct") else ReasoningConfig()
+    changes: dict[str, Any] = {"min_thinking": min_thinking, "adaptive": adaptive, "fallback": fallback}
+    if strategy:
+        changes["strategy"] = strategy
+    if budget is not None:
+        changes["budget"] = budget
+    if samples is not None:
+        changes["n_samples"] = samples
+    if searches:
+        changes["max_searches"] = searches
+    return ReasoningConfig(**{**base.__dict__, **changes})
 
 
 def _config(
@@ -38,8 +73,10 @@ def _config(
     seed: int | None,
     adapter: str | None,
     style: str = "cited",
+    reasoning: Any = None,
 ) -> Any:
     from dca.api import AskConfig
+    from dca.reasoning.config import ReasoningConfig
 
     return AskConfig(
         k=k,
@@ -49,12 +86,8 @@ def _config(
         seed=seed,
         adapter=adapter,
         style=style,
+        reasoning=reasoning or ReasoningConfig(),
     )
-
-
-def _write(piece: str) -> None:
-    sys.stdout.write(piece)
-    sys.stdout.flush()
 
 
 def _print_sources(answer: Any, all_sources: bool = False) -> None:
@@ -82,24 +115,41 @@ def ask(
     temperature: Temperature = 0.0,
     seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
     style: Style = "cited",
+    think: Think = False,
+    strategy: Strategy = None,
+    budget: Budget = None,
+    min_thinking: MinThinking = 0,
+    samples: Samples = None,
+    adaptive: Adaptive = True,
+    searches: Searches = 0,
+    fallback: Fallback = True,
+    thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
     as_json: JsonFlag = False,
 ) -> None:
-    """Answer a question from your documents, citing its sources."""
-    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style)
+    """Answer a question from your documents, citing its sources (--think: reason first)."""
+    from dca.cli_think import Display, consume
+
+    reasoning = _reasoning(think, strategy, budget, min_thinking, samples, adaptive, searches, fallback)
+    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning)
+    display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval)
-    printer = _write if stream and not as_json else None
-    answer = assistant.ask(question, on_text=printer, config=config)
+    run = assistant.start(question, config=config)
     if as_json:
+        answer = consume(run, lambda event: None, pause=False)
         print_json(answer.to_json())
         return
-    if stream:
+    live = stream or reasoning.thinks
+    display.stream_answer = live
+    answer = consume(run, display if live else (lambda event: None), pause=False)
+    display.finish(answer)
+    if live:
         typer.echo()
     else:
         typer.echo(answer.text)
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    _print_sources(answer, all_sources=style == "short")
+    _print_sources(answer, all_sources=style == "short" or answer.reasoning is not None)
 
 
 def chat(
@@ -111,12 +161,21 @@ def chat(
     max_tokens: MaxTokens = 512,
     temperature: Temperature = 0.0,
     style: Style = "cited",
+    think: Think = False,
+    strategy: Strategy = None,
+    budget: Budget = None,
+    samples: Samples = None,
+    thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
 ) -> None:
-    """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer."""
+    """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer;
+    during thinking it pauses to take a note (a second Ctrl-C cancels)."""
     from dca.api import Conversation
+    from dca.cli_think import Display
 
-    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style)
+    reasoning = _reasoning(think, strategy, budget, 0, samples, True, 0, True)
+    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning)
+    Display(thinking)  # a bad --thinking fails before the model loads
     conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval))
     conversation.assistant.config = config
     typer.echo("dca chat: ask a question; /sources, /index NAME, /reset, /exit.")
@@ -156,13 +215,29 @@ def chat(
             typer.echo("commands: /sources, /index NAME, /reset, /exit")
             continue
         try:
-            answer = conversation.ask(line, on_text=_write)
+            answer = _chat_turn(conversation, line, thinking)
+            if answer is None:
+                typer.echo("\n(cancelled)")
+                continue
             typer.echo()
             _print_sources(answer, all_sources=style == "short")
         except KeyboardInterrupt:
             typer.echo("\n(stopped)")
         except DcaError as exc:  # one bad turn must not end the chat
             typer.echo(f"error: {exc}", err=True)
+
+
+def _chat_turn(conversation: Any, line: str, thinking: str) -> Any:
+    """One chat turn shown live; Ctrl-C during it pauses for a note. None when cancelled."""
+    from dca.cli_think import Display, consume
+
+    display = Display(thinking)
+    run = conversation.start(line)
+    answer = consume(run, display, pause=True)
+    if answer is not None:
+        display.finish(answer)
+        conversation.record(answer)
+    return answer
 
 
 def register(app: typer.Typer) -> None:

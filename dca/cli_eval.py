@@ -28,7 +28,17 @@ def eval_command(
     answer_style: Annotated[
         str, typer.Option(help="rag: cited (dca ask's prompt) or short (the answer phrase alone, for EM/F1).")
     ] = "cited",
-    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-MODEL).")] = None,
+    strategy: Annotated[str, typer.Option(help="direct, cot, vote, program, mix or verify.")] = "direct",
+    samples: Annotated[int, typer.Option(help="vote/mix/verify: most samples per question.")] = 5,
+    adaptive: Annotated[bool, typer.Option("--adaptive/--fixed", help="vote/mix: stop once decided.")] = True,
+    budget: Annotated[int, typer.Option(help="Most thinking tokens per sample.")] = 512,
+    min_thinking: Annotated[int, typer.Option(help="Extend thinking shorter than this many tokens.")] = 0,
+    repair: Annotated[bool, typer.Option("--repair/--no-repair", help="program: one repair after an error.")] = True,
+    searches: Annotated[int, typer.Option(help="rag: most searches during reasoning (0: sources up front).")] = 0,
+    fallback: Annotated[
+        bool, typer.Option("--fallback/--no-fallback", help="rag with searches: plain RAG when no answer comes.")
+    ] = True,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a model on a task (resumable run folder), or compare runs with `report`."""
@@ -61,8 +71,16 @@ def eval_command(
         k=k,
         max_tokens=max_tokens,
         answer_style=answer_style,
+        strategy=strategy,
+        samples=samples,
+        adaptive=adaptive,
+        budget=budget,
+        min_thinking=min_thinking,
+        repair=repair,
+        searches=searches,
+        fallback=fallback,
     )
-    folder = out or Path("runs") / f"{task}-{mode or 'default'}-{model or 'default'}"
+    folder = out or Path("runs") / f"{task}-{mode or 'default'}-{strategy}-{model or 'default'}"
 
     started = time.monotonic()
     first_done: list[int] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from collections.abc import Generator as Steps
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,7 +300,7 @@ def _fallback(
     gen: GenerationConfig,
     completion: Completion,
     base: Answer,
-) -> Iterator[Event]:
+) -> Steps[Event, None, str]:
     """Plain RAG after retrieval during reasoning gave no answer; every source seen stays listed."""
     hits = retrieve(question)
     parts = _prompt(generator, question, hits, history, config, config.system, config.max_tokens, grounded=True)

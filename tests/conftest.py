@@ -200,7 +200,7 @@ class ScriptedGenerator:
         completion.finish_reason = "length"
         stops = [s for s in getattr(config, "stop", ()) if s and s in text]
         if stops:
-            text = text[: min(text.index(s) for s in stops)]
+            text = text[: min(text.index(s) for s in stops)].rstrip(" ")
         max_tokens = getattr(config, "max_tokens", 10**9)
         words = text.split(" ") if text else []
         try:

@@ -3,9 +3,9 @@
 from dca.answer.citations import cited_numbers
 from dca.answer.prompt import (
     NO_ANSWER,
+    STYLES,
     SYSTEM_CLOSED_BOOK,
     SYSTEM_GROUNDED,
-    STYLES,
     PromptParts,
     answer_instruction,
     build_prompt,
@@ -16,9 +16,9 @@ from dca.answer.prompt import (
 
 __all__ = [
     "NO_ANSWER",
+    "STYLES",
     "SYSTEM_CLOSED_BOOK",
     "SYSTEM_GROUNDED",
-    "STYLES",
     "PromptParts",
     "answer_instruction",
     "build_prompt",

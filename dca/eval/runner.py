@@ -69,7 +69,6 @@ class EvalConfig:
         if self.limit < 0:
             raise ConfigError(f"limit must be >= 0, got {self.limit}")
 
-
     def reasoning(self) -> ReasoningConfig:
         return ReasoningConfig(
             strategy=self.strategy,

@@ -10,6 +10,7 @@ trimmed builtins. Exit codes: 0 ok, 1 the program raised, 2 setup failed, 3 out 
 """
 
 import builtins
+import contextlib
 import ctypes
 import importlib
 import json
@@ -17,6 +18,7 @@ import os
 import resource
 import sys
 import traceback
+from typing import Any
 
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWUSER = 0x10000000
@@ -55,8 +57,25 @@ _BLOCKED_EVENTS = (
     "smtplib.",
     "http.",
 )
-_NOT_ALLOWED = ("eval", "exec", "compile", "globals", "locals", "vars", "getattr", "setattr", "delattr",
-                "breakpoint", "input", "help", "exit", "quit", "__import__", "open", "memoryview")
+_NOT_ALLOWED = (
+    "eval",
+    "exec",
+    "compile",
+    "globals",
+    "locals",
+    "vars",
+    "getattr",
+    "setattr",
+    "delattr",
+    "breakpoint",
+    "input",
+    "help",
+    "exit",
+    "quit",
+    "__import__",
+    "open",
+    "memoryview",
+)
 
 
 def _fail(code: int, message: str) -> None:
@@ -94,10 +113,10 @@ def _limit(settings: dict) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
 
 
-def _audit(workdir: str, allowed: frozenset) -> object:
-    started = []
+def _audit(workdir: str, allowed: frozenset) -> list:
+    started: list = []
 
-    def inside(path: object) -> bool:
+    def inside(path: Any) -> bool:
         if isinstance(path, int):
             return path <= 2
         try:
@@ -137,7 +156,7 @@ def _safe_builtins(allowed: frozenset, workdir: str) -> dict:
     real_import = builtins.__import__
     real_open = builtins.open
 
-    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if level != 0 or name.split(".")[0] not in allowed:
             raise ImportError(f"the sandbox does not allow importing {name!r}")
         return real_import(name, globals, locals, fromlist, level)
@@ -159,14 +178,12 @@ def main() -> None:
     settings = json.loads(sys.argv[1])
     code = sys.stdin.read()
     sys.stdin.close()
-    sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
     guards = bool(settings.get("guards", True))
     allowed = frozenset(settings["modules"])
     for name in settings["preload"]:
-        try:
+        with contextlib.suppress(ImportError):  # the program's own import will report it
             importlib.import_module(name)
-        except ImportError:
-            pass  # the program's own import will report it
     program = compile(code, "<program>", "exec")
     workdir = os.path.realpath(settings["workdir"])
     _leave_network()

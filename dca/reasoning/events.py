@@ -99,6 +99,7 @@ class Sample:
     extended: int = 0  # continuation cues appended (min thinking)
     searches: list[str] = field(default_factory=list)
     program_error: str = ""
+    attempts: int = 1  # program: runs of the sandbox (2 after a repair)
     score: float | None = None  # verifier score
 
     @property
@@ -160,6 +161,7 @@ class ReasoningResult:
                     "extended": s.extended,
                     "searches": s.searches,
                     "program_error": s.program_error,
+                    "attempts": s.attempts,
                     "score": s.score,
                 }
                 for s in self.samples

@@ -91,4 +91,5 @@ def solve_with_program(
         answer_tokens=0,
         prompt_tokens=prompt_tokens,
         program_error=error,
+        attempts=attempt + 1,
     )

@@ -18,10 +18,10 @@ from dca.reasoning.events import Event, Finished, ReasoningResult, Sample, Sampl
 from dca.reasoning.program import FENCE, program_messages, solve_with_program
 from dca.reasoning.sandbox import SandboxConfig
 from dca.reasoning.think import (
+    CLOSE,
     OPEN,
     SEARCH_INSTRUCTION,
     THINK_INSTRUCTION,
-    CLOSE,
     Controls,
     Retrieve,
     SourceBook,
@@ -138,8 +138,10 @@ def _strategy(
     drafts = _batched_drafts(generator, prompt, messages, config, gen, kinds) if not config.adaptive and n > 1 else {}
     for k in range(n):
         counts = tally(s.final for s in samples)
-        if config.adaptive and samples and is_decided(
-            counts, order, len(samples), n, threshold=config.threshold, min_samples=config.min_samples
+        if (
+            config.adaptive
+            and samples
+            and is_decided(counts, order, len(samples), n, threshold=config.threshold, min_samples=config.min_samples)
         ):
             break
         sample = None
@@ -205,7 +207,7 @@ def _decide(
     book: SourceBook,
 ) -> ReasoningResult:
     counts = tally(s.final for s in samples)
-    majority, votes = leader(counts, order)
+    majority, _ = leader(counts, order)
     chosen_final = majority
     if config.strategy == "verify" and counts:
         for s in samples:

@@ -24,6 +24,7 @@ namespace (then the audit hook and the import allow-list are what keep sockets o
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import selectors
@@ -207,7 +208,7 @@ def _supervise(code: str, settings: dict[str, object], config: SandboxConfig) ->
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            cwd=settings["workdir"],
+            cwd=str(settings["workdir"]),
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             start_new_session=True,  # its own process group, killed as a whole
         )
@@ -283,7 +284,5 @@ def _failed(stdout: str, error: str, kind: str, seconds: float) -> ProgramResult
 
 
 def _kill(child: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

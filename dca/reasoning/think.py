@@ -11,9 +11,8 @@ user's note cost only their own new tokens.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dca.answer import source_block
 from dca.knowledge.retrieval import Hit
@@ -39,8 +38,7 @@ CLOSED = "\n" + CLOSE + "\n\n"
 MAX_EXTENSIONS = 8  # continuation cues per sample, so a model that keeps stopping cannot loop
 
 THINK_INSTRUCTION = (
-    "Think step by step inside <think> </think> before you answer, briefly. "
-    "After </think>, give the final answer."
+    "Think step by step inside <think> </think> before you answer, briefly. After </think>, give the final answer."
 )
 SEARCH_INSTRUCTION = (
     "While thinking you can search the user's documents: write <search>a few keywords</search> "
@@ -108,7 +106,9 @@ def generate(
             if controls is not None and controls.pending():
                 break
     finally:
-        stream.close()  # records what was generated, also when the consumer closes this run
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # records what was generated, also when the consumer closes this run
     if completion.finish_reason == "":
         completion.finish_reason = "stop"
     yield completion
@@ -125,7 +125,11 @@ def _open_search(thought: str) -> str | None:
 def results_block(hits: list[Hit], numbers: list[int], max_chars: int) -> str:
     if not hits:
         return "<results>\nNo results.\n</results>\n"
-    return "<results>\n" + "".join(source_block(n, h, max_chars) for n, h in zip(numbers, hits, strict=True)) + "</results>\n"
+    return (
+        "<results>\n"
+        + "".join(source_block(n, h, max_chars) for n, h in zip(numbers, hits, strict=True))
+        + "</results>\n"
+    )
 
 
 def think(

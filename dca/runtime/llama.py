@@ -339,10 +339,13 @@ class LlamaRuntime:
             captured.append(np.array(scores, dtype=np.float64))
             return scores
 
+        import llama_cpp
+
         with self.lock:
             tokens = self.tokenize(prompt)
             self._use_adapter(config.adapter, config.adapter_scale)
-            for _ in self.llm.generate(tokens, temp=0.0, repeat_penalty=1.0, logits_processor=[capture]):
+            processors = llama_cpp.LogitsProcessorList([capture])
+            for _ in self.llm.generate(tokens, temp=0.0, repeat_penalty=1.0, logits_processor=processors):
                 break  # the first token's logits are all that is needed
         logits = captured[0]
         picked = logits[first] - logits.max()

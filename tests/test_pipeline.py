@@ -1,0 +1,193 @@
+"""One pipeline for every answer: ask, chat and eval with reasoning strategies, the CLI's
+thinking display and JSON, retrieval during reasoning with its fallback and citations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import HashEmbedder, ScriptedGenerator, make_corpus
+from typer.testing import CliRunner
+
+from dca.api import AskConfig, Assistant
+from dca.cli import app
+from dca.config import Paths
+from dca.eval.runner import EvalConfig, run_eval
+from dca.knowledge import add_paths
+from dca.reasoning.config import ReasoningConfig
+from dca.reasoning.events import Finished, Thinking
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def indexed(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> Path:
+    corpus = make_corpus(tmp_path / "corpus")
+    add_paths(home, "default", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    return corpus
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerator:
+    import dca.runtime.llama as llama_module
+
+    generator = ScriptedGenerator(["17 minus 8 die leaves 9 </think>", "The answer is 9."])
+    monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
+    return generator
+
+
+def test_ask_think_shows_thinking_and_the_answer(home: Paths, scripted: ScriptedGenerator) -> None:
+    result = runner.invoke(app, ["ask", "A farmer has 17 sheep...", "--no-retrieval", "--strategy", "cot"])
+    assert result.exit_code == 0, result.output
+    assert "[thinking]" in result.stdout and "17 minus 8 die leaves 9" in result.stdout
+    assert result.stdout.rstrip().endswith("The answer is 9.")
+    scripted.prompts.clear()  # the script starts over
+    hidden = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--thinking", "hide"])
+    assert "17 minus" not in hidden.stdout and "The answer is 9." in hidden.stdout
+    scripted.prompts.clear()
+    summary = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--thinking", "summary"])
+    assert "17 minus" not in summary.stdout and "thought 6 tokens over 1 sample(s)" in summary.stderr
+
+
+def test_ask_think_json_keeps_reasoning_apart_with_token_counts(home: Paths, scripted: ScriptedGenerator) -> None:
+    result = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--budget", "64", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["answer"] == "The answer is 9." and data["reasoning"] == "17 minus 8 die leaves 9"
+    assert data["usage"]["reasoning_tokens"] == 6 and data["usage"]["answer_tokens"] == 4
+    assert data["usage"]["completion_tokens"] == 10
+    thinking = data["thinking"]
+    assert thinking["budget"] == 64 and thinking["forced"] is False and thinking["strategy"] == "cot"
+
+
+def test_ask_think_uses_the_measured_default(home: Paths, scripted: ScriptedGenerator) -> None:
+    from dca.reasoning.config import THINK_DEFAULT
+
+    scripted.answers = ["print(17 - 8)\n```"] if THINK_DEFAULT.strategy == "program" else scripted.answers
+    result = runner.invoke(app, ["ask", "A farmer has 17 sheep; all but 9 die.", "--no-retrieval", "--think", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["thinking"]["strategy"] == THINK_DEFAULT.strategy
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "0"], "budget must be between 1"),
+        (["--budget", "-3"], "budget must be between 1"),
+        (["--samples", "0"], "number of samples must be between 1 and 64"),
+        (["--samples", "500"], "number of samples must be between 1 and 64"),
+        (["--strategy", "telepathy"], "unknown strategy 'telepathy'"),
+        (["--thinking", "loud"], "--thinking must be one of show, hide, summary"),
+    ],
+)
+def test_bad_reasoning_flags_are_one_line(
+    home: Paths, scripted: ScriptedGenerator, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["ask", "q", "--no-retrieval", *args])
+    assert result.exit_code in (1, 2) and message in result.output
+    assert "Traceback" not in result.output and not scripted.prompts  # refused before any generation
+
+
+def test_eval_with_a_strategy_records_it_and_resumes(home: Paths, tmp_path: Path) -> None:
+    data = tmp_path / "gsm.jsonl"
+    data.write_text(
+        '{"question": "2+2?", "answer": "#### 4"}\n{"question": "3+3?", "answer": "#### 6"}\n', encoding="utf-8"
+    )
+    generator = ScriptedGenerator(["print(4)\n```", "print(7)\n```"])
+    out = tmp_path / "run"
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=str(data), strategy="program", limit=1), out=out, paths=home, generator=generator
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["strategy"] == "program" and config["budget"] == 512 and config["samples"] == 5
+    assert summary["metrics"]["accuracy"] == 1.0
+    row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert row["reasoning"]["strategy"] == "program" and row["reasoning"]["samples"][0]["attempts"] == 1
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=str(data), strategy="program"), out=out, paths=home, generator=generator
+    )
+    assert summary["n"] == 2 and summary["metrics"]["accuracy"] == 0.5
+    with pytest.raises(Exception, match="strategy: 'program' -> 'cot'"):
+        run_eval(EvalConfig(task="gsm8k", data=str(data), strategy="cot"), out=out, paths=home, generator=generator)
+    with pytest.raises(Exception, match="number of samples"):
+        EvalConfig(task="gsm8k", data=str(data), strategy="vote", samples=0)
+
+
+def test_eval_closed_book_goes_through_the_pipeline_with_the_task_prompt(home: Paths, tmp_path: Path) -> None:
+    data = tmp_path / "gsm.jsonl"
+    data.write_text('{"question": "2+2?", "answer": "#### 4"}\n', encoding="utf-8")
+    generator = ScriptedGenerator(["The answer is 4."])
+    run_eval(EvalConfig(task="gsm8k", data=str(data)), out=tmp_path / "r", paths=home, generator=generator)
+    assert generator.prompts == [
+        generator.chat_prompt(
+            [
+                {
+                    "role": "system",
+                    "content": "Solve the problem step by step. Keep the reasoning short. "
+                    "End with a line of the form: The answer is <final answer>.",
+                },
+                {"role": "user", "content": "2+2?"},
+            ]
+        )
+    ]
+
+
+def test_search_during_reasoning_cites_every_source_seen(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    generator = ScriptedGenerator(["<search>dogs park</search>", "they fetch </think>", "Dogs fetch sticks [1]."])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    config = AskConfig(k=3, reasoning=ReasoningConfig(strategy="cot", max_searches=2))
+    answer = assistant.ask("what do dogs do in the park", config=config)
+    assert "<search>" in generator.prompts[1] and '<source id="1"' in generator.prompts[1]
+    assert "Sources:" not in generator.prompts[0]  # no sources up front: the model searches
+    assert answer.reasoning is not None and answer.reasoning.searches == ["dogs park"]
+    assert answer.sources and answer.sources[0].path.endswith("animals.md")
+    assert answer.citations == [1] and answer.grounded and not answer.reasoning.fallback
+
+
+def test_fallback_to_plain_rag_when_reasoning_gives_no_answer(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
+    generator = ScriptedGenerator(
+        ["<search>volcano</search>", "no idea </think>", "The sources do not contain the answer.", "Lava [1]."]
+    )
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    config = AskConfig(k=2, reasoning=ReasoningConfig(strategy="cot", max_searches=1))
+    answer = assistant.ask("what do volcanoes erupt", config=config)
+    assert answer.reasoning is not None and answer.reasoning.fallback
+    assert answer.text == "Lava [1]." and "Sources:" in generator.prompts[-1]
+    paths = [s.path for s in answer.sources]
+    assert len(paths) == len(set(paths)) and any(p.endswith("notes.jsonl") for p in paths)
+    no_fallback = AskConfig(k=2, reasoning=ReasoningConfig(strategy="cot", max_searches=1, fallback=False))
+    generator.answers = ["<search>volcano</search>", "no idea </think>", "The sources do not contain the answer."]
+    generator.prompts.clear()
+    answer = assistant.ask("what do volcanoes erupt", config=no_fallback)
+    assert not answer.reasoning.fallback and not answer.grounded
+
+
+def test_an_empty_index_does_not_let_the_model_guess(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    (tmp_path / "empty").mkdir()
+    add_paths(home, "empty", [tmp_path / "empty"], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    generator = ScriptedGenerator(["x </think>", "The answer is 4."])
+    assistant = Assistant(index="empty", home=home.home, generator=generator, embedder=embedder)
+    answer = assistant.ask("anything", config=AskConfig(reasoning=ReasoningConfig(strategy="cot")))
+    assert answer.text == "The sources do not contain the answer." and not generator.prompts
+
+
+def test_the_api_run_pauses_takes_context_and_resumes(home: Paths) -> None:
+    generator = ScriptedGenerator(["first part of a long thought </think>", "so 5 </think>", "The answer is 5."])
+    assistant = Assistant(index=None, home=home.home, generator=generator)
+    run = assistant.start("what is it", config=AskConfig(retrieval=False, reasoning=ReasoningConfig(strategy="cot")))
+    for event in run:
+        if isinstance(event, Thinking):
+            break
+    run.add_context("it is 5")
+    answer = next(e for e in run if isinstance(e, Finished)).result
+    assert "(Note from the user: it is 5)" in generator.prompts[1] and answer.text == "The answer is 5."
+    assert assistant.last_answer is answer
+
+
+def test_chat_thinks_when_asked(home: Paths, scripted: ScriptedGenerator) -> None:
+    result = runner.invoke(app, ["chat", "--no-retrieval", "--strategy", "cot"], input="sheep?\n/exit\n")
+    assert result.exit_code == 0, result.output
+    assert "17 minus 8 die leaves 9" in result.stdout and "The answer is 9." in result.stdout
