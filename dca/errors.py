@@ -53,3 +53,11 @@ class ReasoningError(DcaError):
 
 class EvalError(DcaError):
     """An evaluation run cannot start or continue."""
+
+
+class DatasetError(DcaError):
+    """A dataset file is missing or not in the expected format."""
+
+
+class ReportError(DcaError):
+    """A run folder cannot be read."""

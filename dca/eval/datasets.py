@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dca.errors import DcaError
-
-
-class DatasetError(DcaError):
-    """A dataset file is missing or not in the expected format."""
+from dca.errors import DatasetError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,12 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dca.errors import DcaError
+from dca.errors import ReportError
 from dca.files import atomic_write_bytes
-
-
-class ReportError(DcaError):
-    """A run folder cannot be read."""
 
 
 def load_summary(run: Path) -> dict[str, Any]:
@@ -23,12 +19,45 @@ def load_summary(run: Path) -> dict[str, Any]:
         raise ReportError(f"{run}/summary.json is corrupt ({exc.msg}); rerun the eval command to rewrite it") from None
 
 
+def _strategy(config: dict[str, Any]) -> str:
+    """The reasoning strategy with its main setting, e.g. "vote adaptive N<=5" or "cot budget 256"."""
+    strategy = config.get("strategy", "direct")
+    if strategy == "cot":
+        return f"cot budget {config.get('budget', 512)}"
+    if strategy in ("vote", "mix", "verify"):
+        how = "adaptive N<=" if config.get("adaptive", True) and strategy != "verify" else "N="
+        return f"{strategy} {how}{config.get('samples', 5)}"
+    if strategy == "program":
+        return "program" + ("" if config.get("repair", True) else " (no repair)")
+    return strategy
+
+
 def _label(summary: dict[str, Any]) -> str:
     config = summary["config"]
     label = f"{summary['task']} {config['mode']} {config['model'] or 'default'}"
     if config["mode"] == "rag" and config.get("answer_style", "cited") != "cited":
         label += f" ({config['answer_style']} answers)"
+    if config.get("strategy", "direct") != "direct":
+        label += f" {_strategy(config)}"
+        if config.get("searches"):
+            label += f", {config['searches']} searches" + ("" if config.get("fallback", True) else " no fallback")
     return label + (f" +{config['adapter']}" if config["adapter"] else "")
+
+
+def _curve(summary: dict[str, Any]) -> str:
+    """Runs on one curve: same task, mode, model, adapter and strategy (their budgets or samples differ)."""
+    config = summary["config"]
+    return " ".join(
+        str(x)
+        for x in (
+            summary["task"],
+            config["mode"],
+            config["model"] or "default",
+            config.get("strategy", "direct"),
+            config.get("adapter") or "",
+            config.get("searches", 0),
+        )
+    )
 
 
 def compare_table(summaries: list[dict[str, Any]]) -> str:
@@ -56,11 +85,20 @@ def plot_runs(summaries: list[dict[str, Any]], path: Path) -> Path:
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     markers = "osD^vP*X"
-    for number, s in enumerate(summaries):
-        value = s["metrics"].get(s["primary_metric"], 0.0)
-        label = f"{_label(s)}, n={s['n']} ({s['primary_metric']})"
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        curves.setdefault(_curve(s), []).append(s)
+    # Test-time scaling: the runs of one strategy (budgets, sample counts) joined by a line.
+    for number, runs in enumerate(curves.values()):
+        runs = sorted(runs, key=lambda s: s["per_question"]["seconds"])
         for axis, key in zip(axes, ("completion_tokens", "seconds"), strict=True):
-            axis.scatter(s["per_question"][key], value, s=60, marker=markers[number % len(markers)], label=label)
+            xs = [s["per_question"][key] for s in runs]
+            ys = [s["metrics"].get(s["primary_metric"], 0.0) for s in runs]
+            if len(runs) > 1:
+                axis.plot(xs, ys, alpha=0.5, color=f"C{number % 10}")
+            for s, x, y in zip(runs, xs, ys, strict=True):
+                label = f"{_label(s)}, n={s['n']} ({s['primary_metric']})"
+                axis.scatter(x, y, s=60, marker=markers[number % len(markers)], color=f"C{number % 10}", label=label)
     axes[0].set_xlabel("completion tokens per question")
     axes[1].set_xlabel("seconds per question")
     for axis in axes:
