@@ -143,9 +143,7 @@ def ask(
     display.stream_answer = live
     answer = consume(run, display if live else (lambda event: None), pause=False)
     display.finish(answer)
-    if live:
-        typer.echo()
-    else:
+    if not live:
         typer.echo(answer.text)
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -219,7 +217,6 @@ def chat(
             if answer is None:
                 typer.echo("\n(cancelled)")
                 continue
-            typer.echo()
             _print_sources(answer, all_sources=style == "short")
         except KeyboardInterrupt:
             typer.echo("\n(stopped)")

@@ -115,18 +115,26 @@ class Display:
             self._status(text)
 
     def finish(self, answer: Any) -> None:
-        """After the run: the summary, or (hide mode) nothing but the answer."""
+        """After the run: end the streamed answer's line, then the accounting (show, summary)
+        and the last lines of the thinking (summary)."""
         self.clear_status()
+        if self.answer_started and self.stream_answer:
+            self._out("\n")
+            self.answer_started = False
         r = answer.reasoning
         if r is None:
             return
+        if self.mode == "hide":
+            return
+        head = f"thought {r.reasoning_tokens} tokens over {len(r.samples)} sample(s), budget {r.budget} per sample"
+        head += f", answered in {r.answer_tokens} tokens" if r.answer_tokens else ""
+        head += f", confidence {r.confidence:.0%}" if len(r.samples) > 1 else ""
+        head += ", budget reached: answer forced" if r.forced else ""
+        head += f", {len(r.searches)} searches" if r.searches else ""
+        head += ", answered by plain RAG (fallback)" if r.fallback else ""
+        typer.echo(self._dim(f"[{head}]"), err=True)
         if self.mode == "summary":
             lines = [line.strip() for line in r.reasoning.splitlines() if line.strip()]
-            head = f"thought {r.reasoning_tokens} tokens over {len(r.samples)} sample(s)" + (
-                f", confidence {r.confidence:.0%}" if len(r.samples) > 1 else ""
-            )
-            head += ", budget reached: answer forced" if r.forced else ""
-            typer.echo(self._dim(f"[{head}]"), err=True)
             for line in lines[-3:]:
                 typer.echo(self._dim(f"  {line[:160]}"), err=True)
 

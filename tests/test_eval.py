@@ -268,3 +268,39 @@ def test_report_table_and_plot(home: Paths, tmp_path: Path) -> None:
 def test_cli_unknown_task_is_one_line(home: Paths) -> None:
     result = runner.invoke(app, ["eval", "trivia", "--data", "x"])
     assert result.exit_code == 1 and "unknown task 'trivia'" in result.stderr
+
+
+def test_report_labels_strategies_and_joins_their_runs(home: Paths, tmp_path: Path) -> None:
+    from dca.eval.report import _curve, _label
+
+    data = str(_gsm8k(tmp_path))
+    summaries = []
+    for budget in (64, 256):
+        summaries.append(
+            run_eval(
+                EvalConfig(task="gsm8k", data=data, limit=2, strategy="cot", budget=budget),
+                out=tmp_path / f"cot{budget}",
+                paths=home,
+                generator=ScriptedGenerator(["a b </think>", "The answer is 4."]),
+            )
+        )
+    summaries.append(
+        run_eval(
+            EvalConfig(task="gsm8k", data=data, limit=2, strategy="vote", samples=3),
+            out=tmp_path / "vote",
+            paths=home,
+            generator=ScriptedGenerator(["a </think>", "The answer is 4."]),
+        )
+    )
+    assert [_label(s).split("default ")[1] for s in summaries] == [
+        "cot budget 64",
+        "cot budget 256",
+        "vote adaptive N<=3",
+    ]
+    assert _curve(summaries[0]) == _curve(summaries[1]) != _curve(summaries[2])
+    result = runner.invoke(
+        app,
+        ["eval", "report", *(str(tmp_path / n) for n in ("cot64", "cot256", "vote")), "--out", str(tmp_path / "rep")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "cot budget 256" in result.stdout and (tmp_path / "rep" / "report.png").is_file()

@@ -48,6 +48,7 @@ def test_ask_think_shows_thinking_and_the_answer(home: Paths, scripted: Scripted
     scripted.prompts.clear()
     summary = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--thinking", "summary"])
     assert "17 minus" not in summary.stdout and "thought 6 tokens over 1 sample(s)" in summary.stderr
+    assert "17 minus 8 die leaves 9" in summary.stderr  # the last lines of the thinking
 
 
 def test_ask_think_json_keeps_reasoning_apart_with_token_counts(home: Paths, scripted: ScriptedGenerator) -> None:
