@@ -67,3 +67,71 @@ def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["reasoning"] and data["answer"] and data["thinking"]["strategy"]
     assert data["usage"]["completion_tokens"] == data["usage"]["reasoning_tokens"] + data["usage"]["answer_tokens"]
+
+
+class _Reader:
+    """Collects a pipe's text in a thread so the test can wait for a line without blocking."""
+
+    def __init__(self, pipe: object) -> None:
+        import threading
+
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: object) -> None:
+        for chunk in iter(lambda: pipe.read(1), ""):  # type: ignore[attr-defined]
+            self.text += chunk
+
+    def wait_for(self, needle: str, timeout: float = 120, count: int = 1) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.text.count(needle) < count:
+            assert time.monotonic() < deadline, f"{needle!r} not seen in: {self.text[-2000:]!r}"
+            time.sleep(0.05)
+
+
+def test_ctrl_c_in_chat_pauses_for_a_note_and_a_second_cancels(tmp_path: Path) -> None:
+    import signal
+
+    home = real_models_home(tmp_path)
+    env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    args = ["chat", "--no-retrieval", "--model", "smollm2-135m", "--strategy", "cot", "--budget", "1500"]
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "dca", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert chat.stdin is not None
+    out, err = _Reader(chat.stdout), _Reader(chat.stderr)
+    try:
+        question = "Write a long, detailed, step by step explanation of how bread is baked.\n"
+        chat.stdin.write(question)
+        chat.stdin.flush()
+        out.wait_for("[thinking]")
+        chat.send_signal(signal.SIGINT)
+        err.wait_for("(paused)")
+        chat.stdin.write("Keep it to three steps.\n")
+        chat.stdin.flush()
+        out.wait_for("[note added: Keep it to three steps.]")
+        err.wait_for("[thought ", timeout=300)  # the turn finished with its accounting line
+        seen = out.text.count("[thinking]")
+        chat.stdin.write(question)
+        chat.stdin.flush()
+        out.wait_for("[thinking]", count=seen + 1)
+        chat.send_signal(signal.SIGINT)
+        err.wait_for("(paused)", count=2)
+        out.wait_for("note> ", count=2)
+        chat.send_signal(signal.SIGINT)  # a second Ctrl-C cancels the turn
+        out.wait_for("(cancelled)")
+        chat.stdin.write("/exit\n")
+        chat.stdin.flush()
+        assert chat.wait(timeout=60) == 0, err.text
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+    assert "Traceback" not in err.text

@@ -214,7 +214,7 @@ def think(
     for item in generate(
         generator,
         head + thought + tail,
-        _with(gen, max_tokens=config.answer_tokens, stop=(OPEN.strip(),)),
+        _with(gen, max_tokens=min(config.answer_tokens, gen.max_tokens), stop=(OPEN.strip(),)),
         controls=None,
         event=AnswerText,
     ):
