@@ -304,3 +304,19 @@ def test_report_labels_strategies_and_joins_their_runs(home: Paths, tmp_path: Pa
     )
     assert result.exit_code == 0, result.output
     assert "cot budget 256" in result.stdout and (tmp_path / "rep" / "report.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("The final answer is: Animorphs", "Animorphs"),
+        ("Final answer: 3", "3"),
+        ("Answer: yes", "yes"),
+        ("Answerable stuff", "Answerable stuff"),
+        ("Paris", "Paris"),
+    ],
+)
+def test_answer_leads_are_removed_before_scoring(text: str, cleaned: str) -> None:
+    from dca.eval.runner import _ANSWER_LEAD
+
+    assert _ANSWER_LEAD.sub("", text) == cleaned

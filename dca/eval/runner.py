@@ -28,7 +28,8 @@ from dca.reasoning.config import ReasoningConfig
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
-_ANSWER_LEAD = re.compile(r"^(?:final answer|the answer is)\s*:?\s*", re.IGNORECASE)
+# "Final answer: X", "The answer is X", "The final answer is: X" -> "X" (short-answer tasks)
+_ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\b(?:\s+is)?\s*:?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
