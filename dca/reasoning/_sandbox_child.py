@@ -57,25 +57,6 @@ _BLOCKED_EVENTS = (
     "smtplib.",
     "http.",
 )
-_NOT_ALLOWED = (
-    "eval",
-    "exec",
-    "compile",
-    "globals",
-    "locals",
-    "vars",
-    "getattr",
-    "setattr",
-    "delattr",
-    "breakpoint",
-    "input",
-    "help",
-    "exit",
-    "quit",
-    "__import__",
-    "open",
-    "memoryview",
-)
 
 
 def _fail(code: int, message: str) -> None:
@@ -151,8 +132,8 @@ def _audit(workdir: str, allowed: frozenset) -> list:
     return started
 
 
-def _safe_builtins(allowed: frozenset, workdir: str) -> dict:
-    safe = {name: value for name, value in vars(builtins).items() if name not in _NOT_ALLOWED}
+def _safe_builtins(allowed: frozenset, workdir: str, forbidden: frozenset) -> dict:
+    safe = {name: value for name, value in vars(builtins).items() if name not in forbidden}
     real_import = builtins.__import__
     real_open = builtins.open
 
@@ -196,7 +177,7 @@ def main() -> None:
     namespace = {"__name__": "__main__", "__builtins__": vars(builtins)}
     if guards:
         started = _audit(workdir, allowed)
-        namespace["__builtins__"] = _safe_builtins(allowed, workdir)
+        namespace["__builtins__"] = _safe_builtins(allowed, workdir, frozenset(settings["forbidden"]))
         started.append(True)
     try:
         exec(program, namespace)

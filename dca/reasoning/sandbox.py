@@ -187,6 +187,7 @@ def _run(code: str, config: SandboxConfig, *, guards: bool) -> ProgramResult:
         settings = {
             "workdir": str(workdir),
             "modules": list(ALLOWED_MODULES),
+            "forbidden": sorted(FORBIDDEN_NAMES),  # builtins removed (open is replaced by a guarded one)
             "preload": preload,
             "uid": _NOBODY,
             "gid": _NOBODY,
