@@ -41,6 +41,7 @@ def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) ->
 
 
 def _reasoning(
+    retrieval: bool,
     think: bool,
     strategy: str | None,
     budget: int | None,
@@ -50,9 +51,10 @@ def _reasoning(
     searches: int,
     fallback: bool,
 ) -> Any:
-    from dca.reasoning.config import THINK_DEFAULT, ReasoningConfig
+    from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
 
-    base = THINK_DEFAULT if think or (strategy and strategy != "direct") else ReasoningConfig()
+    measured = THINK_DEFAULT_RAG if retrieval else THINK_DEFAULT
+    base = measured if think or (strategy and strategy != "direct") else ReasoningConfig()
     changes: dict[str, Any] = {"min_thinking": min_thinking, "adaptive": adaptive, "fallback": fallback}
     if strategy:
         changes["strategy"] = strategy
@@ -130,7 +132,9 @@ def ask(
     """Answer a question from your documents, citing its sources (--think: reason first)."""
     from dca.cli_think import Display, consume
 
-    reasoning = _reasoning(think, strategy, budget, min_thinking, samples, adaptive, searches, fallback)
+    reasoning = _reasoning(
+        not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
+    )
     config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning)
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval)
@@ -171,7 +175,7 @@ def chat(
     from dca.api import Conversation
     from dca.cli_think import Display
 
-    reasoning = _reasoning(think, strategy, budget, 0, samples, True, 0, True)
+    reasoning = _reasoning(not no_retrieval, think, strategy, budget, 0, samples, True, 0, True)
     config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning)
     Display(thinking)  # a bad --thinking fails before the model loads
     conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval))

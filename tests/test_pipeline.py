@@ -192,3 +192,19 @@ def test_chat_thinks_when_asked(home: Paths, scripted: ScriptedGenerator) -> Non
     result = runner.invoke(app, ["chat", "--no-retrieval", "--strategy", "cot"], input="sheep?\n/exit\n")
     assert result.exit_code == 0, result.output
     assert "17 minus 8 die leaves 9" in result.stdout and "The answer is 9." in result.stdout
+
+
+def test_ask_think_with_an_index_uses_the_rag_default(
+    home: Paths, indexed: Path, fake_embedder: HashEmbedder, scripted: ScriptedGenerator
+) -> None:
+    from dca.reasoning.config import THINK_DEFAULT_RAG
+
+    scripted.answers = ["dogs fetch </think>", "Dogs fetch sticks [1]."]
+    result = runner.invoke(app, ["ask", "what do dogs fetch", "--think", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (
+        data["thinking"]["strategy"] == THINK_DEFAULT_RAG.strategy
+        and data["thinking"]["budget"] == THINK_DEFAULT_RAG.budget
+    )
+    assert data["citations"] and '<source id="1"' in scripted.prompts[0]

@@ -66,3 +66,5 @@ class ReasoningConfig:
 # What `dca ask --think` uses: chosen by accuracy per second on GSM8K on a 2-core CPU
 # (docs/RESULTS.md, "Reasoning strategies"; the trade-off is in docs/reasoning.md).
 THINK_DEFAULT = ReasoningConfig(strategy="program", budget=512)
+# ... and with an index (a question about the user's documents), from HotpotQA RAG.
+THINK_DEFAULT_RAG = ReasoningConfig(strategy="cot", budget=256)
