@@ -135,3 +135,16 @@ def test_ctrl_c_in_chat_pauses_for_a_note_and_a_second_cancels(tmp_path: Path) -
         if chat.poll() is None:
             chat.kill()
     assert "Traceback" not in err.text
+
+
+def test_the_self_judge_reads_yes_and_no_from_the_default_model(tmp_path: Path) -> None:
+    from dca.config import Paths
+    from dca.reasoning.verify import SelfJudge
+    from dca.runtime.generation import GenerationConfig
+    from dca.runtime.llama import load_runtime
+
+    judge = SelfJudge(load_runtime(paths=Paths.resolve(real_models_home(tmp_path))), GenerationConfig())
+    question = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+    right = judge.score(question, "3 + 4 = 7. The answer is 7.")
+    wrong = judge.score(question, "3 * 4 = 12. The answer is 12.")
+    assert 0.0 <= wrong < right <= 1.0
