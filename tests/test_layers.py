@@ -1,0 +1,52 @@
+"""The floors of the house: a module imports only floors below it (docs: HOUSE_STYLE)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+DCA = Path(__file__).resolve().parents[1] / "dca"
+# What each floor must never import (directly or lazily inside a function).
+FORBIDDEN = {
+    "reasoning": ("dca.api", "dca.cli", "dca.pipeline", "dca.eval", "dca.train", "llama_cpp", "torch"),
+    "runtime": ("dca.api", "dca.cli", "dca.pipeline", "dca.answer", "dca.reasoning", "dca.eval", "dca.train"),
+    "knowledge": (
+        "dca.api",
+        "dca.cli",
+        "dca.pipeline",
+        "dca.answer",
+        "dca.reasoning",
+        "dca.eval",
+        "dca.train",
+        "llama_cpp",
+    ),
+    "answer": ("dca.api", "dca.cli", "dca.pipeline", "dca.reasoning", "dca.eval", "dca.train", "llama_cpp"),
+    "pipeline.py": ("dca.api", "dca.cli", "dca.eval", "dca.train", "llama_cpp", "torch"),
+    "api.py": ("dca.cli", "dca.eval", "dca.train"),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("floor", sorted(FORBIDDEN))
+def test_a_floor_never_imports_a_higher_one(floor: str) -> None:
+    target = DCA / floor
+    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    assert files
+    bad = [
+        f"{path.relative_to(DCA)} imports {name}"
+        for path in files
+        for name in _imports(path)
+        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[floor])
+    ]
+    assert not bad, bad
