@@ -13,6 +13,7 @@ from dca.cli_ask import register as register_ask
 from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
 from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
+from dca.cli_train import train_app
 from dca.config import Paths
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and register models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
+app.add_typer(train_app, name="train")
 register_ask(app)
 register_eval(app)
 

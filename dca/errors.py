@@ -61,3 +61,7 @@ class DatasetError(DcaError):
 
 class ReportError(DcaError):
     """A run folder cannot be read."""
+
+
+class TrainError(DcaError):
+    """Training data, a training run or an export cannot go on."""

@@ -68,6 +68,7 @@ class Example:
     question: str
     answers: tuple[str, ...]  # acceptable answers; empty = unanswerable (SQuAD 2.0)
     support: tuple[int, ...] = ()  # corpus paragraphs that hold the answer
+    solution: str = ""  # a reference solution, where the dataset has one (GSM8K)
 
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict[str, object]]:
@@ -97,7 +98,12 @@ def load_gsm8k(path: Path) -> list[Example]:
         if "####" not in answer:
             raise DatasetError(f"{path} line {number}: the answer has no '####' final number")
         out.append(
-            Example(id=f"gsm8k-{number}", question=str(row["question"]), answers=(answer.rsplit("####", 1)[1].strip(),))
+            Example(
+                id=f"gsm8k-{number}",
+                question=str(row["question"]),
+                answers=(answer.rsplit("####", 1)[1].strip(),),
+                solution=answer,
+            )
         )
     return out
 

@@ -1,0 +1,4 @@
+"""Training the reasoning adapter: traces, rewards (and, next, SFT, RL and GGUF export).
+
+Inference code never imports this package.
+"""

@@ -1,0 +1,257 @@
+"""``dca train collect``: sample solutions to GSM8K train questions with the reasoning engine
+and keep the shortest correct ones, as JSONL with provenance.
+
+One line per question (its kept traces, possibly none), appended and fsynced, so a rerun
+after ``kill -9`` skips the questions already done (a line cut short by the kill is dropped
+and its question done again). ``OUT.config.json`` records the settings; a rerun with other
+settings is refused, naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dca import __version__
+from dca.errors import ConfigError, TrainError
+from dca.eval.datasets import Example, load_gsm8k
+from dca.eval.tasks import MATH_SYSTEM
+from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
+from dca.reasoning.config import ReasoningConfig
+from dca.reasoning.events import Sample
+from dca.reasoning.program import FENCE, program_messages, solve_with_program
+from dca.reasoning.run import with_instructions
+from dca.reasoning.think import CLOSE, OPEN, think
+from dca.runtime.generation import GenerationConfig, Generator
+from dca.train.rewards import correctness_reward, total_reward
+
+FORMATS = ("program", "cot", "reference")
+ProgressFn = Callable[[int, int, int], None]  # (questions done, total, traces kept)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectConfig:
+    """One trace collection; recorded beside the output and compared on resume."""
+
+    data: str  # GSM8K train JSONL (never test rows)
+    data_sha256: str = ""  # filled in from the file
+    format: str = "program"  # program | cot | reference (the dataset's own solutions, reformatted)
+    samples: int = 4  # solutions sampled per question
+    keep: int = 1  # shortest correct solutions kept per question
+    offset: int = 0  # skip the first N questions (e.g. keep them for a dev split)
+    limit: int = 0  # questions after the offset (0 = all)
+    temperature: float = 0.7
+    budget: int = 384  # cot: thinking tokens per sample
+    seed: int = 0
+    model: str | None = None  # None = the default generator
+    adapter: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(f"unknown trace format {self.format!r}; use one of: {', '.join(FORMATS)}")
+        if not 1 <= self.samples <= 64:
+            raise ConfigError(f"samples must be between 1 and 64, got {self.samples}")
+        if not 1 <= self.keep <= self.samples:
+            raise ConfigError(f"keep must be between 1 and samples ({self.samples}), got {self.keep}")
+        if self.offset < 0 or self.limit < 0:
+            raise ConfigError("offset and limit must be >= 0")
+        if "test" in Path(self.data).name.lower():
+            raise ConfigError(f"{self.data} looks like a test split; traces are collected from train rows only")
+        ReasoningConfig(budget=self.budget)  # validates the budget
+
+
+def _prompt_messages(example: Example, fmt: str, config: ReasoningConfig) -> list[dict[str, str]]:
+    base = [{"role": "system", "content": MATH_SYSTEM}, {"role": "user", "content": example.question}]
+    return program_messages(base) if fmt == "program" else with_instructions(base, config, searching=False)
+
+
+def _response(sample: Sample) -> str:
+    """What the model writes after the chat prompt, in the format inference uses."""
+    if sample.kind == "program":
+        return f"{FENCE}{sample.reasoning}\n```"
+    return f"{OPEN}{sample.reasoning}\n{CLOSE}\n\n{sample.answer}"
+
+
+def reference_response(solution: str) -> tuple[str, str]:
+    """A GSM8K reference solution in the think format: (response, final answer).
+
+    >>> reference_response("She sells 16 - 3 = <<16-3=13>>13 eggs.\\n#### 13")
+    ('<think>\\nShe sells 16 - 3 = 13 eggs.\\n</think>\\n\\nThe answer is 13.', '13')
+    """
+    import re
+
+    work, final = solution.rsplit("####", 1)
+    work = re.sub(r"<<[^<>]*>>", "", work).strip()
+    final = final.strip()
+    return f"{OPEN}{work}\n{CLOSE}\n\nThe answer is {final}.", final
+
+
+def _sample(
+    generator: Generator, example: Example, config: CollectConfig, k: int, adapter: str | None
+) -> tuple[Sample, list[dict[str, str]]]:
+    reasoning = ReasoningConfig(strategy="cot", budget=config.budget, seed=config.seed)
+    messages = _prompt_messages(example, config.format, reasoning)
+    gen = GenerationConfig(temperature=config.temperature, seed=config.seed + k, adapter=adapter)
+    if config.format == "program":
+        base = [{"role": "system", "content": MATH_SYSTEM}, {"role": "user", "content": example.question}]
+        steps = solve_with_program(generator, base, reasoning, gen=gen, sample=k)
+    else:
+        steps = think(generator, generator.chat_prompt(messages), reasoning, gen=gen, sample=k)
+    result = None
+    for item in steps:
+        if isinstance(item, Sample):
+            result = item
+    assert result is not None
+    return result, messages
+
+
+def collect_question(
+    generator: Generator | None, example: Example, config: CollectConfig, adapter: str | None
+) -> dict[str, Any]:
+    """Sample ``config.samples`` solutions, keep the ``config.keep`` shortest correct ones."""
+    gold = example.answers[0]
+    candidates: list[dict[str, Any]] = []
+    drawn = 0
+    if config.format == "reference":
+        response, final = reference_response(example.solution)
+        reasoning = ReasoningConfig(strategy="cot", budget=config.budget)
+        messages = _prompt_messages(example, "cot", reasoning)
+        candidates.append({"messages": messages, "response": response, "final": final, "tokens": 0, "kind": "cot"})
+        drawn = 1
+    else:
+        assert generator is not None
+        for k in range(config.samples):
+            sample, messages = _sample(generator, example, config, k, adapter)
+            drawn += 1
+            candidates.append(
+                {
+                    "messages": messages,
+                    "response": _response(sample),
+                    "final": sample.final,
+                    "tokens": sample.tokens,
+                    "kind": sample.kind,
+                    "seed": config.seed + k,
+                }
+            )
+    correct = correctness_reward([c["final"] for c in candidates], [gold] * len(candidates))
+    rewards = total_reward(
+        [c["final"] for c in candidates],
+        [gold] * len(candidates),
+        [c["response"] for c in candidates],
+        [c["kind"] for c in candidates],
+        [c["tokens"] for c in candidates],
+        budget=config.budget,
+    )
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for candidate, ok, reward in sorted(
+        zip(candidates, correct, rewards, strict=True), key=lambda c: (c[0]["tokens"], len(c[0]["response"]))
+    ):
+        if ok and candidate["response"] not in seen and len(kept) < config.keep:
+            seen.add(candidate["response"])
+            kept.append({**candidate, "reward": reward})
+    return {
+        "id": example.id,
+        "question": example.question,
+        "gold": gold,
+        "format": config.format,
+        "drawn": drawn,
+        "correct": int(sum(correct)),
+        "traces": kept,
+    }
+
+
+def _check_config(out: Path, config: CollectConfig) -> None:
+    path = out.with_name(out.name + ".config.json")
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in asdict(config).items() if k != "limit" and old.get(k) != v]
+        if diff:
+            raise TrainError(f"{out} was collected with other settings ({'; '.join(diff)}); use another --out")
+    atomic_write_json(path, asdict(config))
+
+
+def _done(out: Path) -> list[str]:
+    lines: list[str] = []
+    if out.is_file():
+        for line in out.read_text(encoding="utf-8").splitlines():
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                break  # cut short by a kill: that question runs again
+            lines.append(line)
+    return lines
+
+
+def collect(
+    config: CollectConfig,
+    *,
+    out: Path,
+    generator: Generator | None = None,
+    progress: ProgressFn | None = None,
+    paths: Any = None,
+) -> dict[str, Any]:
+    """Collect (or resume collecting) traces into ``out``; returns counts."""
+    data = Path(config.data)
+    if not data.is_file():
+        raise TrainError(f"{data} does not exist; give the GSM8K train file with --data")
+    config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
+    examples = load_gsm8k(data)[config.offset :]
+    if config.limit:
+        examples = examples[: config.limit]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_config(out, config)
+    lines = _done(out)
+    atomic_write_bytes(out, "".join(line + "\n" for line in lines).encode("utf-8"))
+    done = {json.loads(line)["id"] for line in lines}
+    kept = sum(len(json.loads(line)["traces"]) for line in lines)
+    todo = [e for e in examples if e.id not in done]
+    adapter = None
+    if todo and config.format != "reference" and generator is None:
+        from dca.config import Paths
+        from dca.runtime.llama import load_runtime
+
+        generator = load_runtime(config.model, paths=paths or Paths.resolve())
+    if todo and config.adapter and generator is not None:
+        from dca.config import Paths
+        from dca.runtime.adapters import resolve_adapter
+
+        adapter, path = resolve_adapter(config.adapter, paths or Paths.resolve())
+        generator.load_adapter(adapter, path)
+    provenance = {
+        "model": getattr(generator, "name", None) or config.model,
+        "adapter": config.adapter,
+        "format": config.format,
+        "temperature": config.temperature,
+        "seed": config.seed,
+        "dca": __version__,
+    }
+    finished = len(done & {e.id for e in examples})
+    for example in todo:
+        started = time.perf_counter()
+        row = collect_question(generator, example, config, adapter)
+        row["provenance"] = provenance
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        finished += 1
+        kept += len(row["traces"])
+        if progress:
+            progress(finished, len(examples), kept)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return {
+        "questions": len(rows),
+        "with_a_correct_trace": sum(1 for r in rows if r["traces"]),
+        "traces": sum(len(r["traces"]) for r in rows),
+        "samples_drawn": sum(r["drawn"] for r in rows),
+        "mean_trace_tokens": round(
+            sum(t["tokens"] for r in rows for t in r["traces"]) / max(1, sum(len(r["traces"]) for r in rows)), 1
+        ),
+    }

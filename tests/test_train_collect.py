@@ -1,0 +1,116 @@
+"""Trace collection with a scripted generator: shortest correct kept, provenance, resume after
+a kill, refused test rows and changed settings, reference solutions reformatted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ScriptedGenerator
+from typer.testing import CliRunner
+
+from dca.cli import app
+from dca.errors import ConfigError, TrainError
+from dca.train.traces import CollectConfig, collect
+
+runner = CliRunner()
+
+
+def _train(tmp_path: Path, n: int = 3) -> Path:
+    rows = [
+        {"question": f"What is {i} + {i}?", "answer": f"{i} + {i} = <<{i}+{i}={2 * i}>>{2 * i}\n#### {2 * i}"}
+        for i in range(1, n + 1)
+    ]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_collect_keeps_the_shortest_correct_program(tmp_path: Path) -> None:
+    data = _train(tmp_path, 1)
+    generator = ScriptedGenerator(
+        ["print(3)\n```", "first = 1\nsecond = 1\ntotal = first + second\nprint(total)\n```", "print(1 + 1)\n```"]
+    )
+    out = tmp_path / "traces.jsonl"
+    counts = collect(CollectConfig(data=str(data), samples=3), out=out, generator=generator)
+    row = json.loads(out.read_text().splitlines()[0])
+    assert row["drawn"] == 3 and row["correct"] == 2 and len(row["traces"]) == 1
+    trace = row["traces"][0]
+    assert trace["response"] == "```python\nprint(1 + 1)\n```" and trace["final"] == "2" and trace["seed"] == 2
+    assert trace["reward"] > 1.0 and trace["messages"][0]["role"] == "system"
+    assert row["provenance"]["model"] == "scripted" and row["provenance"]["format"] == "program"
+    assert counts == {
+        "questions": 1,
+        "with_a_correct_trace": 1,
+        "traces": 1,
+        "samples_drawn": 3,
+        "mean_trace_tokens": 3.0,
+    }
+
+
+def test_collect_cot_traces_in_the_think_format(tmp_path: Path) -> None:
+    data = _train(tmp_path, 1)
+    generator = ScriptedGenerator(["one and one is two </think>", "The answer is 2."])
+    out = tmp_path / "cot.jsonl"
+    collect(CollectConfig(data=str(data), format="cot", samples=1), out=out, generator=generator)
+    trace = json.loads(out.read_text())["traces"][0]
+    assert trace["response"] == "<think>\none and one is two\n</think>\n\nThe answer is 2."
+    assert "inside <think>" in trace["messages"][0]["content"]
+
+
+def test_collect_resumes_after_a_kill(tmp_path: Path) -> None:
+    data = _train(tmp_path, 3)
+    out = tmp_path / "traces.jsonl"
+    config = CollectConfig(data=str(data), samples=1)
+    collect(config, out=out, generator=ScriptedGenerator(["print(2)\n```"]), progress=None)
+    lines = out.read_text().splitlines()
+    out.write_text(lines[0] + "\n" + lines[1][:25])  # killed while writing the second line
+    generator = ScriptedGenerator(["print(4)\n```", "print(6)\n```"])
+    counts = collect(config, out=out, generator=generator)
+    assert len(generator.prompts) == 2  # questions 2 and 3 again, not question 1
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["gsm8k-1", "gsm8k-2", "gsm8k-3"]
+    assert counts["traces"] == 3
+
+
+def test_collect_refuses_test_rows_and_changed_settings(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train rows only"):
+        CollectConfig(data=str(tmp_path / "test_dev.jsonl"))
+    data = _train(tmp_path, 1)
+    out = tmp_path / "traces.jsonl"
+    collect(CollectConfig(data=str(data), samples=1), out=out, generator=ScriptedGenerator(["print(2)\n```"]))
+    with pytest.raises(TrainError, match="temperature: 0.7 -> 0.9"):
+        collect(CollectConfig(data=str(data), samples=1, temperature=0.9), out=out, generator=ScriptedGenerator())
+    with pytest.raises(ConfigError, match="keep must be between 1 and samples"):
+        CollectConfig(data=str(data), samples=2, keep=3)
+
+
+def test_reference_solutions_need_no_model(tmp_path: Path) -> None:
+    data = _train(tmp_path, 2)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "collect",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "ref.jsonl"),
+            "--format",
+            "reference",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["traces"] == 2
+    trace = json.loads((tmp_path / "ref.jsonl").read_text().splitlines()[1])["traces"][0]
+    assert trace["response"] == "<think>\n2 + 2 = 4\n</think>\n\nThe answer is 4."
+
+
+def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "collect", "--data", str(tmp_path / "nope.jsonl"), "--out", "x.jsonl"])
+    assert result.exit_code == 1 and "does not exist" in result.stderr
+    bad = tmp_path / "train.jsonl"
+    bad.write_text('{"question": "q"}\n')
+    result = runner.invoke(app, ["train", "collect", "--data", str(bad), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1 and "line 1 has no field 'answer'" in result.stderr
