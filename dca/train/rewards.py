@@ -42,7 +42,7 @@ def length_penalty(tokens: list[int], *, budget: int, weight: float = 0.2, **_: 
     >>> length_penalty([0, 256, 512, 900], budget=512)
     [0.0, -0.1, -0.2, -0.2]
     """
-    return [-weight * min(1.0, t / budget) for t in tokens]
+    return [-weight * min(1.0, t / budget) if t > 0 else 0.0 for t in tokens]
 
 
 def total_reward(
