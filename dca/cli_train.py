@@ -65,3 +65,61 @@ def collect_command(
         return
     typer.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
     typer.echo(f"traces: {out}")
+
+
+@train_app.command("sft")
+@user_errors
+def sft_command(
+    data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect`.")],
+    out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
+    model: Annotated[str | None, typer.Option(help="Base model: catalog name or GGUF path.")] = None,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
+    epochs: Annotated[int, typer.Option(help="Passes over the traces.")] = 1,
+    max_steps: Annotated[int, typer.Option(help="Stop after N optimizer steps (0: the epochs decide).")] = 0,
+    seq_len: Annotated[int, typer.Option(help="Tokens per packed sequence.")] = 512,
+    grad_accum: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 4,
+    warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 5,
+    checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = 25,
+    dtype: Annotated[str, typer.Option(help="bfloat16 or float32.")] = "bfloat16",
+    seed: Annotated[int, typer.Option(help="Seed (data order, initialisation).")] = 0,
+    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a LoRA on traces (bf16 on the CPU; resumable after kill -9; exports NAME.gguf)."""
+    from dca.train.sft import SFTConfig, train_sft
+
+    config = SFTConfig(
+        data=str(data),
+        model=model,
+        rank=rank,
+        alpha=alpha,
+        lr=lr,
+        epochs=epochs,
+        max_steps=max_steps,
+        seq_len=seq_len,
+        grad_accum=grad_accum,
+        warmup=warmup,
+        checkpoint_every=checkpoint_every,
+        dtype=dtype,
+        seed=seed,
+    )
+    started = time.monotonic()
+
+    def progress(line: dict[str, object]) -> None:
+        if sys.stderr.isatty():
+            step, total = int(line["step"]), int(line["total_steps"])  # type: ignore[call-overload]
+            eta = (time.monotonic() - started) / max(1, step) * (total - step)
+            sys.stderr.write(
+                f"\rsft: step {step}/{total}  loss {line['loss']}  {line['tokens_per_s']} tok/s  ETA {eta / 60:.1f} min   "
+            )
+            sys.stderr.flush()
+
+    summary = train_sft(config, name=out, out=folder, progress=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if as_json:
+        print_json(summary)
+        return
+    typer.echo(f"trained {summary['steps']} steps, final loss {summary['final_loss']}; adapter: {summary['adapter']}")

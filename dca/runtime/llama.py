@@ -52,6 +52,7 @@ class RuntimeConfig:
     n_gpu_layers: int = -1  # layers offloaded to a GPU; -1 = all when the build can offload, else none
     n_batch: int = 512  # prompt tokens evaluated per llama_decode call
     seed: int = 0  # default sampling seed
+    vocab_only: bool = False  # load the tokenizer and chat template only (training data), no weights
 
     def __post_init__(self) -> None:
         if self.n_ctx < 256:
@@ -159,6 +160,7 @@ class LlamaRuntime:
                 n_threads=self.n_threads,
                 n_threads_batch=self.n_threads,
                 n_gpu_layers=gpu_layers,
+                vocab_only=config.vocab_only,
                 seed=config.seed,
                 verbose=False,
             )

@@ -1,0 +1,91 @@
+"""Training examples from a traces file: tokens of prompt + response, loss on the response only,
+packed into fixed-length sequences.
+
+Tokens come from llama.cpp's own tokenizer and chat template (the runtime loaded with
+``vocab_only``), so the adapter is trained on exactly the tokens it sees at inference.
+The prefix dca forces at inference (``<think>\\n`` for thoughts, the code fence for
+programs) belongs to the prompt: it is never a training target.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dca.errors import TrainError
+from dca.reasoning.program import FENCE
+from dca.reasoning.think import OPEN
+
+IGNORE = -100  # label of a token that is not a training target
+
+
+@dataclass(frozen=True)
+class Example:
+    tokens: list[int]
+    labels: list[int]  # IGNORE on the prompt
+
+
+def read_traces(path: Path) -> list[dict[str, Any]]:
+    """The kept traces of a ``dca train collect`` file; errors name the line."""
+    if not path.is_file():
+        raise TrainError(f"{path} does not exist; make it with `dca train collect`")
+    traces = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TrainError(f"{path} line {number} is not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("traces"), list):
+            raise TrainError(f"{path} line {number} has no 'traces' list (expected `dca train collect` output)")
+        for trace in row["traces"]:
+            if not isinstance(trace, dict) or not {"messages", "response"} <= set(trace):
+                raise TrainError(f"{path} line {number}: a trace lacks 'messages' or 'response'")
+            traces.append(trace)
+    if not traces:
+        raise TrainError(f"{path} holds no traces; collect some with `dca train collect`")
+    return traces
+
+
+def _forced_prefix(response: str) -> str:
+    for prefix in (OPEN, FENCE):
+        if response.startswith(prefix):
+            return prefix
+    return ""
+
+
+def encode(tokenizer: Any, trace: dict[str, Any], max_len: int) -> Example:
+    """Prompt tokens (ignored) + response tokens + end of turn (targets), cut to ``max_len``."""
+    response = str(trace["response"])
+    prefix = _forced_prefix(response)
+    prompt = tokenizer.chat_prompt(trace["messages"]) + prefix
+    prompt_tokens = tokenizer.tokenize(prompt)
+    full = tokenizer.tokenize(prompt + response[len(prefix) :])
+    cut = len(prompt_tokens)
+    if full[:cut] != prompt_tokens:  # a token merged across the boundary: keep the prompt's own split
+        full = prompt_tokens + full[cut:]
+    full = [*full, tokenizer.llm.token_eos()]
+    labels = [IGNORE] * cut + full[cut:]
+    return Example(tokens=full[:max_len], labels=labels[:max_len])
+
+
+def pack(examples: list[Example], seq_len: int, seed: int) -> list[Example]:
+    """Shuffle (seeded) and pack whole examples into sequences of at most ``seq_len`` tokens."""
+    order = list(examples)
+    random.Random(seed).shuffle(order)
+    packed: list[Example] = []
+    tokens: list[int] = []
+    labels: list[int] = []
+    for example in order:
+        if tokens and len(tokens) + len(example.tokens) > seq_len:
+            packed.append(Example(tokens, labels))
+            tokens, labels = [], []
+        tokens = tokens + example.tokens
+        labels = labels + example.labels
+    if tokens:
+        packed.append(Example(tokens, labels))
+    return packed

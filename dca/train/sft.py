@@ -1,0 +1,294 @@
+"""``dca train sft``: a LoRA trained through peft on the base model dequantized from its GGUF file.
+
+bf16 on the CPU with gradient checkpointing; loss on the response tokens only; examples packed
+into fixed-length sequences. The run folder ``runs/train/NAME`` holds ``config.json``
+(a rerun with another config is refused, naming the field), ``log.jsonl`` (loss, tokens/s
+per optimizer step), ``checkpoints/step-N`` (LoRA weights, optimizer moments and RNG
+state as safetensors, position as JSON; written to a temporary folder and renamed, the
+two newest kept) and, at the end, ``NAME.gguf``, the adapter the runtime loads. After a
+``kill -9`` the same command resumes from the newest checkpoint and ends with the same
+weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dca.config import Paths
+from dca.errors import ConfigError, TrainError
+from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
+from dca.train.data import Example, encode, pack, read_traces
+
+SUPPORTED_ARCHITECTURES = ("qwen2", "llama")
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ProgressFn = Callable[[dict[str, Any]], None]  # one call per optimizer step with its log line
+
+
+@dataclass(frozen=True, kw_only=True)
+class SFTConfig:
+    """One supervised fine-tuning run; recorded in the run folder and compared on resume."""
+
+    data: str  # traces JSONL (`dca train collect`)
+    data_sha256: str = ""  # filled in from the file
+    model: str | None = None  # base: catalog name or GGUF path (None = the default generator)
+    rank: int = 16
+    alpha: int = 32
+    targets: tuple[str, ...] = TARGETS  # linear layers that get a LoRA
+    lr: float = 2e-4
+    epochs: int = 1
+    max_steps: int = 0  # stop after this many optimizer steps (0 = the epochs decide)
+    seq_len: int = 512  # tokens per packed sequence
+    grad_accum: int = 4  # sequences per optimizer step
+    warmup: int = 5  # optimizer steps of linear warm-up, then linear decay to 0
+    checkpoint_every: int = 25  # optimizer steps between checkpoints
+    dtype: str = "bfloat16"  # bfloat16 | float32
+    gradient_checkpointing: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.alpha < 1:
+            raise ConfigError(f"rank and alpha must be positive, got {self.rank} and {self.alpha}")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"lr must be in (0, 1), got {self.lr}")
+        if self.epochs < 1 or self.max_steps < 0:
+            raise ConfigError("epochs must be at least 1 and max_steps at least 0")
+        if self.seq_len < 16 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.warmup < 0:
+            raise ConfigError("seq_len >= 16, grad_accum >= 1, checkpoint_every >= 1 and warmup >= 0 are required")
+        if self.dtype not in ("bfloat16", "float32"):
+            raise ConfigError(f"dtype must be bfloat16 or float32, got {self.dtype!r}")
+        if not self.targets:
+            raise ConfigError("give at least one target layer")
+
+
+def _check_run(folder: Path, config: SFTConfig) -> None:
+    path = folder / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        new = json.loads(json.dumps(asdict(config)))  # tuples as lists, as stored
+        diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in new.items() if old.get(k) != v]
+        if diff:
+            raise TrainError(
+                f"{folder} was trained with another config ({'; '.join(diff)}); use another --out, "
+                "or delete the folder to start over"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, asdict(config))
+
+
+def _architecture(path: Path) -> str:
+    from dca.runtime.gguf import read_gguf_info
+
+    arch = read_gguf_info(path).architecture
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise TrainError(
+            f"{path.name} is a {arch!r} model; training supports {', '.join(SUPPORTED_ARCHITECTURES)} bases"
+        )
+    return arch
+
+
+def _load_base(path: Path, dtype: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=getattr(torch, dtype))
+    except (MemoryError, RuntimeError) as exc:
+        raise _memory_error(exc) from None
+    return model
+
+
+def _memory_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, MemoryError) or "memory" in str(exc).lower():
+        return TrainError(
+            "not enough memory to train; lower --seq-len, keep gradient checkpointing on, use bfloat16, "
+            "or close other programs"
+        )
+    return exc
+
+
+def _schedule(step: int, total: int, warmup: int) -> float:
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _save_checkpoint(folder: Path, step: int, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
+    """checkpoints/step-N, written beside and renamed: a crash (or a full disk) leaves the previous one."""
+    import torch
+    from safetensors.torch import save_file
+
+    root = folder / "checkpoints"
+    tmp = root / f".step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    trainable = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, str(tmp / "adapter.safetensors"))
+    moments: dict[str, torch.Tensor] = {}
+    names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            st = optimizer.state.get(p, {})
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in st:
+                    moments[f"{names[id(p)]}::{key}"] = st[key].contiguous()
+            if "step" in st:
+                moments[f"{names[id(p)]}::step"] = torch.as_tensor(st["step"]).reshape(1).float()
+    moments["rng::torch"] = torch.get_rng_state()
+    save_file(moments, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    for file in tmp.iterdir():
+        with file.open("rb") as handle:
+            os.fsync(handle.fileno())
+    final = root / f"step-{step}"
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    atomic_write_bytes(root / "latest", f"step-{step}\n".encode())
+    for old in sorted(root.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[:-2]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(folder: Path, model: Any, optimizer: Any) -> dict[str, Any] | None:
+    import torch
+    from safetensors.torch import load_file
+
+    latest = folder / "checkpoints" / "latest"
+    if not latest.is_file():
+        return None
+    path = folder / "checkpoints" / latest.read_text(encoding="utf-8").strip()
+    weights = load_file(str(path / "adapter.safetensors"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            params[name].copy_(tensor)
+    moments = load_file(str(path / "optimizer.safetensors"))
+    for name, p in params.items():
+        if f"{name}::exp_avg" in moments:
+            optimizer.state[p] = {
+                "step": moments[f"{name}::step"].reshape(()),
+                "exp_avg": moments[f"{name}::exp_avg"].clone(),
+                "exp_avg_sq": moments[f"{name}::exp_avg_sq"].clone(),
+            }
+    torch.set_rng_state(moments["rng::torch"])
+    return dict(json.loads((path / "state.json").read_text(encoding="utf-8")))
+
+
+def train_sft(
+    config: SFTConfig,
+    *,
+    name: str,
+    paths: Paths | None = None,
+    out: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the LoRA ``name``; returns the run summary with the adapter's path."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
+    from dca.train.export import export_lora
+
+    paths = paths or Paths.resolve()
+    data = Path(config.data)
+    traces = read_traces(data)
+    config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
+    folder = out or paths.home / "runs" / "train" / name
+    _check_run(folder, config)
+    base_name, base_path = resolve_model(config.model, paths)
+    arch = _architecture(base_path)
+    tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))
+    examples = [encode(tokenizer, trace, config.seq_len) for trace in traces]
+    examples = [e for e in examples if any(label != -100 for label in e.labels)]
+    torch.manual_seed(config.seed)
+    model = _load_base(base_path, config.dtype)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.targets), lora_dropout=0.0)
+    model = get_peft_model(model, lora)
+    for _, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            parameter.data = parameter.data.float()  # LoRA weights and their optimizer state in float32
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    epochs = [pack(examples, config.seq_len, config.seed + epoch) for epoch in range(config.epochs)]
+    schedule = [(epoch, i) for epoch, seqs in enumerate(epochs) for i in range(len(seqs))]
+    total_steps = math.ceil(len(schedule) / config.grad_accum)
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "tokens": 0, "seconds": 0.0}
+    log = folder / "log.jsonl"
+    if state["step"] == 0:
+        log.unlink(missing_ok=True)
+    else:  # drop log lines past the checkpoint (written after it, before a kill)
+        kept = [
+            line for line in log.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= state["step"]
+        ]
+        atomic_write_bytes(log, "".join(line + "\n" for line in kept).encode("utf-8"))
+    step = int(state["step"])
+    while step < total_steps:
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        losses, n_tokens = [], 0
+        for epoch, index in schedule[step * config.grad_accum : (step + 1) * config.grad_accum]:
+            sequence: Example = epochs[epoch][index]
+            tokens = torch.tensor([sequence.tokens])
+            labels = torch.tensor([sequence.labels])
+            try:
+                loss = model(input_ids=tokens, labels=labels).loss
+                (loss / config.grad_accum).backward()
+            except (MemoryError, RuntimeError) as exc:
+                raise _memory_error(exc) from None
+            losses.append(float(loss.detach()))
+            n_tokens += len(sequence.tokens)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _schedule(step, total_steps, config.warmup)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+        seconds = time.perf_counter() - started
+        state = {"step": step, "tokens": state["tokens"] + n_tokens, "seconds": state["seconds"] + seconds}
+        line = {
+            "step": step,
+            "total_steps": total_steps,
+            "loss": round(sum(losses) / len(losses), 5),
+            "lr": optimizer.param_groups[0]["lr"],
+            "tokens_per_s": round(n_tokens / seconds, 1),
+            "seconds": round(seconds, 2),
+        }
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if progress:
+            progress(line)
+        if step % config.checkpoint_every == 0 or step == total_steps:
+            _save_checkpoint(folder, step, model, optimizer, state)
+    adapter = export_lora(
+        model,
+        folder / f"{name}.gguf",
+        arch=arch,
+        n_blocks=int(model.config.num_hidden_layers),
+        alpha=config.alpha,
+        base_model=base_name,
+        base_sha256="",
+    )
+    summary = {
+        "name": name,
+        "adapter": str(adapter),
+        "steps": step,
+        "tokens": state["tokens"],
+        "hours": round(state["seconds"] / 3600, 3),
+        "tokens_per_s": round(state["tokens"] / max(state["seconds"], 1e-9), 1),
+        "examples": len(examples),
+        "sequences_per_epoch": len(epochs[0]),
+        "final_loss": json.loads(log.read_text(encoding="utf-8").splitlines()[-1])["loss"] if log.is_file() else None,
+    }
+    atomic_write_json(folder / "summary.json", summary)
+    return summary
