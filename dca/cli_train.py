@@ -123,3 +123,58 @@ def sft_command(
         print_json(summary)
         return
     typer.echo(f"trained {summary['steps']} steps, final loss {summary['final_loss']}; adapter: {summary['adapter']}")
+
+
+@train_app.command("rl")
+@user_errors
+def rl_command(
+    data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
+    out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
+    model: Annotated[str | None, typer.Option(help="Base model: catalog name or GGUF path.")] = None,
+    init_adapter: Annotated[str | None, typer.Option(help="Policy of round 1 (e.g. the SFT adapter).")] = None,
+    init_traces: Annotated[Path | None, typer.Option(help="Traces every fine-tune also learns from.")] = None,
+    rounds: Annotated[int, typer.Option(help="Rounds of sample, reward, keep, fine-tune.")] = 2,
+    questions: Annotated[int, typer.Option(help="Questions per round (disjoint slices).")] = 100,
+    offset: Annotated[int, typer.Option(help="First question of round 1.")] = 0,
+    samples: Annotated[int, typer.Option(help="Solutions sampled per question.")] = 4,
+    format: Annotated[str, typer.Option("--format", help="program or cot.")] = "program",
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
+    max_steps: Annotated[int, typer.Option(help="Most SFT steps per round (0: one epoch).")] = 0,
+    seq_len: Annotated[int, typer.Option(help="SFT: tokens per packed sequence.")] = 512,
+    lr: Annotated[float, typer.Option(help="SFT: peak learning rate.")] = 2e-4,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Expert iteration (ReST-EM): sample from the current adapter, keep correct short traces, fine-tune."""
+    from dca.train.rl import RLConfig, train_rl
+    from dca.train.sft import SFTConfig
+
+    config = RLConfig(
+        data=str(data),
+        model=model,
+        init_adapter=init_adapter,
+        init_traces=str(init_traces) if init_traces else None,
+        rounds=rounds,
+        questions=questions,
+        offset=offset,
+        samples=samples,
+        format=format,
+        temperature=temperature,
+        seed=seed,
+        sft=SFTConfig(data="(per round)", max_steps=max_steps, seq_len=seq_len, lr=lr, seed=seed),
+    )
+
+    def progress(message: str) -> None:
+        typer.echo(message, err=True)
+
+    log = train_rl(config, name=out, out=folder, progress=progress)
+    if as_json:
+        print_json(log)
+        return
+    for line in log:
+        typer.echo(
+            f"round {line['round']}: sample accuracy {line['sample_accuracy']}, mean reward {line['mean_reward']}, "
+            f"mean length {line['mean_sample_tokens']} tokens, {line['traces_kept']} traces kept, "
+            f"SFT loss {line['sft_final_loss']}"
+        )

@@ -46,6 +46,9 @@ def test_collect_keeps_the_shortest_correct_program(tmp_path: Path) -> None:
         "traces": 1,
         "samples_drawn": 3,
         "mean_trace_tokens": 3.0,
+        "sample_accuracy": 0.6667,
+        "mean_reward": 0.7644,
+        "mean_sample_tokens": 4.3,
     }
 
 

@@ -206,6 +206,11 @@ def train_sft(
     tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))
     examples = [encode(tokenizer, trace, config.seq_len) for trace in traces]
     examples = [e for e in examples if any(label != -100 for label in e.labels)]
+    if not examples:
+        raise TrainError(
+            f"no trace of {data.name} has a response within --seq-len {config.seq_len} tokens "
+            "(the prompt alone is longer); raise --seq-len"
+        )
     torch.manual_seed(config.seed)
     model = _load_base(base_path, config.dtype)
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.targets), lora_dropout=0.0)

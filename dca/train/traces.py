@@ -162,6 +162,8 @@ def collect_question(
         "format": config.format,
         "drawn": drawn,
         "correct": int(sum(correct)),
+        "rewards": rewards,  # every sample's total reward (RL logs their mean)
+        "sample_tokens": [c["tokens"] for c in candidates],
         "traces": kept,
     }
 
@@ -253,5 +255,14 @@ def collect(
         "samples_drawn": sum(r["drawn"] for r in rows),
         "mean_trace_tokens": round(
             sum(t["tokens"] for r in rows for t in r["traces"]) / max(1, sum(len(r["traces"]) for r in rows)), 1
+        ),
+        "sample_accuracy": round(sum(r["correct"] for r in rows) / max(1, sum(r["drawn"] for r in rows)), 4),
+        "mean_reward": round(
+            sum(sum(r.get("rewards", [])) for r in rows) / max(1, sum(len(r.get("rewards", [])) for r in rows)), 4
+        ),
+        "mean_sample_tokens": round(
+            sum(sum(r.get("sample_tokens", [])) for r in rows)
+            / max(1, sum(len(r.get("sample_tokens", [])) for r in rows)),
+            1,
         ),
     }
