@@ -64,3 +64,19 @@ def test_export_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     with pytest.raises(TrainError, match="architecture 'nonsense' is not supported"):
         export_lora(lora, tmp_path / "x.gguf", arch="nonsense", n_blocks=2, alpha=4, base_model="tiny")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_an_adapter_for_another_base_is_refused_naming_both(tmp_path: Path) -> None:
+    from dca.errors import GeneratorError
+
+    model, tokens = tiny_qwen2()
+    base_path = write_gguf(model, tokens, tmp_path / "tiny.gguf")
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["q_proj"]))
+    other = export_lora(
+        lora, tmp_path / "other.gguf", arch="qwen2", n_blocks=2, alpha=4, base_model="qwen2.5-coder-1.5b"
+    )
+    runtime = LlamaRuntime(base_path, name="tiny", config=RuntimeConfig(n_ctx=256, n_threads=1))
+    with pytest.raises(GeneratorError, match="trained on qwen2.5-coder-1.5b, not on tiny"):
+        runtime.load_adapter("other", other)
+    with pytest.raises(GeneratorError, match="is not a LoRA adapter"):
+        runtime.load_adapter("base", base_path)

@@ -7,7 +7,7 @@ llama.cpp. Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +31,7 @@ class GGUFInfo:
     context_length: int  # <arch>.context_length, 0 when absent
     has_chat_template: bool  # tokenizer.chat_template present
     n_tensors: int
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)  # scalar and string keys
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,4 +132,5 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         context_length=int(meta.get(f"{arch}.context_length", 0) or 0),
         has_chat_template="tokenizer.chat_template" in meta,
         n_tensors=n_tensors,
+        metadata={k: v for k, v in meta.items() if isinstance(v, str | int | float)},
     )

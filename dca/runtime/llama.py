@@ -224,6 +224,7 @@ class LlamaRuntime:
             return
         if not path.is_file():
             raise GeneratorError(f"adapter file {path} does not exist")
+        self._check_adapter(name, path)
         with self.lock:
             handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(path).encode("utf-8"))
             if not handle:
@@ -233,6 +234,25 @@ class LlamaRuntime:
                 )
             self._adapters[name] = handle
             self.llm._stack.callback(llama_cpp.llama_adapter_lora_free, handle)
+
+    def _check_adapter(self, name: str, path: Path) -> None:
+        """Refuse an adapter made for another model, naming both (llama.cpp checks only the shapes)."""
+        from dca.runtime.gguf import read_gguf_info
+
+        info = read_gguf_info(path)
+        meta = info.metadata
+        if meta.get("general.type") != "adapter":
+            raise GeneratorError(f"{path} is not a LoRA adapter (general.type is {meta.get('general.type')!r})")
+        arch = str(self.llm.metadata.get("general.architecture", ""))
+        if arch and info.architecture != arch:
+            raise GeneratorError(
+                f"adapter {name} is for the {info.architecture} architecture, but {self.name} is {arch}"
+            )
+        base = meta.get("dca.base_model")
+        if base and base != self.name:
+            raise GeneratorError(
+                f"adapter {name} was trained on {base}, not on {self.name}; load it with --model {base}"
+            )
 
     def apply_adapter(self, ctx: Any, name: str | None, scale: float) -> None:
         """Set ``name`` (or none) on a llama context."""
