@@ -286,12 +286,23 @@ def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dic
     }
 
 
+def _describe(config: dict[str, Any]) -> str:
+    """The reasoning settings of a run in a few words, e.g. "vote (adaptive, N<=5, budget 512)"."""
+    parts = [f"budget {config.get('budget')}"]
+    if config.get("strategy") in ("vote", "mix", "verify"):
+        parts.insert(0, f"{'adaptive, N<=' if config.get('adaptive') else 'N='}{config.get('samples')}")
+    if config.get("searches"):
+        parts.append(f"{config['searches']} searches" + ("" if config.get("fallback") else ", no fallback"))
+    return f"{config.get('strategy')} ({', '.join(parts)})"
+
+
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
     atomic_write_json(out / "summary.json", summary)
     config = summary["config"]
     lines = [
         f"# {summary['task']} ({config['mode']}), model {config['model'] or 'default'}"
-        + (f", adapter {config['adapter']}" if config["adapter"] else ""),
+        + (f", adapter {config['adapter']}" if config["adapter"] else "")
+        + (f", strategy {_describe(config)}" if config.get("strategy", "direct") != "direct" else ""),
         "",
         "| metric | value |",
         "|---|---|",
