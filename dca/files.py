@@ -51,3 +51,29 @@ def tree_sha256(folder: Path) -> tuple[str, int]:
         lines.append(f"{file.relative_to(folder).as_posix()}\t{sha256_file(file)}\n")
         total += file.stat().st_size
     return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest(), total
+
+
+def config_changes(
+    path: Path, new: dict[str, Any], *, ignore: tuple[str, ...] = (), defaults: dict[str, Any] | None = None
+) -> list[str]:
+    """``"field: old -> new"`` for each field of ``new`` that differs from the config recorded in
+    ``path`` (none when nothing is recorded yet). ``defaults`` fill keys an older file lacks."""
+    if not path.is_file():
+        return []
+    old = {**(defaults or {}), **json.loads(path.read_text(encoding="utf-8"))}
+    new = json.loads(json.dumps(new))  # tuples as lists, as they are stored
+    return [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in new.items() if k not in ignore and old.get(k) != v]
+
+
+def complete_jsonl_lines(path: Path) -> list[str]:
+    """The lines of an append-only JSONL file up to the first one that does not parse (a line
+    cut short by a kill, and anything after it); [] when the file does not exist."""
+    lines: list[str] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                break
+            lines.append(line)
+    return lines

@@ -23,7 +23,7 @@ from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
-from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
+from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.reasoning.config import ReasoningConfig
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
@@ -107,34 +107,21 @@ _NOT_IDENTITY = ("limit", "data")  # the dataset is identified by data_sha256, n
 
 def _check_run_folder(out: Path, config: EvalConfig) -> None:
     path = out / "config.json"
-    if path.is_file():
-        # A key missing from an older run's config had the default that reproduces that run.
-        old = {**asdict(EvalConfig(task=config.task, data=config.data)), **json.loads(path.read_text(encoding="utf-8"))}
-        new = asdict(config)
-        diff = [
-            f"{key}: {old.get(key)!r} -> {new[key]!r}"
-            for key in new
-            if key not in _NOT_IDENTITY and old.get(key) != new[key]
-        ]
-        if diff:
-            raise EvalError(
-                f"{out} was made with a different config ({'; '.join(diff)}); "
-                "use another --out, or delete the folder to start fresh"
-            )
+    # A key missing from an older run's config had the default that reproduces that run.
+    defaults = asdict(EvalConfig(task=config.task, data=config.data))
+    diff = config_changes(path, asdict(config), ignore=_NOT_IDENTITY, defaults=defaults)
+    if diff:
+        raise EvalError(
+            f"{out} was made with a different config ({'; '.join(diff)}); "
+            "use another --out, or delete the folder to start fresh"
+        )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, asdict(config))
 
 
 def _done_rows(out: Path) -> list[dict[str, Any]]:
-    path = out / "results.jsonl"
-    rows = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut short by a kill: that example runs again
-    return rows
+    # A line cut short by a kill is dropped: that example runs again.
+    return [json.loads(line) for line in complete_jsonl_lines(out / "results.jsonl")]
 
 
 def _jsonl_line(row: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
-from dca.files import atomic_write_json
+from dca.files import atomic_write_bytes, atomic_write_json, config_changes
 from dca.train.sft import SFTConfig, train_sft
 from dca.train.traces import CollectConfig, collect
 
@@ -56,9 +56,7 @@ class RLConfig:
 def _merge(sources: list[Path], out: Path) -> Path:
     """One traces file from several (later ones extend earlier ones)."""
     lines = [line for path in sources for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_bytes(out, "".join(line + "\n" for line in lines).encode("utf-8"))
     return out
 
 
@@ -75,10 +73,8 @@ def train_rl(
     folder = out or paths.home / "runs" / "train" / name
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / "rl-config.json"
-    if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) != json.loads(json.dumps(asdict(config))):
-        old = json.loads(saved.read_text(encoding="utf-8"))
-        new = json.loads(json.dumps(asdict(config)))
-        diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in new.items() if old.get(k) != v]
+    diff = config_changes(saved, asdict(config))
+    if diff:
         raise TrainError(f"{folder} was made with another RL config ({'; '.join(diff)}); use another --out")
     atomic_write_json(saved, asdict(config))
     log_path = folder / "rounds.jsonl"

@@ -24,7 +24,7 @@ from typing import Any
 
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
-from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
+from dca.files import atomic_write_bytes, atomic_write_json, config_changes, sha256_file
 from dca.train.data import Example, encode, pack, read_traces
 
 SUPPORTED_ARCHITECTURES = ("qwen2", "llama")
@@ -70,15 +70,12 @@ class SFTConfig:
 
 def _check_run(folder: Path, config: SFTConfig) -> None:
     path = folder / "config.json"
-    if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        new = json.loads(json.dumps(asdict(config)))  # tuples as lists, as stored
-        diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in new.items() if old.get(k) != v]
-        if diff:
-            raise TrainError(
-                f"{folder} was trained with another config ({'; '.join(diff)}); use another --out, "
-                "or delete the folder to start over"
-            )
+    diff = config_changes(path, asdict(config))
+    if diff:
+        raise TrainError(
+            f"{folder} was trained with another config ({'; '.join(diff)}); use another --out, "
+            "or delete the folder to start over"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, asdict(config))
 

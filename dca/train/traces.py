@@ -21,7 +21,7 @@ from dca import __version__
 from dca.errors import ConfigError, TrainError
 from dca.eval.datasets import Example, load_gsm8k
 from dca.eval.tasks import MATH_SYSTEM
-from dca.files import atomic_write_bytes, atomic_write_json, sha256_file
+from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Sample
 from dca.reasoning.program import FENCE, program_messages, solve_with_program
@@ -170,24 +170,10 @@ def collect_question(
 
 def _check_config(out: Path, config: CollectConfig) -> None:
     path = out.with_name(out.name + ".config.json")
-    if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in asdict(config).items() if k != "limit" and old.get(k) != v]
-        if diff:
-            raise TrainError(f"{out} was collected with other settings ({'; '.join(diff)}); use another --out")
+    diff = config_changes(path, asdict(config), ignore=("limit",))
+    if diff:
+        raise TrainError(f"{out} was collected with other settings ({'; '.join(diff)}); use another --out")
     atomic_write_json(path, asdict(config))
-
-
-def _done(out: Path) -> list[str]:
-    lines: list[str] = []
-    if out.is_file():
-        for line in out.read_text(encoding="utf-8").splitlines():
-            try:
-                json.loads(line)
-            except json.JSONDecodeError:
-                break  # cut short by a kill: that question runs again
-            lines.append(line)
-    return lines
 
 
 def collect(
@@ -208,7 +194,7 @@ def collect(
         examples = examples[: config.limit]
     out.parent.mkdir(parents=True, exist_ok=True)
     _check_config(out, config)
-    lines = _done(out)
+    lines = complete_jsonl_lines(out)  # a line cut short by a kill: that question runs again
     atomic_write_bytes(out, "".join(line + "\n" for line in lines).encode("utf-8"))
     done = {json.loads(line)["id"] for line in lines}
     kept = sum(len(json.loads(line)["traces"]) for line in lines)
