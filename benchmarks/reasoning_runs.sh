@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The reasoning-strategy evaluations of docs/RESULTS.md, one after another (each needs the CPU
 # alone). Every run is resumable: rerunning this script continues where it stopped.
-#   nohup benchmarks/reasoning_runs.sh > runs/reasoning_runs.log 2>&1 &
+#   nohup benchmarks/reasoning_runs.sh >> runs/reasoning_runs.log 2>&1 &
+# Order: what decides a default first (program, HotpotQA, mix), then the budget curve, then the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -15,20 +16,22 @@ run() { echo "== $(date -u +%FT%TZ) $*"; .venv/bin/dca eval "$@" || echo "!! fai
 # greedy decoding makes its first attempt identical, see docs/RESULTS.md).
 run gsm8k --data "$GSM" --limit 200 --strategy program --out $OUT/gsm8k-program
 run gsm8k --data "$GSM" --limit 200 --strategy cot --budget 512 --out $OUT/gsm8k-cot-512
-run gsm8k --data "$GSM" --limit 200 --strategy mix --samples 5 --out $OUT/gsm8k-mix-adaptive5
-run gsm8k --data "$GSM" --limit 200 --strategy vote --samples 5 --out $OUT/gsm8k-vote-adaptive5
 # HotpotQA dev 100: plain RAG short is benchmarks/results/eval/hotpotqa-rag-short (EM 0.31).
-run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --out $OUT/hotpotqa-rag-short-cot
-run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --searches 3 --no-fallback \
-  --out $OUT/hotpotqa-search3-nofallback
-run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --searches 3 --out $OUT/hotpotqa-search3
-# The budget curve.
+run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 \
+  --out $OUT/hotpotqa-rag-short-cot256
+run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 --searches 3 \
+  --out $OUT/hotpotqa-search3
+run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 --searches 3 \
+  --no-fallback --out $OUT/hotpotqa-search3-nofallback
+run gsm8k --data "$GSM" --limit 200 --strategy mix --samples 5 --out $OUT/gsm8k-mix-adaptive5
+# The budget curve (512 is gsm8k-cot-512).
 for b in 64 128 256 1024; do
   run gsm8k --data "$GSM" --limit 200 --strategy cot --budget $b --out $OUT/gsm8k-cot-$b
 done
+run gsm8k --data "$GSM" --limit 200 --strategy vote --samples 5 --out $OUT/gsm8k-vote-adaptive5
 # MATH-500, first 100: direct and the two best GSM8K strategies.
 run math500 --data "$MATH" --limit 100 --out $OUT/math500-direct
-run math500 --data "$MATH" --limit 100 --strategy cot --budget 512 --out $OUT/math500-cot-512
+run math500 --data "$MATH" --limit 100 --strategy program --out $OUT/math500-program
 run math500 --data "$MATH" --limit 100 --strategy mix --samples 5 --out $OUT/math500-mix-adaptive5
 run gsm8k --data "$GSM" --limit 200 --strategy verify --samples 5 --fixed --out $OUT/gsm8k-verify5
 for n in 3 5 8; do

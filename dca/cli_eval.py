@@ -31,6 +31,12 @@ def eval_command(
     strategy: Annotated[str, typer.Option(help="direct, cot, vote, program, mix or verify.")] = "direct",
     samples: Annotated[int, typer.Option(help="vote/mix/verify: most samples per question.")] = 5,
     adaptive: Annotated[bool, typer.Option("--adaptive/--fixed", help="vote/mix: stop once decided.")] = True,
+    greedy_first: Annotated[
+        bool,
+        typer.Option(
+            "--greedy-first/--all-sampled", help="vote/mix/verify: the first sample of each kind is greedy."
+        ),
+    ] = True,
     budget: Annotated[int, typer.Option(help="Most thinking tokens per sample.")] = 512,
     min_thinking: Annotated[int, typer.Option(help="Extend thinking shorter than this many tokens.")] = 0,
     repair: Annotated[bool, typer.Option("--repair/--no-repair", help="program: one repair after an error.")] = True,
@@ -74,6 +80,7 @@ def eval_command(
         strategy=strategy,
         samples=samples,
         adaptive=adaptive,
+        greedy_first=greedy_first,
         budget=budget,
         min_thinking=min_thinking,
         repair=repair,

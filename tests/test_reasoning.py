@@ -79,13 +79,28 @@ def test_fixed_vote_uses_the_batched_sampler_and_reports_the_share() -> None:
     generator = ScriptedGenerator(
         ["a </think>", "b </think>", "c </think>", "The answer is 4.", "The answer is 5.", "The answer is 4."]
     )
-    result, events = _run(generator, strategy="vote", n_samples=3, adaptive=False)
+    result, events = _run(generator, strategy="vote", n_samples=3, adaptive=False, greedy_first=False)
     assert generator.sample_calls == [3]  # every first pass from one batched call
     assert result.votes == {"4": 2, "5": 1} and result.final == "4"
     assert result.confidence == pytest.approx(2 / 3)
     tallies = [e for e in events if isinstance(e, VoteTally)]
     assert [t.drawn for t in tallies] == [1, 2, 3] and tallies[-1].leader == "4"
     assert all(c.temperature == 0.7 for c in generator.configs)
+
+
+def test_the_first_sample_of_each_kind_is_greedy_and_the_rest_are_batched() -> None:
+    generator = ScriptedGenerator(
+        ["b </think>", "c </think>", "a </think>", "The answer is 4.", "The answer is 5.", "The answer is 4."]
+    )
+    result, _ = _run(generator, strategy="vote", n_samples=3, adaptive=False)
+    assert generator.sample_calls == [2]  # the greedy first pass alone, the other two batched
+    temperatures = [c.temperature for c in generator.configs]  # type: ignore[attr-defined]
+    assert temperatures.count(0.0) == 2  # the greedy sample's thought and its answer
+    assert result.votes == {"4": 2, "5": 1}
+    generator = ScriptedGenerator(["x = 4\nprint(x)\n```", "y </think>", "The answer is 4."])
+    result, _ = _run(generator, strategy="mix", n_samples=5)
+    assert [s.kind for s in result.samples] == ["program", "cot"]  # both greedy, agreeing: decided
+    assert [c.temperature for c in generator.configs] == [0.0, 0.0, 0.0]
 
 
 def test_adaptive_vote_stops_once_the_leader_cannot_be_overtaken() -> None:
@@ -140,7 +155,7 @@ def test_a_hostile_program_is_stopped_and_reported() -> None:
 def test_mix_votes_over_programs_and_thoughts() -> None:
     # Batched first passes: the thought (sample 1), then both programs; then sample 1's answer.
     generator = ScriptedGenerator(["x </think>", "print(4)\n```", "print(5)\n```", "The answer is 4."])
-    result, _ = _run(generator, strategy="mix", n_samples=3, adaptive=False, threshold=1.0)
+    result, _ = _run(generator, strategy="mix", n_samples=3, adaptive=False, threshold=1.0, greedy_first=False)
     assert [s.kind for s in result.samples] == ["program", "cot", "program"]
     assert result.votes == {"4": 2, "5": 1} and result.final == "4"
 

@@ -55,6 +55,7 @@ class EvalConfig:
     strategy: str = "direct"
     samples: int = 5  # vote, mix, verify: most samples
     adaptive: bool = True  # vote, mix: stop once the vote is decided
+    greedy_first: bool = True  # vote, mix, verify: the first sample of each kind is greedy
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
@@ -75,6 +76,7 @@ class EvalConfig:
             strategy=self.strategy,
             n_samples=self.samples,
             adaptive=self.adaptive,
+            greedy_first=self.greedy_first,
             budget=self.budget,
             min_thinking=self.min_thinking,
             repair=self.repair,
@@ -278,6 +280,8 @@ def _describe(config: dict[str, Any]) -> str:
     parts = [f"budget {config.get('budget')}"]
     if config.get("strategy") in ("vote", "mix", "verify"):
         parts.insert(0, f"{'adaptive, N<=' if config.get('adaptive') else 'N='}{config.get('samples')}")
+        if config.get("greedy_first") is False:
+            parts.insert(1, "all sampled")
     if config.get("searches"):
         parts.append(f"{config['searches']} searches" + ("" if config.get("fallback") else ", no fallback"))
     return f"{config.get('strategy')} ({', '.join(parts)})"

@@ -23,6 +23,7 @@ class ReasoningConfig:
     min_samples: int = 2  # adaptive: samples drawn before the share threshold may stop the vote
     threshold: float = 0.75  # adaptive: stop when the leader's share of the samples reaches this
     temperature: float = 0.7  # sampling temperature of vote/mix/verify samples (single passes are greedy)
+    greedy_first: bool = True  # vote/mix/verify: the first sample of each kind is greedy (the single pass)
     repair: bool = True  # program: a failed program goes back to the model once, with its error
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
     program_tokens: int = 400  # most tokens of one program

@@ -113,11 +113,14 @@ def _strategy(
     greedy = replace(gen, temperature=0.0, seed=config.seed)
     n = config.n_samples if config.strategy in ("vote", "mix", "verify") else 1
     kinds = _kinds(config.strategy, n)
+    # The first sample of each kind is decoded greedily: the vote starts from the single pass's
+    # answer (the strongest one sample) and the samples drawn after it add diversity.
+    greedy_ks = {kinds.index(kind) for kind in set(kinds)} if config.greedy_first or n == 1 else set()
     samples: list[Sample] = []
     order: list[str] = []
 
     def draw(k: int, draft: Completion | None) -> Iterator[Event | Sample]:
-        sampled = greedy if n == 1 else replace(gen, temperature=config.temperature, seed=config.seed + k)
+        sampled = greedy if k in greedy_ks else replace(gen, temperature=config.temperature, seed=config.seed + k)
         if kinds[k] == "program":
             return solve_with_program(
                 generator, messages, config, gen=sampled, sample=k, controls=controls, sandbox=sandbox, draft=draft
@@ -135,7 +138,11 @@ def _strategy(
             draft=draft,
         )
 
-    drafts = _batched_drafts(generator, prompt, messages, config, gen, kinds) if not config.adaptive and n > 1 else {}
+    drafts = (
+        _batched_drafts(generator, prompt, messages, config, gen, kinds, greedy_ks)
+        if not config.adaptive and n > 1
+        else {}
+    )
     for k in range(n):
         counts = tally(s.final for s in samples)
         if (
@@ -180,12 +187,14 @@ def _batched_drafts(
     config: ReasoningConfig,
     gen: GenerationConfig,
     kinds: list[str],
+    greedy_ks: set[int],
 ) -> dict[int, Completion]:
-    """Fixed-N voting: the first pass of every sample from one batched ``sample`` call per kind."""
+    """Fixed-N voting: the first pass of every sampled (not greedy) sample from one batched
+    ``sample`` call per kind."""
     drafts: dict[int, Completion] = {}
     sampled = replace(gen, temperature=config.temperature, seed=config.seed)
     for kind in ("cot", "program"):
-        ks = [k for k, kk in enumerate(kinds) if kk == kind]
+        ks = [k for k, kk in enumerate(kinds) if kk == kind and k not in greedy_ks]
         if not ks:
             continue
         if kind == "cot":
