@@ -33,9 +33,7 @@ def eval_command(
     adaptive: Annotated[bool, typer.Option("--adaptive/--fixed", help="vote/mix: stop once decided.")] = True,
     greedy_first: Annotated[
         bool,
-        typer.Option(
-            "--greedy-first/--all-sampled", help="vote/mix/verify: the first sample of each kind is greedy."
-        ),
+        typer.Option("--greedy-first/--all-sampled", help="vote/mix/verify: the first sample of each kind is greedy."),
     ] = True,
     budget: Annotated[int, typer.Option(help="Most thinking tokens per sample.")] = 512,
     min_thinking: Annotated[int, typer.Option(help="Extend thinking shorter than this many tokens.")] = 0,

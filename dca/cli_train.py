@@ -21,7 +21,13 @@ train_app = typer.Typer(
 def collect_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[Path, typer.Option(help="Output JSONL: one line per question with its kept traces.")],
-    format: Annotated[str, typer.Option("--format", help="program, cot or reference.")] = "program",
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="program, cot, reference or reference-program (the dataset's own solutions as thoughts or as programs).",
+        ),
+    ] = "program",
     samples: Annotated[int, typer.Option(help="Solutions sampled per question.")] = 4,
     keep: Annotated[int, typer.Option(help="Shortest correct solutions kept per question.")] = 1,
     offset: Annotated[int, typer.Option(help="Skip the first N questions.")] = 0,

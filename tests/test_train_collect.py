@@ -34,6 +34,7 @@ def test_collect_keeps_the_shortest_correct_program(tmp_path: Path) -> None:
     )
     out = tmp_path / "traces.jsonl"
     counts = collect(CollectConfig(data=str(data), samples=3), out=out, generator=generator)
+    assert generator.sample_calls == [3]  # the three programs drawn in one batch
     row = json.loads(out.read_text().splitlines()[0])
     assert row["drawn"] == 3 and row["correct"] == 2 and len(row["traces"]) == 1
     trace = row["traces"][0]
@@ -108,6 +109,26 @@ def test_reference_solutions_need_no_model(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["traces"] == 2
     trace = json.loads((tmp_path / "ref.jsonl").read_text().splitlines()[1])["traces"][0]
     assert trace["response"] == "<think>\n2 + 2 = 4\n</think>\n\nThe answer is 4."
+
+
+def test_reference_solutions_as_programs(tmp_path: Path) -> None:
+    rows = [
+        {
+            "question": "q1",
+            "answer": "She has 16 - 3 = <<16-3=13>>13 eggs left.\nShe earns 13 * 2 = $<<13*2=26>>26.\n#### 26",
+        },
+        {"question": "q2", "answer": "Off by one: 2 + 2 = <<2+2=5>>5 apples.\n#### 5"},  # wrong arithmetic: dropped
+        {"question": "q3", "answer": "No annotation here.\n#### 7"},  # nothing prints 7: dropped
+    ]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "refprog.jsonl"
+    counts = collect(CollectConfig(data=str(data), format="reference-program"), out=out)
+    assert counts["questions"] == 3 and counts["traces"] == 1
+    trace = json.loads(out.read_text().splitlines()[0])["traces"][0]
+    assert trace["response"] == "```python\neggs_left = 16 - 3\nearns = eggs_left * 2\nprint(earns)\n```"
+    assert trace["kind"] == "program" and trace["final"] == "26"
+    assert "Python program" in trace["messages"][0]["content"]
 
 
 def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:

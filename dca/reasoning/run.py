@@ -139,7 +139,7 @@ def _strategy(
         )
 
     drafts = (
-        _batched_drafts(generator, prompt, messages, config, gen, kinds, greedy_ks)
+        first_passes(generator, prompt, messages, config, gen, kinds, greedy_ks)
         if not config.adaptive and n > 1
         else {}
     )
@@ -180,17 +180,18 @@ def _kinds(strategy: str, n: int) -> list[str]:
     return ["cot"] * n
 
 
-def _batched_drafts(
+def first_passes(
     generator: Generator,
     prompt: str,
     messages: list[dict[str, str]],
     config: ReasoningConfig,
     gen: GenerationConfig,
     kinds: list[str],
-    greedy_ks: set[int],
+    greedy_ks: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> dict[int, Completion]:
-    """Fixed-N voting: the first pass of every sampled (not greedy) sample from one batched
-    ``sample`` call per kind."""
+    """The first pass (thought or program) of every sampled (not greedy) sample ``k``, from one
+    batched ``sample`` call per kind: fixed-N votes and trace collection. ``prompt`` is the
+    thinking prompt, ``messages`` the conversation (programs get their own prompt)."""
     drafts: dict[int, Completion] = {}
     sampled = replace(gen, temperature=config.temperature, seed=config.seed)
     for kind in ("cot", "program"):
