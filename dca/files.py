@@ -70,7 +70,11 @@ def complete_jsonl_lines(path: Path) -> list[str]:
     cut short by a kill, and anything after it); [] when the file does not exist."""
     lines: list[str] = []
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        # split on "\n" only: str.splitlines also breaks at U+2028 and friends, which
+        # json.dumps(ensure_ascii=False) leaves inside strings (GSM8K questions hold some)
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            if not line:
+                continue
             try:
                 json.loads(line)
             except json.JSONDecodeError:

@@ -138,3 +138,20 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     bad.write_text('{"question": "q"}\n')
     result = runner.invoke(app, ["train", "collect", "--data", str(bad), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1 and "line 1 has no field 'answer'" in result.stderr
+
+
+def test_a_question_holding_a_line_separator_survives_resume(tmp_path: Path) -> None:
+    # json.dumps(ensure_ascii=False) keeps U+2028 inside a string; str.splitlines would cut the
+    # line there, and resume would then drop every question after it (GSM8K train holds some).
+    rows = [
+        {"question": "What is 1 + 1?\u2028Think.", "answer": "1 + 1 = <<1+1=2>>2\n#### 2"},
+        {"question": "What is 2 + 2?", "answer": "2 + 2 = <<2+2=4>>4\n#### 4"},
+    ]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "ref.jsonl"
+    config = CollectConfig(data=str(data), format="reference")
+    assert collect(config, out=out)["traces"] == 2
+    assert "\u2028" in out.read_text(encoding="utf-8")
+    assert collect(config, out=out)["questions"] == 2  # the rerun keeps both lines
+    assert len(out.read_text(encoding="utf-8").split("\n")) == 3

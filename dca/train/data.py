@@ -33,7 +33,7 @@ def read_traces(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise TrainError(f"{path} does not exist; make it with `dca train collect`")
     traces = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

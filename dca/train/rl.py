@@ -55,7 +55,7 @@ class RLConfig:
 
 def _merge(sources: list[Path], out: Path) -> Path:
     """One traces file from several (later ones extend earlier ones)."""
-    lines = [line for path in sources for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for path in sources for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     atomic_write_bytes(out, "".join(line + "\n" for line in lines).encode("utf-8"))
     return out
 
@@ -79,7 +79,9 @@ def train_rl(
     atomic_write_json(saved, asdict(config))
     log_path = folder / "rounds.jsonl"
     done = (
-        [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()] if log_path.is_file() else []
+        [json.loads(line) for line in log_path.read_text(encoding="utf-8").split("\n") if line]
+        if log_path.is_file()
+        else []
     )
     adapter = done[-1]["adapter"] if done else config.init_adapter
     accepted: list[Path] = [Path(config.init_traces)] if config.init_traces else []
@@ -118,7 +120,7 @@ def train_rl(
             "traces_kept": counts["traces"],
         }
         merged = _merge(accepted, round_dir / "train.jsonl")
-        if not any(json.loads(row)["traces"] for row in merged.read_text(encoding="utf-8").splitlines() if row):
+        if not any(json.loads(row)["traces"] for row in merged.read_text(encoding="utf-8").split("\n") if row):
             raise TrainError(
                 f"round {number}: no sample has been correct yet ({counts['samples_drawn']} drawn); "
                 "start from an SFT adapter (--init-adapter), give --init-traces, or draw more --samples"

@@ -256,7 +256,7 @@ def collect(
         kept += len(row["traces"])
         if progress:
             progress(finished, len(examples), kept)
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
     return {
         "questions": len(rows),
         "with_a_correct_trace": sum(1 for r in rows if r["traces"]),
