@@ -1,4 +1,4 @@
-"""``dca train ...``: make the reasoning adapter (trace collection now; SFT, RL and export next)."""
+"""``dca train ...``: make the reasoning adapter: collect traces, SFT, RL rounds, GGUF export."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import typer
 from dca.cli_common import JsonFlag, print_json, user_errors
 
 train_app = typer.Typer(
-    help="Train the reasoning adapter: collect traces (SFT, RL, export: not yet).", no_args_is_help=True
+    help="Train the reasoning adapter: collect traces, SFT a LoRA, RL rounds (ReST-EM); exports GGUF.",
+    no_args_is_help=True,
 )
 
 
@@ -89,6 +90,13 @@ def sft_command(
     warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 5,
     checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = 25,
     dtype: Annotated[str, typer.Option(help="bfloat16 or float32.")] = "bfloat16",
+    checkpointing: Annotated[
+        bool,
+        typer.Option(
+            "--grad-checkpointing/--no-grad-checkpointing",
+            help="Recompute activations in the backward pass: less memory, about a third more compute.",
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option(help="Seed (data order, initialisation).")] = 0,
     folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
     as_json: JsonFlag = False,
@@ -109,6 +117,7 @@ def sft_command(
         warmup=warmup,
         checkpoint_every=checkpoint_every,
         dtype=dtype,
+        gradient_checkpointing=checkpointing,
         seed=seed,
     )
     started = time.monotonic()

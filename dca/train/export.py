@@ -31,8 +31,9 @@ def _tensor_map(arch: str, n_blocks: int) -> Any:
     return gguf.get_tensor_name_map(by_name[arch], n_blocks)
 
 
-def lora_tensors(model: Any, *, arch: str, n_blocks: int) -> dict[str, Any]:
-    """GGUF tensor name -> float32 numpy array for every LoRA A and B matrix of a peft model."""
+def lora_tensors(model: Any, *, arch: str, n_blocks: int, dtype: str = "float16") -> dict[str, Any]:
+    """GGUF tensor name -> numpy array (``dtype``: float16, the shipped size, or float32) for
+    every LoRA A and B matrix of a peft model."""
     import numpy as np
 
     names = _tensor_map(arch, n_blocks)
@@ -46,7 +47,7 @@ def lora_tensors(model: Any, *, arch: str, n_blocks: int) -> dict[str, Any]:
         gguf_name = names.get_name(hf_name, try_suffixes=(".weight",))
         if gguf_name is None:
             raise TrainError(f"no GGUF name for {hf_name} in the {arch} architecture; adapt only its linear layers")
-        out[f"{gguf_name}.lora_{which}"] = parameter.detach().float().cpu().numpy().astype(np.float32)
+        out[f"{gguf_name}.lora_{which}"] = parameter.detach().float().cpu().numpy().astype(getattr(np, dtype))
     if not out:
         raise TrainError("the model has no LoRA weights to export (is it a peft model?)")
     return out
@@ -61,11 +62,15 @@ def export_lora(
     alpha: float,
     base_model: str,
     base_sha256: str = "",
+    dtype: str = "float16",
 ) -> Path:
-    """Write the LoRA of a peft ``model`` to ``out`` (GGUF adapter), atomically."""
+    """Write the LoRA of a peft ``model`` to ``out`` (GGUF adapter), atomically. float16 halves
+    the file (r=8 on every linear layer of the 1.5B default: ~18 MB) at no measurable cost."""
     import gguf
 
-    tensors = lora_tensors(model, arch=arch, n_blocks=n_blocks)
+    if dtype not in ("float16", "float32"):
+        raise TrainError(f"export dtype must be float16 or float32, got {dtype!r}")
+    tensors = lora_tensors(model, arch=arch, n_blocks=n_blocks, dtype=dtype)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     writer = gguf.GGUFWriter(str(tmp), arch)
