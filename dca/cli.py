@@ -115,6 +115,7 @@ def models_list(as_json: JsonFlag = False) -> None:
                 "catalog_size": entry.size,
                 "licence": entry.licence,
                 "notes": entry.notes,
+                "base": entry.base or None,  # adapters: the generator it is for
             }
         )
     if as_json:
@@ -125,6 +126,8 @@ def models_list(as_json: JsonFlag = False) -> None:
         size = float(row["size"] or row["catalog_size"] or 0)  # type: ignore[arg-type]
         state = "verified" if row["verified"] else ("present, NOT verified" if row["present"] else "not pulled")
         star = " (default)" if row["default"] else ""
+        if row["base"]:
+            star += f" for {row['base']}"
         typer.echo(f"{row['name']:<24} {row['role']:<10} {size / 1e6:>7,.0f}MB  {state}{star}")
 
 

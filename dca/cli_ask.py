@@ -11,7 +11,10 @@ from dca.errors import DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Catalog generator, registered model or GGUF path.")]
-AdapterOpt = Annotated[str | None, typer.Option(help="LoRA adapter: models/adapters/NAME.gguf or a path.")]
+AdapterOpt = Annotated[
+    str | None,
+    typer.Option(help="LoRA adapter: a catalog name, models/adapters/NAME.gguf or a path; none: the base model alone."),
+]
 KOpt = Annotated[int, typer.Option("--k", help="Sources to retrieve.")]
 NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
 MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]

@@ -17,7 +17,12 @@ def eval_command(
     runs: Annotated[list[Path] | None, typer.Argument(help="report: the run folders to compare.")] = None,
     data: Annotated[Path | None, typer.Option(help="The dataset file.")] = None,
     model: Annotated[str | None, typer.Option(help="Generator (default: the catalog default).")] = None,
-    adapter: Annotated[str | None, typer.Option(help="LoRA adapter name or path.")] = None,
+    adapter: Annotated[
+        str | None,
+        typer.Option(
+            help="LoRA adapter name or path; reasoning strategies default to the reasoning adapter; none: off."
+        ),
+    ] = None,
     index: Annotated[str | None, typer.Option(help="rag: index to search (default: built from the data).")] = None,
     mode: Annotated[str, typer.Option(help="closed-book or rag (default: the task's).")] = "",
     limit: Annotated[int, typer.Option(help="First N examples (0 = all).")] = 0,

@@ -79,6 +79,16 @@ class Paths:
         # A wheel carries models/catalog.toml as dca/runtime/catalog.toml (pyproject force-include).
         return root / "models" / "catalog.toml" if root else _PACKAGE_DIR / "runtime" / "catalog.toml"
 
+    def bundled(self, file: str) -> Path:
+        """A file dca ships (e.g. the reasoning adapter): models/FILE in DCA_HOME if it is there,
+        else in the source checkout, else inside the installed package."""
+        own = self.models / file
+        if own.is_file():
+            return own
+        root = _checkout_root()
+        # A wheel carries models/adapters/ as dca/runtime/adapters/ (pyproject force-include).
+        return root / "models" / file if root else _PACKAGE_DIR / "runtime" / file
+
     @property
     def user_models(self) -> Path:
         """Registry of the user's own models (``dca models add``)."""

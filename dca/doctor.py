@@ -71,6 +71,8 @@ def _check_models(paths: Paths, deep: bool) -> list[Check]:
     for entry in catalog.entries:
         status = check_model(entry, paths, deep=deep)
         label = f"{entry.role} {entry.name}" + (" (default)" if entry.default else "")
+        if entry.base:
+            label += f" for {entry.base}"
         if status.verified:
             checks.append(Check(name=label, ok=True, detail=f"present and verified, {status.size / 1e6:,.0f} MB"))
         else:
@@ -79,8 +81,11 @@ def _check_models(paths: Paths, deep: bool) -> list[Check]:
                     name=label,
                     ok=False,
                     detail=status.detail.split(";")[0],
-                    fix=f"dca pull {entry.name}" if entry.source.kind != "local" else "dca models add PATH --name NAME",
-                    required=entry.default,
+                    fix={
+                        "local": "dca models add PATH --name NAME",
+                        "bundled": f"restore models/{entry.file} from git, or reinstall dca",
+                    }.get(entry.source.kind, f"dca pull {entry.name}"),
+                    required=entry.default and entry.role != "adapter",  # without it, --think still works
                 )
             )
     stale = sorted(p.name for p in paths.partial.glob("*") if p.is_dir()) if paths.partial.is_dir() else []

@@ -30,7 +30,7 @@ from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, ReasoningResult
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
-from dca.runtime.adapters import resolve_adapter
+from dca.runtime.adapters import choose_adapter, resolve_adapter
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
 SCHEMA_VERSION = 2
@@ -52,7 +52,9 @@ class AskConfig:
     max_tokens: int = 512  # room kept for the answer
     temperature: float = 0.0
     seed: int | None = None
-    adapter: str | None = None  # a LoRA adapter name (models/adapters/NAME.gguf) or path
+    # a LoRA adapter (catalog name, models/adapters/NAME.gguf or a path); None: the catalog's
+    # reasoning adapter when the strategy thinks; "none": the base model alone
+    adapter: str | None = None
     adapter_scale: float = 1.0
     style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
     system: str | None = None  # replaces the default system prompt (eval: the task's instructions)
@@ -172,8 +174,9 @@ def run_pipeline(
     strategy = config.reasoning
     searching = retrieve is not None and strategy.thinks and strategy.max_searches > 0
     adapter_name = None
-    if config.adapter:
-        adapter_name, adapter_path = resolve_adapter(config.adapter, paths)
+    adapter = choose_adapter(config.adapter, generator.name, thinking=strategy.thinks, paths=paths)
+    if adapter:
+        adapter_name, adapter_path = resolve_adapter(adapter, paths)
         generator.load_adapter(adapter_name, adapter_path)
     gen = GenerationConfig(
         max_tokens=config.max_tokens,

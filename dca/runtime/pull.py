@@ -84,6 +84,11 @@ def pull_model(
         return PullResult(
             name=entry.name, path=target, size=status.size, sha256=entry.sha256, skipped=True, replaced=False
         )
+    if entry.source.kind == "bundled":  # nothing to download: the file comes with dca itself
+        raise PullError(
+            f"{entry.name} ships with dca at {target}, but it is {'damaged' if status.present else 'missing'} "
+            f"({status.detail.split(';')[0]}); restore models/{entry.file} from git, or reinstall dca"
+        )
     replaced = status.present
     if replaced:
         log.warning("%s: %s; deleting it and pulling again", entry.name, status.detail)

@@ -84,7 +84,10 @@ def check_model(
         )
 
     if not path.exists():
-        how = f"run `dca pull {entry.name}`" if entry.source.kind != "local" else "re-add it with `dca models add`"
+        how = {
+            "local": "re-add it with `dca models add`",
+            "bundled": f"it ships with dca: restore models/{entry.file} from git, or reinstall dca",
+        }.get(entry.source.kind, f"run `dca pull {entry.name}`")
         return status(present=False, verified=False, detail=f"not on disk; {how}")
     size, mtime_ns = _fingerprint(path)
     if entry.size and size != entry.size:
