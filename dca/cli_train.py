@@ -157,6 +157,8 @@ def rl_command(
     max_steps: Annotated[int, typer.Option(help="Most SFT steps per round (0: one epoch).")] = 0,
     seq_len: Annotated[int, typer.Option(help="SFT: tokens per packed sequence.")] = 512,
     lr: Annotated[float, typer.Option(help="SFT: peak learning rate.")] = 2e-4,
+    rank: Annotated[int, typer.Option(help="SFT: LoRA rank.")] = 8,
+    alpha: Annotated[int, typer.Option(help="SFT: LoRA alpha.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
     as_json: JsonFlag = False,
@@ -177,7 +179,9 @@ def rl_command(
         format=format,
         temperature=temperature,
         seed=seed,
-        sft=SFTConfig(data="(per round)", max_steps=max_steps, seq_len=seq_len, lr=lr, seed=seed),
+        sft=SFTConfig(
+            data="(per round)", max_steps=max_steps, seq_len=seq_len, lr=lr, rank=rank, alpha=alpha, seed=seed
+        ),
     )
 
     def progress(message: str) -> None:
@@ -193,3 +197,68 @@ def rl_command(
             f"mean length {line['mean_sample_tokens']} tokens, {line['traces_kept']} traces kept, "
             f"SFT loss {line['sft_final_loss']}"
         )
+
+
+@train_app.command("grpo")
+@user_errors
+def grpo_command(
+    data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
+    out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
+    model: Annotated[str | None, typer.Option(help="Base model: catalog name or GGUF path.")] = None,
+    init_run: Annotated[str, typer.Option(help="An SFT run folder whose LoRA is the starting policy.")] = "",
+    format: Annotated[str, typer.Option("--format", help="program or cot.")] = "program",
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,
+    questions: Annotated[int, typer.Option(help="Questions per step.")] = 4,
+    group: Annotated[int, typer.Option(help="Completions sampled per question (compared within the group).")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="Most tokens per completion.")] = 256,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-5,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    offset: Annotated[int, typer.Option(help="Skip the first N train questions (a dev split).")] = 0,
+    device: Annotated[str, typer.Option(help="auto (cuda when there is one), cpu or cuda.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="bfloat16 or float32.")] = "bfloat16",
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """GRPO with verifiable rewards (the option for a GPU; on a CPU, `rl` samples faster)."""
+    from dca.train.grpo import GRPOConfig, train_grpo
+
+    config = GRPOConfig(
+        data=str(data),
+        model=model,
+        init_run=init_run,
+        format=format,
+        steps=steps,
+        questions=questions,
+        group=group,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        lr=lr,
+        rank=rank,
+        alpha=alpha,
+        offset=offset,
+        device=device,
+        dtype=dtype,
+        seed=seed,
+    )
+
+    def progress(line: dict[str, object]) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(
+                f"\rgrpo: step {line['step']}/{steps}  reward {line['reward']}  accuracy {line['accuracy']}  "
+                f"{line['mean_tokens']} tokens  {line['seconds']} s/step   "
+            )
+            sys.stderr.flush()
+
+    summary = train_grpo(config, name=out, out=folder, progress=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if as_json:
+        print_json(summary)
+        return
+    typer.echo(
+        f"trained {summary['steps']} steps on {summary['device']}, reward {summary['first_reward']} -> "
+        f"{summary['last_reward']}; adapter: {summary['adapter']}"
+    )
