@@ -153,3 +153,35 @@ def test_chunks_respect_size_overlap_and_offsets(tmp_path: Path) -> None:
 def test_chunk_config_quotes_bad_values() -> None:
     with pytest.raises(ConfigError, match="overlap_tokens must be between 0 and chunk_tokens/2 \\(50\\), got 60"):
         ChunkConfig(chunk_tokens=100, overlap_tokens=60)
+
+
+def test_a_single_long_line_is_sectioned_in_bounded_pieces(tmp_path: Path) -> None:
+    # issue 13, defect 5: a minified file is one line; it used to become one section as long as
+    # the file (27 MB reached 4.6 GB RSS in the chunker). Sections now stay within the block size.
+    from dca.knowledge.loaders import _BLOCK_CHARS, _PIECE_BYTES
+
+    text = ("é" + "abc def " * 50_000) * 8  # ~3.2 MB, no newline, a 2-byte character at piece edges
+    path = tmp_path / "min.txt"
+    path.write_text(text, encoding="utf-8")
+    sections = list(load_sections(path, LoadConfig()))
+    assert len(sections) >= 3 and max(len(s.text) for s in sections) <= _BLOCK_CHARS + _PIECE_BYTES
+    assert "".join(s.text for s in sections) == text  # nothing lost or mangled at the cuts
+    assert [s.start for s in sections] == [sum(len(t.text) for t in sections[:i]) for i in range(len(sections))]
+
+
+def test_a_piece_of_a_long_markdown_line_is_not_a_heading(tmp_path: Path) -> None:
+    from dca.knowledge.loaders import _PIECE_BYTES
+
+    line = "x" * (_PIECE_BYTES - 1) + "\n# Not a heading, the same line goes on\n"
+    path = tmp_path / "long.md"
+    path.write_text("# Real\n" + "y" * (_PIECE_BYTES + 10) + "# glued\nrest\n" + line, encoding="utf-8")
+    headings = {s.heading for s in load_sections(path, LoadConfig())}
+    assert "Real" in headings and not any("glued" in h for h in headings)
+
+
+def test_a_long_jsonl_record_is_still_read_whole(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps({"text": "word " * 40_000}) + "\n", encoding="utf-8")  # 200 kB on one line
+    assert sum(len(s.text) for s in load_sections(path, LoadConfig())) == len("word " * 40_000) + 1  # + newline

@@ -7,6 +7,7 @@ read in blocks, so a 100 MB file never sits in memory whole.
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import json
 import logging
@@ -149,8 +150,31 @@ def _read_text(path: Path) -> str:
     return _decode(path.read_bytes(), path)
 
 
+_PIECE_BYTES = 64 * 1024  # a line longer than this is read (and sectioned) in pieces of this size
+
+
 def _read_blocks(path: Path) -> Iterator[str]:
-    """Lines of a text file, read in ~1 MB blocks so memory stays bounded."""
+    """Lines of a text file, a line longer than 64 kB in pieces: memory stays bounded whatever
+    the line lengths (a minified .js or .json file is one line)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    with path.open("rb") as handle:
+        while raw := handle.readline(_PIECE_BYTES):
+            try:
+                text = decoder.decode(raw)
+            except UnicodeDecodeError:
+                if decoder.errors == "strict":
+                    log.warning("%s is not valid UTF-8; undecodable bytes were replaced", path)
+                decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                text = decoder.decode(raw)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    """Whole lines (a JSONL record must be parsed whole: memory follows the longest record)."""
     warned = False
     with path.open("rb") as handle:
         for raw in handle:
@@ -172,10 +196,12 @@ Heading = tuple[int, str]  # (level, title)
 def _markdown_lines(lines: Iterator[str]) -> Iterator[tuple[str, Heading | None]]:
     """Each line with its heading, ignoring '#' lines inside fenced code."""
     in_fence = False
+    at_start = True  # a piece of a long line is not the start of a line
     for line in lines:
-        if line.lstrip().startswith(("```", "~~~")):
+        if at_start and line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
-        match = None if in_fence else _MD_HEADING.match(line)
+        match = None if in_fence or not at_start else _MD_HEADING.match(line)
+        at_start = line.endswith("\n")
         yield line, ((len(match.group(1)), match.group(2)) if match else None)
 
 
@@ -194,16 +220,19 @@ def _heading_sections(lines: Iterator[tuple[str, Heading | None]]) -> Iterator[S
             yield Section(text=text, start=start, heading=" > ".join(t for _, t in stack))
         buffer, size, start = [], 0, offset
 
-    for line, found in lines:
+    for whole, found in lines:
         if found is not None:
             yield from flush()
             level, title = found
             stack = [(lvl, t) for lvl, t in stack if lvl < level] + [(level, title)]
-        buffer.append(line)
-        size += len(line)
-        offset += len(line)
-        if size >= _BLOCK_CHARS:
-            yield from flush()
+        # a line read whole (HTML, reStructuredText) may be megabytes long: take it in pieces
+        for i in range(0, max(len(whole), 1), _PIECE_BYTES):
+            line = whole[i : i + _PIECE_BYTES]
+            buffer.append(line)
+            size += len(line)
+            offset += len(line)
+            if size >= _BLOCK_CHARS:
+                yield from flush()
     yield from flush()
 
 
@@ -286,7 +315,7 @@ def _json_sections(path: Path, field: str) -> Iterator[Section]:
     offset = 0
     if path.suffix.lower() == ".jsonl":
         records: Iterator[tuple[int, object]] = (
-            (n, _parse_json_line(line, path, n)) for n, line in enumerate(_read_blocks(path), start=1) if line.strip()
+            (n, _parse_json_line(line, path, n)) for n, line in enumerate(_read_lines(path), start=1) if line.strip()
         )
     else:
         try:
@@ -300,7 +329,8 @@ def _json_sections(path: Path, field: str) -> Iterator[Section]:
             continue
         text = record[field] + "\n"
         found += 1
-        yield Section(text=text, start=offset, heading=f"record {number}")
+        for i in range(0, len(text), _BLOCK_CHARS):  # a huge record in blocks, as other sections
+            yield Section(text=text[i : i + _BLOCK_CHARS], start=offset + i, heading=f"record {number}")
         offset += len(text)
     if not found:
         raise SkipFile(f"no record has a string field {field!r} (set --json-field)")
