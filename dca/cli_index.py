@@ -59,7 +59,12 @@ def _print_report(report: dict[str, object], as_json: bool) -> None:
 
 
 def _ingest_config(
-    include: list[str], exclude: list[str], json_field: str, chunk_tokens: int | None, overlap_tokens: int | None
+    include: list[str],
+    exclude: list[str],
+    json_field: str,
+    chunk_tokens: int | None,
+    overlap_tokens: int | None,
+    follow_symlinks: bool = False,
 ) -> object:
     from dca.knowledge import ChunkConfig, IngestConfig, LoadConfig
 
@@ -71,7 +76,10 @@ def _ingest_config(
             overlap_tokens=defaults.overlap_tokens if overlap_tokens is None else overlap_tokens,
         )
     return IngestConfig(
-        load=LoadConfig(include=tuple(include), exclude=tuple(exclude), json_field=json_field), chunking=chunking
+        load=LoadConfig(
+            include=tuple(include), exclude=tuple(exclude), json_field=json_field, follow_symlinks=follow_symlinks
+        ),
+        chunking=chunking,
     )
 
 
@@ -100,6 +108,9 @@ JsonField = Annotated[str, typer.Option(help="Field holding the text in .json/.j
 ChunkTokens = Annotated[int | None, typer.Option(help="Embedder tokens per chunk (new index: 200).")]
 OverlapTokens = Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks (new index: 32).")]
 EmbedderOpt = Annotated[str | None, typer.Option(help="Catalog embedder (default: the index's, else the default).")]
+FollowSymlinks = Annotated[
+    bool, typer.Option("--follow-symlinks", help="Read symlinks that lead outside the given folders (default: skip).")
+]
 
 
 @index_app.command("add")
@@ -113,6 +124,7 @@ def index_add(
     chunk_tokens: ChunkTokens = None,
     overlap_tokens: OverlapTokens = None,
     embedder: EmbedderOpt = None,
+    follow_symlinks: FollowSymlinks = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Add files and folders to an index; unchanged files are skipped, changed ones replaced."""
@@ -123,7 +135,7 @@ def index_add(
         paths_in,
         index,
         embedder,
-        _ingest_config(include, exclude, json_field, chunk_tokens, overlap_tokens),
+        _ingest_config(include, exclude, json_field, chunk_tokens, overlap_tokens, follow_symlinks),
         as_json,
     )
 
@@ -137,12 +149,14 @@ def index_sync(
     exclude: Exclude = [],  # noqa: B006
     json_field: JsonField = "text",
     embedder: EmbedderOpt = None,
+    follow_symlinks: FollowSymlinks = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Make the index match a folder: add new files, update changed ones, remove deleted ones."""
     from dca.knowledge import sync_folder
 
-    _ingest(sync_folder, folder, index, embedder, _ingest_config(include, exclude, json_field, None, None), as_json)
+    config = _ingest_config(include, exclude, json_field, None, None, follow_symlinks)
+    _ingest(sync_folder, folder, index, embedder, config, as_json)
 
 
 @index_app.command("remove")

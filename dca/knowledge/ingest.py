@@ -24,7 +24,14 @@ from dca.errors import IngestError, KnowledgeIndexError
 from dca.files import atomic_write_json, sha256_file
 from dca.knowledge.chunking import Chunk, ChunkConfig, split_sections
 from dca.knowledge.embedding import Embedder
-from dca.knowledge.loaders import SUPPORTED_SUFFIXES, LoadConfig, SkipFile, discover_files, load_sections
+from dca.knowledge.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadConfig,
+    SkipFile,
+    discover_files,
+    load_sections,
+    normal_path,
+)
 from dca.knowledge.store import KnowledgeIndex, list_indexes
 from dca.knowledge.vectors import AnnConfig
 
@@ -225,7 +232,7 @@ def _check_inputs(inputs: list[Path]) -> list[Path]:
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise IngestError(f"no such file or folder: {', '.join(missing)}")
-    return [p.resolve() for p in inputs]
+    return [normal_path(p) for p in inputs]
 
 
 def _run(
@@ -274,7 +281,7 @@ def add_paths(
         config,
         progress,
         create=True,
-        work=lambda ing: ing.ingest(list(discover_files(roots, config.load))),
+        work=lambda ing: ing.ingest(list(discover_files(roots, config.load, skipped=ing.report.skipped))),
     )
 
 
@@ -284,7 +291,7 @@ def _under(path: str, roots: list[Path]) -> bool:
 
 def remove_paths(paths: Paths, name: str, inputs: list[Path], *, embedder_name: str) -> IngestReport:
     """Delete the documents at these paths (files or whole folders) from the index."""
-    roots = [p.expanduser().absolute() for p in inputs]
+    roots = [normal_path(p) for p in inputs]
 
     def work(ingestor: _Ingestor) -> None:
         doomed = [p for p in ingestor.index.documents() if _under(p, roots)]
@@ -310,7 +317,7 @@ def sync_folder(
     root = _check_inputs([folder])[0]
 
     def work(ingestor: _Ingestor) -> None:
-        files = list(discover_files([root], config.load))
+        files = list(discover_files([root], config.load, skipped=ingestor.report.skipped))
         present = {str(p) for p in files}
         ingestor.remove([p for p in ingestor.index.documents() if _under(p, [root]) and p not in present])
         ingestor.ingest(files)

@@ -11,6 +11,7 @@ import codecs
 import fnmatch
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ class LoadConfig:
     include: tuple[str, ...] = ()  # globs a file must match (any); empty = all supported files
     exclude: tuple[str, ...] = ()  # globs that drop a file
     json_field: str = "text"  # the field holding the text in .json / .jsonl records
+    # symlinks inside the given folders that lead outside them: followed (True) or skipped
+    follow_symlinks: bool = False
 
 
 class SkipFile(Exception):
@@ -95,20 +98,97 @@ def _matches(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(path.name, p) for p in patterns)
 
 
-def discover_files(paths: list[Path], config: LoadConfig) -> Iterator[Path]:
-    """Every file under ``paths`` (recursive) that passes include/exclude, in a stable order."""
-    for root in paths:
+def normal_path(path: Path) -> Path:
+    """The absolute path as the user gave it: ``..`` folded, symlinks not resolved. Documents
+    are recorded under it, so --exclude, `index remove` and sync see the names the user sees."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def printable(path: Path | str) -> str:
+    """A path for messages and the index: a name that is not valid UTF-8 shows its bytes escaped."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, str] | None = None) -> Iterator[Path]:
+    """Every file under ``paths`` (recursive) that passes include/exclude, once each, in a
+    stable order, under the path the user gave (see docs/knowledge.md, "Symlinks").
+
+    Inside a given folder, a symlink (to a file or a folder) whose target is also inside the
+    given paths is an alias: skipped, its target is indexed under its own name. One whose
+    target is outside is skipped unless ``config.follow_symlinks``; then it is read under the
+    link's name (folders are walked once: a loop ends). A path given on the command line is
+    always read. Names that are not valid UTF-8 are skipped (SQLite stores text as UTF-8).
+    Every skip lands in ``skipped`` (path -> reason)."""
+    skipped = skipped if skipped is not None else {}
+    roots = [normal_path(p) for p in paths]
+    real_roots = [r.resolve() for r in roots]
+    seen: set[str] = set()
+    walked: set[Path] = set()
+
+    def inside(target: Path) -> bool:
+        return any(target == r or target.is_relative_to(r) for r in real_roots)
+
+    def valid(path: Path) -> bool:
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            skipped[printable(path)] = "the name is not valid UTF-8; rename the file to index it"
+            return False
+        return True
+
+    def wanted(path: Path, root: Path) -> bool:
+        if config.include and not _matches(path, root, config.include):
+            return False
+        return not (config.exclude and _matches(path, root, config.exclude))
+
+    def link_allowed(path: Path) -> Path | None:
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            skipped[printable(path)] = "broken symlink or symlink loop"
+            return None
+        if inside(target):
+            skipped[printable(path)] = f"symlink to {printable(target)}, indexed under that name"
+            return None
+        if not config.follow_symlinks:
+            skipped[printable(path)] = "symlink to outside the given folders (pass --follow-symlinks to read it)"
+            return None
+        return target
+
+    def walk(folder: Path, root: Path) -> Iterator[Path]:
+        real = folder.resolve()
+        if real in walked:
+            return
+        walked.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            skipped[printable(folder)] = f"unreadable folder ({exc.strerror or exc})"
+            return
+        for entry in entries:
+            path = folder / entry.name
+            if entry.is_symlink():
+                if link_allowed(path) is None:
+                    continue
+                if path.is_dir():
+                    yield from walk(path, root)
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIP_DIRS:
+                    yield from walk(path, root)
+                continue
+            if not path.is_file() or not wanted(path, root) or not valid(path) or str(path) in seen:
+                continue
+            seen.add(str(path))
+            yield path
+
+    for root in roots:
         if root.is_file():
-            yield root.resolve()
-            continue
-        for path in sorted(root.rglob("*")):
-            if any(part in _SKIP_DIRS for part in path.relative_to(root).parts[:-1]) or not path.is_file():
-                continue
-            if config.include and not _matches(path, root, config.include):
-                continue
-            if config.exclude and _matches(path, root, config.exclude):
-                continue
-            yield path.resolve()
+            if valid(root) and str(root) not in seen:
+                seen.add(str(root))
+                yield root
+        else:
+            yield from walk(root, root)
 
 
 def load_sections(path: Path, config: LoadConfig) -> Iterator[Section]:
