@@ -233,7 +233,9 @@ def run_pipeline(
         completion.prompt_tokens = max((s.prompt_tokens for s in result.samples), default=0)
         completion.completion_tokens = result.reasoning_tokens + result.answer_tokens
         completion.finish_reason = "length" if result.forced else "stop"
-        if searching and strategy.fallback and retrieve is not None and _unsure(result, text, strategy):
+        # Plain RAG when reasoning over the user's documents gave no answer or refused (with the
+        # sources up front too: on HotpotQA thinking made the model refuse far more often).
+        if strategy.fallback and retrieve is not None and _unsure(result, text, strategy):
             text = yield from _fallback(generator, question, history or [], config, retrieve, gen, completion, base)
             result.fallback = True
     ended = time.perf_counter()

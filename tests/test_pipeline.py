@@ -166,6 +166,22 @@ def test_fallback_to_plain_rag_when_reasoning_gives_no_answer(
     assert not answer.reasoning.fallback and not answer.grounded
 
 
+def test_thinking_over_sources_up_front_falls_back_to_plain_rag_on_a_refusal(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
+    # Measured on HotpotQA: thinking over the sources made the model refuse far more often
+    # than plain RAG; a refusal after thinking now gets the plain RAG answer, as with search.
+    generator = ScriptedGenerator(["hmm </think>", "The sources do not contain the answer.", "Lava [1]."])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    answer = assistant.ask("what do volcanoes erupt", config=AskConfig(k=2, reasoning=ReasoningConfig(strategy="cot")))
+    assert answer.reasoning is not None and answer.reasoning.fallback
+    assert answer.text == "Lava [1]." and answer.grounded and "<think>" not in generator.prompts[-1]
+    generator = ScriptedGenerator(["hmm </think>", "Lava [1]."])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    answer = assistant.ask("what do volcanoes erupt", config=AskConfig(k=2, reasoning=ReasoningConfig(strategy="cot")))
+    assert answer.reasoning is not None and not answer.reasoning.fallback and len(generator.prompts) == 2
+
+
 def test_an_empty_index_does_not_let_the_model_guess(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
     (tmp_path / "empty").mkdir()
     add_paths(home, "empty", [tmp_path / "empty"], embedder_name=embedder.name, embedder_factory=lambda: embedder)
