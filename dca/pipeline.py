@@ -190,7 +190,7 @@ def run_pipeline(
     system = config.system
     if searching:
         system = (system or SYSTEM_GROUNDED) + " " + SEARCH_STYLE[config.style]
-    room = config.max_tokens + (strategy.budget if strategy.thinks else 0)
+    room = _room(strategy, config.max_tokens, searching)
     parts = _prompt(generator, question, hits, history or [], config, system, room, grounded=retrieve is not None)
     warnings = _warnings(parts)
     base = Answer(
@@ -289,6 +289,22 @@ def _single_pass(
                 setattr(completion, name, value)
         else:
             yield item
+
+
+def _room(strategy: ReasoningConfig, answer_tokens: int, searching: bool) -> int:
+    """Tokens one sample may add after the prompt: what the prompt must leave free in the context.
+
+    >>> _room(ReasoningConfig(strategy="program"), 512, False)  # a program and its one repair
+    928
+    >>> _room(ReasoningConfig(strategy="cot", budget=256), 512, False)
+    768
+    """
+    thought = strategy.budget + answer_tokens
+    program = 2 * strategy.program_tokens + 128  # the first program, its error, the repair
+    room = {"direct": answer_tokens, "program": program, "mix": max(thought, program)}.get(strategy.strategy, thought)
+    if searching:  # inserted results: quoted snippets, about 4 characters a token
+        room += strategy.max_searches * strategy.search_k * (strategy.snippet_chars // 4 + 16)
+    return room
 
 
 def _unsure(result: ReasoningResult, text: str, strategy: ReasoningConfig) -> bool:
