@@ -279,7 +279,12 @@ def index_verify(
             typer.echo("  repaired: the FAISS file was rebuilt from SQLite")
         if report.stale:
             typer.echo(f"  run `dca index sync FOLDER --index {name}` to bring it up to date")
-        typer.echo("ok" if report.ok else f"damaged: run `dca index verify {name} --repair`")
+        if report.ok:
+            typer.echo("ok")
+        elif report.sqlite_damaged:
+            typer.echo(f"damaged: delete the index (`dca index delete {name}`) and add the files again")
+        else:
+            typer.echo(f"damaged: run `dca index verify {name} --repair`")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,8 @@ class VerifyReport:
     stale: list[str] = field(default_factory=list)  # files changed or gone since they were indexed
     repaired: bool = False
 
+    sqlite_damaged: bool = False  # then only deleting the index and adding the files again helps
+
     @property
     def ok(self) -> bool:
         return not self.problems
@@ -35,12 +38,25 @@ class VerifyReport:
 def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport:
     """Check SQLite integrity, FAISS count and ids against SQLite, and document hashes against files."""
     report = VerifyReport(index=index.name)
+    try:
+        return _verify(index, report, repair)
+    except sqlite3.DatabaseError as exc:  # pages too damaged for SQLite to even check them
+        return _sqlite_damaged(report, str(exc))
+
+
+def _sqlite_damaged(report: VerifyReport, detail: str) -> VerifyReport:
+    report.problems.append(
+        f"the SQLite database is damaged ({detail}); delete the index (`dca index delete {report.index}`) "
+        "and add the files again"
+    )
+    report.sqlite_damaged = True
+    return report
+
+
+def _verify(index: KnowledgeIndex, report: VerifyReport, repair: bool) -> VerifyReport:
     integrity = index.db.execute("PRAGMA integrity_check").fetchone()[0]
     if integrity != "ok":
-        report.problems.append(
-            f"the SQLite database is damaged ({integrity}); delete the index and add the files again"
-        )
-        return report
+        return _sqlite_damaged(report, integrity)
     chunk_ids = np.array([r[0] for r in index.db.execute("SELECT id FROM chunks")], dtype=np.int64)
     report.chunks = len(chunk_ids)
     report.documents = index.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]

@@ -1,0 +1,39 @@
+"""Damaged indexes (issue 13, defect 6): a page-corrupted SQLite file is reported by `dca index
+verify`, in one line with what to do, never as a traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import HashEmbedder, make_corpus
+from typer.testing import CliRunner
+
+from dca.cli import app
+from dca.config import Paths
+from dca.knowledge import add_paths
+
+runner = CliRunner()
+
+
+def _corpus_index(home: Paths, tmp_path: Path) -> Path:
+    corpus = make_corpus(tmp_path / "corpus")
+    for n in range(40):  # enough rows for a store of many pages
+        (corpus / f"extra{n}.txt").write_text(f"Paragraph {n} about topic {n}. " * 60)
+    embedder = HashEmbedder()
+    add_paths(home, "hurt", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    return home.indexes / "hurt" / "store.sqlite"
+
+
+def test_verify_reports_a_page_corrupted_sqlite_file(home: Paths, tmp_path: Path) -> None:
+    store = _corpus_index(home, tmp_path)
+    size = store.stat().st_size
+    page = 4096
+    assert size > 40 * page
+    with store.open("r+b") as handle:  # 20 pages in the middle overwritten with random bytes
+        handle.seek((size // page // 2) * page)
+        handle.write(os.urandom(20 * page))
+    result = runner.invoke(app, ["index", "verify", "hurt"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "damaged" in result.output
+    assert "add the files again" in result.output and "--repair" not in result.output.splitlines()[-1]
