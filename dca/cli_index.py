@@ -214,21 +214,35 @@ def index_search(
 @user_errors
 def index_list(as_json: JsonFlag = False) -> None:
     """List the indexes under DCA_HOME."""
+    import sqlite3
+
+    from dca.errors import DcaError
     from dca.knowledge import KnowledgeIndex, list_indexes
 
     paths = Paths.resolve()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_indexes(paths):
-        opened = KnowledgeIndex.open(paths, name)
-        rows.append(opened.stats())
-        opened.close()
+        try:  # one broken index is marked; the others are still listed
+            opened = KnowledgeIndex.open(paths, name)
+            try:
+                rows.append(opened.stats())
+            finally:
+                opened.close()
+        except (DcaError, sqlite3.DatabaseError, OSError, ValueError) as exc:
+            rows.append({"name": name, "error": str(exc).splitlines()[0]})
     if as_json:
         print_json(rows)
         return
     if not rows:
         typer.echo(f"no indexes yet in {paths.indexes}; create one with `dca index add PATH`")
+    width = max((len(str(row["name"])) for row in rows), default=0) + 2
     for row in rows:
-        typer.echo(f"{row['name']:<20} {row['documents']:>7} documents {row['chunks']:>8} chunks  {row['embedder']}")
+        if "error" in row:
+            typer.echo(f"{row['name']:<{width}} BROKEN: {row['error']}")
+        else:
+            typer.echo(
+                f"{row['name']:<{width}} {row['documents']:>7} documents {row['chunks']:>8} chunks  {row['embedder']}"
+            )
 
 
 @index_app.command("stats")

@@ -37,3 +37,18 @@ def test_verify_reports_a_page_corrupted_sqlite_file(home: Paths, tmp_path: Path
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "damaged" in result.output
     assert "add the files again" in result.output and "--repair" not in result.output.splitlines()[-1]
+
+
+def test_one_broken_manifest_does_not_hide_the_other_indexes(home: Paths, tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    embedder = HashEmbedder()
+    for name in ("good", "broken-one-with-a-rather-long-name"):
+        add_paths(home, name, [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    (home.indexes / "broken-one-with-a-rather-long-name" / "manifest.json").write_text("{not json")
+    result = runner.invoke(app, ["index", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("good ") and "documents" in line for line in lines)
+    assert any(line.startswith("broken-one-with-a-rather-long-name") and "BROKEN" in line for line in lines)
+    rows = {r["name"]: r for r in __import__("json").loads(runner.invoke(app, ["index", "list", "--json"]).stdout)}
+    assert "error" in rows["broken-one-with-a-rather-long-name"] and rows["good"]["documents"] > 0
