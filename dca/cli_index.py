@@ -83,6 +83,15 @@ def _ingest_config(
     )
 
 
+def _given_paths(given: list[str]) -> list[Path]:
+    """The paths as typed; an empty one (an unset "$DIR") is an error, not the current folder."""
+    from dca.errors import ConfigError
+
+    if any(not p.strip() for p in given):
+        raise ConfigError("a path is empty (an unset variable?); give the file or folder, or . for this folder")
+    return [Path(p) for p in given]
+
+
 def _ingest(run: Any, target: object, index: str, embedder: str | None, config: object, as_json: bool) -> None:
     """Run add_paths or sync_folder with the right embedder and a progress bar, then report."""
     from dca.knowledge.embedding import load_embedder
@@ -116,7 +125,7 @@ FollowSymlinks = Annotated[
 @index_app.command("add")
 @user_errors
 def index_add(
-    paths_in: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders (recursive).")],
+    paths_in: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or folders (recursive).")],
     index: IndexOpt = "default",
     include: Include = [],  # noqa: B006 - typer reads the default
     exclude: Exclude = [],  # noqa: B006
@@ -132,7 +141,7 @@ def index_add(
 
     _ingest(
         add_paths,
-        paths_in,
+        _given_paths(paths_in),
         index,
         embedder,
         _ingest_config(include, exclude, json_field, chunk_tokens, overlap_tokens, follow_symlinks),
@@ -143,7 +152,7 @@ def index_add(
 @index_app.command("sync")
 @user_errors
 def index_sync(
-    folder: Annotated[Path, typer.Argument(help="The folder the index should mirror.")],
+    folder: Annotated[str, typer.Argument(help="The folder the index should mirror.")],
     index: IndexOpt = "default",
     include: Include = [],  # noqa: B006
     exclude: Exclude = [],  # noqa: B006
@@ -156,13 +165,13 @@ def index_sync(
     from dca.knowledge import sync_folder
 
     config = _ingest_config(include, exclude, json_field, None, None, follow_symlinks)
-    _ingest(sync_folder, folder, index, embedder, config, as_json)
+    _ingest(sync_folder, _given_paths([folder])[0], index, embedder, config, as_json)
 
 
 @index_app.command("remove")
 @user_errors
 def index_remove(
-    paths_in: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders to drop.")],
+    paths_in: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or folders to drop.")],
     index: IndexOpt = "default",
     as_json: JsonFlag = False,
 ) -> None:
@@ -170,7 +179,7 @@ def index_remove(
     from dca.knowledge import remove_paths
 
     paths = Paths.resolve()
-    report = remove_paths(paths, index, paths_in, embedder_name=_embedder_name(paths, index, None))
+    report = remove_paths(paths, index, _given_paths(paths_in), embedder_name=_embedder_name(paths, index, None))
     _print_report(report.to_json(), as_json)
 
 

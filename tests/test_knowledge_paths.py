@@ -101,3 +101,14 @@ def test_symlinks_to_outside_are_skipped_unless_followed_and_recorded_under_the_
 def test_the_cli_takes_follow_symlinks(home: Paths, tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", "add", "--help"])
     assert "--follow-symlinks" in result.stdout
+
+
+def test_an_empty_path_is_an_error_not_the_current_folder(
+    home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.txt").write_text("would be indexed\n")
+    for args in (["index", "add", "", "--index", "e"], ["index", "sync", "", "--index", "e"], ["index", "remove", ""]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "a path is empty" in result.output, (args, result.output)
+    assert not (home.indexes / "e").exists()
