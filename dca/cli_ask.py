@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -184,12 +186,17 @@ def chat(
     conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval))
     conversation.assistant.config = config
     typer.echo("dca chat: ask a question; /sources, /index NAME, /reset, /exit.")
+    with contextlib.suppress(AttributeError, ValueError):  # a line in another encoding ends one turn, not the chat
+        sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     while True:
         try:
             line = input("> ").strip()
         except (EOFError, KeyboardInterrupt):
             typer.echo()
             return
+        except UnicodeDecodeError:  # a line in another encoding: say so, keep the chat
+            typer.echo("error: that line is not valid UTF-8 text; check the terminal's encoding and retype it")
+            continue
         if not line:
             continue
         if line in ("/exit", "/quit"):

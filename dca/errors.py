@@ -65,3 +65,15 @@ class ReportError(DcaError):
 
 class TrainError(DcaError):
     """Training data, a training run or an export cannot go on."""
+
+
+def require_utf8(text: str, what: str) -> str:
+    """``text`` unchanged when it is valid Unicode text; else a ConfigError naming ``what``
+    (a command-line argument in another encoding arrives with undecodable bytes escaped)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"the {what} is not valid UTF-8 text; check the terminal's encoding (e.g. LANG=C.UTF-8) and retype it"
+        ) from None
+    return text

@@ -24,7 +24,7 @@ from dca.answer import (
     is_refusal,
 )
 from dca.config import Paths
-from dca.errors import ConfigError
+from dca.errors import ConfigError, require_utf8
 from dca.knowledge.retrieval import Hit
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, ReasoningResult
@@ -167,7 +167,7 @@ def run_pipeline(
     controls: Controls | None = None,
 ) -> Iterator[Event]:
     """Answer ``question``; ``retrieve`` (question -> hits) is None for closed-book answers."""
-    question = question.strip()
+    question = require_utf8(question.strip(), "question")
     if not question:
         raise ConfigError("the question is empty; ask something")
     started = time.perf_counter()

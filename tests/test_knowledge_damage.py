@@ -52,3 +52,25 @@ def test_one_broken_manifest_does_not_hide_the_other_indexes(home: Paths, tmp_pa
     assert any(line.startswith("broken-one-with-a-rather-long-name") and "BROKEN" in line for line in lines)
     rows = {r["name"]: r for r in __import__("json").loads(runner.invoke(app, ["index", "list", "--json"]).stdout)}
     assert "error" in rows["broken-one-with-a-rather-long-name"] and rows["good"]["documents"] > 0
+
+
+def test_a_query_that_is_not_utf8_is_one_clear_line(home: Paths, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # issue 13, defect 9: `dca index search $'caf\xe9'` arrives as a str with an escaped byte
+    from conftest import ScriptedGenerator
+
+    import dca.runtime.llama as llama_module
+
+    corpus = make_corpus(tmp_path / "corpus")
+    embedder = HashEmbedder()
+    add_paths(home, "default", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    monkeypatch.setattr("dca.knowledge.embedding.load_embedder", lambda *a, **k: embedder)
+    bad = os.fsdecode(b"caf\xe9")
+    for mode in ("dense", "hybrid", "bm25"):
+        result = runner.invoke(app, ["index", "search", bad, "--mode", mode])
+        assert result.exit_code == 1 and "not valid UTF-8" in result.output, (mode, result.output)
+    generator = ScriptedGenerator(["Cats purr [1]."])
+    monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
+    result = runner.invoke(app, ["ask", bad])
+    assert result.exit_code == 1 and "not valid UTF-8" in result.output
+    chat = runner.invoke(app, ["chat"], input=b"caf\xe9\nwhat do cats do\n/exit\n")
+    assert chat.exit_code == 0 and "not valid UTF-8" in chat.output and "Cats purr" in chat.output

@@ -6,7 +6,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from dca.errors import ConfigError
+from dca.errors import ConfigError, require_utf8
 from dca.knowledge.embedding import Embedder
 from dca.knowledge.store import KnowledgeIndex, StoredChunk
 
@@ -92,6 +92,7 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
     """The top ``config.k`` chunks for ``query``."""
     if not query.strip():
         raise ConfigError("the query is empty; give some words to search for")
+    require_utf8(query, "query")
     n = config.candidates * (5 if config.source else 1)
     if config.mode == "bm25":
         ranked = bm25_ranking(index, query, n)
