@@ -172,6 +172,16 @@ def run_pipeline(
         raise ConfigError("the question is empty; ask something")
     started = time.perf_counter()
     strategy = config.reasoning
+    if config.max_tokens >= generator.n_ctx:
+        raise ConfigError(
+            f"--max-tokens {config.max_tokens} leaves no room for the question in the model's "
+            f"{generator.n_ctx}-token context; use at most {generator.n_ctx // 2}, or load it with a larger --n-ctx"
+        )
+    if strategy.thinks and strategy.budget >= generator.n_ctx:
+        raise ConfigError(
+            f"--budget {strategy.budget} does not fit in the model's {generator.n_ctx}-token context; "
+            f"use at most {generator.n_ctx // 2}, or a larger --n-ctx"
+        )
     searching = retrieve is not None and strategy.thinks and strategy.max_searches > 0
     adapter_name = None
     adapter = choose_adapter(config.adapter, generator.name, thinking=strategy.thinks, paths=paths)

@@ -224,3 +224,12 @@ def test_ask_think_with_an_index_uses_the_rag_default(
         and data["thinking"]["budget"] == THINK_DEFAULT_RAG.budget
     )
     assert data["citations"] and '<source id="1"' in scripted.prompts[0]
+
+
+def test_max_tokens_or_a_budget_beyond_the_context_is_refused(home: Paths, scripted: ScriptedGenerator) -> None:
+    # issue 13, defect 10: it used to answer "The sources do not contain the answer." with exit 0
+    result = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--max-tokens", "4096"])
+    assert result.exit_code == 1 and "--max-tokens 4096 leaves no room" in result.output
+    result = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--budget", "5000"])
+    assert result.exit_code == 1 and "--budget 5000 does not fit" in result.output
+    assert not scripted.prompts
