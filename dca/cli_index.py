@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -320,7 +319,7 @@ def index_delete(
 ) -> None:
     """Delete an index and all its files."""
     from dca.knowledge import list_indexes
-    from dca.knowledge.store import validate_index_name
+    from dca.knowledge.store import delete_index, validate_index_name
 
     paths = Paths.resolve()
     validate_index_name(name)
@@ -328,5 +327,5 @@ def index_delete(
         raise KnowledgeIndexError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
     if not yes and not typer.confirm(f"delete index {name!r} and all its files?"):
         raise typer.Exit(1)
-    shutil.rmtree(paths.indexes / name)
+    delete_index(paths, name)
     typer.echo(f"deleted index {name}")

@@ -74,3 +74,22 @@ def test_a_query_that_is_not_utf8_is_one_clear_line(home: Paths, tmp_path: Path,
     assert result.exit_code == 1 and "not valid UTF-8" in result.output
     chat = runner.invoke(app, ["chat"], input=b"caf\xe9\nwhat do cats do\n/exit\n")
     assert chat.exit_code == 0 and "not valid UTF-8" in chat.output and "Cats purr" in chat.output
+
+
+def test_delete_is_refused_while_a_writer_holds_the_lock(home: Paths, tmp_path: Path) -> None:
+    # issue 13, defect 11: the running writer used to crash with a traceback
+    from dca.knowledge import KnowledgeIndex
+
+    corpus = make_corpus(tmp_path / "corpus")
+    embedder = HashEmbedder()
+    add_paths(home, "busy", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    index = KnowledgeIndex.open(home, "busy")
+    try:
+        with index.writer():
+            result = runner.invoke(app, ["index", "delete", "busy", "--yes"])
+            assert result.exit_code == 1 and "being changed by another dca process" in result.output
+            assert (home.indexes / "busy" / "store.sqlite").is_file()
+    finally:
+        index.close()
+    result = runner.invoke(app, ["index", "delete", "busy", "--yes"])
+    assert result.exit_code == 0 and not (home.indexes / "busy").exists()

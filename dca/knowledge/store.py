@@ -87,6 +87,30 @@ def validate_index_name(name: str) -> str:
     return name
 
 
+def delete_index(paths: Paths, name: str) -> None:
+    """Delete an index and all its files; refused while a writer holds its lock (the writer
+    would crash half-way, and a delete must not pull files from under it)."""
+    import shutil
+
+    from filelock import FileLock, Timeout
+
+    validate_index_name(name)
+    folder = paths.indexes / name
+    if name not in list_indexes(paths):
+        raise KnowledgeIndexError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
+    lock = FileLock(str(folder / "write.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise KnowledgeIndexError(
+            f"index {name!r} is being changed by another dca process; wait for it to finish, then delete it"
+        ) from None
+    try:
+        shutil.rmtree(folder)
+    finally:
+        lock.release()
+
+
 def list_indexes(paths: Paths) -> list[str]:
     if not paths.indexes.is_dir():
         return []
