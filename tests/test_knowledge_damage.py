@@ -93,3 +93,26 @@ def test_delete_is_refused_while_a_writer_holds_the_lock(home: Paths, tmp_path: 
         index.close()
     result = runner.invoke(app, ["index", "delete", "busy", "--yes"])
     assert result.exit_code == 0 and not (home.indexes / "busy").exists()
+
+
+def test_a_failed_embedder_leaves_no_poisoned_index(home: Paths, tmp_path: Path) -> None:
+    # issue 13, defect 12: `index add --embedder X` with X unknown used to create an index
+    # recorded with X, which then refused every later add or search
+    from dca.errors import ModelNotFoundError
+    from dca.knowledge import list_indexes
+
+    corpus = make_corpus(tmp_path / "corpus")
+
+    def unknown():  # type: ignore[no-untyped-def]
+        raise ModelNotFoundError("unknown embedder 'bogus'")
+
+    import pytest
+
+    with pytest.raises(ModelNotFoundError):
+        add_paths(home, "p", [corpus], embedder_name="bogus", embedder_factory=unknown)
+    assert "p" not in list_indexes(home) and not (home.indexes / "p").exists()
+    embedder = HashEmbedder()
+    report = add_paths(home, "p", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    assert report.added
+    result = runner.invoke(app, ["index", "add", str(corpus), "--index", "q", "--embedder", "qwen2.5-coder-1.5b"])
+    assert result.exit_code == 1 and "not an embedder" in result.output and not (home.indexes / "q").exists()

@@ -247,6 +247,11 @@ def _run(
     work: Callable[[_Ingestor], None],
 ) -> IngestReport:
     started = time.monotonic()
+    if create and name not in list_indexes(paths):
+        # A new index records its embedder: load it first, so an unknown or broken embedder
+        # leaves nothing behind (an index made with it would refuse every later add).
+        embedder = embedder_factory()
+        embedder_factory = lambda: embedder  # noqa: E731
     index = open_index(paths, name, embedder_name=embedder_name, create=create, chunking=config.chunking)
     report = IngestReport(index=name)
     try:
