@@ -116,3 +116,29 @@ def test_a_failed_embedder_leaves_no_poisoned_index(home: Paths, tmp_path: Path)
     assert report.added
     result = runner.invoke(app, ["index", "add", str(corpus), "--index", "q", "--embedder", "qwen2.5-coder-1.5b"])
     assert result.exit_code == 1 and "not an embedder" in result.output and not (home.indexes / "q").exists()
+
+
+def test_a_full_disk_says_so_and_loses_nothing(home: Paths, tmp_path: Path) -> None:
+    # issue 13, defect 13: it used to end in "cannot rollback - no transaction is active"
+    import sqlite3
+
+    import pytest
+
+    from dca.errors import KnowledgeIndexError
+    from dca.knowledge import KnowledgeIndex
+
+    corpus = make_corpus(tmp_path / "corpus")
+    embedder = HashEmbedder()
+    add_paths(home, "full", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    index = KnowledgeIndex.open(home, "full")
+    before = set(index.documents())
+    pages = index.db.execute("PRAGMA page_count").fetchone()[0]
+    index.db.execute(f"PRAGMA max_page_count = {pages}")  # the database file cannot grow: SQLITE_FULL
+    with pytest.raises(KnowledgeIndexError, match="is full .* nothing was lost"), index.transaction() as gen:
+        for n in range(200):
+            index.insert_document(path=f"/x/{n}.md" + "p" * 2000, sha256="0" * 64, size=1, mtime_ns=1, gen=gen)
+    assert not index.db.in_transaction and set(index.documents()) == before
+    index.close()
+    assert (
+        sqlite3.connect(home.indexes / "full" / "store.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    )

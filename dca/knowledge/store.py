@@ -228,9 +228,15 @@ class KnowledgeIndex:
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('gen', ?)", (str(gen),))
             yield gen
             self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                self.db.execute("ROLLBACK")
             self._vectors = None  # in-memory vectors may hold the rolled-back rows
+            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                raise KnowledgeIndexError(
+                    f"the disk holding index {self.name!r} is full ({exc}); nothing was lost: the index is as "
+                    "it was before this change. Free some space and rerun the command"
+                ) from None
             raise
 
     # ---- vectors ---------------------------------------------------------------------
