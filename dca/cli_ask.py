@@ -59,6 +59,12 @@ def _reasoning(
     from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
 
     measured = THINK_DEFAULT_RAG if retrieval else THINK_DEFAULT
+    if think and not strategy and not measured.thinks:
+        typer.echo(
+            "--think: answering directly. On questions over your documents, thinking scored below a "
+            "direct answer with this model (HotpotQA, docs/RESULTS.md); --strategy cot thinks anyway.",
+            err=True,
+        )
     base = measured if think or (strategy and strategy != "direct") else ReasoningConfig()
     changes: dict[str, Any] = {"min_thinking": min_thinking, "adaptive": adaptive, "fallback": fallback}
     if strategy:

@@ -215,15 +215,18 @@ def test_ask_think_with_an_index_uses_the_rag_default(
 ) -> None:
     from dca.reasoning.config import THINK_DEFAULT_RAG
 
-    scripted.answers = ["dogs fetch </think>", "Dogs fetch sticks [1]."]
+    assert not THINK_DEFAULT_RAG.thinks  # measured: a direct answer over the sources scores best
+    scripted.answers = ["Dogs fetch sticks [1]."]
     result = runner.invoke(app, ["ask", "what do dogs fetch", "--think", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (
-        data["thinking"]["strategy"] == THINK_DEFAULT_RAG.strategy
-        and data["thinking"]["budget"] == THINK_DEFAULT_RAG.budget
-    )
-    assert data["citations"] and '<source id="1"' in scripted.prompts[0]
+    assert data["thinking"] is None and data["answer"] == "Dogs fetch sticks [1]."
+    assert data["citations"] and '<source id="1"' in scripted.prompts[0] and "<think>" not in scripted.prompts[0]
+    assert "--think: answering directly" in result.stderr
+    scripted.prompts.clear()
+    scripted.answers = ["dogs fetch </think>", "Dogs fetch sticks [1]."]
+    result = runner.invoke(app, ["ask", "what do dogs fetch", "--think", "--strategy", "cot", "--json"])
+    assert json.loads(result.stdout)["thinking"]["strategy"] == "cot" and "answering directly" not in result.stderr
 
 
 def test_max_tokens_or_a_budget_beyond_the_context_is_refused(home: Paths, scripted: ScriptedGenerator) -> None:
