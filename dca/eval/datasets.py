@@ -24,28 +24,61 @@ class SquadCorpus:
     questions: tuple[SquadQuestion, ...]
 
 
+def _read(path: Path, what: str) -> str:
+    """The dataset file's text; a missing file, a folder or bytes that are not UTF-8 are one clear error."""
+    if path.is_dir():
+        raise DatasetError(f"{path} is a folder; give the {what} file itself with --data")
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist; give the path of the {what} file with --data") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.start}); is it the right file?") from None
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read ({exc.strerror or exc})") from None
+
+
+def _json(path: Path, what: str) -> object:
+    try:
+        return json.loads(_read(path, what))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}); give a {what} file") from None
+
+
 def load_squad2(path: Path) -> SquadCorpus:
     """SQuAD 2.0 JSON: all paragraphs pooled, each question pointing at its own paragraph."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    except FileNotFoundError:
-        raise DatasetError(f"{path} does not exist; give the path of a SQuAD 2.0 JSON file") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DatasetError(f"{path} is not SQuAD 2.0 JSON (top-level 'data' list expected: {exc})") from None
+    top = _json(path, "SQuAD 2.0 JSON")
+    data = top.get("data") if isinstance(top, dict) else None
+    if not isinstance(data, list):
+        raise DatasetError(f"{path} is not SQuAD 2.0 JSON (a top-level 'data' list is expected)")
     paragraphs: list[str] = []
     questions: list[SquadQuestion] = []
-    for article in data:
+    for number, article in enumerate(data, start=1):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+            raise DatasetError(f"{path}: article {number} is not an object with a 'paragraphs' list")
         for paragraph in article.get("paragraphs", []):
             try:
-                context = paragraph["context"]
-                qas = paragraph["qas"]
-            except KeyError as exc:
-                raise DatasetError(f"{path}: a paragraph of {article.get('title', '?')!r} lacks {exc}") from None
-            index = len(paragraphs)
+                context = str(paragraph["context"])
+                qas = list(paragraph["qas"])
+                index = len(paragraphs)
+                parsed = [
+                    SquadQuestion(
+                        id=str(qa["id"]),
+                        question=str(qa["question"]),
+                        answers=tuple(dict.fromkeys(str(a["text"]) for a in qa.get("answers", []))),
+                        paragraph=index,
+                    )
+                    for qa in qas
+                ]
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise DatasetError(
+                    f"{path}: a paragraph or question of article {number} ({article.get('title', '?')!r}) "
+                    f"is malformed (missing or wrong {exc})"
+                ) from None
             paragraphs.append(context)
-            for qa in qas:
-                answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
-                questions.append(SquadQuestion(id=qa["id"], question=qa["question"], answers=answers, paragraph=index))
+            questions.extend(parsed)
+    if not questions:
+        raise DatasetError(f"{path} holds no SQuAD questions")
     return SquadCorpus(paragraphs=tuple(paragraphs), questions=tuple(questions))
 
 
@@ -72,21 +105,22 @@ class Example:
 
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict[str, object]]:
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist; give the path of the dataset file with --data")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path} line {number} is not JSON ({exc.msg})") from None
-            missing = [f for f in fields if f not in row]
-            if missing:
-                raise DatasetError(f"{path} line {number} has no field {missing[0]!r} (expected {', '.join(fields)})")
-            rows.append(row)
+    for number, line in enumerate(_read(path, "dataset").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path} line {number} is not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DatasetError(f"{path} line {number} is not a JSON object (got {type(row).__name__})")
+        missing = [f for f in fields if f not in row]
+        if missing:
+            raise DatasetError(f"{path} line {number} has no field {missing[0]!r} (expected {', '.join(fields)})")
+        rows.append(row)
+    if not rows:
+        raise DatasetError(f"{path} holds no examples")
     return rows
 
 
@@ -128,27 +162,31 @@ class HotpotData:
 
 def load_hotpotqa(path: Path) -> HotpotData:
     """HotpotQA (distractor) JSON: question, answer, supporting_facts, context."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"{path} does not exist; give the path of a HotpotQA JSON file") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} is not JSON ({exc.msg})") from None
+    data = _json(path, "HotpotQA JSON")
     titles: dict[str, int] = {}
     paragraphs: list[str] = []
     examples = []
     for number, item in enumerate(data if isinstance(data, list) else [], start=1):
+        if not isinstance(item, dict):
+            raise DatasetError(f"{path} item {number} is not a JSON object")
         for field in ("question", "answer", "supporting_facts", "context"):
             if field not in item:
                 raise DatasetError(f"{path} item {number} has no field {field!r}")
-        context = item["context"]
-        pairs = zip(context["title"], context["sentences"], strict=True) if isinstance(context, dict) else context
-        for title, sentences in pairs:
+        try:
+            context = item["context"]
+            pairs = zip(context["title"], context["sentences"], strict=True) if isinstance(context, dict) else context
+            found = [(str(title), "".join(map(str, sentences)).strip()) for title, sentences in pairs]
+            facts = item["supporting_facts"]
+            support_titles = [str(t) for t in (facts["title"] if isinstance(facts, dict) else [f[0] for f in facts])]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DatasetError(
+                f"{path} item {number}: malformed context or supporting_facts ({type(exc).__name__}: {exc}); "
+                "expected [title, [sentences]] pairs"
+            ) from None
+        for title, text in found:
             if title not in titles:
                 titles[title] = len(paragraphs)
-                paragraphs.append(f"{title}\n{''.join(sentences).strip()}")
-        facts = item["supporting_facts"]
-        support_titles = facts["title"] if isinstance(facts, dict) else [f[0] for f in facts]
+                paragraphs.append(f"{title}\n{text}")
         support = tuple(sorted({titles[t] for t in support_titles if t in titles}))
         examples.append(
             Example(

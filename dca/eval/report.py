@@ -11,12 +11,31 @@ from dca.files import atomic_write_bytes
 
 
 def load_summary(run: Path) -> dict[str, Any]:
+    """A run's summary.json, checked for what the report reads; a missing or damaged one is a ReportError."""
     try:
-        return dict(json.loads((run / "summary.json").read_text(encoding="utf-8")))
-    except FileNotFoundError:
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         raise ReportError(f"{run} has no summary.json; finish the run with the same `dca eval` command") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{run}/summary.json is corrupt ({exc.msg}); rerun the eval command to rewrite it") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{run}/summary.json is corrupt ({exc}); rerun the eval command to rewrite it") from None
+    problem = _shape_problem(summary)
+    if problem:
+        raise ReportError(f"{run}/summary.json {problem}; rerun the eval command to rewrite it")
+    return dict(summary)
+
+
+def _shape_problem(summary: object) -> str:
+    if not isinstance(summary, dict):
+        return "is not a JSON object"
+    for key, kind in (("task", str), ("n", int), ("primary_metric", str), ("metrics", dict), ("per_question", dict)):
+        if not isinstance(summary.get(key), kind):
+            return f"lacks {key!r}"
+    config = summary.get("config")
+    if not isinstance(config, dict) or not {"mode", "model", "adapter"} <= set(config):
+        return "lacks its config (mode, model, adapter)"
+    if summary["primary_metric"] not in summary["metrics"]:
+        return f"has no value for its primary metric {summary['primary_metric']!r}"
+    return ""
 
 
 def _strategy(config: dict[str, Any]) -> str:

@@ -91,6 +91,8 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
     """Fill in the task's default mode, the data file's hash and the adapter the run uses (a
     reasoning strategy takes the catalog's reasoning adapter unless ``--adapter none``)."""
     data = Path(config.data)
+    if data.is_dir():
+        raise EvalError(f"{data} is a folder; give the dataset file itself with --data")
     if not data.is_file():
         raise EvalError(f"{data} does not exist; give the dataset file with --data")
     task = get_task(config.task)
@@ -121,10 +123,17 @@ _NOT_IDENTITY = ("limit", "data")  # the dataset is identified by data_sha256, n
 
 
 def _check_run_folder(out: Path, config: EvalConfig) -> None:
+    if out.exists() and not out.is_dir():
+        raise EvalError(f"--out {out} is a file; give a folder for the run (it is created if missing)")
     path = out / "config.json"
     # A key missing from an older run's config had the default that reproduces that run.
     defaults = asdict(EvalConfig(task=config.task, data=config.data))
-    diff = config_changes(path, asdict(config), ignore=_NOT_IDENTITY, defaults=defaults)
+    try:
+        diff = config_changes(path, asdict(config), ignore=_NOT_IDENTITY, defaults=defaults)
+    except (ValueError, TypeError):  # not JSON, or JSON that is not an object
+        raise EvalError(
+            f"{path} is damaged; delete the folder {out} to start the run afresh (or use another --out)"
+        ) from None
     if diff:
         raise EvalError(
             f"{out} was made with a different config ({'; '.join(diff)}); "
