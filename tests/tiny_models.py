@@ -55,7 +55,7 @@ def tiny_qwen2(seed: int = 0) -> tuple[Any, list[str]]:
     return model, tokens
 
 
-def write_gguf(model: Any, tokens: list[str], path: Path) -> Path:
+def write_gguf(model: Any, tokens: list[str], path: Path, chat_template: str | None = None) -> Path:
     """The torch model as a qwen2 GGUF file (f32 tensors, a byte-level BPE vocabulary)."""
     import gguf
     import numpy as np
@@ -81,6 +81,8 @@ def write_gguf(model: Any, tokens: list[str], path: Path) -> Path:
     writer.add_bos_token_id(len(tokens) - 1)
     writer.add_eos_token_id(len(tokens) - 1)
     writer.add_add_bos_token(False)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, config.num_hidden_layers)
     for name, tensor in model.state_dict().items():
         writer.add_tensor(names.get_name(name, try_suffixes=(".weight", ".bias")), tensor.numpy().astype(np.float32))

@@ -6,6 +6,7 @@ llama.cpp. Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 
 from __future__ import annotations
 
+import stat as stat_module
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ GGUF_MAGIC = b"GGUF"
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _MAX_STRING = 1 << 28  # a longer length means a corrupt header, not a real string
+_MAX_DEPTH = 4  # arrays of arrays nested deeper than this mean a corrupt (or hostile) header
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,18 +66,20 @@ class _Reader:
             raise ValueError(f"string length {length}")
         return self.take(length).decode("utf-8", errors="replace")
 
-    def value(self, type_id: int, keep: bool = True) -> Any:
+    def value(self, type_id: int, keep: bool = True, depth: int = 0) -> Any:
         if type_id in _SCALARS:
             return self.scalar(_SCALARS[type_id])
         if type_id == _STRING:
             return self.string()
         if type_id == _ARRAY:
+            if depth >= _MAX_DEPTH:
+                raise ValueError(f"metadata arrays nested more than {_MAX_DEPTH} deep")
             item_type, count = self.scalar("<I"), self.scalar("<Q")
             if item_type in _SCALARS and not keep:
                 # Skip large arrays (token scores, types) without decoding each item.
                 self._handle.seek(struct.calcsize(_SCALARS[item_type]) * count, 1)
                 return None
-            items = [self.value(item_type, keep) for _ in range(count)]
+            items = [self.value(item_type, keep, depth + 1) for _ in range(count)]
             return items if keep else None
         raise ValueError(f"unknown value type {type_id}")
 
@@ -83,7 +87,12 @@ class _Reader:
 def read_gguf_info(path: Path) -> GGUFInfo:
     """Parse the header of ``path``; raise GGUFError when it is not a complete GGUF file."""
     try:
-        size = path.stat().st_size
+        stat = path.stat()  # follows symlinks; a loop raises here
+        if stat_module.S_ISDIR(stat.st_mode):
+            raise IsADirectoryError
+        if not stat_module.S_ISREG(stat.st_mode):  # a FIFO or a device would block or never end
+            raise GGUFError(f"{path} is not a regular file; give the path of a .gguf file")
+        size = stat.st_size
         with path.open("rb") as handle:
             reader = _Reader(handle)
             if reader.take(4) != GGUF_MAGIC:
@@ -106,7 +115,9 @@ def read_gguf_info(path: Path) -> GGUFInfo:
                 reader.scalar("<I")  # ggml type
                 max_offset = max(max_offset, reader.scalar("<Q"))
                 n_parameters += count
-            alignment = int(meta.get("general.alignment", 32) or 32)
+            alignment = meta.get("general.alignment", 32)
+            if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0:
+                raise ValueError(f"general.alignment is {alignment!r}, not a positive integer")
             data_start = -(-handle.tell() // alignment) * alignment
             # The last tensor must start inside the file; sha256 pins catch subtler damage.
             if n_tensors and data_start + max_offset >= size:
@@ -115,21 +126,28 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         raise
     except FileNotFoundError:
         raise GGUFError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise GGUFError(f"{path} is a folder; give the path of a .gguf file") from None
+    except (RuntimeError, OSError) as exc:  # a symlink loop, no permission, an I/O error
+        if isinstance(exc, IsADirectoryError):
+            raise GGUFError(f"{path} is a folder; give the path of a .gguf file") from None
+        raise GGUFError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     except EOFError:
         raise GGUFError(f"{path} is truncated (the file ends inside its header or data); download it again") from None
     except (ValueError, struct.error, OverflowError) as exc:
         raise GGUFError(f"{path} has a corrupt GGUF header ({exc}); download it again") from None
-    arch = str(meta.get("general.architecture", ""))
-    if not arch:
+    arch = meta.get("general.architecture", "")
+    if not arch or not isinstance(arch, str):
         raise GGUFError(f"{path} has no general.architecture in its metadata; it is not a model file")
+    if n_tensors == 0:
+        raise GGUFError(f"{path} holds no tensors (a header alone); it is not a model file")
+    context_length = meta.get(f"{arch}.context_length", 0)
+    if not isinstance(context_length, int) or isinstance(context_length, bool) or context_length < 0:
+        raise GGUFError(f"{path} has a corrupt GGUF header ({arch}.context_length is {context_length!r})")
     return GGUFInfo(
         version=version,
         architecture=arch,
         name=str(meta.get("general.name", "")),
         n_parameters=n_parameters,
-        context_length=int(meta.get(f"{arch}.context_length", 0) or 0),
+        context_length=context_length,
         has_chat_template="tokenizer.chat_template" in meta,
         n_tensors=n_tensors,
         metadata={k: v for k, v in meta.items() if isinstance(v, str | int | float)},

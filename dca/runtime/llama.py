@@ -166,6 +166,13 @@ class LlamaRuntime:
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise GeneratorError(f"could not load {model_path} ({exc}); check it with `dca doctor --deep`") from None
+        except Exception as exc:  # llama-cpp-python compiles the chat template at load: jinja2 errors
+            if not type(exc).__module__.startswith("jinja2"):
+                raise
+            raise GeneratorError(
+                f"the chat template in {model_path.name} does not work ({type(exc).__name__}: {str(exc)[:120]}); "
+                "use another GGUF of this model"
+            ) from None
         self.n_ctx = self.llm.n_ctx()
         self.lock = threading.RLock()
         self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora_p
@@ -182,12 +189,21 @@ class LlamaRuntime:
             return None
         model = self.llm._model
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
-        return Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(eos) if eos != -1 else "",
-            bos_token=model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
+        probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+        try:  # a broken template fails here, at load, with one clear error (Jinja runs sandboxed)
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
+            formatter(messages=probe)
+        except Exception as exc:
+            raise GeneratorError(
+                f"the chat template in {self.path.name} does not work ({type(exc).__name__}: {str(exc)[:120]}); "
+                "use another GGUF of this model, or one whose template renders system and user turns"
+            ) from None
+        return formatter
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
         """The model's own chat template applied to ``messages``, ready for the assistant's turn."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dca.config import Paths
-from dca.errors import CatalogError
+from dca.errors import CatalogError, GGUFError
 from dca.files import atomic_write_json, sha256_file
 from dca.runtime.catalog import Catalog, ModelEntry, ModelSource, read_user_models, validate_name
 from dca.runtime.gguf import read_gguf_info
@@ -19,7 +19,12 @@ def add_user_model(path: Path, *, name: str, paths: Paths, progress: Callable[[i
     The file stays where it is; the registry records its absolute path and sha256.
     """
     validate_name(name)
-    path = path.expanduser().resolve()
+    try:
+        path = path.expanduser().resolve(strict=True)
+    except FileNotFoundError:
+        raise GGUFError(f"{path} does not exist") from None
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise GGUFError(f"{path} cannot be resolved ({exc}); give the model file itself") from None
     info = read_gguf_info(path)  # raises GGUFError for a missing, truncated or non-GGUF file
     catalog = Catalog.load(paths)
     if name in catalog.names:
