@@ -197,7 +197,7 @@ class LlamaRuntime:
                 bos_token=model.token_get_text(bos) if bos != -1 else "",
                 stop_token_ids=[eos],
             )
-            formatter(messages=probe)
+            formatter(messages=probe)  # type: ignore[arg-type]
         except Exception as exc:
             raise GeneratorError(
                 f"the chat template in {self.path.name} does not work ({type(exc).__name__}: {str(exc)[:120]}); "
