@@ -15,6 +15,7 @@ from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
 from dca.cli_train import train_app
 from dca.config import Paths
+from dca.errors import ConfigError
 
 app = typer.Typer(
     help="dca: answer questions with a small local model, your documents, and a reasoning adapter.",
@@ -47,9 +48,9 @@ def doctor(
     as_json: JsonFlag = False,
 ) -> None:
     """Check Python, llama.cpp, models, indexes, disk and memory; say how to fix each problem."""
-    from dca.doctor import run_checks
+    from dca.doctor import run_checks_here
 
-    checks = run_checks(Paths.resolve(), deep=deep)
+    checks = run_checks_here(deep=deep)
     ready = all(c.ok for c in checks if c.required)
     if as_json:
         print_json({"ready": ready, "checks": [c.to_json() for c in checks]})
@@ -78,7 +79,11 @@ def pull(
     paths = Paths.resolve()
     catalog = Catalog.load(paths)
     entries = [catalog.get(name) for name in names]  # fail on a bad name before downloading anything
-    config = PullConfig(pip_args=tuple(shlex.split(pip_args)), timeout_s=timeout_s)
+    try:
+        extra = tuple(shlex.split(pip_args))
+    except ValueError as exc:  # e.g. an unclosed quote
+        raise ConfigError(f"--pip-args {pip_args!r} cannot be split into arguments ({exc}); check its quotes") from None
+    config = PullConfig(pip_args=extra, timeout_s=timeout_s)
     results = []
     for entry in entries:
         with progress_bar() as progress:

@@ -44,11 +44,17 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     '/tmp/x'
     """
     if explicit is not None:
-        return Path(explicit).expanduser().resolve()
+        return _home_folder(Path(explicit).expanduser().resolve(), str(explicit))
     env = os.environ.get("DCA_HOME")
     if env:
-        return Path(env).expanduser().resolve()
+        return _home_folder(Path(env).expanduser().resolve(), f"DCA_HOME={env}")
     return _checkout_root() or _user_data_dir()
+
+
+def _home_folder(path: Path, given: str) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{given} is a file, not a folder; point DCA_HOME at a folder (it is created if missing)")
+    return path
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -145,6 +145,19 @@ def _check_resources(paths: Paths) -> list[Check]:
     return checks
 
 
+def run_checks_here(*, deep: bool = False) -> list[Check]:
+    """Every check for the DCA_HOME in effect; a DCA_HOME that cannot be used is itself a failed check."""
+    try:
+        paths = Paths.resolve()
+    except DcaError as exc:
+        return [
+            _check_python(),
+            _check_llama(),
+            Check(name="DCA_HOME", ok=False, detail=os.environ.get("DCA_HOME", "?"), fix=str(exc)),
+        ]
+    return run_checks(paths, deep=deep)
+
+
 def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
     """Every doctor check, in report order. ``deep`` rehashes models instead of trusting stamps."""
     return [

@@ -57,3 +57,32 @@ def test_home_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("DCA_HOME")
     # Run from this checkout, dca uses the checkout's own models/ and indexes/.
     assert resolve_home() == Path(__file__).resolve().parents[1]
+
+
+def test_dca_home_that_is_a_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 13, defect 16: it used to crash every command, doctor included
+    import json
+
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    file = tmp_path / "home-file"
+    file.write_text("x")
+    monkeypatch.setenv("DCA_HOME", str(file))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 1 and "is a file, not a folder" in listed.output
+    doctor = runner.invoke(app, ["doctor", "--json"])
+    assert doctor.exit_code == 1
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert not checks["DCA_HOME"]["ok"] and "is a file" in checks["DCA_HOME"]["fix"]
+
+
+def test_pip_args_with_an_unclosed_quote_is_one_clear_error(home: Paths) -> None:
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    result = CliRunner().invoke(app, ["pull", "smollm2-135m", "--pip-args", "'x"])
+    assert result.exit_code == 1 and "check its quotes" in result.output
