@@ -166,6 +166,22 @@ def models_add(
     )
 
 
+@models_app.command("rm")
+@user_errors
+def models_rm(
+    name: Annotated[str, typer.Argument(help="A model name (see `dca models list`).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove a pulled model's files and verification stamp, or unregister your own model."""
+    from dca.runtime.registry import remove_model
+
+    done = remove_model(name, paths=Paths.resolve())
+    if as_json:
+        print_json({"name": name, "done": done})
+        return
+    typer.echo(done)
+
+
 def main() -> None:
     app()
 

@@ -82,7 +82,7 @@ def _check_models(paths: Paths, deep: bool) -> list[Check]:
                     ok=False,
                     detail=status.detail.split(";")[0],
                     fix={
-                        "local": "dca models add PATH --name NAME",
+                        "local": f"dca models rm {entry.name}, then dca models add PATH --name {entry.name}",
                         "bundled": f"restore models/{entry.file} from git, or reinstall dca",
                     }.get(entry.source.kind, f"dca pull {entry.name}"),
                     required=entry.default and entry.role != "adapter",  # without it, --think still works

@@ -65,3 +65,50 @@ def test_add_refuses_a_taken_name(home: Paths, tmp_path: Path) -> None:
 def test_add_refuses_a_bad_name(home: Paths, tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="invalid"):
         add_user_model(write_gguf(tmp_path / "m.gguf"), name="../evil", paths=home)
+
+
+def test_a_user_model_can_be_maintained(home: Paths, tmp_path: Path) -> None:
+    # issue 13, defect 17: errors pointed at `dca pull mine` (refused for user models), doctor's
+    # fix re-added a taken name, and there was no way to remove one
+    import json
+
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    runner = CliRunner()
+    path = write_gguf(tmp_path / "mine.gguf")
+    add_user_model(path, name="mine", paths=home)
+    path.write_bytes(path.read_bytes()[:-1] + b"\1")  # the user's file changes
+    status = check_model(Catalog.load(home).get("mine"), home, deep=True)
+    assert not status.verified and "dca models rm mine" in status.detail and "dca pull" not in status.detail
+    doctor = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    fix = next(c["fix"] for c in doctor["checks"] if c["name"] == "generator mine")
+    assert fix.startswith("dca models rm mine, then dca models add")
+    removed = runner.invoke(app, ["models", "rm", "mine"])
+    assert removed.exit_code == 0 and "unregistered mine" in removed.stdout and path.is_file()
+    assert "mine" not in Catalog.load(home).names
+    add_user_model(path, name="mine", paths=home)  # the name is free again
+    assert check_model(Catalog.load(home).get("mine"), home).verified
+
+
+def test_models_rm_deletes_a_pulled_model_and_its_stamp(home: Paths, tmp_path: Path) -> None:
+    from conftest import sha256, write_catalog
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    data = b"model bytes"
+    write_catalog(
+        home,
+        f'[[model]]\nname = "tiny"\nrole = "generator"\nfile = "tiny.gguf"\nsize = {len(data)}\n'
+        f'sha256 = "{sha256(data)}"\n[model.source]\nkind = "pypi"\npackage = "p"\nversion = "1"\nmember = "m"\n',
+    )
+    (home.models / "tiny.gguf").write_bytes(data)
+    assert check_model(Catalog.load(home).get("tiny"), home).verified  # leaves a stamp
+    runner = CliRunner()
+    result = runner.invoke(app, ["models", "rm", "tiny"])
+    assert result.exit_code == 0 and "removed tiny" in result.stdout
+    assert not (home.models / "tiny.gguf").exists() and not (home.models / ".verified" / "tiny.json").exists()
+    again = runner.invoke(app, ["models", "rm", "tiny"])
+    assert again.exit_code == 1 and "is not pulled" in again.output

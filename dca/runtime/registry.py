@@ -44,3 +44,33 @@ def add_user_model(path: Path, *, name: str, paths: Paths, progress: Callable[[i
     atomic_write_json(paths.user_models, {"models": models})
     write_stamp(entry, paths, entry.sha256)
     return entry
+
+
+def remove_model(name: str, *, paths: Paths) -> str:
+    """Remove model ``name``: a pulled model's files and stamp are deleted; a user model is
+    unregistered (its file, which dca never owned, stays). Returns what was done, in words."""
+    import shutil
+
+    entry = Catalog.load(paths).get(name)
+    if entry.source.kind == "bundled":
+        raise CatalogError(f"{name} ships with dca and cannot be removed; `--adapter none` turns an adapter off")
+    stamp = paths.models / ".verified" / f"{name}.json"
+    if entry.source.kind == "local":
+        paths.ensure_writable(paths.models)
+        kept = [m for m in read_user_models(paths) if m.get("name") != name]
+        atomic_write_json(paths.user_models, {"models": kept})
+        stamp.unlink(missing_ok=True)
+        return f"unregistered {name} (the file {entry.source.path} stays where it is)"
+    target = entry.path(paths)
+    if not target.exists() and not stamp.exists():
+        raise CatalogError(f"{name} is not pulled; there is nothing to remove")
+    freed = 0
+    if target.is_dir():
+        freed = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        shutil.rmtree(target)
+    elif target.exists():
+        freed = target.stat().st_size
+        target.unlink()
+    stamp.unlink(missing_ok=True)
+    shutil.rmtree(paths.partial / name, ignore_errors=True)
+    return f"removed {name} ({freed / 1e6:,.0f} MB freed); `dca pull {name}` brings it back"

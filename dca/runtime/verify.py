@@ -61,6 +61,17 @@ def write_stamp(entry: ModelEntry, paths: Paths, sha256: str) -> None:
     atomic_write_json(_stamp_path(entry, paths), {"sha256": sha256, "size": size, "mtime_ns": mtime_ns})
 
 
+def _replace_hint(entry: ModelEntry) -> str:
+    if entry.source.kind == "local":
+        return (
+            f"the file changed since it was added: `dca models rm {entry.name}`, then "
+            f"`dca models add PATH --name {entry.name}` if the change is yours"
+        )
+    if entry.source.kind == "bundled":
+        return f"it ships with dca: restore models/{entry.file} from git, or reinstall dca"
+    return f"run `dca pull {entry.name}` to replace it"
+
+
 def _clear_stamp(entry: ModelEntry, paths: Paths) -> None:
     with contextlib.suppress(OSError):  # a read-only models folder: the check still reports the mismatch
         _stamp_path(entry, paths).unlink(missing_ok=True)
@@ -91,7 +102,7 @@ def check_model(
 
     if not path.exists():
         how = {
-            "local": "re-add it with `dca models add`",
+            "local": f"`dca models rm {entry.name}`, then `dca models add PATH --name {entry.name}`",
             "bundled": f"it ships with dca: restore models/{entry.file} from git, or reinstall dca",
         }.get(entry.source.kind, f"run `dca pull {entry.name}`")
         return status(present=False, verified=False, detail=f"not on disk; {how}")
@@ -102,7 +113,7 @@ def check_model(
             present=True,
             verified=False,
             size=size,
-            detail=f"size is {size:,} bytes, expected {entry.size:,}; run `dca pull {entry.name}` to replace it",
+            detail=f"size is {size:,} bytes, expected {entry.size:,}; {_replace_hint(entry)}",
         )
     stamp = _read_stamp(entry, paths)
     expected = entry.sha256 or str(stamp.get("sha256", ""))
@@ -115,7 +126,7 @@ def check_model(
             present=True,
             verified=False,
             size=size,
-            detail=f"sha256 is {actual[:12]}…, expected {expected[:12]}…; run `dca pull {entry.name}` to replace it",
+            detail=f"sha256 is {actual[:12]}…, expected {expected[:12]}…; {_replace_hint(entry)}",
         )
     write_stamp(entry, paths, actual)
     return status(present=True, verified=True, size=size)
