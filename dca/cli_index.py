@@ -274,6 +274,9 @@ def index_stats(name: Annotated[str, typer.Argument()] = "default", as_json: Jso
 def index_verify(
     name: Annotated[str, typer.Argument()] = "default",
     repair: Annotated[bool, typer.Option(help="Rebuild the FAISS file from SQLite if it is damaged.")] = False,
+    deep: Annotated[
+        bool, typer.Option(help=f"Compare every FAISS vector with SQLite's (default: a sample of {64}).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Check FAISS against SQLite (counts, ids) and document hashes against the files on disk."""
@@ -284,9 +287,9 @@ def index_verify(
     try:
         if repair:
             with opened.writer():
-                report = verify_index(opened, repair=True)
+                report = verify_index(opened, repair=True, deep=deep)
         else:
-            report = verify_index(opened)
+            report = verify_index(opened, deep=deep)
     finally:
         opened.close()
     if as_json:

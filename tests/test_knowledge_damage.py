@@ -142,3 +142,42 @@ def test_a_full_disk_says_so_and_loses_nothing(home: Paths, tmp_path: Path) -> N
     assert (
         sqlite3.connect(home.indexes / "full" / "store.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     )
+
+
+def test_flipped_vector_bytes_are_found_and_repaired(home: Paths, tmp_path: Path) -> None:
+    # issue 13, defect 18: verify used to say ok while dense scores went wild
+    import json
+
+    _corpus_index(home, tmp_path)
+    folder = home.indexes / "hurt"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    faiss_file = folder / manifest["vectors_file"]
+    data = bytearray(faiss_file.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle - 2048, middle + 2048):  # 4 kB of float bytes flipped, the ids untouched
+        data[i] ^= 0x5A
+    faiss_file.write_bytes(bytes(data))
+    deep = runner.invoke(app, ["index", "verify", "hurt", "--deep", "--json"])
+    report = json.loads(deep.stdout)
+    assert deep.exit_code == 1 and not report["ok"] and "differ from SQLite" in report["problems"][0]
+    assert report["vectors_checked"] == report["chunks"]
+    repaired = runner.invoke(app, ["index", "verify", "hurt", "--repair", "--deep", "--json"])
+    assert json.loads(repaired.stdout)["repaired"] is True
+    again = runner.invoke(app, ["index", "verify", "hurt", "--deep"])
+    assert again.exit_code == 0 and again.stdout.rstrip().endswith("ok")
+
+
+def test_vectors_can_be_read_back_from_exact_and_ivf_indexes() -> None:
+    import numpy as np
+
+    from dca.knowledge.vectors import AnnConfig, FaissIndex, build_ivf
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 16)).astype(np.float32)
+    ids = np.arange(10, 2010, dtype=np.int64) * 3  # ids are chunk ids, not positions
+    exact = FaissIndex.exact(16)
+    exact.add(ids, vectors)
+    ivf, _ = build_ivf(ids, vectors, AnnConfig(ann_threshold=1000, n_recall_queries=20))
+    pick = ids[[0, 777, 1999]]
+    for index in (exact, ivf):
+        assert np.allclose(index.reconstruct(pick), vectors[[0, 777, 1999]])

@@ -121,6 +121,14 @@ class FaissIndex:
             return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)  # type: ignore[attr-defined]
 
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (rows in order), to compare them with SQLite's."""
+        import faiss
+
+        if isinstance(self._index, faiss.IndexIVF):
+            self._index.set_direct_map_type(faiss.DirectMap.Hashtable)  # lookups by our chunk ids
+        return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, 0))  # type: ignore[attr-defined]
+
     def save(self, path: Path) -> None:
         """Write atomically: a reader opens either the old file or the new one."""
         import faiss

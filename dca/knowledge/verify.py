@@ -26,6 +26,7 @@ class VerifyReport:
     repaired: bool = False
 
     sqlite_damaged: bool = False  # then only deleting the index and adding the files again helps
+    vectors_checked: int = 0  # FAISS vectors compared with SQLite's (a sample; all with --deep)
 
     @property
     def ok(self) -> bool:
@@ -35,11 +36,14 @@ class VerifyReport:
         return {**self.__dict__, "ok": self.ok}
 
 
-def verify_index(index: KnowledgeIndex, *, repair: bool = False) -> VerifyReport:
+SAMPLE = 64  # vectors compared with SQLite's on a plain verify; --deep compares all of them
+
+
+def verify_index(index: KnowledgeIndex, *, repair: bool = False, deep: bool = False) -> VerifyReport:
     """Check SQLite integrity, FAISS count and ids against SQLite, and document hashes against files."""
     report = VerifyReport(index=index.name)
     try:
-        return _verify(index, report, repair)
+        return _verify(index, report, repair, deep)
     except sqlite3.DatabaseError as exc:  # pages too damaged for SQLite to even check them
         return _sqlite_damaged(report, str(exc))
 
@@ -53,7 +57,7 @@ def _sqlite_damaged(report: VerifyReport, detail: str) -> VerifyReport:
     return report
 
 
-def _verify(index: KnowledgeIndex, report: VerifyReport, repair: bool) -> VerifyReport:
+def _verify(index: KnowledgeIndex, report: VerifyReport, repair: bool, deep: bool) -> VerifyReport:
     integrity = index.db.execute("PRAGMA integrity_check").fetchone()[0]
     if integrity != "ok":
         return _sqlite_damaged(report, integrity)
@@ -72,6 +76,8 @@ def _verify(index: KnowledgeIndex, report: VerifyReport, repair: bool) -> Verify
                 report.problems.append(f"FAISS holds {vectors.ntotal} vectors for {report.chunks} chunks")
             elif not np.array_equal(np.sort(faiss_ids), np.sort(chunk_ids)):
                 report.problems.append("FAISS ids differ from the chunk ids in SQLite")
+            else:
+                _compare_vectors(index, vectors, chunk_ids, report, deep)
         except KnowledgeIndexError as exc:
             report.problems.append(str(exc))
     if report.problems and repair:
@@ -89,3 +95,24 @@ def _verify(index: KnowledgeIndex, report: VerifyReport, repair: bool) -> Verify
         if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and sha256_file(file) != sha256:
             report.stale.append(f"{path}: changed since it was indexed")
     return report
+
+
+def _compare_vectors(
+    index: KnowledgeIndex, vectors: object, chunk_ids: np.ndarray, report: VerifyReport, deep: bool
+) -> None:
+    """FAISS's stored vectors against SQLite's (the truth): all of them, or an even sample."""
+    ids = np.sort(chunk_ids)
+    if not deep and len(ids) > SAMPLE:
+        ids = ids[np.linspace(0, len(ids) - 1, SAMPLE).astype(np.int64)]
+    placeholders = ",".join("?" * len(ids))
+    rows = dict(index.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({placeholders})", [int(i) for i in ids]))
+    truth = np.stack([np.frombuffer(rows[int(i)], dtype=np.float32) for i in ids]) if len(ids) else None
+    if truth is None:
+        return
+    stored = vectors.reconstruct(ids)  # type: ignore[attr-defined]
+    bad = int(np.sum(np.abs(stored - truth).max(axis=1) > 1e-4))
+    report.vectors_checked = len(ids)
+    if bad:
+        report.problems.append(
+            f"{bad} of {len(ids)} vectors checked in FAISS differ from SQLite's (the vector file is damaged)"
+        )
