@@ -126,7 +126,7 @@ class FaissIndex:
         import faiss
 
         if isinstance(self._index, faiss.IndexIVF):
-            self._index.set_direct_map_type(faiss.DirectMap.Hashtable)  # lookups by our chunk ids
+            self._index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # by chunk id
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, 0))  # type: ignore[attr-defined]
 
     def save(self, path: Path) -> None:
