@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, print_json, user_errors
+from dca.cli_common import JsonFlag, plain, print_json, user_errors
 from dca.errors import DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
@@ -113,7 +113,7 @@ def _print_sources(answer: Any, all_sources: bool = False) -> None:
     for source in shown:
         where = f" > {source.heading}" if source.heading else ""
         where += f" (page {source.page})" if source.page else ""
-        typer.echo(f"  [{source.number}] {source.path}{where}")
+        typer.echo(plain(f"  [{source.number}] {source.path}{where}"))
 
 
 def ask(
@@ -159,7 +159,7 @@ def ask(
     answer = consume(run, display if live else (lambda event: None), pause=False)
     display.finish(answer)
     if not live:
-        typer.echo(answer.text)
+        typer.echo(plain(answer.text))
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
     _print_sources(answer, all_sources=style == "short" or answer.reasoning is not None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,24 @@ from dca.errors import DcaError
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+_CONTROL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (e.g. window titles, hyperlinks)
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI (colours, cursor moves, screen clears)
+    r"|\x1b[@-_]?"  # any other escape
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # the other C0 and C1 controls (tab and newline stay)
+)
+
+
+def plain(text: object) -> str:
+    """``text`` without terminal control sequences: file names and document text are data, and
+    printed raw they could recolour, retitle or clear the user's terminal.
+
+    >>> plain("ok\\x1b[2J\\x1b]0;pwned\\x07 done\\r")
+    'ok done'
+    """
+    return _CONTROL.sub("", str(text))
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
+from dca.cli_common import JsonFlag, plain, print_json, progress_bar, user_errors
 from dca.config import Paths
 from dca.errors import KnowledgeIndexError
 
@@ -54,7 +54,7 @@ def _print_report(report: dict[str, object], as_json: bool) -> None:
         key = str(reason).split(" (")[0]
         reasons[key] = reasons.get(key, 0) + 1
     for reason, count in sorted(reasons.items()):
-        typer.echo(f"  skipped {count}: {reason}")
+        typer.echo(plain(f"  skipped {count}: {reason}"))
 
 
 def _ingest_config(
@@ -71,7 +71,7 @@ def _ingest_config(
     if chunk_tokens is not None or overlap_tokens is not None:
         defaults = ChunkConfig()
         chunking = ChunkConfig(
-            chunk_tokens=chunk_tokens or defaults.chunk_tokens,
+            chunk_tokens=defaults.chunk_tokens if chunk_tokens is None else chunk_tokens,
             overlap_tokens=defaults.overlap_tokens if overlap_tokens is None else overlap_tokens,
         )
     return IngestConfig(
@@ -213,8 +213,8 @@ def index_search(
         c = hit.chunk
         where = f" > {c.heading}" if c.heading else ""
         where += f" (page {c.page})" if c.page else ""
-        typer.echo(f"[{hit.rank}] {c.path}{where}  chars {c.char_start}-{c.char_end}  score {hit.score:.4f}")
-        snippet = " ".join(c.text.split())
+        typer.echo(plain(f"[{hit.rank}] {c.path}{where}  chars {c.char_start}-{c.char_end}  score {hit.score:.4f}"))
+        snippet = " ".join(plain(c.text).split())
         typer.echo(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
 
 
@@ -299,7 +299,7 @@ def index_verify(
         for problem in report.problems:
             typer.echo(f"  problem: {problem}")
         for stale in report.stale:
-            typer.echo(f"  stale: {stale}")
+            typer.echo(plain(f"  stale: {stale}"))
         if report.repaired:
             typer.echo("  repaired: the FAISS file was rebuilt from SQLite")
         if report.stale:

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from dca.cli_common import plain
 from dca.reasoning.events import (
     AnswerText,
     ContextAdded,
@@ -49,7 +50,7 @@ class Display:
         sys.stdout.flush()
 
     def _dim(self, text: str) -> str:
-        return f"{_DIM}{text}{_RESET}" if self.tty else text
+        return f"{_DIM}{plain(text)}{_RESET}" if self.tty else plain(text)
 
     def _status(self, text: str) -> None:
         """A live line on stderr (hide/summary: the thinking is not printed, so progress is)."""
@@ -105,7 +106,7 @@ class Display:
                     self._out("\n")
                 self.in_thinking = False
             if self.stream_answer:
-                self._out(event.text)
+                self._out(plain(event.text))
 
     def _note(self, text: str) -> None:
         if self.mode == "show":

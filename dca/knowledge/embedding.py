@@ -53,6 +53,8 @@ class SentenceTransformerEmbedder:
         import torch
 
         self._threads = torch.get_num_threads()
+        # tokens one chunk may have: the model's window less its two special tokens
+        self.max_tokens = int(getattr(self._model, "max_seq_length", 0) or 0) - 2
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()

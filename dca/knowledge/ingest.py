@@ -252,6 +252,13 @@ def _run(
         # leaves nothing behind (an index made with it would refuse every later add).
         embedder = embedder_factory()
         embedder_factory = lambda: embedder  # noqa: E731
+        window = int(getattr(embedder, "max_tokens", 0) or 0)
+        chunk_tokens = (config.chunking or ChunkConfig()).chunk_tokens
+        if window > 0 and chunk_tokens > window:
+            raise IngestError(
+                f"--chunk-tokens {chunk_tokens} is more than {embedder_name} reads ({window} tokens): the rest of "
+                f"each chunk would be cut off unseen; use at most {window}"
+            )
     index = open_index(paths, name, embedder_name=embedder_name, create=create, chunking=config.chunking)
     report = IngestReport(index=name)
     try:

@@ -14,6 +14,9 @@ MODES = ("dense", "bm25", "hybrid")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+MAX_K = 1000  # more results than this is a mistake (and FAISS takes 64-bit k only up to its limits)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchConfig:
     """How `dca index search` ranks chunks."""
@@ -25,8 +28,8 @@ class SearchConfig:
     rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"k must be at least 1, got {self.k}")
+        if not 1 <= self.k <= MAX_K:
+            raise ConfigError(f"k must be between 1 and {MAX_K}, got {self.k}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.candidates < self.k:

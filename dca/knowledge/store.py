@@ -80,7 +80,7 @@ END;
 
 
 def validate_index_name(name: str) -> str:
-    if not _NAME_RE.match(name) or ".." in name:
+    if not _NAME_RE.fullmatch(name) or ".." in name:  # fullmatch: "$" would let a trailing newline in
         raise KnowledgeIndexError(
             f"index name {name!r} is invalid: use letters, digits, '.', '_' or '-' (no '/' or '..')"
         )

@@ -70,7 +70,7 @@ class ModelEntry:
     base: str = ""  # adapters: the generator it was trained on (it loads on no other)
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not _NAME_RE.fullmatch(self.name):
             raise CatalogError(f"model name {self.name!r} is invalid: use lower-case letters, digits, '.', '_' or '-'")
         if self.role not in ROLES:
             raise CatalogError(f"model {self.name!r}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
@@ -96,7 +96,7 @@ class ModelEntry:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise CatalogError(f"model name {name!r} is invalid: use lower-case letters, digits, '.', '_' or '-'")
     return name
 

@@ -410,6 +410,8 @@ def resolve_model(model: str | None, paths: Paths) -> tuple[str, Path]:
     from dca.runtime.catalog import Catalog
     from dca.runtime.verify import check_model
 
+    if model is not None and not model.strip():
+        raise ConfigError("--model is empty; give a model name (see `dca models list`) or leave it out")
     if model and (model.endswith(".gguf") or os.sep in model) and Path(model).expanduser().is_file():
         path = Path(model).expanduser().resolve()
         return path.stem, path
