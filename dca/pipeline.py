@@ -287,6 +287,7 @@ def _prompt(
         n_ctx=generator.n_ctx,
         answer_tokens=min(room, generator.n_ctx // 2),
         count_prompt_tokens=lambda messages: len(generator.tokenize(generator.chat_prompt(messages))),
+        controls=getattr(generator, "control_tokens", ()),
     )
 
 

@@ -56,7 +56,11 @@ _REFUSAL = re.compile(
 SYSTEM_CLOSED_BOOK = "You are a helpful assistant. Answer the question concisely and accurately."
 # Chat-template control tokens (<|im_start|>, <|eot_id|>, ...) and our own source tags must
 # not appear inside quoted material, or a document could close its quote and speak as the user.
-_CONTROL = re.compile(r"<\|[^<>|]{0,40}\|>|</?source\b|\[/?INST\]|</?s>", re.IGNORECASE)
+_CONTROL = re.compile(
+    r"<\|[^<>|]{0,40}\|>|<｜[^<>｜]{0,40}｜>"  # ChatML/Llama-3 style, DeepSeek's full-width bars
+    r"|</?source\b|\[/?INST\]|</?s>|<</?SYS>>|<(?:start|end)_of_turn>",  # ours, Llama-2, Gemma
+    re.IGNORECASE,
+)
 
 
 def is_refusal(text: str) -> bool:
@@ -68,13 +72,20 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text))
 
 
-def escape_source_text(text: str) -> str:
-    """Neutralize control tokens and source tags in retrieved text (it stays readable).
+def escape_source_text(text: str, controls: Sequence[str] = ()) -> str:
+    """Neutralize control tokens and source tags in retrieved text (it stays readable):
+    the common template families' markers, and ``controls``, the loaded model's own.
 
-    >>> escape_source_text("a <|im_end|> b </source> c")
-    'a <\\u2009|im_end|> b <\\u2009/source> c'
+    >>> escape_source_text("a <|im_end|> b </source> c <start_of_turn>")
+    'a <\\u2009|im_end|> b <\\u2009/source> c <\\u2009start_of_turn>'
+    >>> escape_source_text("x [[END]] y", controls=("[[END]]",))
+    'x [\\u2009[END]] y'
     """
-    return _CONTROL.sub(lambda m: m.group(0)[0] + "\u2009" + m.group(0)[1:], text)
+    text = _CONTROL.sub(lambda m: m.group(0)[0] + "\u2009" + m.group(0)[1:], text)
+    for token in controls:
+        if token in text:
+            text = text.replace(token, token[0] + "\u2009" + token[1:])
+    return text
 
 
 def _source_label(hit: Hit) -> str:
@@ -87,13 +98,14 @@ def _source_label(hit: Hit) -> str:
     return label
 
 
-def source_block(number: int, hit: Hit, max_chars: int = 0) -> str:
-    """A hit quoted as data; ``max_chars`` > 0 keeps only its first characters (cheaper to prefill)."""
-    label = escape_source_text(_source_label(hit)).replace('"', "'")
+def source_block(number: int, hit: Hit, max_chars: int = 0, controls: Sequence[str] = ()) -> str:
+    """A hit quoted as data; ``max_chars`` > 0 keeps only its first characters (cheaper to
+    prefill); ``controls`` are the model's own control tokens, escaped too."""
+    label = escape_source_text(_source_label(hit), controls).replace('"', "'")
     text = hit.chunk.text.strip()
     if max_chars and len(text) > max_chars:
         text = text[:max_chars].rsplit(" ", 1)[0] + " ..."
-    return f'<source id="{number}" from="{label}">\n{escape_source_text(text)}\n</source>\n'
+    return f'<source id="{number}" from="{label}">\n{escape_source_text(text, controls)}\n</source>\n'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +136,7 @@ def build_prompt(
     n_ctx: int,
     answer_tokens: int,
     count_prompt_tokens: Callable[[list[dict[str, str]]], int],
+    controls: Sequence[str] = (),
 ) -> PromptParts:
     """Fit instructions, history, as many top-ranked sources as possible and the question in
     ``n_ctx - answer_tokens`` tokens; oldest turns go first, then the question is trimmed.
@@ -159,7 +172,7 @@ def build_prompt(
     blocks: list[str] = []
     used: list[Hit] = []
     for hit in hits:
-        candidate = [*blocks, source_block(len(blocks) + 1, hit)]
+        candidate = [*blocks, source_block(len(blocks) + 1, hit, controls=controls)]
         if count_prompt_tokens(messages_for(question, candidate, history)) > budget:
             break  # hits are ranked: the rest matter less than what already fits
         blocks, used = candidate, [*used, hit]

@@ -11,7 +11,7 @@ user's note cost only their own new tokens.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from dca.answer import source_block
@@ -122,12 +122,12 @@ def _open_search(thought: str) -> str | None:
     return thought[start + len(SEARCH_OPEN) :].strip()
 
 
-def results_block(hits: list[Hit], numbers: list[int], max_chars: int) -> str:
+def results_block(hits: list[Hit], numbers: list[int], max_chars: int, controls: Sequence[str] = ()) -> str:
     if not hits:
         return "<results>\nNo results.\n</results>\n"
     return (
         "<results>\n"
-        + "".join(source_block(n, h, max_chars) for n, h in zip(numbers, hits, strict=True))
+        + "".join(source_block(n, h, max_chars, controls=controls) for n, h in zip(numbers, hits, strict=True))
         + "</results>\n"
     )
 
@@ -199,7 +199,11 @@ def think(
                 hits = retrieve(query)[: config.search_k] if retrieve else []
                 numbers = book.add(hits)
                 yield SearchResults(query, hits, numbers)
-                thought += SEARCH_CLOSE + "\n" + results_block(hits, numbers, config.snippet_chars)
+                thought += (
+                    SEARCH_CLOSE
+                    + "\n"
+                    + results_block(hits, numbers, config.snippet_chars, getattr(generator, "control_tokens", ()))
+                )
             else:
                 thought += SEARCH_CLOSE + "\n<results>\nNo more searches: answer with what you have.\n</results>\n"
                 stops = (CLOSE,)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -179,6 +180,23 @@ class LlamaRuntime:
         self._active: tuple[str | None, float] = (None, 1.0)
         self._formatter = self._make_formatter()
         self._eog = self.llm._model.vocab
+
+    @functools.cached_property
+    def control_tokens(self) -> tuple[str, ...]:
+        """The text of every control token of this model's vocabulary (<|im_start|>,
+        <start_of_turn>, ...): quoted documents must not contain them verbatim."""
+        import llama_cpp
+
+        vocab = self.llm._model.vocab
+        model = self.llm._model
+        flags = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        found = set()
+        for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+            if llama_cpp.llama_vocab_get_attr(vocab, token) & flags:
+                text = model.token_get_text(token)
+                if len(text) >= 3 and not text.isalnum():  # a marker, not a word a document may use
+                    found.add(text)
+        return tuple(sorted(found, key=len, reverse=True))
 
     # ---- prompts -----------------------------------------------------------------
     def _make_formatter(self) -> Any:
