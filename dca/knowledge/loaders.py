@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from dca.errors import DcaError
+
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".text", ".log", ".csv", ".tsv"}
@@ -89,7 +91,7 @@ class LoadConfig:
     follow_symlinks: bool = False
 
 
-class SkipFile(Exception):
+class SkipFile(DcaError):
     """A file that cannot be indexed; the reason is counted and reported, never silent."""
 
 
@@ -248,7 +250,12 @@ def _read_blocks(path: Path) -> Iterator[str]:
                 text = decoder.decode(raw)
             if text:
                 yield text
-        tail = decoder.decode(b"", final=True)
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError:  # the file ends inside a character
+            if decoder.errors == "strict":
+                log.warning("%s is not valid UTF-8; undecodable bytes were replaced", path)
+            tail = "\ufffd"
         if tail:
             yield tail
 
