@@ -88,7 +88,8 @@ def test_symlinks_to_outside_are_skipped_unless_followed_and_recorded_under_the_
     assert _documents(home, "a") == {str(folder / "own.txt")}
     assert "pass --follow-symlinks" in report.skipped[str(folder / "far.txt")]
     assert "pass --follow-symlinks" in report.skipped[str(folder / "linked")]
-    _add(home, "b", [folder], follow_symlinks=True, exclude=("mine/linked/loop/*",))
+    followed = _add(home, "b", [folder], follow_symlinks=True, exclude=("mine/linked/loop/*",))
+    assert "symlink loop" in followed.skipped[str(folder / "linked" / "loop" / "sub")]  # counted, not dropped
     documents = _documents(home, "b")
     assert str(folder / "far.txt") in documents and str(folder / "linked" / "deep.txt") in documents
     assert not any(str(outside) in d for d in documents)  # recorded under the names the user sees

@@ -160,6 +160,7 @@ def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, 
     def walk(folder: Path, root: Path) -> Iterator[Path]:
         real = folder.resolve()
         if real in walked:
+            skipped[printable(folder)] = "folder already read (a symlink loop, or a second link to it)"
             return
         walked.add(real)
         try:
