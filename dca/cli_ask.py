@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from dca.cli_common import JsonFlag, plain, print_json, user_errors
-from dca.errors import DcaError
+from dca.errors import ConfigError, DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Catalog generator, registered model or GGUF path.")]
@@ -116,8 +116,24 @@ def _print_sources(answer: Any, all_sources: bool = False) -> None:
         typer.echo(plain(f"  [{source.number}] {source.path}{where}"))
 
 
+def _question(question: str | None) -> str:
+    """The question argument; ``-`` or none at all reads it from stdin when stdin is not a terminal."""
+    if question not in (None, "-"):
+        return str(question)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise ConfigError("give a question, or pipe one in: echo 'question' | dca ask -")
+    with contextlib.suppress(AttributeError, ValueError):  # bad bytes: one clear error later, not here
+        sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    text = sys.stdin.read()
+    if not text.strip():
+        raise ConfigError("stdin held no question; pipe one in: echo 'question' | dca ask -")
+    return text.strip()
+
+
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question.")],
+    question: Annotated[
+        str | None, typer.Argument(help="Your question; - (or nothing, with a pipe) reads it from stdin.")
+    ] = None,
     index: IndexOpt = "default",
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
@@ -143,6 +159,7 @@ def ask(
     """Answer a question from your documents, citing its sources (--think: reason first)."""
     from dca.cli_think import Display, consume
 
+    question = _question(question)
     reasoning = _reasoning(
         not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
     )

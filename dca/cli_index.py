@@ -265,8 +265,20 @@ def index_stats(name: Annotated[str, typer.Argument()] = "default", as_json: Jso
     if as_json:
         print_json(stats)
         return
-    for key, value in stats.items():
-        typer.echo(f"{key:<14} {value}")
+    chunking = stats["chunking"] or {}
+    ann = stats["ann"] or {}
+    lines = [
+        ("index", stats["name"]),
+        ("documents", f"{stats['documents']:,}"),
+        ("chunks", f"{stats['chunks']:,}"),
+        ("embedder", f"{stats['embedder']} ({stats['dim']} dimensions)"),
+        ("chunking", f"{chunking.get('chunk_tokens', '?')} tokens, {chunking.get('overlap_tokens', '?')} overlap"),
+        ("vectors", str(stats["vectors"]) + (f", nprobe {ann['nprobe']}" if ann.get("nprobe") else "")),
+        ("generation", str(stats["generation"])),
+        ("on disk", f"{stats['bytes_on_disk'] / 1e6:,.1f} MB"),
+    ]
+    for key, value in lines:
+        typer.echo(f"{key:<11} {value}")
 
 
 @index_app.command("verify")

@@ -112,3 +112,27 @@ def test_models_rm_deletes_a_pulled_model_and_its_stamp(home: Paths, tmp_path: P
     assert not (home.models / "tiny.gguf").exists() and not (home.models / ".verified" / "tiny.json").exists()
     again = runner.invoke(app, ["models", "rm", "tiny"])
     assert again.exit_code == 1 and "is not pulled" in again.output
+
+
+def test_models_show_and_an_unknown_size(home: Paths, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    runner = CliRunner()
+    add_user_model(write_gguf(tmp_path / "mine.gguf"), name="mine", paths=home)
+    shown = runner.invoke(app, ["models", "show", "mine"])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "your own file" in shown.stdout
+        and "architecture  llama" in shown.stdout
+        and "state         verified" in shown.stdout
+    )
+    data = json.loads(runner.invoke(app, ["models", "show", "mine", "--json"]).stdout)
+    assert data["gguf"]["architecture"] == "llama" and data["chat_template"] == "{{ messages }}"
+    listed = runner.invoke(app, ["models", "list"]).stdout
+    assert not any(line.split()[2:3] == ["0MB"] for line in listed.splitlines())
+    missing = runner.invoke(app, ["models", "show", "nope"])
+    assert missing.exit_code == 1 and "unknown model 'nope'" in missing.output

@@ -181,3 +181,12 @@ def test_vectors_can_be_read_back_from_exact_and_ivf_indexes() -> None:
     pick = ids[[0, 777, 1999]]
     for index in (exact, ivf):
         assert np.allclose(index.reconstruct(pick), vectors[[0, 777, 1999]])
+
+
+def test_index_stats_reads_as_text_not_a_python_dict(home: Paths, tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    embedder = HashEmbedder()
+    add_paths(home, "s", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    result = runner.invoke(app, ["index", "stats", "s"])
+    assert result.exit_code == 0 and "{" not in result.stdout
+    assert "chunking    200 tokens, 32 overlap" in result.stdout and "MB" in result.stdout

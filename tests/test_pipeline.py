@@ -236,3 +236,14 @@ def test_max_tokens_or_a_budget_beyond_the_context_is_refused(home: Paths, scrip
     result = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--budget", "5000"])
     assert result.exit_code == 1 and "--budget 5000 does not fit" in result.output
     assert not scripted.prompts
+
+
+def test_ask_reads_the_question_from_stdin(home: Paths, scripted: ScriptedGenerator) -> None:
+    scripted.answers = ["Nine."]
+    piped = runner.invoke(app, ["ask", "-", "--no-retrieval"], input="How many sheep are left?\n")
+    assert piped.exit_code == 0 and "Nine." in piped.stdout
+    assert "How many sheep are left?" in scripted.prompts[-1]
+    bare = runner.invoke(app, ["ask", "--no-retrieval"], input="What about goats?\n")
+    assert bare.exit_code == 0 and "What about goats?" in scripted.prompts[-1]
+    empty = runner.invoke(app, ["ask", "-", "--no-retrieval"], input="   \n")
+    assert empty.exit_code == 1 and "stdin held no question" in empty.output
