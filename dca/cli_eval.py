@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dca.cli_common import JsonFlag, print_json, user_errors
+from dca.cli_common import JsonFlag, print_json, resumes, user_errors
 
 
 def eval_command(
@@ -115,4 +115,4 @@ def eval_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(user_errors(eval_command))
+    app.command("eval")(user_errors(resumes(eval_command)))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, plain, print_json, progress_bar, user_errors
+from dca.cli_common import JsonFlag, plain, print_json, progress_bar, resumes, user_errors
 from dca.config import Paths
 from dca.errors import KnowledgeIndexError
 
@@ -123,6 +123,7 @@ FollowSymlinks = Annotated[
 
 @index_app.command("add")
 @user_errors
+@resumes
 def index_add(
     paths_in: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or folders (recursive).")],
     index: IndexOpt = "default",
@@ -150,6 +151,7 @@ def index_add(
 
 @index_app.command("sync")
 @user_errors
+@resumes
 def index_sync(
     folder: Annotated[str, typer.Argument(help="The folder the index should mirror.")],
     index: IndexOpt = "default",

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dca.cli_common import JsonFlag, print_json, user_errors
+from dca.cli_common import JsonFlag, print_json, resumes, user_errors
 
 train_app = typer.Typer(
     help="Train the reasoning adapter: collect traces, SFT a LoRA, RL rounds (ReST-EM); exports GGUF.",
@@ -19,6 +19,7 @@ train_app = typer.Typer(
 
 @train_app.command("collect")
 @user_errors
+@resumes
 def collect_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[Path, typer.Option(help="Output JSONL: one line per question with its kept traces.")],
@@ -76,6 +77,7 @@ def collect_command(
 
 @train_app.command("sft")
 @user_errors
+@resumes
 def sft_command(
     data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect`.")],
     out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
@@ -142,6 +144,7 @@ def sft_command(
 
 @train_app.command("rl")
 @user_errors
+@resumes
 def rl_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
@@ -201,6 +204,7 @@ def rl_command(
 
 @train_app.command("grpo")
 @user_errors
+@resumes
 def grpo_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],

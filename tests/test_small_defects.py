@@ -111,3 +111,19 @@ def test_the_runtime_lists_its_vocabularys_control_tokens(tmp_path: Path) -> Non
         write_gguf(model, tokens, tmp_path / "t.gguf"), name="t", config=RuntimeConfig(vocab_only=True)
     )
     assert "<|endoftext|>" in runtime.control_tokens and "ab" not in runtime.control_tokens
+
+
+def test_ctrl_c_promises_a_resume_only_where_a_rerun_resumes(
+    home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dca.eval.runner.run_eval", interrupt)
+    data = tmp_path / "gsm.jsonl"
+    data.write_text('{"question": "q", "answer": "#### 4"}\n')
+    resumable = runner.invoke(app, ["eval", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run")])
+    assert resumable.exit_code == 130 and "rerun the same command to resume" in resumable.output
+    monkeypatch.setattr("dca.runtime.catalog.Catalog.load", interrupt)
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 130 and "nothing was changed" in listed.output and "resume" not in listed.output
