@@ -1,20 +1,42 @@
-"""``dca eval TASK --data PATH`` and ``dca eval report RUN_DIR...``."""
+"""``dca eval TASK --data PATH`` (one subcommand per task) and ``dca eval report RUN_DIR...``."""
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from dca.cli_common import JsonFlag, print_json, resumes, user_errors
+from dca.cli_common import JsonFlag, print_json, progress_bar, resumes, user_errors
+
+TASK_HELP = {
+    "gsm8k": "Grade-school math word problems (accuracy of the final number).",
+    "math500": "MATH-500 competition problems (accuracy of the final answer).",
+    "squad2": "SQuAD 2.0 reading comprehension over its paragraphs (EM/F1, RAG by default).",
+    "hotpotqa": "HotpotQA multi-hop questions over their paragraphs (EM/F1, RAG by default).",
+}
+
+
+class _Tasks(TyperGroup):
+    """An unknown task is one line and exit 1, as other bad input is (not click's usage box)."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            typer.echo(f"error: unknown task {args[0]!r}; use one of: {', '.join(self.commands)}", err=True)
+            raise typer.Exit(1)
+        return super().resolve_command(ctx, args)
+
+
+eval_app = typer.Typer(
+    cls=_Tasks,
+    help="Evaluate a model on a task (a resumable run folder), or compare runs with `report`.",
+    no_args_is_help=True,
+)
 
 
 def eval_command(
-    task: Annotated[str, typer.Argument(help="gsm8k, math500, squad2, hotpotqa, or report.")],
-    runs: Annotated[list[Path] | None, typer.Argument(help="report: the run folders to compare.")] = None,
+    ctx: typer.Context,
     data: Annotated[Path | None, typer.Option(help="The dataset file.")] = None,
     model: Annotated[str | None, typer.Option(help="Generator (default: the catalog default).")] = None,
     adapter: Annotated[
@@ -50,21 +72,11 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Evaluate a model on a task (resumable run folder), or compare runs with `report`."""
-    if task == "report":
-        from dca.eval.report import write_report
-
-        if not runs:
-            raise typer.BadParameter("give the run folders to compare: dca eval report RUN_DIR...")
-        md, png = write_report(list(runs), out or Path("runs") / "report")
-        typer.echo(md.read_text(encoding="utf-8"))
-        typer.echo(f"written {md} and {png}")
-        return
+    """Evaluate a model on this task; a rerun of the same command resumes the run folder."""
     from dca.errors import ConfigError
     from dca.eval.runner import EvalConfig, run_eval
 
-    if runs:
-        raise ConfigError(f"unexpected arguments after the task: {' '.join(map(str, runs))}")
+    task = str(ctx.info_name)
     if data is None:
         raise ConfigError(f"give the dataset with --data (e.g. ../shared/data for {task})")
     config = EvalConfig(
@@ -92,21 +104,12 @@ def eval_command(
     )
     folder = out or Path("runs") / f"{task}-{mode or 'default'}-{strategy}-{model or 'default'}"
 
-    started = time.monotonic()
-    first_done: list[int] = []
+    with progress_bar(unit="questions") as bar:
 
-    def progress(done: int, total: int, metric: float) -> None:
-        if not sys.stderr.isatty():
-            return
-        first_done.append(done)
-        new = done - first_done[0] + 1  # examples done in this process (a resumed run skips some)
-        eta = (time.monotonic() - started) / new * (total - done)
-        sys.stderr.write(f"\r{task}: {done}/{total}  running {metric:.3f}  ETA {eta / 60:.1f} min   ")
-        sys.stderr.flush()
+        def progress(done: int, total: int, metric: float) -> None:
+            bar(f"{task}: running {metric:.3f}", done, total)
 
-    summary = run_eval(config, out=folder, progress=progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+        summary = run_eval(config, out=folder, progress=progress)
     if as_json:
         print_json(summary)
         return
@@ -114,5 +117,44 @@ def eval_command(
     typer.echo(f"run folder: {folder}")
 
 
+def report_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="The eval run folders to compare.")],
+    out: Annotated[Path, typer.Option(help="Where report.md and report.png go.")] = Path("runs") / "report",
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare run folders: a table and a plot of quality against seconds and tokens per question."""
+    from dca.eval.report import load_summary, write_report
+
+    md, png = write_report(list(runs), out)
+    if as_json:
+        summaries = [load_summary(run) for run in runs]
+        print_json(
+            {
+                "report": str(md),
+                "plot": str(png),
+                "runs": [
+                    {
+                        "run": str(run),
+                        "task": s["task"],
+                        "n": s["n"],
+                        "metric": s["primary_metric"],
+                        "value": s["metrics"][s["primary_metric"]],
+                        "per_question": s["per_question"],
+                        "config": s["config"],
+                    }
+                    for run, s in zip(runs, summaries, strict=True)
+                ],
+            }
+        )
+        return
+    typer.echo(md.read_text(encoding="utf-8"))
+    typer.echo(f"written {md} and {png}")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("eval")(user_errors(resumes(eval_command)))
+    from dca.eval.tasks import TASKS
+
+    for task in TASKS:
+        eval_app.command(task, help=TASK_HELP.get(task, f"Evaluate on {task}."))(user_errors(resumes(eval_command)))
+    eval_app.command("report")(user_errors(report_command))
+    app.add_typer(eval_app, name="eval")

@@ -320,3 +320,18 @@ def test_answer_leads_are_removed_before_scoring(text: str, cleaned: str) -> Non
     from dca.eval.runner import _ANSWER_LEAD
 
     assert _ANSWER_LEAD.sub("", text) == cleaned
+
+
+def test_eval_report_is_a_subcommand_whose_json_is_honoured(home: Paths, tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    run.mkdir()
+    summary = {
+        "task": "gsm8k", "n": 2, "primary_metric": "accuracy", "metrics": {"accuracy": 0.5},
+        "per_question": {"completion_tokens": 10.0, "seconds": 1.0},
+        "config": {"mode": "closed-book", "model": None, "adapter": None, "strategy": "direct"},
+    }  # fmt: skip
+    (run / "summary.json").write_text(json.dumps(summary))
+    result = runner.invoke(app, ["eval", "report", str(run), "--out", str(tmp_path / "rep"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["runs"][0]["value"] == 0.5 and data["plot"].endswith("report.png")
