@@ -247,6 +247,41 @@ def models_rm(
     typer.echo(done)
 
 
+@app.command()
+@user_errors
+def logs(
+    n: Annotated[int, typer.Option("-n", "--count", help="How many of the latest turns.")] = 10,
+    conversation: Annotated[str | None, typer.Option(help="Only this conversation (its id).")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Delete the question log.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The question log: the latest `dca ask` and chat turns (DCA_NO_LOG=1 or --no-log: off)."""
+    from dca.logbook import LogBook
+
+    book = LogBook(Paths.resolve())
+    if clear:
+        removed = book.clear()
+        typer.echo(f"deleted the question log ({removed} turns)")
+        return
+    if n < 1:
+        raise ConfigError(f"-n must be at least 1, got {n}")
+    turns = book.recent(n, conversation=conversation)
+    if as_json:
+        print_json([t.to_json() for t in turns])
+        return
+    if not turns:
+        typer.echo(f"no questions logged yet in {book.path}")
+    for t in turns:
+        when = t.to_json()["created"]
+        extra = f", {t.strategy}" if t.strategy and t.strategy != "direct" else ""
+        extra += f", adapter {t.adapter}" if t.adapter else ""
+        extra += f", index {t.index}" if t.index else ""
+        typer.echo(plain(f"#{t.id} {when} [{t.conversation}] {t.model}{extra}, {t.seconds:.1f} s"))
+        typer.echo(plain(f"  Q: {t.question}"))
+        answer = " ".join(t.answer.split())
+        typer.echo(plain(f"  A: {answer[:300]}{'…' if len(answer) > 300 else ''}"))
+
+
 def main() -> None:
     app()
 

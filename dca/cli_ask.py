@@ -13,6 +13,7 @@ from dca.errors import ConfigError, DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Catalog generator, registered model or GGUF path.")]
+NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the question log (`dca logs`).")]
 AdapterOpt = Annotated[
     str | None,
     typer.Option(help="LoRA adapter: a catalog name, models/adapters/NAME.gguf or a path; none: the base model alone."),
@@ -154,6 +155,7 @@ def ask(
     fallback: Fallback = True,
     thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
+    no_log: NoLog = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Answer a question from your documents, citing its sources (--think: reason first)."""
@@ -170,6 +172,7 @@ def ask(
     if as_json:
         answer = consume(run, lambda event: None, pause=False)
         print_json(answer.to_json())
+        _log(answer, None, no_log)
         return
     live = stream or reasoning.thinks
     display.stream_answer = live
@@ -180,6 +183,7 @@ def ask(
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
     _print_sources(answer, all_sources=style == "short" or answer.reasoning is not None)
+    _log(answer, None, no_log)
 
 
 def chat(
@@ -197,6 +201,8 @@ def chat(
     samples: Samples = None,
     thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
+    no_log: NoLog = False,
+    resume: Annotated[bool, typer.Option("--continue", help="Continue the last logged conversation.")] = False,
 ) -> None:
     """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer;
     during thinking it pauses to take a note (a second Ctrl-C cancels)."""
@@ -206,8 +212,13 @@ def chat(
     reasoning = _reasoning(not no_retrieval, think, strategy, budget, 0, samples, True, 0, True)
     config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning)
     Display(thinking)  # a bad --thinking fails before the model loads
+    from dca.logbook import new_conversation
+
+    conversation_id = _continued(resume) or new_conversation()
     conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval))
     conversation.assistant.config = config
+    if resume:
+        conversation.history = _history(conversation_id)
     typer.echo("dca chat: ask a question; /sources, /index NAME, /reset, /exit.")
     with contextlib.suppress(AttributeError, ValueError):  # a line in another encoding ends one turn, not the chat
         sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
@@ -226,6 +237,7 @@ def chat(
             return
         if line == "/reset":
             conversation.reset()
+            conversation_id = new_conversation()
             typer.echo("(conversation cleared)")
             continue
         if line == "/sources":
@@ -255,10 +267,49 @@ def chat(
                 typer.echo("\n(cancelled)")
                 continue
             _print_sources(answer, all_sources=style == "short")
+            _log(answer, conversation_id, no_log)
         except KeyboardInterrupt:
             typer.echo("\n(stopped)")
         except DcaError as exc:  # one bad turn must not end the chat
             typer.echo(f"error: {exc}", err=True)
+
+
+def _log(answer: Any, conversation: str | None, no_log: bool) -> None:
+    """Record the turn in the question log (a failure to log warns; it never costs the answer)."""
+    from dca.config import Paths
+    from dca.logbook import LogBook, logging_enabled, new_conversation
+
+    if not logging_enabled(no_log):
+        return
+    try:
+        LogBook(Paths.resolve()).record(answer, conversation=conversation or new_conversation())
+    except DcaError as exc:
+        typer.echo(f"warning: the question was not logged ({exc})", err=True)
+
+
+def _continued(resume: bool) -> str | None:
+    from dca.config import Paths
+    from dca.logbook import LogBook
+
+    if not resume:
+        return None
+    last = LogBook(Paths.resolve()).last_conversation()
+    if last is None:
+        raise ConfigError("there is no logged conversation to continue; start one with `dca chat`")
+    return last
+
+
+def _history(conversation: str) -> list[dict[str, str]]:
+    from dca.config import Paths
+    from dca.logbook import LogBook
+
+    turns = LogBook(Paths.resolve()).recent(50, conversation=conversation)
+    typer.echo(
+        f"(continuing a conversation of {len(turns)} turns; the last question: {plain(turns[-1].question)[:80]})"
+    )
+    return [
+        m for t in turns for m in ({"role": "user", "content": t.question}, {"role": "assistant", "content": t.answer})
+    ]
 
 
 def _chat_turn(conversation: Any, line: str, thinking: str) -> Any:
