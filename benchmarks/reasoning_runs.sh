@@ -10,7 +10,8 @@ OUT=benchmarks/results/eval
 GSM="$DATA/gsm8k/test_dev.jsonl"
 HOTPOT="$DATA/hotpotqa/hotpot_dev_distractor_100.json"
 MATH="$DATA/math500/test.jsonl"
-run() { echo "== $(date -u +%FT%TZ) $*"; .venv/bin/dca eval "$@" || echo "!! failed: $*"; }
+# --adapter none: these measure the base model (reasoning strategies would load the shipped adapter)
+run() { echo "== $(date -u +%FT%TZ) $*"; .venv/bin/dca eval "$@" --adapter none || echo "!! failed: $*"; }
 
 # GSM8K, first 200 rows of test_dev ("program" without repair is read off the program run:
 # greedy decoding makes its first attempt identical, see docs/RESULTS.md).
