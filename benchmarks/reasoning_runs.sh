@@ -22,8 +22,7 @@ run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --b
   --out $OUT/hotpotqa-rag-short-cot256
 run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 --searches 3 \
   --out $OUT/hotpotqa-search3
-run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 --searches 3 \
-  --no-fallback --out $OUT/hotpotqa-search3-nofallback
+# (without the fallback: identical to hotpotqa-search3 as long as its fallback never fires, as measured)
 run gsm8k --data "$GSM" --limit 200 --strategy mix --samples 5 --out $OUT/gsm8k-mix-adaptive5
 # The budget curve (512 is gsm8k-cot-512).
 for b in 64 128 256 1024; do
