@@ -1,0 +1,51 @@
+"""The reasoning adapter's training in one figure: the SFT loss per step of each run, and the
+GSM8K accuracy of the base and of each round's adapter (eval run folders, same strategy).
+
+    .venv/bin/python benchmarks/plot_training.py --train runs/train/ref1 \\
+        --eval base=benchmarks/results/eval/gsm8k-program ref1=benchmarks/results/eval/gsm8k-program-ref1 \\
+        --out benchmarks/results/training.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", nargs="*", type=Path, default=[], help="SFT run folders (log.jsonl)")
+    parser.add_argument("--eval", nargs="+", default=[], help="LABEL=EVAL_RUN_DIR, in round order")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/training.png"))
+    args = parser.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for run in args.train:
+        lines = [json.loads(x) for x in (run / "log.jsonl").read_text(encoding="utf-8").split("\n") if x]
+        loss_ax.plot([x["step"] for x in lines], [x["loss"] for x in lines], label=run.name)
+    loss_ax.set(xlabel="optimizer step", ylabel="loss (response tokens)", title="SFT")
+    loss_ax.legend()
+    labels, accuracy, seconds = [], [], []
+    for item in args.eval:
+        label, folder = item.split("=", 1)
+        summary = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+        labels.append(label)
+        accuracy.append(summary["metrics"][summary["primary_metric"]])
+        seconds.append(summary["per_question"]["seconds"])
+    bars = acc_ax.bar(labels, accuracy, color="tab:blue")
+    for bar, acc, sec in zip(bars, accuracy, seconds, strict=True):
+        acc_ax.annotate(f"{acc:.3f}\n{sec:.1f} s/q", (bar.get_x() + bar.get_width() / 2, acc), ha="center", va="bottom")
+    acc_ax.set(ylabel="GSM8K accuracy (first 200 test_dev)", title="base and adapters, same strategy", ylim=(0, 1))
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
