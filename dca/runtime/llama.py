@@ -178,7 +178,11 @@ class LlamaRuntime:
         self.lock = threading.RLock()
         self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora_p
         self._active: tuple[str | None, float] = (None, 1.0)
-        self._formatter = self._make_formatter()
+        try:
+            self._formatter = self._make_formatter()
+        except GeneratorError:
+            self.llm.close()  # free the model now, not at interpreter exit
+            raise
         self._eog = self.llm._model.vocab
 
     @functools.cached_property
