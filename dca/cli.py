@@ -18,12 +18,12 @@ from dca.config import Paths
 from dca.errors import ConfigError
 
 app = typer.Typer(
-    help="dca: answer questions with a small local model, your documents, and a reasoning adapter.",
+    help="dca: answer questions with a small local model, your documents, and test-time reasoning.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="List and register models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, show, register and remove models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(train_app, name="train")
