@@ -20,9 +20,27 @@ from dca.errors import ConfigError
 app = typer.Typer(
     help="dca: answer questions with a small local model, your documents, and test-time reasoning.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version_flag(value: bool) -> None:
+    if value:
+        typer.echo(f"dca {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version_flag, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """dca: answer questions with a small local model, your documents, and test-time reasoning."""
+
+
 models_app = typer.Typer(help="List, show, register and remove models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")

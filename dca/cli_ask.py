@@ -12,13 +12,15 @@ from dca.cli_common import JsonFlag, plain, print_json, user_errors
 from dca.errors import ConfigError, DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
-ModelOpt = Annotated[str | None, typer.Option(help="Catalog generator, registered model or GGUF path.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Catalog generator, registered model or GGUF path.")
+]
 NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the question log (`dca logs`).")]
 AdapterOpt = Annotated[
     str | None,
     typer.Option(help="LoRA adapter: a catalog name, models/adapters/NAME.gguf or a path; none: the base model alone."),
 ]
-KOpt = Annotated[int, typer.Option("--k", help="Sources to retrieve.")]
+KOpt = Annotated[int, typer.Option("--k", "-k", help="Sources to retrieve.")]
 NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
 MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]

@@ -38,7 +38,9 @@ eval_app = typer.Typer(
 def eval_command(
     ctx: typer.Context,
     data: Annotated[Path | None, typer.Option(help="The dataset file.")] = None,
-    model: Annotated[str | None, typer.Option(help="Generator (default: the catalog default).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Generator (default: the catalog default).")
+    ] = None,
     adapter: Annotated[
         str | None,
         typer.Option(
@@ -50,7 +52,7 @@ def eval_command(
     limit: Annotated[int, typer.Option(help="First N examples (0 = all).")] = 0,
     answerable_only: Annotated[bool, typer.Option(help="squad2: answerable questions only.")] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    k: Annotated[int, typer.Option("--k", help="Sources retrieved per question (rag).")] = 5,
+    k: Annotated[int, typer.Option("--k", "-k", help="Sources retrieved per question (rag).")] = 5,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 512,
     answer_style: Annotated[
         str, typer.Option(help="rag: cited (dca ask's prompt) or short (the answer phrase alone, for EM/F1).")

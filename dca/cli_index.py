@@ -189,7 +189,7 @@ def index_remove(
 def index_search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     index: IndexOpt = "default",
-    k: Annotated[int, typer.Option("--k", help="Chunks to return.")] = 5,
+    k: Annotated[int, typer.Option("--k", "-k", help="Chunks to return.")] = 5,
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "hybrid",
     source: Annotated[str, typer.Option(help="Only sources matching this glob, e.g. '*.md'.")] = "",
     as_json: JsonFlag = False,

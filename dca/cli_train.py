@@ -37,7 +37,9 @@ def collect_command(
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
     budget: Annotated[int, typer.Option(help="cot: thinking tokens per sample.")] = 384,
     seed: Annotated[int, typer.Option(help="Seed of the first sample (sample k uses seed + k).")] = 0,
-    model: Annotated[str | None, typer.Option(help="Generator (default: the catalog default).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Generator (default: the catalog default).")
+    ] = None,
     adapter: Annotated[str | None, typer.Option(help="LoRA adapter to sample from.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -81,7 +83,7 @@ def collect_command(
 def sft_command(
     data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect`.")],
     out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option(help="Base model: catalog name or GGUF path.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
     alpha: Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")] = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
@@ -148,7 +150,7 @@ def sft_command(
 def rl_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option(help="Base model: catalog name or GGUF path.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
     init_adapter: Annotated[str | None, typer.Option(help="Policy of round 1 (e.g. the SFT adapter).")] = None,
     init_traces: Annotated[Path | None, typer.Option(help="Traces every fine-tune also learns from.")] = None,
     rounds: Annotated[int, typer.Option(help="Rounds of sample, reward, keep, fine-tune.")] = 2,
@@ -208,7 +210,7 @@ def rl_command(
 def grpo_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option(help="Base model: catalog name or GGUF path.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
     init_run: Annotated[str, typer.Option(help="An SFT run folder whose LoRA is the starting policy.")] = "",
     format: Annotated[str, typer.Option("--format", help="program or cot.")] = "program",
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,

@@ -120,3 +120,28 @@ source = {{ kind = "pypi", package = "emb-pkg", version = "1", member = "emb_pkg
     assert result.exit_code == 0, result.output
     assert "[ok  ] generator gen (default): present and verified" in result.stdout
     assert "dca is ready." in result.stdout
+
+
+def test_short_flags_version_and_h_on_every_command() -> None:
+    import typer.main
+
+    from dca import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"dca {__version__}"
+
+    def walk(command: object, path: list[str]) -> list[tuple[list[str], object]]:
+        found = [(path, command)]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += walk(sub, [*path, name])
+        return found
+
+    commands = walk(typer.main.get_command(app), [])
+    assert len(commands) > 25
+    for path, _ in commands:
+        shown = runner.invoke(app, [*path, "-h"])
+        assert shown.exit_code == 0 and "Usage:" in shown.stdout, path
+    for path, command in commands:
+        if path in (["ask"], ["chat"], ["eval", "gsm8k"], ["index", "search"]):
+            options = {o for p in command.params for o in getattr(p, "opts", [])}  # type: ignore[attr-defined]
+            assert "-k" in options and (path == ["index", "search"] or "-m" in options), path
