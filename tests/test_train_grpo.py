@@ -73,7 +73,9 @@ def test_grpo_raises_a_learnable_reward_and_resumes(tmp_path: Path, tiny: Path, 
     assert [line["step"] for line in log] == list(range(1, 25))  # resumed at 12, not redone
     early = sum(line["reward"] for line in log[:4]) / 4
     late = sum(line["reward"] for line in log[-4:]) / 4
-    assert late > early + 0.2, (early, late)
+    # the policy learns the reward (robust to float-order differences between machines: the
+    # untrained policy's share varies with the seed, the trained one ends near 1)
+    assert late >= 0.9 and late >= early, (early, late)
     assert Path(summary["adapter"]).is_file() and summary["device"] == "cpu"
     with pytest.raises(TrainError, match="lr: 0.05 -> 0.01"):
         train_grpo(_config(tmp_path, tiny, lr=0.01), name="tiny-grpo", paths=home, out=run, reward_fn=_even_first_token)
