@@ -30,13 +30,21 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.eval.datasets import Example, load_gsm8k
-from dca.files import atomic_write_bytes, atomic_write_json, config_changes, sha256_file
+from dca.files import atomic_write_json, config_changes, sha256_file
 from dca.reasoning.answers import extract_answer
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.program import FENCE
 from dca.reasoning.sandbox import run_program
 from dca.reasoning.think import CLOSE, OPEN
-from dca.train.sft import TARGETS, _architecture, _load_base, _load_checkpoint, _memory_error, _save_checkpoint
+from dca.train.sft import (
+    TARGETS,
+    _architecture,
+    _load_checkpoint,
+    _memory_error,
+    _save_checkpoint,
+    lora_model,
+    resume_log,
+)
 from dca.train.traces import _prompt_messages
 
 # (example, completion text, completion token ids) -> reward; the default is rewards.py's total
@@ -125,7 +133,6 @@ def train_grpo(
 ) -> dict[str, Any]:
     """Train (or resume) the LoRA ``name`` by GRPO; returns the run summary."""
     import torch
-    from peft import LoraConfig, get_peft_model
     from safetensors.torch import load_file
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
@@ -152,13 +159,7 @@ def train_grpo(
         lambda ex, text, toks: math_reward(ex, text, toks, fmt=config.format, budget=config.max_new_tokens)
     )
     torch.manual_seed(config.seed)
-    model = _load_base(base_path, config.dtype)
-    model = get_peft_model(
-        model, LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.targets), lora_dropout=0.0)
-    )
-    for _, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            parameter.data = parameter.data.float()
+    model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
     if config.init_run:
         start = Path(config.init_run) / "checkpoints"
         latest = start / "latest"
@@ -177,15 +178,7 @@ def train_grpo(
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
     state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "seconds": 0.0, "samples": 0}
     log = folder / "log.jsonl"
-    if state["step"] == 0:
-        log.unlink(missing_ok=True)
-    else:
-        kept = [
-            line
-            for line in log.read_text(encoding="utf-8").split("\n")
-            if line and json.loads(line)["step"] <= state["step"]
-        ]
-        atomic_write_bytes(log, "".join(line + "\n" for line in kept).encode("utf-8"))
+    resume_log(log, int(state["step"]))
     order = list(range(len(examples)))
     random.Random(config.seed).shuffle(order)
     step = int(state["step"])

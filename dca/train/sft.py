@@ -117,6 +117,31 @@ def _schedule(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def lora_model(base_path: Path, dtype: str, *, rank: int, alpha: int, targets: tuple[str, ...]) -> Any:
+    """The GGUF base dequantized in ``dtype`` with a fresh peft LoRA; the LoRA weights (and so
+    their optimizer state) in float32."""
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(
+        _load_base(base_path, dtype),
+        LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets), lora_dropout=0.0),
+    )
+    for _, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            parameter.data = parameter.data.float()
+    return model
+
+
+def resume_log(log: Path, step: int) -> None:
+    """The per-step log of a run resumed at ``step``: lines written after that checkpoint
+    (before a kill) are dropped; a run starting afresh starts a fresh log."""
+    if step == 0:
+        log.unlink(missing_ok=True)
+        return
+    kept = [line for line in log.read_text(encoding="utf-8").split("\n") if line and json.loads(line)["step"] <= step]
+    atomic_write_bytes(log, "".join(line + "\n" for line in kept).encode("utf-8"))
+
+
 def _save_checkpoint(folder: Path, step: int, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
     """checkpoints/step-N, written beside and renamed: a crash (or a full disk) leaves the previous one."""
     import torch
@@ -187,7 +212,6 @@ def train_sft(
 ) -> dict[str, Any]:
     """Train (or resume) the LoRA ``name``; returns the run summary with the adapter's path."""
     import torch
-    from peft import LoraConfig, get_peft_model
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
     from dca.train.export import export_lora
@@ -209,12 +233,7 @@ def train_sft(
             "(the prompt alone is longer); raise --seq-len"
         )
     torch.manual_seed(config.seed)
-    model = _load_base(base_path, config.dtype)
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.targets), lora_dropout=0.0)
-    model = get_peft_model(model, lora)
-    for _, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            parameter.data = parameter.data.float()  # LoRA weights and their optimizer state in float32
+    model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -228,13 +247,7 @@ def train_sft(
         total_steps = min(total_steps, config.max_steps)
     state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "tokens": 0, "seconds": 0.0}
     log = folder / "log.jsonl"
-    if state["step"] == 0:
-        log.unlink(missing_ok=True)
-    else:  # drop log lines past the checkpoint (written after it, before a kill)
-        kept = [
-            line for line in log.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= state["step"]
-        ]
-        atomic_write_bytes(log, "".join(line + "\n" for line in kept).encode("utf-8"))
+    resume_log(log, int(state["step"]))
     step = int(state["step"])
     while step < total_steps:
         started = time.perf_counter()
