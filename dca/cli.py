@@ -13,6 +13,7 @@ from dca.cli_ask import register as register_ask
 from dca.cli_common import JsonFlag, plain, print_json, progress_bar, resumes, user_errors
 from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
+from dca.cli_serve import register as register_serve
 from dca.cli_train import train_app
 from dca.config import Paths
 from dca.errors import ConfigError
@@ -47,6 +48,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(train_app, name="train")
 register_ask(app)
 register_eval(app)
+register_serve(app)
 
 
 @app.command()

@@ -23,6 +23,8 @@ from dca.reasoning.events import (
     SearchResults,
     Thinking,
     VoteTally,
+    describe,
+    tally_text,
 )
 
 THINKING_MODES = ("show", "hide", "summary")
@@ -79,25 +81,15 @@ class Display:
                 + (f" · searches {event.searches}" if event.searches else "")
                 + (f" · votes {self.tally}" if self.tally else "")
             )
-        elif isinstance(event, SearchIssued):
-            self.searches += 1
-            self._note(f"search: {event.query}")
-        elif isinstance(event, SearchResults):
-            self._note(f"{len(event.hits)} results: sources {', '.join(map(str, event.numbers)) or 'none'}")
-        elif isinstance(event, ProgramRan):
-            outcome = f"printed {event.result.last_line!r}" if event.result.ok else f"failed: {event.result.error}"
-            self._note(f"{'repaired program' if event.repair else 'program'} {outcome}")
-        elif isinstance(event, SampleFinished):
-            self.in_thinking = False
-            if event.n_samples > 1:
-                self._note(
-                    f"sample {event.sample + 1}/{event.n_samples}: {event.final or 'no answer'} ({event.tokens} tokens)"
-                )
-        elif isinstance(event, VoteTally):
-            self.tally = ", ".join(f"{k}: {v}" for k, v in sorted(event.counts.items(), key=lambda kv: -kv[1]))
-            self._note(f"votes {self.tally or 'none'}" + (" (decided)" if event.decided else ""))
-        elif isinstance(event, ContextAdded):
-            self._note(f"note added: {event.note}")
+        elif isinstance(event, SampleFinished | VoteTally | SearchIssued | SearchResults | ProgramRan | ContextAdded):
+            if isinstance(event, SampleFinished):
+                self.in_thinking = False
+            elif isinstance(event, SearchIssued):
+                self.searches += 1
+            elif isinstance(event, VoteTally):
+                self.tally = tally_text(event)
+            if (note := describe(event)) is not None:
+                self._note(note)
         elif isinstance(event, AnswerText):
             if not self.answer_started:
                 self.clear_status()

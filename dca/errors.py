@@ -77,3 +77,19 @@ def require_utf8(text: str, what: str) -> str:
             f"the {what} is not valid UTF-8 text; check the terminal's encoding (e.g. LANG=C.UTF-8) and retype it"
         ) from None
     return text
+
+
+class ServeError(DcaError):
+    """The server cannot start with these settings."""
+
+
+class RequestError(DcaError):
+    """An HTTP request to ``dca serve`` is malformed or cannot be served (answered in the OpenAI error shape)."""
+
+    def __init__(
+        self, message: str, *, status: int = 400, kind: str = "invalid_request_error", param: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status code
+        self.kind = kind  # OpenAI's error "type"
+        self.param = param  # the request field at fault, if one is

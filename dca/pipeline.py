@@ -51,6 +51,8 @@ class AskConfig:
     retrieval: bool = True  # False: answer closed-book, without the index
     max_tokens: int = 512  # room kept for the answer
     temperature: float = 0.0
+    top_p: float = 0.95  # nucleus sampling (with temperature > 0)
+    stop: tuple[str, ...] = ()  # strings that end the answer (not included); thinking is not cut by them
     seed: int | None = None
     # a LoRA adapter (catalog name, models/adapters/NAME.gguf or a path); None: the catalog's
     # reasoning adapter when the strategy thinks; "none": the base model alone
@@ -63,6 +65,10 @@ class AskConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if any(not s for s in self.stop):
+            raise ConfigError("a stop string is empty; give non-empty strings")
         answer_instruction(self.style)  # raises for an unknown style
 
 
@@ -191,6 +197,8 @@ def run_pipeline(
     gen = GenerationConfig(
         max_tokens=config.max_tokens,
         temperature=config.temperature,
+        top_p=config.top_p,
+        stop=() if strategy.thinks else config.stop,  # a thinking strategy's answer is cut below
         seed=config.seed,
         adapter=adapter_name,
         adapter_scale=config.adapter_scale,
@@ -232,13 +240,21 @@ def run_pipeline(
             retrieve=(lambda query: retrieve(query)) if searching and retrieve is not None else None,
             controls=controls,
         )
+        cut = StopCut(config.stop)
         for event in run:
             if isinstance(event, Finished):
                 result = event.result
+            elif isinstance(event, AnswerText) and config.stop:
+                if piece := cut.feed(event.text):
+                    yield AnswerText(piece)
             else:
                 yield event
+        if rest := cut.flush():
+            yield AnswerText(rest)
         assert isinstance(result, ReasoningResult)
         text = result.answer.removeprefix("Final answer:").strip() or result.answer
+        if config.stop:
+            text = StopCut(config.stop).cut(text).strip()
         base.sources = [Source.from_hit(n, hit) for n, hit in enumerate(result.sources or parts.sources, start=1)]
         completion.prompt_tokens = max((s.prompt_tokens for s in result.samples), default=0)
         completion.completion_tokens = result.reasoning_tokens + result.answer_tokens
@@ -264,6 +280,48 @@ def run_pipeline(
         "total_s": ended - started,
     }
     yield Finished(base)
+
+
+class StopCut:
+    """Cuts streamed text at the first stop string, holding back what could be the start of one.
+
+    >>> cut = StopCut(("END",))
+    >>> cut.feed("one E"), cut.feed("N"), cut.feed("D two"), cut.feed(" more")
+    ('one ', '', '', '')
+    >>> StopCut(("\\n",)).cut("a\\nb")
+    'a'
+    """
+
+    def __init__(self, stop: tuple[str, ...]) -> None:
+        self.stop = stop
+        self._held = ""
+        self.stopped = False
+
+    def cut(self, text: str) -> str:
+        ends = [text.index(s) for s in self.stop if s in text]
+        return text[: min(ends)] if ends else text
+
+    def flush(self) -> str:
+        """What was held back, at the end of the text."""
+        rest, self._held = ("" if self.stopped else self._held), ""
+        return rest
+
+    def feed(self, piece: str) -> str:
+        """The part of ``piece`` (with what was held back) that can be shown now."""
+        if self.stopped:
+            return ""
+        text = self._held + piece
+        cut = self.cut(text)
+        if cut != text:
+            self.stopped, self._held = True, ""
+            return cut
+        keep = max((len(s) - 1 for s in self.stop), default=0)
+        # hold back the longest tail that is a prefix of a stop string
+        tail = next(
+            (n for n in range(min(keep, len(text)), 0, -1) if any(s.startswith(text[-n:]) for s in self.stop)), 0
+        )
+        self._held = text[len(text) - tail :]
+        return text[: len(text) - tail]
 
 
 def _prompt(

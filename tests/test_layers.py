@@ -24,7 +24,8 @@ FORBIDDEN = {
     ),
     "answer": ("dca.api", "dca.cli", "dca.pipeline", "dca.reasoning", "dca.eval", "dca.train", "llama_cpp"),
     "pipeline.py": ("dca.api", "dca.cli", "dca.eval", "dca.train", "llama_cpp", "torch"),
-    "api.py": ("dca.cli", "dca.eval", "dca.train"),
+    "api.py": ("dca.cli", "dca.serve", "dca.eval", "dca.train"),
+    "serve": ("dca.cli", "dca.eval", "dca.train", "llama_cpp", "torch"),
 }
 
 

@@ -71,3 +71,28 @@ THINK_DEFAULT = ReasoningConfig(strategy="program", budget=512)
 # variant measured beats the direct answer over the retrieved sources (EM 0.31; thinking over the
 # sources 0.20, 0.25 with the fallback; search during reasoning 0.21), so the direct answer it is.
 THINK_DEFAULT_RAG = ReasoningConfig(strategy="direct")
+
+# OpenAI's ``reasoning_effort`` (dca serve) as dca strategies: "low" is what `--think` does
+# (the measured default); "medium" and "high" spend more (votes over programs and thoughts, or
+# longer thinking over the sources with plain RAG as the fallback).
+EFFORTS = ("none", "minimal", "low", "medium", "high")
+
+
+def effort_config(effort: str, *, retrieval: bool) -> ReasoningConfig:
+    """The reasoning config for a ``reasoning_effort``; ``retrieval``: the question has an index.
+
+    >>> effort_config("low", retrieval=False).strategy
+    'program'
+    >>> effort_config("high", retrieval=True).budget
+    1024
+    """
+    if effort not in EFFORTS:
+        raise ConfigError(f"unknown reasoning effort {effort!r}; use one of: {', '.join(EFFORTS)}")
+    if effort in ("none", "minimal"):
+        return ReasoningConfig()
+    if effort == "low":
+        return THINK_DEFAULT_RAG if retrieval else THINK_DEFAULT
+    budget = 512 if effort == "medium" else 1024
+    if retrieval:
+        return ReasoningConfig(strategy="cot", budget=budget)
+    return ReasoningConfig(strategy="mix", budget=budget, n_samples=3 if effort == "medium" else 5)

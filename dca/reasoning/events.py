@@ -188,3 +188,33 @@ Event = (
     | VoteTally
     | Finished
 )
+
+
+def describe(event: object) -> str | None:
+    """A one-line note for the events a reader follows between thoughts (searches, programs,
+    samples, votes, notes); None for thinking, answer text, progress and the end.
+
+    >>> describe(SearchIssued("capital of France"))
+    'search: capital of France'
+    """
+    if isinstance(event, SearchIssued):
+        return f"search: {event.query}"
+    if isinstance(event, SearchResults):
+        return f"{len(event.hits)} results: sources {', '.join(map(str, event.numbers)) or 'none'}"
+    if isinstance(event, ProgramRan):
+        outcome = f"printed {event.result.last_line!r}" if event.result.ok else f"failed: {event.result.error}"
+        return f"{'repaired program' if event.repair else 'program'} {outcome}"
+    if isinstance(event, SampleFinished):
+        if event.n_samples == 1:
+            return None
+        return f"sample {event.sample + 1}/{event.n_samples}: {event.final or 'no answer'} ({event.tokens} tokens)"
+    if isinstance(event, VoteTally):
+        return f"votes {tally_text(event) or 'none'}" + (" (decided)" if event.decided else "")
+    if isinstance(event, ContextAdded):
+        return f"note added: {event.note}"
+    return None
+
+
+def tally_text(event: VoteTally) -> str:
+    """The vote counts, most votes first: ``"42: 3, 41: 1"``."""
+    return ", ".join(f"{k}: {v}" for k, v in sorted(event.counts.items(), key=lambda kv: -kv[1]))
