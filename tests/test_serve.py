@@ -324,3 +324,16 @@ def test_openai_client_and_langchain_against_a_live_server(indexed: Paths) -> No
         assert chat.invoke("What do cats do?").content == "Cats purr [1]."
         with pytest.raises(Exception, match="401|invalid_api_key"):
             OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
+
+
+def test_the_adapter_is_chosen_per_request(home: Paths) -> None:
+    (home.models / "adapters").mkdir(parents=True)
+    (home.models / "adapters" / "reasoning.gguf").write_bytes(b"GGUF")
+    generator = ScriptedGenerator(["fine"])
+    with _client(home, generator) as client:
+        assert client.post("/v1/chat/completions", json=_chat(dca={"adapter": "reasoning"})).status_code == 200
+        assert client.post("/v1/chat/completions", json=_chat(dca={"adapter": "none"})).status_code == 200
+        missing = client.post("/v1/chat/completions", json=_chat(dca={"adapter": "nosuch"}))
+    assert missing.status_code == 400 and "no adapter 'nosuch'" in missing.json()["error"]["message"]
+    assert generator.adapters == {"reasoning": home.models / "adapters" / "reasoning.gguf"}
+    assert [c.adapter for c in generator.configs] == ["reasoning", None]  # type: ignore[attr-defined]
