@@ -18,9 +18,9 @@ run() { echo "== $(date -u +%FT%TZ) $*"; .venv/bin/dca eval "$@" --adapter none 
 run gsm8k --data "$GSM" --limit 200 --strategy program --out $OUT/gsm8k-program
 run gsm8k --data "$GSM" --limit 200 --strategy cot --budget 512 --out $OUT/gsm8k-cot-512
 # HotpotQA dev 100: plain RAG short is benchmarks/results/eval/hotpotqa-rag-short (EM 0.31).
-run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 \
+run hotpotqa --data "$HOTPOT" --setting rag --style short --strategy cot --budget 256 \
   --out $OUT/hotpotqa-rag-short-cot256
-run hotpotqa --data "$HOTPOT" --mode rag --answer-style short --strategy cot --budget 256 --searches 3 \
+run hotpotqa --data "$HOTPOT" --setting rag --style short --strategy cot --budget 256 --searches 3 \
   --out $OUT/hotpotqa-search3
 # (without the fallback: identical to hotpotqa-search3 as long as its fallback never fires, as measured)
 run gsm8k --data "$GSM" --limit 200 --strategy mix --samples 5 --out $OUT/gsm8k-mix-adaptive5

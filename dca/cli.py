@@ -10,7 +10,7 @@ import typer
 
 from dca import __version__
 from dca.cli_ask import register as register_ask
-from dca.cli_common import JsonFlag, plain, print_json, progress_bar, resumes, user_errors
+from dca.cli_common import JsonFlag, OneLineErrors, plain, print_json, progress_bar, resumes, user_errors
 from dca.cli_eval import register as register_eval
 from dca.cli_index import index_app
 from dca.cli_serve import register as register_serve
@@ -19,6 +19,8 @@ from dca.config import Paths
 from dca.errors import ConfigError
 
 app = typer.Typer(
+    cls=OneLineErrors,
+    rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
     help="dca: answer questions with a small local model, your documents, and test-time reasoning.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
@@ -42,7 +44,12 @@ def _root(
     """dca: answer questions with a small local model, your documents, and test-time reasoning."""
 
 
-models_app = typer.Typer(help="List, show, register and remove models.", no_args_is_help=True)
+models_app = typer.Typer(
+    cls=OneLineErrors,
+    rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
+    help="List, show, register and remove models.",
+    no_args_is_help=True,
+)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(train_app, name="train")

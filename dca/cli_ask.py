@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, plain, print_json, user_errors
+from dca.cli_common import (
+    AnswerStyle,
+    JsonFlag,
+    RetrievalMode,
+    StrategyName,
+    ThinkingMode,
+    plain,
+    print_json,
+    user_errors,
+)
 from dca.errors import ConfigError, DcaError
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
@@ -26,11 +35,16 @@ MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]
 Temperature = Annotated[float, typer.Option(help="0 = greedy.")]
 Style = Annotated[
-    str, typer.Option(help="cited: sentences ending in [n]; short: the answer alone (sources listed below it).")
+    AnswerStyle,
+    typer.Option(
+        help="cited: sentences ending in [n]; short: the answer alone (sources listed below it).",
+    ),
 ]
+Mode = Annotated[RetrievalMode, typer.Option(help="Retrieval: dense + BM25 (hybrid), or one of them.")]
 Think = Annotated[bool, typer.Option("--think", help="Reason before answering, with the measured default strategy.")]
 Strategy = Annotated[
-    str | None, typer.Option(help="direct, cot, vote, program, mix or verify (implies --think unless direct).")
+    StrategyName | None,
+    typer.Option(help="How to reason (implies --think unless direct; docs/reasoning.md)."),
 ]
 Budget = Annotated[int | None, typer.Option(help="Most thinking tokens; then the answer is forced.")]
 MinThinking = Annotated[int, typer.Option(help="Thinking shorter than this is extended with a continuation cue.")]
@@ -38,7 +52,10 @@ Samples = Annotated[int | None, typer.Option(help="vote/mix/verify: most samples
 Adaptive = Annotated[bool, typer.Option("--adaptive/--fixed", help="vote/mix: stop sampling once the vote is decided.")]
 Searches = Annotated[int, typer.Option(help="With an index: most searches during reasoning (0: sources up front).")]
 Fallback = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Searches: plain RAG when no answer comes.")]
-Thinking = Annotated[str, typer.Option(help="show (dimmed, live), hide (only the answer) or summary.")]
+Thinking = Annotated[
+    ThinkingMode,
+    typer.Option(help="show (dimmed, live), hide (only the answer) or summary."),
+]
 
 
 def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) -> Any:
@@ -90,12 +107,14 @@ def _config(
     adapter: str | None,
     style: str = "cited",
     reasoning: Any = None,
+    mode: str = "hybrid",
 ) -> Any:
     from dca.api import AskConfig
     from dca.reasoning.config import ReasoningConfig
 
     return AskConfig(
         k=k,
+        mode=mode,
         retrieval=not no_retrieval,
         max_tokens=max_tokens,
         temperature=temperature,
@@ -141,6 +160,7 @@ def ask(
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
     k: KOpt = 5,
+    mode: Mode = "hybrid",
     no_retrieval: NoRetrieval = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
     max_tokens: MaxTokens = 512,
@@ -167,7 +187,7 @@ def ask(
     reasoning = _reasoning(
         not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
     )
-    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning)
+    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode)
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval)
     run = assistant.start(question, config=config)
@@ -193,6 +213,7 @@ def chat(
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
     k: KOpt = 5,
+    mode: Mode = "hybrid",
     no_retrieval: NoRetrieval = False,
     max_tokens: MaxTokens = 512,
     temperature: Temperature = 0.0,
@@ -212,7 +233,7 @@ def chat(
     from dca.cli_think import Display
 
     reasoning = _reasoning(not no_retrieval, think, strategy, budget, 0, samples, True, 0, True)
-    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning)
+    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning, mode)
     Display(thinking)  # a bad --thinking fails before the model loads
     from dca.logbook import new_conversation
 

@@ -9,11 +9,31 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
+from dca.choices import ANSWER_STYLES, DTYPES, EVAL_SETTINGS, RETRIEVAL_MODES, STRATEGIES, THINKING_MODES, TRACE_FORMATS
 from dca.errors import DcaError
+
+# Option types that take one of a few words: help lists them, anything else is one clear error.
+if TYPE_CHECKING:
+    RetrievalMode: TypeAlias = str
+    AnswerStyle: TypeAlias = str
+    StrategyName: TypeAlias = str
+    ThinkingMode: TypeAlias = str
+    EvalSetting: TypeAlias = str
+    TraceFormat: TypeAlias = str
+    Dtype: TypeAlias = str
+else:
+    RetrievalMode = Literal[RETRIEVAL_MODES]
+    AnswerStyle = Literal[ANSWER_STYLES]
+    StrategyName = Literal[STRATEGIES]
+    ThinkingMode = Literal[THINKING_MODES]
+    EvalSetting = Literal[EVAL_SETTINGS]
+    TraceFormat = Literal[TRACE_FORMATS]
+    Dtype = Literal[DTYPES]
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -107,3 +127,27 @@ def progress_bar(unit: str = "bytes") -> Iterator[Callable[[str, int, int], None
             bar.update(task, description=stage, completed=done, total=total or None)
 
         yield update
+
+
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]  # typer's own click: a bad flag or value
+assert _UsageError.__name__ == "UsageError"
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: usage errors (an unknown flag, a value outside the choices) are one
+    line on stderr and exit code 1, like every other error, instead of click's usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+        except _UsageError as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f"`{ctx.command_path} -h`" if ctx is not None else "`dca -h`"
+            typer.echo(f"error: {exc.format_message()} ({where} lists the options)", err=True)  # type: ignore[attr-defined]
+            sys.exit(1)
+        except typer.Abort:
+            typer.echo("aborted; nothing was changed", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)

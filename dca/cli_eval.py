@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from dca.cli_common import JsonFlag, print_json, progress_bar, resumes, user_errors
+from dca.cli_common import (
+    AnswerStyle,
+    EvalSetting,
+    JsonFlag,
+    StrategyName,
+    print_json,
+    progress_bar,
+    resumes,
+    user_errors,
+)
 
 TASK_HELP = {
     "gsm8k": "Grade-school math word problems (accuracy of the final number).",
@@ -29,6 +38,7 @@ class _Tasks(TyperGroup):
 
 
 eval_app = typer.Typer(
+    rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
     cls=_Tasks,
     help="Evaluate a model on a task (a resumable run folder), or compare runs with `report`.",
     no_args_is_help=True,
@@ -47,17 +57,25 @@ def eval_command(
             help="LoRA adapter name or path; reasoning strategies default to the reasoning adapter; none: off."
         ),
     ] = None,
-    index: Annotated[str | None, typer.Option(help="rag: index to search (default: built from the data).")] = None,
-    mode: Annotated[str, typer.Option(help="closed-book or rag (default: the task's).")] = "",
+    index: Annotated[
+        str | None, typer.Option("--index", "-i", help="rag: index to search (default: built from the data).")
+    ] = None,
+    setting: Annotated[
+        EvalSetting | None,
+        typer.Option(help="Without or with an index (default: the task's)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="First N examples (0 = all).")] = 0,
     answerable_only: Annotated[bool, typer.Option(help="squad2: answerable questions only.")] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     k: Annotated[int, typer.Option("--k", "-k", help="Sources retrieved per question (rag).")] = 5,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 512,
-    answer_style: Annotated[
-        str, typer.Option(help="rag: cited (dca ask's prompt) or short (the answer phrase alone, for EM/F1).")
+    style: Annotated[
+        AnswerStyle,
+        typer.Option(
+            help="rag: cited (dca ask's prompt) or short (the answer phrase alone, for EM/F1).",
+        ),
     ] = "cited",
-    strategy: Annotated[str, typer.Option(help="direct, cot, vote, program, mix or verify.")] = "direct",
+    strategy: Annotated[StrategyName, typer.Option(help="How to reason (docs/reasoning.md).")] = "direct",
     samples: Annotated[int, typer.Option(help="vote/mix/verify: most samples per question.")] = 5,
     adaptive: Annotated[bool, typer.Option("--adaptive/--fixed", help="vote/mix: stop once decided.")] = True,
     greedy_first: Annotated[
@@ -87,13 +105,13 @@ def eval_command(
         model=model,
         adapter=adapter,
         index=index,
-        mode=mode,
+        mode=setting or "",
         limit=limit,
         answerable_only=answerable_only,
         seed=seed,
         k=k,
         max_tokens=max_tokens,
-        answer_style=answer_style,
+        answer_style=style,
         strategy=strategy,
         samples=samples,
         adaptive=adaptive,
@@ -104,7 +122,7 @@ def eval_command(
         searches=searches,
         fallback=fallback,
     )
-    folder = out or Path("runs") / f"{task}-{mode or 'default'}-{strategy}-{model or 'default'}"
+    folder = out or Path("runs") / f"{task}-{setting or 'default'}-{strategy}-{model or 'default'}"
 
     with progress_bar(unit="questions") as bar:
 

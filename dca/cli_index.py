@@ -7,11 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, plain, print_json, progress_bar, resumes, user_errors
+from dca.cli_common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, user_errors
 from dca.config import Paths
 from dca.errors import KnowledgeIndexError
 
-index_app = typer.Typer(help="Build and search knowledge indexes over your documents.", no_args_is_help=True)
+index_app = typer.Typer(
+    rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
+    help="Build and search knowledge indexes over your documents.",
+    no_args_is_help=True,
+)
 
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Index name (folder under indexes/).")]
 
@@ -190,7 +194,7 @@ def index_search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     index: IndexOpt = "default",
     k: Annotated[int, typer.Option("--k", "-k", help="Chunks to return.")] = 5,
-    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "hybrid",
+    mode: Annotated[RetrievalMode, typer.Option(help="Dense + BM25 (hybrid), or one of them.")] = "hybrid",
     source: Annotated[str, typer.Option(help="Only sources matching this glob, e.g. '*.md'.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
@@ -257,7 +261,7 @@ def index_list(as_json: JsonFlag = False) -> None:
 
 @index_app.command("stats")
 @user_errors
-def index_stats(name: Annotated[str, typer.Argument()] = "default", as_json: JsonFlag = False) -> None:
+def index_stats(name: IndexOpt = "default", as_json: JsonFlag = False) -> None:
     """Counts, embedder, chunking and vector-index kind of one index."""
     from dca.knowledge import KnowledgeIndex
 
@@ -286,7 +290,7 @@ def index_stats(name: Annotated[str, typer.Argument()] = "default", as_json: Jso
 @index_app.command("verify")
 @user_errors
 def index_verify(
-    name: Annotated[str, typer.Argument()] = "default",
+    name: IndexOpt = "default",
     repair: Annotated[bool, typer.Option(help="Rebuild the FAISS file from SQLite if it is damaged.")] = False,
     deep: Annotated[
         bool, typer.Option(help=f"Compare every FAISS vector with SQLite's (default: a sample of {64}).")
@@ -321,9 +325,9 @@ def index_verify(
         if report.ok:
             typer.echo("ok")
         elif report.sqlite_damaged:
-            typer.echo(f"damaged: delete the index (`dca index delete {name}`) and add the files again")
+            typer.echo(f"damaged: delete the index (`dca index delete -i {name}`) and add the files again")
         else:
-            typer.echo(f"damaged: run `dca index verify {name} --repair`")
+            typer.echo(f"damaged: run `dca index verify -i {name} --repair`")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -331,7 +335,7 @@ def index_verify(
 @index_app.command("delete")
 @user_errors
 def index_delete(
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option("--index", "-i", help="Index to delete (no default: name it).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an index and all its files."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from dca.choices import THINKING_MODES
 from dca.cli_common import plain
 from dca.reasoning.events import (
     AnswerText,
@@ -27,7 +28,6 @@ from dca.reasoning.events import (
     tally_text,
 )
 
-THINKING_MODES = ("show", "hide", "summary")
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 

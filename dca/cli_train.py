@@ -5,13 +5,19 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from dca.cli_common import JsonFlag, print_json, resumes, user_errors
+from dca.cli_common import Dtype, JsonFlag, TraceFormat, print_json, resumes, user_errors
+
+if TYPE_CHECKING:
+    SolutionFormat = str
+else:
+    SolutionFormat = Literal["program", "cot"]
 
 train_app = typer.Typer(
+    rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
     help="Train the reasoning adapter: collect traces, SFT a LoRA, RL rounds (ReST-EM); exports GGUF.",
     no_args_is_help=True,
 )
@@ -24,10 +30,10 @@ def collect_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[Path, typer.Option(help="Output JSONL: one line per question with its kept traces.")],
     format: Annotated[
-        str,
+        TraceFormat,
         typer.Option(
             "--format",
-            help="program, cot, reference or reference-program (the dataset's own solutions as thoughts or as programs).",
+            help="reference and reference-program: the dataset's own solutions as thoughts or as programs.",
         ),
     ] = "program",
     samples: Annotated[int, typer.Option(help="Solutions sampled per question.")] = 4,
@@ -93,7 +99,7 @@ def sft_command(
     grad_accum: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 4,
     warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 5,
     checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = 25,
-    dtype: Annotated[str, typer.Option(help="bfloat16 or float32.")] = "bfloat16",
+    dtype: Annotated[Dtype, typer.Option(help="Training precision.")] = "bfloat16",
     checkpointing: Annotated[
         bool,
         typer.Option(
@@ -157,7 +163,7 @@ def rl_command(
     questions: Annotated[int, typer.Option(help="Questions per round (disjoint slices).")] = 100,
     offset: Annotated[int, typer.Option(help="First question of round 1.")] = 0,
     samples: Annotated[int, typer.Option(help="Solutions sampled per question.")] = 4,
-    format: Annotated[str, typer.Option("--format", help="program or cot.")] = "program",
+    format: Annotated[SolutionFormat, typer.Option("--format", help="What the model writes.")] = "program",
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
     max_steps: Annotated[int, typer.Option(help="Most SFT steps per round (0: one epoch).")] = 0,
     seq_len: Annotated[int, typer.Option(help="SFT: tokens per packed sequence.")] = 512,
@@ -212,7 +218,7 @@ def grpo_command(
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
     init_run: Annotated[str, typer.Option(help="An SFT run folder whose LoRA is the starting policy.")] = "",
-    format: Annotated[str, typer.Option("--format", help="program or cot.")] = "program",
+    format: Annotated[SolutionFormat, typer.Option("--format", help="What the model writes.")] = "program",
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,
     questions: Annotated[int, typer.Option(help="Questions per step.")] = 4,
     group: Annotated[int, typer.Option(help="Completions sampled per question (compared within the group).")] = 8,
@@ -223,7 +229,7 @@ def grpo_command(
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
     offset: Annotated[int, typer.Option(help="Skip the first N train questions (a dev split).")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when there is one), cpu or cuda.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="bfloat16 or float32.")] = "bfloat16",
+    dtype: Annotated[Dtype, typer.Option(help="Training precision.")] = "bfloat16",
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
     as_json: JsonFlag = False,

@@ -203,7 +203,7 @@ def test_cli_ask_json_and_errors(
     assert "Sources given to the model:" in short.stdout  # a short answer cites nothing: list what it read
     assert "shortest phrase" in generator.prompts[-1]
     bad_style = runner.invoke(app, ["ask", "x", "--style", "long"])
-    assert bad_style.exit_code == 1 and "unknown answer style 'long'; use one of: cited, short" in bad_style.stderr
+    assert bad_style.exit_code == 1 and "'long' is not one of 'cited', 'short'" in bad_style.stderr
     empty = runner.invoke(app, ["ask", " "])
     assert empty.exit_code == 1 and "question is empty" in empty.stderr
     unknown = runner.invoke(app, ["ask", "x", "--index", "nope"])

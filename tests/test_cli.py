@@ -145,3 +145,52 @@ def test_short_flags_version_and_h_on_every_command() -> None:
         if path in (["ask"], ["chat"], ["eval", "gsm8k"], ["index", "search"]):
             options = {o for p in command.params for o in getattr(p, "opts", [])}  # type: ignore[attr-defined]
             assert "-k" in options and (path == ["index", "search"] or "-m" in options), path
+
+
+def test_one_convention_for_indexes_and_choices_in_help() -> None:
+    """Every command that takes an index takes it as --index/-i; every option with a few
+    allowed words lists them in --help and refuses others."""
+    import typing
+
+    import typer.main
+
+    from dca import choices
+
+    def walk(command: object, path: list[str]) -> list[tuple[list[str], object]]:
+        found = [(path, command)]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += walk(sub, [*path, name])
+        return found
+
+    enums = {
+        "--mode": choices.RETRIEVAL_MODES,
+        "--style": choices.ANSWER_STYLES,
+        "--strategy": choices.STRATEGIES,
+        "--thinking": choices.THINKING_MODES,
+        "--setting": choices.EVAL_SETTINGS,
+        "--dtype": choices.DTYPES,
+    }
+    takes_index = []
+    for path, command in walk(typer.main.get_command(app), []):
+        params = [p for p in getattr(command, "params", []) if p.param_type_name == "option"]
+        arguments = [p.name for p in getattr(command, "params", []) if p.param_type_name == "argument"]
+        assert not {"name", "index"} & set(arguments) or path == ["models", "show"] or path[0] == "models", path
+        for param in params:
+            if "--index" in param.opts:
+                assert "-i" in param.opts, path
+                takes_index.append(path)
+            for flag, values in enums.items():
+                if flag in param.opts:
+                    annotation = param.type_descriptor.annotation
+                    literal = next(a for a in (annotation, *typing.get_args(annotation)) if typing.get_args(a))
+                    assert set(typing.get_args(literal)) == set(values), (path, flag)
+        help_text = runner.invoke(app, [*path, "-h"]).stdout
+        for flag, values in enums.items():
+            if any(flag in p.opts for p in params):
+                assert "|".join(values) in help_text.replace("\n", ""), (path, flag)
+    assert {tuple(p) for p in takes_index} >= {
+        ("ask",), ("chat",), ("serve",), ("index", "add"), ("index", "sync"), ("index", "remove"),
+        ("index", "search"), ("index", "stats"), ("index", "verify"), ("index", "delete"), ("eval", "hotpotqa"),
+    }  # fmt: skip
+    refused = runner.invoke(app, ["ask", "q", "--strategy", "magic"])
+    assert refused.exit_code == 1 and "'magic' is not one of" in refused.stderr and "\n" not in refused.stderr.strip()

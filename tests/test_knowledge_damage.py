@@ -33,7 +33,7 @@ def test_verify_reports_a_page_corrupted_sqlite_file(home: Paths, tmp_path: Path
     with store.open("r+b") as handle:  # 20 pages in the middle overwritten with random bytes
         handle.seek((size // page // 2) * page)
         handle.write(os.urandom(20 * page))
-    result = runner.invoke(app, ["index", "verify", "hurt"])
+    result = runner.invoke(app, ["index", "verify", "-i", "hurt"])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "damaged" in result.output
     assert "add the files again" in result.output and "--repair" not in result.output.splitlines()[-1]
@@ -86,12 +86,12 @@ def test_delete_is_refused_while_a_writer_holds_the_lock(home: Paths, tmp_path: 
     index = KnowledgeIndex.open(home, "busy")
     try:
         with index.writer():
-            result = runner.invoke(app, ["index", "delete", "busy", "--yes"])
+            result = runner.invoke(app, ["index", "delete", "-i", "busy", "--yes"])
             assert result.exit_code == 1 and "being changed by another dca process" in result.output
             assert (home.indexes / "busy" / "store.sqlite").is_file()
     finally:
         index.close()
-    result = runner.invoke(app, ["index", "delete", "busy", "--yes"])
+    result = runner.invoke(app, ["index", "delete", "-i", "busy", "--yes"])
     assert result.exit_code == 0 and not (home.indexes / "busy").exists()
 
 
@@ -157,13 +157,13 @@ def test_flipped_vector_bytes_are_found_and_repaired(home: Paths, tmp_path: Path
     for i in range(middle - 2048, middle + 2048):  # 4 kB of float bytes flipped, the ids untouched
         data[i] ^= 0x5A
     faiss_file.write_bytes(bytes(data))
-    deep = runner.invoke(app, ["index", "verify", "hurt", "--deep", "--json"])
+    deep = runner.invoke(app, ["index", "verify", "-i", "hurt", "--deep", "--json"])
     report = json.loads(deep.stdout)
     assert deep.exit_code == 1 and not report["ok"] and "differ from SQLite" in report["problems"][0]
     assert report["vectors_checked"] == report["chunks"]
-    repaired = runner.invoke(app, ["index", "verify", "hurt", "--repair", "--deep", "--json"])
+    repaired = runner.invoke(app, ["index", "verify", "-i", "hurt", "--repair", "--deep", "--json"])
     assert json.loads(repaired.stdout)["repaired"] is True
-    again = runner.invoke(app, ["index", "verify", "hurt", "--deep"])
+    again = runner.invoke(app, ["index", "verify", "-i", "hurt", "--deep"])
     assert again.exit_code == 0 and again.stdout.rstrip().endswith("ok")
 
 
@@ -187,6 +187,6 @@ def test_index_stats_reads_as_text_not_a_python_dict(home: Paths, tmp_path: Path
     corpus = make_corpus(tmp_path / "corpus")
     embedder = HashEmbedder()
     add_paths(home, "s", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
-    result = runner.invoke(app, ["index", "stats", "s"])
+    result = runner.invoke(app, ["index", "stats", "-i", "s"])
     assert result.exit_code == 0 and "{" not in result.stdout
     assert "chunking    200 tokens, 32 overlap" in result.stdout and "MB" in result.stdout

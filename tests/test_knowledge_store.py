@@ -143,7 +143,7 @@ def test_damaged_vectors_file_is_reported_and_repaired(home: Paths, tmp_path: Pa
     index = KnowledgeIndex.open(home, "t")
     (index.folder / index.manifest.vectors_file).write_bytes(b"garbage")
     report = verify_index(KnowledgeIndex.open(home, "t"))
-    assert not report.ok and "verify t --repair" in report.problems[0]
+    assert not report.ok and "verify -i t --repair" in report.problems[0]
     repaired = verify_index(KnowledgeIndex.open(home, "t"), repair=True)
     assert repaired.repaired
     assert verify_index(KnowledgeIndex.open(home, "t")).ok

@@ -78,8 +78,8 @@ def test_ask_think_uses_the_measured_default(home: Paths, scripted: ScriptedGene
         (["--budget", "-3"], "budget must be between 1"),
         (["--samples", "0"], "number of samples must be between 1 and 64"),
         (["--samples", "500"], "number of samples must be between 1 and 64"),
-        (["--strategy", "telepathy"], "unknown strategy 'telepathy'"),
-        (["--thinking", "loud"], "--thinking must be one of show, hide, summary"),
+        (["--strategy", "telepathy"], "'telepathy' is not one of 'direct'"),
+        (["--thinking", "loud"], "'loud' is not one of 'show', 'hide', 'summary'"),
     ],
 )
 def test_bad_reasoning_flags_are_one_line(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dca.choices import ANSWER_STYLES
 from dca.errors import ConfigError
 from dca.knowledge.retrieval import Hit
 
@@ -38,6 +39,7 @@ INSTRUCTION_SHORT = (
     "If the sources do not contain the answer, say so."
 )
 STYLES = {"cited": INSTRUCTION_GROUNDED, "short": INSTRUCTION_SHORT}
+assert tuple(STYLES) == ANSWER_STYLES  # the CLI lists ANSWER_STYLES
 
 
 def answer_instruction(style: str) -> str:

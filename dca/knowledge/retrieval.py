@@ -6,11 +6,12 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from dca.choices import RETRIEVAL_MODES
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.embedding import Embedder
 from dca.knowledge.store import KnowledgeIndex, StoredChunk
 
-MODES = ("dense", "bm25", "hybrid")
+MODES = RETRIEVAL_MODES
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

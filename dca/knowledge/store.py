@@ -252,7 +252,7 @@ class KnowledgeIndex:
                 except RuntimeError as exc:
                     raise KnowledgeIndexError(
                         f"{path} is unreadable ({str(exc).splitlines()[0][:80]}); "
-                        f"rebuild it with `dca index verify {self.name} --repair`"
+                        f"rebuild it with `dca index verify -i {self.name} --repair`"
                     ) from None
                 self._vectors_gen = self.manifest.vectors_gen
             else:

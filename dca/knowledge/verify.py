@@ -50,7 +50,7 @@ def verify_index(index: KnowledgeIndex, *, repair: bool = False, deep: bool = Fa
 
 def _sqlite_damaged(report: VerifyReport, detail: str) -> VerifyReport:
     report.problems.append(
-        f"the SQLite database is damaged ({detail}); delete the index (`dca index delete {report.index}`) "
+        f"the SQLite database is damaged ({detail}); delete the index (`dca index delete -i {report.index}`) "
         "and add the files again"
     )
     report.sqlite_damaged = True

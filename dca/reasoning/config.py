@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dca.choices import STRATEGIES
 from dca.errors import ConfigError
 from dca.runtime.generation import MAX_SAMPLES
 
-STRATEGIES = ("direct", "cot", "vote", "program", "mix", "verify")
 MAX_BUDGET = 32_768  # thinking tokens; the context window bounds it further
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dca import __version__
+from dca.choices import TRACE_FORMATS
 from dca.errors import ConfigError, TrainError
 from dca.eval.datasets import Example, load_gsm8k
 from dca.eval.tasks import MATH_SYSTEM
@@ -32,7 +33,7 @@ from dca.train.reference import reference_program, reference_response
 from dca.train.rewards import correctness_reward, total_reward
 
 # "reference" and "reference-program": the dataset's own solutions in the think and program formats
-FORMATS = ("program", "cot", "reference", "reference-program")
+FORMATS = TRACE_FORMATS
 ProgressFn = Callable[[int, int, int], None]  # (questions done, total, traces kept)
 
 

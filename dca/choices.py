@@ -1,0 +1,12 @@
+"""The words an option may take, in one place: the library checks values against these, and
+the CLI's help lists them (this module imports nothing, so `dca --help` stays light)."""
+
+from __future__ import annotations
+
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # how an index is searched (the first is the default)
+ANSWER_STYLES = ("cited", "short")  # grounded answers: sentences ending in [n], or the answer alone
+STRATEGIES = ("direct", "cot", "vote", "program", "mix", "verify")  # how a question is reasoned about
+THINKING_MODES = ("show", "hide", "summary")  # how the CLI shows thinking
+EVAL_SETTINGS = ("closed-book", "rag")  # an eval task answered without or with an index
+TRACE_FORMATS = ("program", "cot", "reference", "reference-program")  # dca train collect
+DTYPES = ("bfloat16", "float32")  # training precision
