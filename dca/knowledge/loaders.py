@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from dca.errors import DcaError
 
@@ -63,8 +64,16 @@ CODE_SUFFIXES = {
     ".css",
     ".tex",
 }
+OFFICE_SUFFIXES = {".docx", ".pptx", ".xlsx", ".epub"}  # read by dca.knowledge.office (the documents extra)
 SUPPORTED_SUFFIXES = (
-    TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RST_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | CODE_SUFFIXES | {".pdf"}
+    TEXT_SUFFIXES
+    | MARKDOWN_SUFFIXES
+    | RST_SUFFIXES
+    | HTML_SUFFIXES
+    | JSON_SUFFIXES
+    | CODE_SUFFIXES
+    | OFFICE_SUFFIXES
+    | {".pdf"}
 )
 _BLOCK_CHARS = 1 << 20  # sections longer than this are cut at a line break into blocks
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache", ".pytest_cache"}
@@ -157,7 +166,7 @@ def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, 
             return None
         return target
 
-    def walk(folder: Path, root: Path) -> Iterator[Path]:
+    def walk(folder: Path, root: Path, ignores: tuple[tuple[Path, Any], ...] = ()) -> Iterator[Path]:
         real = folder.resolve()
         if real in walked:
             skipped[printable(folder)] = "folder already read (a symlink loop, or a second link to it)"
@@ -168,17 +177,22 @@ def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, 
         except OSError as exc:
             skipped[printable(folder)] = f"unreadable folder ({exc.strerror or exc})"
             return
+        if any(entry.name == ".gitignore" and entry.is_file() for entry in entries):
+            ignores = (*ignores, (folder, _gitignore(folder / ".gitignore")))
         for entry in entries:
             path = folder / entry.name
+            if ignores and (base := _ignored_by(path, entry.is_dir(), ignores)) is not None:
+                skipped[printable(path)] = f"ignored by {printable(base / '.gitignore')}"
+                continue
             if entry.is_symlink():
                 if link_allowed(path) is None:
                     continue
                 if path.is_dir():
-                    yield from walk(path, root)
+                    yield from walk(path, root, ignores)
                     continue
             elif entry.is_dir(follow_symlinks=False):
                 if entry.name not in _SKIP_DIRS:
-                    yield from walk(path, root)
+                    yield from walk(path, root, ignores)
                 continue
             if not path.is_file() or not wanted(path, root) or not valid(path) or str(path) in seen:
                 continue
@@ -194,6 +208,26 @@ def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, 
             yield from walk(root, root)
 
 
+def _gitignore(path: Path) -> Any:
+    """The patterns of a .gitignore file (git's own matching rules, through pathspec)."""
+    import pathspec
+
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _ignored_by(path: Path, is_dir: bool, ignores: tuple[tuple[Path, Any], ...]) -> Path | None:
+    """The folder whose .gitignore drops ``path``, or None."""
+    for base, spec in ignores:
+        relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        if spec.match_file(relative):
+            return base
+    return None
+
+
 def load_sections(path: Path, config: LoadConfig) -> Iterator[Section]:
     """Sections of ``path``'s text; raises SkipFile for unsupported, binary or broken files."""
     suffix = path.suffix.lower()
@@ -202,6 +236,11 @@ def load_sections(path: Path, config: LoadConfig) -> Iterator[Section]:
     if suffix == ".pdf":
         yield from _pdf_sections(path)
         return
+    if suffix in OFFICE_SUFFIXES:
+        from dca.knowledge.office import office_sections
+
+        yield from office_sections(path)
+        return
     if _looks_binary(path):
         raise SkipFile("binary content")
     if suffix in HTML_SUFFIXES:
@@ -209,7 +248,10 @@ def load_sections(path: Path, config: LoadConfig) -> Iterator[Section]:
     elif suffix in JSON_SUFFIXES:
         yield from _json_sections(path, config.json_field)
     elif suffix in MARKDOWN_SUFFIXES:
-        yield from _heading_sections(_markdown_lines(_read_blocks(path)))
+        if path.stat().st_size <= _PARSE_BYTES:
+            yield from _heading_sections(_parsed_markdown_lines(_read_text(path)))
+        else:  # too big to parse whole: ATX (#) headings line by line, memory bounded
+            yield from _heading_sections(_markdown_lines(_read_blocks(path)))
     elif suffix in RST_SUFFIXES:
         yield from _rst_sections(_read_text(path))
     else:
@@ -281,6 +323,26 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 Heading = tuple[int, str]  # (level, title)
 
 
+_PARSE_BYTES = 16 << 20  # Markdown files up to this size are parsed whole (setext headings too)
+
+
+def _parsed_markdown_lines(text: str) -> Iterator[tuple[str, Heading | None]]:
+    """Each line with its heading, found by a CommonMark parser: ``#`` headings and underlined
+    (setext) ones, never a ``#`` inside code."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(text)
+    headings: dict[int, Heading] = {}
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and token.map is not None and i + 1 < len(tokens):
+            headings[token.map[0]] = (int(token.tag[1]), " ".join(tokens[i + 1].content.split()))
+    pieces = text.split("\n")  # the parser counts lines at "\n" only
+    for number, piece in enumerate(pieces):
+        line = piece + "\n" if number < len(pieces) - 1 else piece
+        if line:
+            yield line, headings.get(number)
+
+
 def _markdown_lines(lines: Iterator[str]) -> Iterator[tuple[str, Heading | None]]:
     """Each line with its heading, ignoring '#' lines inside fenced code."""
     in_fence = False
@@ -293,9 +355,10 @@ def _markdown_lines(lines: Iterator[str]) -> Iterator[tuple[str, Heading | None]
         yield line, ((len(match.group(1)), match.group(2)) if match else None)
 
 
-def _heading_sections(lines: Iterator[tuple[str, Heading | None]]) -> Iterator[Section]:
-    """Group lines into sections at headings; cut very long sections into blocks."""
-    stack: list[tuple[int, str]] = []
+def _heading_sections(lines: Iterator[tuple[str, Heading | None]], root: str = "") -> Iterator[Section]:
+    """Group lines into sections at headings; cut very long sections into blocks. ``root``
+    (a page or document title) heads every section's heading path."""
+    stack: list[tuple[int, str]] = [(0, root)] if root else []
     buffer: list[str] = []
     size = 0
     start = 0
@@ -344,59 +407,88 @@ def _rst_sections(text: str) -> Iterator[Section]:
 
 
 class _HTMLText(HTMLParser):
-    """Visible text of an HTML page, split at h1-h6 headings."""
+    """Visible text of an HTML page, split at h1-h6 headings: the page's <title> is kept, and
+    navigation, headers and footers of the page, asides and forms are left out; when the page
+    marks its <main> content, only that is read."""
 
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
+    _SKIP = frozenset({"script", "style", "noscript", "template", "head", "nav", "footer", "aside", "form", "svg"})
     _BREAK = frozenset({"p", "div", "br", "li", "tr", "section", "article", "pre", "blockquote", "table"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[tuple[int, str]] = []  # (heading level or 0, text)
+        self.parts: list[tuple[int, str, bool]] = []  # (heading level or 0, text, inside <main>)
+        self.title = ""
+        self.has_main = False
         self._skip = 0
+        self._main = 0
+        self._in_title = False
         self._heading: int = 0
 
+    def _add(self, level: int, text: str) -> None:
+        self.parts.append((level, text, self._main > 0))
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
+        if tag == "title":
+            self._in_title = True
+        elif tag == "main" or (tag == "div" and ("role", "main") in attrs):
+            self._main += 1
+            self.has_main = True
+        if tag in self._SKIP or (tag == "header" and not self._main):
             self._skip += 1
         elif re.fullmatch(r"h[1-6]", tag):
             self._heading = int(tag[1])
-            self.parts.append((self._heading, ""))
+            self._add(self._heading, "")
         elif tag in self._BREAK:
-            self.parts.append((0, "\n"))
+            self._add(0, "\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
+        if tag == "title":
+            self._in_title = False
+        elif tag == "main" and self._main:
+            self._main -= 1
+        if tag in self._SKIP or (tag == "header" and not self._main):
             self._skip = max(0, self._skip - 1)
         elif re.fullmatch(r"h[1-6]", tag):
             self._heading = 0
-            self.parts.append((0, "\n"))
+            self._add(0, "\n")
         elif tag in self._BREAK:
-            self.parts.append((0, "\n"))
+            self._add(0, "\n")
 
     def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+            return
         if self._skip:
             return
         if self._heading and self.parts and self.parts[-1][0] == self._heading:
-            level, text = self.parts[-1]
-            self.parts[-1] = (level, text + data)
+            level, text, main = self.parts[-1]
+            self.parts[-1] = (level, text + data, main)
         else:
-            self.parts.append((0, data))
+            self._add(0, data)
 
 
-def _html_sections(html: str) -> Iterator[Section]:
+def html_lines(html: str) -> tuple[str, list[tuple[str, Heading | None]]]:
+    """An HTML page's <title>, and the lines of its text, each with the heading it starts."""
     parser = _HTMLText()
     parser.feed(html)
     parser.close()
-    lines: list[str] = []
-    headings: dict[int, Heading] = {}
-    for level, text in parser.parts:
+    lines: list[tuple[str, Heading | None]] = []
+    for level, text, main in parser.parts:
+        if not main and parser.has_main:
+            continue
         if level:
-            title = " ".join(text.split())
-            headings[len(lines)] = (level, title)
-            lines.append(f"{title}\n")
+            heading = " ".join(text.split())
+            lines.append((f"{heading}\n", (level, heading)))
         else:
-            lines.extend(text.splitlines(keepends=True))
-    yield from _heading_sections((line, headings.get(i)) for i, line in enumerate(lines))
+            lines.extend((line, None) for line in text.splitlines(keepends=True))
+    return " ".join(parser.title.split()), lines
+
+
+def _html_sections(html: str) -> Iterator[Section]:
+    title, lines = html_lines(html)
+    first = next((heading[1] for _, heading in lines if heading), "")
+    # the title heads every section (unless the first heading repeats it)
+    yield from _heading_sections(iter(lines), root=title if title != first else "")
 
 
 def _json_sections(path: Path, field: str) -> Iterator[Section]:
