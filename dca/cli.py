@@ -258,6 +258,34 @@ def models_show(
         typer.echo(plain(f"{key:<13} {value}"))
 
 
+@models_app.command("default")
+@user_errors
+def models_default(
+    name: Annotated[str | None, typer.Argument(help="Generator to answer with by default; none: show it.")] = None,
+    unset: Annotated[bool, typer.Option("--unset", help="Go back to the catalog's default.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show or set the default generator (saved in DCA_HOME/settings.toml; DCA_MODEL overrides it)."""
+    from dca.runtime import Catalog
+    from dca.settings import load_settings, save_setting
+
+    paths = Paths.resolve()
+    if name is not None or unset:
+        if name is not None:
+            entry = Catalog.load(paths).get(name)  # unknown names: one line naming the known ones
+            if entry.role != "generator":
+                raise ConfigError(f"{name} is an {entry.role}, not a generator; see `dca models list`")
+        path = save_setting(paths, "model", None if unset else name)
+        if not as_json:
+            typer.echo(f"default generator: {name or 'the catalog default'} (saved in {path})")
+    chosen = load_settings(paths)
+    model = chosen["model"] or Catalog.load(paths).default("generator").name
+    if as_json:
+        print_json({"model": model, "source": chosen.sources["model"]})
+    elif name is None and not unset:
+        typer.echo(f"{model} ({chosen.sources['model']})")
+
+
 @models_app.command("rm")
 @user_errors
 def models_rm(

@@ -16,11 +16,14 @@ from dca.cli_common import (
     ThinkingMode,
     plain,
     print_json,
+    settings,
     user_errors,
 )
 from dca.errors import ConfigError, DcaError
 
-IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Knowledge index to answer from.")]
+IndexOpt = Annotated[
+    str | None, typer.Option("--index", "-i", help="Knowledge index to answer from (default: the index setting).")
+]
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Catalog generator, registered model or GGUF path.")
 ]
@@ -29,7 +32,11 @@ AdapterOpt = Annotated[
     str | None,
     typer.Option(help="LoRA adapter: a catalog name, models/adapters/NAME.gguf or a path; none: the base model alone."),
 ]
-KOpt = Annotated[int, typer.Option("--k", "-k", help="Sources to retrieve.")]
+KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Sources to retrieve (default: the k setting, 5).")]
+Threads = Annotated[int | None, typer.Option(help="CPU threads (default: the threads setting; 0: physical cores).")]
+GpuLayers = Annotated[
+    int | None, typer.Option(help="Layers offloaded to a GPU (default: the gpu_layers setting; -1: all, 0: none).")
+]
 NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
 MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]
@@ -58,11 +65,18 @@ Thinking = Annotated[
 ]
 
 
-def _assistant(index: str, model: str | None, n_ctx: int, no_retrieval: bool) -> Any:
+def _assistant(
+    index: str | None, model: str | None, n_ctx: int, no_retrieval: bool, threads: int | None, gpu_layers: int | None
+) -> Any:
     from dca.api import Assistant
     from dca.runtime.llama import RuntimeConfig
 
-    return Assistant(index=None if no_retrieval else index, model=model, runtime=RuntimeConfig(n_ctx=n_ctx))
+    chosen = settings()
+    runtime = RuntimeConfig(
+        n_ctx=n_ctx, n_threads=chosen.pick("threads", threads), n_gpu_layers=chosen.pick("gpu_layers", gpu_layers)
+    )
+    index = None if no_retrieval else chosen.pick("index", index)
+    return Assistant(index=index, model=chosen.pick("model", model), runtime=runtime)
 
 
 def _reasoning(
@@ -99,7 +113,7 @@ def _reasoning(
 
 
 def _config(
-    k: int,
+    k: int | None,
     no_retrieval: bool,
     max_tokens: int,
     temperature: float,
@@ -113,7 +127,7 @@ def _config(
     from dca.reasoning.config import ReasoningConfig
 
     return AskConfig(
-        k=k,
+        k=settings().pick("k", k),
         mode=mode,
         retrieval=not no_retrieval,
         max_tokens=max_tokens,
@@ -156,10 +170,10 @@ def ask(
     question: Annotated[
         str | None, typer.Argument(help="Your question; - (or nothing, with a pipe) reads it from stdin.")
     ] = None,
-    index: IndexOpt = "default",
+    index: IndexOpt = None,
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
-    k: KOpt = 5,
+    k: KOpt = None,
     mode: Mode = "hybrid",
     no_retrieval: NoRetrieval = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
@@ -177,6 +191,8 @@ def ask(
     fallback: Fallback = True,
     thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     no_log: NoLog = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -189,7 +205,7 @@ def ask(
     )
     config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode)
     display = Display(thinking)  # checks --thinking before the model loads
-    assistant = _assistant(index, model, n_ctx, no_retrieval)
+    assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)
     run = assistant.start(question, config=config)
     if as_json:
         answer = consume(run, lambda event: None, pause=False)
@@ -209,10 +225,10 @@ def ask(
 
 
 def chat(
-    index: IndexOpt = "default",
+    index: IndexOpt = None,
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
-    k: KOpt = 5,
+    k: KOpt = None,
     mode: Mode = "hybrid",
     no_retrieval: NoRetrieval = False,
     max_tokens: MaxTokens = 512,
@@ -224,6 +240,8 @@ def chat(
     samples: Samples = None,
     thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     no_log: NoLog = False,
     resume: Annotated[bool, typer.Option("--continue", help="Continue the last logged conversation.")] = False,
 ) -> None:
@@ -238,7 +256,7 @@ def chat(
     from dca.logbook import new_conversation
 
     conversation_id = _continued(resume) or new_conversation()
-    conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval))
+    conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers))
     conversation.assistant.config = config
     if resume:
         conversation.history = _history(conversation_id)
@@ -275,7 +293,7 @@ def chat(
                 typer.echo(f"(index: {conversation.assistant.index_name})")
                 continue
             try:
-                conversation.assistant = _assistant(name, model, n_ctx, False)
+                conversation.assistant = _assistant(name, model, n_ctx, False, threads, gpu_layers)
                 conversation.assistant.config = config
                 typer.echo(f"(now answering from index {name})")
             except DcaError as exc:  # report and keep the chat alive

@@ -151,3 +151,10 @@ class OneLineErrors(TyperGroup):
             typer.echo("aborted; nothing was changed", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def settings() -> Any:
+    """The effective user settings (dca.settings): flags override them."""
+    from dca.settings import load_settings
+
+    return load_settings()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, user_errors
+from dca.cli_common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, settings, user_errors
 from dca.config import Paths
 from dca.errors import KnowledgeIndexError
 
@@ -17,7 +17,9 @@ index_app = typer.Typer(
     no_args_is_help=True,
 )
 
-IndexOpt = Annotated[str, typer.Option("--index", "-i", help="Index name (folder under indexes/).")]
+IndexOpt = Annotated[
+    str | None, typer.Option("--index", "-i", help="Index name (folder under indexes/); default: the index setting.")
+]
 
 
 def _embedder_name(paths: Paths, index: str, flag: str | None) -> str:
@@ -130,7 +132,7 @@ FollowSymlinks = Annotated[
 @resumes
 def index_add(
     paths_in: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or folders (recursive).")],
-    index: IndexOpt = "default",
+    index: IndexOpt = None,
     include: Include = [],  # noqa: B006 - typer reads the default
     exclude: Exclude = [],  # noqa: B006
     json_field: JsonField = "text",
@@ -141,6 +143,7 @@ def index_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add files and folders to an index; unchanged files are skipped, changed ones replaced."""
+    index = settings().pick("index", index)
     from dca.knowledge import add_paths
 
     _ingest(
@@ -158,7 +161,7 @@ def index_add(
 @resumes
 def index_sync(
     folder: Annotated[str, typer.Argument(help="The folder the index should mirror.")],
-    index: IndexOpt = "default",
+    index: IndexOpt = None,
     include: Include = [],  # noqa: B006
     exclude: Exclude = [],  # noqa: B006
     json_field: JsonField = "text",
@@ -167,6 +170,7 @@ def index_sync(
     as_json: JsonFlag = False,
 ) -> None:
     """Make the index match a folder: add new files, update changed ones, remove deleted ones."""
+    index = settings().pick("index", index)
     from dca.knowledge import sync_folder
 
     config = _ingest_config(include, exclude, json_field, None, None, follow_symlinks)
@@ -177,10 +181,11 @@ def index_sync(
 @user_errors
 def index_remove(
     paths_in: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or folders to drop.")],
-    index: IndexOpt = "default",
+    index: IndexOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete documents (files, or everything under a folder) from an index."""
+    index = settings().pick("index", index)
     from dca.knowledge import remove_paths
 
     paths = Paths.resolve()
@@ -192,13 +197,14 @@ def index_remove(
 @user_errors
 def index_search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    index: IndexOpt = "default",
+    index: IndexOpt = None,
     k: Annotated[int, typer.Option("--k", "-k", help="Chunks to return.")] = 5,
     mode: Annotated[RetrievalMode, typer.Option(help="Dense + BM25 (hybrid), or one of them.")] = "hybrid",
     source: Annotated[str, typer.Option(help="Only sources matching this glob, e.g. '*.md'.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Print the chunks that best match a query, with source, location and score."""
+    index = settings().pick("index", index)
     from dca.knowledge import KnowledgeIndex, SearchConfig, search
     from dca.knowledge.embedding import load_embedder
 
@@ -261,8 +267,9 @@ def index_list(as_json: JsonFlag = False) -> None:
 
 @index_app.command("stats")
 @user_errors
-def index_stats(name: IndexOpt = "default", as_json: JsonFlag = False) -> None:
+def index_stats(name: IndexOpt = None, as_json: JsonFlag = False) -> None:
     """Counts, embedder, chunking and vector-index kind of one index."""
+    name = settings().pick("index", name)
     from dca.knowledge import KnowledgeIndex
 
     opened = KnowledgeIndex.open(Paths.resolve(), name)
@@ -290,7 +297,7 @@ def index_stats(name: IndexOpt = "default", as_json: JsonFlag = False) -> None:
 @index_app.command("verify")
 @user_errors
 def index_verify(
-    name: IndexOpt = "default",
+    name: IndexOpt = None,
     repair: Annotated[bool, typer.Option(help="Rebuild the FAISS file from SQLite if it is damaged.")] = False,
     deep: Annotated[
         bool, typer.Option(help=f"Compare every FAISS vector with SQLite's (default: a sample of {64}).")
@@ -298,6 +305,7 @@ def index_verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Check FAISS against SQLite (counts, ids) and document hashes against the files on disk."""
+    name = settings().pick("index", name)
     from dca.knowledge import KnowledgeIndex
     from dca.knowledge.verify import verify_index
 

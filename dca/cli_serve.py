@@ -85,11 +85,14 @@ def _load(config: Any, paths: Any) -> tuple[dict[str, Any], Any]:
     from dca.errors import DcaError
     from dca.knowledge.embedding import load_embedder
     from dca.runtime.llama import RuntimeConfig, load_runtime
+    from dca.settings import load_settings
 
+    chosen = load_settings(paths)
+    runtime = RuntimeConfig(n_ctx=config.n_ctx, n_threads=chosen["threads"], n_gpu_layers=chosen["gpu_layers"])
     generators: dict[str, Any] = {}
-    for name in config.models or (None,):
+    for name in config.models or (chosen["model"],):
         began = time.perf_counter()
-        generator = load_runtime(name, paths=paths, config=RuntimeConfig(n_ctx=config.n_ctx))
+        generator = load_runtime(name, paths=paths, config=runtime)
         generators[generator.name] = generator
         typer.echo(f"dca serve: loaded {generator.name} ({time.perf_counter() - began:.1f} s)", err=True)
     embedder_name = None

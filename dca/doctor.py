@@ -158,12 +158,32 @@ def run_checks_here(*, deep: bool = False) -> list[Check]:
     return run_checks(paths, deep=deep)
 
 
+def _check_settings(paths: Paths) -> list[Check]:
+    """The effective settings and where each comes from (flags still override them)."""
+    from dca.settings import load_settings, settings_file
+
+    try:
+        chosen = load_settings(paths)
+    except DcaError as exc:
+        return [Check(name="settings", ok=False, detail=str(exc), fix=f"fix or delete {settings_file(paths)}")]
+    return [
+        Check(
+            name=f"setting {name}",
+            ok=True,
+            detail=f"{'(catalog default)' if value is None else value}  [{chosen.sources[name]}]",
+            required=False,
+        )
+        for name, value in chosen.values.items()
+    ]
+
+
 def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
     """Every doctor check, in report order. ``deep`` rehashes models instead of trusting stamps."""
     return [
         _check_python(),
         _check_llama(),
         _check_home(paths),
+        *_check_settings(paths),
         *_check_models(paths, deep),
         _check_indexes(paths),
         *_check_resources(paths),

@@ -10,7 +10,6 @@ documents' text: it stays in DCA_HOME, and `dca logs --clear` deletes it.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -43,8 +42,10 @@ CREATE INDEX IF NOT EXISTS turns_conversation ON turns(conversation, id);
 
 
 def logging_enabled(no_log: bool) -> bool:
-    """False under ``--no-log`` or ``DCA_NO_LOG=1``."""
-    return not no_log and os.environ.get("DCA_NO_LOG", "") not in ("1", "true", "yes")
+    """False under ``--no-log``, ``DCA_NO_LOG=1``, ``DCA_LOG=0`` or ``log = false`` in settings.toml."""
+    from dca.settings import load_settings
+
+    return not no_log and bool(load_settings()["log"])
 
 
 def new_conversation() -> str:
