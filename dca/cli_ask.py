@@ -260,12 +260,15 @@ def chat(
     conversation.assistant.config = config
     if resume:
         conversation.history = _history(conversation_id)
-    typer.echo("dca chat: ask a question; /sources, /index NAME, /reset, /exit.")
+    typer.echo(
+        'dca chat: ask a question; /sources, /index NAME, /reset, /exit. End a line with \\ to go on, or wrap lines in """.'
+    )
     with contextlib.suppress(AttributeError, ValueError):  # a line in another encoding ends one turn, not the chat
         sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    _line_editing(no_log)
     while True:
         try:
-            line = input("> ").strip()
+            line = _read_turn()
         except (EOFError, KeyboardInterrupt):
             typer.echo()
             return
@@ -313,6 +316,50 @@ def chat(
             typer.echo("\n(stopped)")
         except DcaError as exc:  # one bad turn must not end the chat
             typer.echo(f"error: {exc}", err=True)
+
+
+def _line_editing(no_log: bool) -> None:
+    """Arrow keys and history on a terminal (readline); the history persists in DCA_HOME when the
+    question log is on (it holds the same questions)."""
+    if not sys.stdin.isatty():
+        return
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain input()
+        return
+    import atexit
+
+    from dca.config import Paths
+    from dca.logbook import logging_enabled
+
+    if not logging_enabled(no_log):
+        return
+    history = Paths.resolve().home / "chat_history"
+    with contextlib.suppress(OSError):
+        readline.read_history_file(history)
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        with contextlib.suppress(OSError):
+            readline.write_history_file(history)
+
+    atexit.register(save)
+
+
+def _read_turn(read: Any = input) -> str:
+    """One question: a line; lines ending in a backslash go on; a line of three double quotes
+    opens a block that the next such line closes."""
+    first = read("> ")
+    if first.strip() == '"""':
+        lines = []
+        while (line := read("... ")).strip() != '"""':
+            lines.append(line)
+        return "\n".join(lines).strip()
+    lines = [first]
+    while lines[-1].endswith("\\"):
+        lines[-1] = lines[-1][:-1]
+        lines.append(read("... "))
+    return "\n".join(lines).strip()
 
 
 def _log(answer: Any, conversation: str | None, no_log: bool) -> None:

@@ -232,8 +232,11 @@ def index_search(
 
 @index_app.command("list")
 @user_errors
-def index_list(as_json: JsonFlag = False) -> None:
-    """List the indexes under DCA_HOME."""
+def index_list(
+    all_indexes: Annotated[bool, typer.Option("--all", help="Also the indexes `dca eval` built.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the indexes under DCA_HOME (without those `dca eval` built, unless --all)."""
     import sqlite3
 
     from dca.errors import DcaError
@@ -241,7 +244,7 @@ def index_list(as_json: JsonFlag = False) -> None:
 
     paths = Paths.resolve()
     rows: list[dict[str, Any]] = []
-    for name in list_indexes(paths):
+    for name in list_indexes(paths, hide_eval=not all_indexes):
         try:  # one broken index is marked; the others are still listed
             opened = KnowledgeIndex.open(paths, name)
             try:
@@ -253,8 +256,11 @@ def index_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
+    hidden = len(list_indexes(paths)) - len(rows) if not all_indexes else 0
     if not rows:
         typer.echo(f"no indexes yet in {paths.indexes}; create one with `dca index add PATH`")
+    if hidden:
+        typer.echo(f"({hidden} built by `dca eval` not shown: --all lists them)")
     width = max((len(str(row["name"])) for row in rows), default=0) + 2
     for row in rows:
         if "error" in row:

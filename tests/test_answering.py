@@ -239,3 +239,17 @@ def test_a_broken_model_file_is_one_line(
     bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 10)
     result = runner.invoke(app, ["ask", "cats", "--model", str(bad)])
     assert result.exit_code == 1 and "broken.gguf" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_chat_takes_multi_line_questions(
+    home: Paths, indexed: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dca.runtime.llama as llama_module
+
+    generator = ScriptedGenerator(["ok"])
+    monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
+    script = 'what do \\\ncats do\n"""\nfirst line\nsecond line\n"""\n/exit\n'
+    result = runner.invoke(app, ["chat", "--no-log"], input=script)
+    assert result.exit_code == 0, result.output
+    assert "Question: what do \ncats do" in generator.prompts[0]
+    assert "first line\nsecond line" in generator.prompts[1]

@@ -194,6 +194,17 @@ def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: Has
         embedder=embedder,
     )
     assert rag["metrics"]["em"] == 1.0 and 0 < rag["metrics"]["recall@2"] <= 1.0
+    # the index eval built stays out of the user's list
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    listed = CliRunner().invoke(app, ["index", "list", "--json"])
+    assert json.loads(listed.stdout) == [] and "not shown" not in listed.stdout
+    shown = CliRunner().invoke(app, ["index", "list"])
+    assert "(1 built by `dca eval` not shown: --all lists them)" in shown.stdout
+    everything = json.loads(CliRunner().invoke(app, ["index", "list", "--all", "--json"]).stdout)
+    assert [row["name"] for row in everything] == [f"eval-hotpotqa-{rag['config']['data_sha256'][:8]}"]
 
 
 def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path) -> None:

@@ -111,10 +111,23 @@ def delete_index(paths: Paths, name: str) -> None:
         lock.release()
 
 
-def list_indexes(paths: Paths) -> list[str]:
+EVAL_MARK = ".made-by-eval"  # in an index folder: built by `dca eval` from a task's corpus
+
+
+def list_indexes(paths: Paths, *, hide_eval: bool = False) -> list[str]:
+    """Names of the indexes under DCA_HOME; ``hide_eval``: without those `dca eval` built."""
     if not paths.indexes.is_dir():
         return []
-    return sorted(p.name for p in paths.indexes.iterdir() if (p / "manifest.json").is_file())
+    return sorted(
+        p.name
+        for p in paths.indexes.iterdir()
+        if (p / "manifest.json").is_file() and not (hide_eval and (p / EVAL_MARK).is_file())
+    )
+
+
+def mark_eval_index(paths: Paths, name: str) -> None:
+    """Mark an index as built by `dca eval` (kept out of `dca index list`)."""
+    (paths.indexes / validate_index_name(name) / EVAL_MARK).touch()
 
 
 @dataclass(frozen=True, kw_only=True)
