@@ -209,7 +209,44 @@ class Conversation:
 
 
 def as_runnable(assistant: Assistant) -> Any:
-    """A langchain-core Runnable: ``as_runnable(a).invoke("question") -> dict`` (Answer.to_json())."""
-    from langchain_core.runnables import RunnableLambda
+    """A langchain-core Runnable over ``assistant``: ``invoke("question") -> dict`` (Answer.to_json()),
+    ``stream("question")`` yields the answer's text as it is generated, and ``ainvoke``/``astream``
+    do the same without blocking the event loop (the model runs on a worker thread)."""
+    import asyncio
 
-    return RunnableLambda(lambda question: assistant.ask(str(question)).to_json(), name="dca-assistant")
+    from langchain_core.runnables import Runnable
+
+    class AssistantRunnable(Runnable[Any, Any]):
+        name = "dca-assistant"
+
+        def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> dict[str, Any]:
+            return assistant.ask(str(input)).to_json()
+
+        async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> dict[str, Any]:
+            return await asyncio.to_thread(self.invoke, input, config)
+
+        def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[str]:
+            yield from assistant.stream(str(input))
+
+        async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            pieces: asyncio.Queue[Any] = asyncio.Queue()
+            done = object()
+
+            def produce() -> None:
+                try:
+                    for piece in assistant.stream(str(input)):
+                        loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                except BaseException as exc:  # handed to the consumer, raised there
+                    loop.call_soon_threadsafe(pieces.put_nowait, exc)
+                finally:
+                    loop.call_soon_threadsafe(pieces.put_nowait, done)
+
+            worker = loop.run_in_executor(None, produce)
+            while (piece := await pieces.get()) is not done:
+                if isinstance(piece, BaseException):
+                    raise piece
+                yield piece
+            await worker
+
+    return AssistantRunnable()

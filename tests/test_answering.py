@@ -147,8 +147,19 @@ def test_stream_and_runnable(home: Paths, indexed: Path, embedder: HashEmbedder)
     assistant = _assistant(home, embedder, ScriptedGenerator(["Bread needs yeast [1]."]))
     pieces = list(assistant.stream("what does bread need"))
     assert "".join(pieces) == "Bread needs yeast [1]." and assistant.last_answer is not None
-    result = as_runnable(assistant).invoke("what does bread need")
-    assert result["answer"] == "Bread needs yeast [1]."
+    runnable = as_runnable(assistant)
+    assert runnable.invoke("what does bread need")["answer"] == "Bread needs yeast [1]."
+    assert "".join(runnable.stream("what does bread need")) == "Bread needs yeast [1]."
+
+    async def both() -> tuple[dict, str]:
+        answer = await runnable.ainvoke("what does bread need")
+        text = "".join([piece async for piece in runnable.astream("what does bread need")])
+        return answer, text
+
+    import asyncio
+
+    answer, text = asyncio.run(both())
+    assert answer["answer"] == text == "Bread needs yeast [1]."
 
 
 def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:

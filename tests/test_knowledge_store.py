@@ -201,8 +201,18 @@ def test_langchain_retriever(home: Paths, tmp_path: Path, fake_embedder: HashEmb
     from dca.knowledge.langchain import DcaRetriever
 
     _add(home, fake_embedder, make_corpus(tmp_path / "corpus"), name="default")
-    docs = DcaRetriever(k=2).invoke("bread flour yeast")
+    retriever = DcaRetriever(k=2)
+    docs = retriever.invoke("bread flour yeast")
     assert docs[0].metadata["path"].endswith("page.html") and "yeast" in docs[0].page_content
+    opened = retriever._opened
+    assert opened is not None and retriever.invoke("cats")[0] and retriever._opened is opened  # kept open
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "owls.md").write_text("# Owls\n\nOwls hoot in the dark forest.\n")
+    _add(home, fake_embedder, more, name="default")  # another writer adds a file meanwhile
+    assert retriever.invoke("owls hoot forest")[0].metadata["path"].endswith("owls.md")
+    retriever.close()
+    assert retriever._opened is None and retriever.invoke("cats")
 
 
 _KILL_SCRIPT = """

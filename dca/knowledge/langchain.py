@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from pydantic import PrivateAttr
 
 from dca.config import Paths
 from dca.knowledge.embedding import load_embedder
@@ -18,6 +20,8 @@ class DcaRetriever(BaseRetriever):
     """``DcaRetriever(index="default", k=5, mode="hybrid").invoke("question")`` -> list of Documents.
 
     Each Document's metadata carries source path, heading, page, character offsets and score.
+    The index is opened at the first query and stays open (it catches up with later changes
+    on its own); ``close()`` releases it.
     """
 
     index: str = "default"
@@ -26,17 +30,27 @@ class DcaRetriever(BaseRetriever):
     source: str = ""
     home: str | None = None
 
+    _opened: KnowledgeIndex | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         paths = Paths.resolve(self.home)
-        index = KnowledgeIndex.open(paths, self.index)
-        try:
+        with self._lock:  # one query at a time: catching up with new chunks changes the vectors
+            if self._opened is None:
+                self._opened = KnowledgeIndex.open(paths, self.index)
+            index = self._opened
             embedder = None if self.mode == "bm25" else load_embedder(index.manifest.embedder, paths=paths)
             hits = search(
                 index, query, embedder=embedder, config=SearchConfig(k=self.k, mode=self.mode, source=self.source)
             )
-        finally:
-            index.close()
         return [Document(page_content=h.chunk.text, metadata=_metadata(h.to_json())) for h in hits]
+
+    def close(self) -> None:
+        """Close the index (the next query opens it again)."""
+        with self._lock:
+            if self._opened is not None:
+                self._opened.close()
+                self._opened = None
 
 
 def _metadata(hit: dict[str, Any]) -> dict[str, Any]:
