@@ -79,16 +79,11 @@ class Assistant:
 
     def retrieve(self, question: str, config: AskConfig | None = None) -> list[Hit]:
         """The chunks ``ask`` would give the model for ``question``."""
-        from dca.knowledge.retrieval import search
+        from dca.knowledge.retrieval import search_index
 
         config = config or self.config
-        index = self._open_index()
-        embedder = self._embedder
-        if embedder is None and config.mode != "bm25":
-            from dca.knowledge.embedding import load_embedder
-
-            embedder = self._embedder = load_embedder(index.manifest.embedder, paths=self.paths)
-        return search(index, question, embedder=embedder, config=SearchConfig(k=config.k, mode=config.mode))
+        search = SearchConfig(k=config.k, mode=config.mode)
+        return search_index(self._open_index(), question, search, paths=self.paths, embedder=self._embedder)
 
     def build_prompt(
         self,

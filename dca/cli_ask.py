@@ -146,10 +146,10 @@ def _print_sources(answer: Any, all_sources: bool = False) -> None:
             typer.echo("(no source cited)")
         return
     typer.echo("Sources:" if not all_sources else "Sources given to the model:")
+    from dca.knowledge.retrieval import location_label
+
     for source in shown:
-        where = f" > {source.heading}" if source.heading else ""
-        where += f" (page {source.page})" if source.page else ""
-        typer.echo(plain(f"  [{source.number}] {source.path}{where}"))
+        typer.echo(plain(f"  [{source.number}] {location_label(source.path, source.heading, source.page)}"))
 
 
 def _question(question: str | None) -> str:

@@ -23,17 +23,9 @@ IndexOpt = Annotated[
 
 
 def _embedder_name(paths: Paths, index: str, flag: str | None) -> str:
-    """The --embedder flag, else the one the index was built with, else the catalog default."""
-    if flag:
-        return flag
-    from dca.knowledge.store import KnowledgeIndex, list_indexes
-    from dca.runtime.catalog import Catalog
+    from dca.knowledge.embedding import embedder_for
 
-    if index in list_indexes(paths):
-        opened = KnowledgeIndex.open(paths, index)
-        opened.close()
-        return opened.manifest.embedder
-    return Catalog.load(paths).default("embedder").name
+    return embedder_for(paths, index, flag)
 
 
 def _print_report(report: dict[str, object], as_json: bool) -> None:
@@ -205,15 +197,14 @@ def index_search(
 ) -> None:
     """Print the chunks that best match a query, with source, location and score."""
     index = settings().pick("index", index)
-    from dca.knowledge import KnowledgeIndex, SearchConfig, search
-    from dca.knowledge.embedding import load_embedder
+    from dca.knowledge import KnowledgeIndex, SearchConfig
+    from dca.knowledge.retrieval import search_index
 
     config = SearchConfig(k=k, mode=mode, source=source)
     paths = Paths.resolve()
     opened = KnowledgeIndex.open(paths, index)
     try:
-        embedder = None if mode == "bm25" else load_embedder(opened.manifest.embedder, paths=paths)
-        hits = search(opened, query, embedder=embedder, config=config)
+        hits = search_index(opened, query, config, paths=paths)
     finally:
         opened.close()
     if as_json:
@@ -222,10 +213,11 @@ def index_search(
     if not hits:
         typer.echo("no matching chunks")
     for hit in hits:
+        from dca.knowledge.retrieval import location_label
+
         c = hit.chunk
-        where = f" > {c.heading}" if c.heading else ""
-        where += f" (page {c.page})" if c.page else ""
-        typer.echo(plain(f"[{hit.rank}] {c.path}{where}  chars {c.char_start}-{c.char_end}  score {hit.score:.4f}"))
+        where = location_label(c.path, c.heading, c.page)
+        typer.echo(plain(f"[{hit.rank}] {where}  chars {c.char_start}-{c.char_end}  score {hit.score:.4f}"))
         snippet = " ".join(plain(c.text).split())
         typer.echo(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
 

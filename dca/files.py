@@ -13,19 +13,25 @@ from typing import Any
 _BLOCK = 1 << 20
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a reader sees either the old or the new file."""
+def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
+    """Replace ``path`` with what ``write(temp_path)`` writes, so a reader sees either the old
+    or the new file: a temp file beside it, flushed to disk, then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a reader sees either the old or the new file."""
+    atomic_write_with(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

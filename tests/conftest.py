@@ -121,10 +121,8 @@ def embedder() -> HashEmbedder:
 def fake_embedder(monkeypatch: pytest.MonkeyPatch, embedder: HashEmbedder) -> HashEmbedder:
     """Make every `load_embedder` call (CLI, retriever) return the hash embedder."""
     import dca.knowledge.embedding as embedding_module
-    import dca.knowledge.langchain as langchain_module
 
     monkeypatch.setattr(embedding_module, "load_embedder", lambda name=None, paths=None: embedder)
-    monkeypatch.setattr(langchain_module, "load_embedder", lambda name=None, paths=None: embedder)
     return embedder
 
 

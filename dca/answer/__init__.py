@@ -1,6 +1,6 @@
 """Grounded answering: prompts that fit the context window, sources as data, citations."""
 
-from dca.answer.citations import cited_numbers
+from dca.answer.citations import cited_numbers, strip_citations
 from dca.answer.prompt import (
     NO_ANSWER,
     STYLES,
@@ -26,4 +26,5 @@ __all__ = [
     "escape_source_text",
     "is_refusal",
     "source_block",
+    "strip_citations",
 ]

@@ -7,6 +7,18 @@ import re
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
+def strip_citations(text: str) -> str:
+    """``text`` without its citation markers (and the space before each).
+
+    >>> strip_citations("Paris [2]. It is big [1, 2][7].")
+    'Paris. It is big.'
+    """
+    return _STRIP.sub("", text)
+
+
+_STRIP = re.compile(r"\s*" + _MARKER.pattern)
+
+
 def cited_numbers(text: str, n_sources: int) -> list[int]:
     """Source numbers cited as [1], [2, 3] or [1][4], in order of first mention, within 1..n_sources.
 

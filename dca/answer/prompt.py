@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dca.choices import ANSWER_STYLES
 from dca.errors import ConfigError
-from dca.knowledge.retrieval import Hit
+from dca.knowledge.retrieval import Hit, location_label
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +90,12 @@ def escape_source_text(text: str, controls: Sequence[str] = ()) -> str:
     return text
 
 
-def _source_label(hit: Hit) -> str:
-    chunk = hit.chunk
-    label = chunk.path
-    if chunk.heading:
-        label += f" > {chunk.heading}"
-    if chunk.page:
-        label += f" (page {chunk.page})"
-    return label
-
-
 def source_block(number: int, hit: Hit, max_chars: int = 0, controls: Sequence[str] = ()) -> str:
     """A hit quoted as data; ``max_chars`` > 0 keeps only its first characters (cheaper to
     prefill); ``controls`` are the model's own control tokens, escaped too."""
-    label = escape_source_text(_source_label(hit), controls).replace('"', "'")
+    label = escape_source_text(location_label(hit.chunk.path, hit.chunk.heading, hit.chunk.page), controls).replace(
+        '"', "'"
+    )
     text = hit.chunk.text.strip()
     if max_chars and len(text) > max_chars:
         text = text[:max_chars].rsplit(" ", 1)[0] + " ..."

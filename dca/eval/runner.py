@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dca.answer import answer_instruction
+from dca.answer import answer_instruction, strip_citations
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
@@ -28,7 +28,6 @@ from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import NO_ADAPTER, choose_adapter
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
-_CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 # "Final answer: X", "The answer is X", "The final answer is: X" -> "X" (short-answer tasks)
 _ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\b(?:\s+is)?\s*:?\s*", re.IGNORECASE)
 
@@ -164,24 +163,18 @@ def _corpus_index(task: Task, paragraphs: tuple[str, ...], config: EvalConfig, p
     if config.index:
         return config.index
     from dca.knowledge import add_paths
-    from dca.knowledge.embedding import load_embedder
+    from dca.knowledge.embedding import embedder_for, load_embedder
 
     name = f"eval-{task.name}-{config.data_sha256[:8]}"
     folder = paths.home / "eval-corpora" / name
     write_paragraphs(paragraphs, folder)
     factory = (lambda: embedder) if embedder is not None else (lambda: load_embedder(paths=paths))
-    embedder_name = embedder.name if embedder is not None else _default_embedder(paths)
+    embedder_name = embedder.name if embedder is not None else embedder_for(paths)
     add_paths(paths, name, [folder], embedder_name=embedder_name, embedder_factory=factory)
     from dca.knowledge.store import mark_eval_index
 
     mark_eval_index(paths, name)
     return name
-
-
-def _default_embedder(paths: Paths) -> str:
-    from dca.runtime.catalog import Catalog
-
-    return Catalog.load(paths).default("embedder").name
 
 
 def run_eval(
@@ -251,7 +244,7 @@ def run_eval(
 def _row(task: Task, example: Example, answer: Any, retrieved: list[int] | None, k: int) -> dict[str, Any]:
     """One results.jsonl line: the answer, its metrics and its costs."""
     reasoning = answer.reasoning
-    prediction = _ANSWER_LEAD.sub("", _CITATION.sub("", answer.text).strip()).strip()
+    prediction = _ANSWER_LEAD.sub("", strip_citations(answer.text).strip()).strip()
     if task.name in ("gsm8k", "math500") and reasoning is not None and reasoning.final:
         prediction = reasoning.final  # the answer the strategy chose, already extracted
     metrics = task.score(example, prediction, retrieved, k)

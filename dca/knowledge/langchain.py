@@ -11,8 +11,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import PrivateAttr
 
 from dca.config import Paths
-from dca.knowledge.embedding import load_embedder
-from dca.knowledge.retrieval import SearchConfig, search
+from dca.knowledge.retrieval import SearchConfig, search_index
 from dca.knowledge.store import KnowledgeIndex
 
 
@@ -38,11 +37,8 @@ class DcaRetriever(BaseRetriever):
         with self._lock:  # one query at a time: catching up with new chunks changes the vectors
             if self._opened is None:
                 self._opened = KnowledgeIndex.open(paths, self.index)
-            index = self._opened
-            embedder = None if self.mode == "bm25" else load_embedder(index.manifest.embedder, paths=paths)
-            hits = search(
-                index, query, embedder=embedder, config=SearchConfig(k=self.k, mode=self.mode, source=self.source)
-            )
+            config = SearchConfig(k=self.k, mode=self.mode, source=self.source)
+            hits = search_index(self._opened, query, config, paths=paths)
         return [Document(page_content=h.chunk.text, metadata=_metadata(h.to_json())) for h in hits]
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from dca.choices import RETRIEVAL_MODES
+from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.embedding import Embedder
 from dca.knowledge.store import KnowledgeIndex, StoredChunk
@@ -115,3 +116,23 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
         if len(hits) == config.k:
             break
     return hits
+
+
+def search_index(
+    index: KnowledgeIndex, query: str, config: SearchConfig, *, paths: Paths, embedder: Embedder | None = None
+) -> list[Hit]:
+    """``search``, loading the index's own embedder unless the mode is bm25 or one is given."""
+    if embedder is None and config.mode != "bm25":
+        from dca.knowledge.embedding import load_embedder
+
+        embedder = load_embedder(index.manifest.embedder, paths=paths)
+    return search(index, query, embedder=embedder, config=config)
+
+
+def location_label(path: str, heading: str = "", page: int | None = None) -> str:
+    """Where a passage sits, as prompts and listings show it.
+
+    >>> location_label("docs/a.pdf", "Intro > Scope", 3)
+    'docs/a.pdf > Intro > Scope (page 3)'
+    """
+    return path + (f" > {heading}" if heading else "") + (f" (page {page})" if page else "")

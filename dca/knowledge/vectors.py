@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from dca.errors import ConfigError
+from dca.files import atomic_write_with
 
 log = logging.getLogger(__name__)
 _ALL_THREADS = os.cpu_count() or 1
@@ -133,16 +133,7 @@ class FaissIndex:
         """Write atomically: a reader opens either the old file or the new one."""
         import faiss
 
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            faiss.write_index(self._index, tmp)  # type: ignore[call-overload]
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_with(path, lambda tmp: faiss.write_index(self._index, str(tmp)))  # type: ignore[call-overload]
 
 
 def build_ivf(ids: np.ndarray, vectors: np.ndarray, config: AnnConfig, seed: int = 0) -> tuple[FaissIndex, float]:
