@@ -109,14 +109,19 @@ def _check_indexes(paths: Paths) -> Check:
 
 
 def _mem_available() -> int | None:
+    """Bytes of memory available to a new process (psutil: Linux, macOS and Windows alike)."""
+    import psutil
+
     try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+        return int(psutil.virtual_memory().available)
+    except (OSError, RuntimeError):
+        return None
+
+
+def _cores() -> str:
+    import psutil
+
+    return f"{psutil.cpu_count(logical=False) or '?'} physical cores ({os.cpu_count()} logical)"
 
 
 def _check_resources(paths: Paths) -> list[Check]:
@@ -137,7 +142,7 @@ def _check_resources(paths: Paths) -> list[Check]:
             Check(
                 name="memory",
                 ok=ram >= _MIN_FREE_RAM,
-                detail=f"{ram / 2**30:.1f} GiB available, {os.cpu_count()} CPUs",
+                detail=f"{ram / 2**30:.1f} GiB available, {_cores()}",
                 fix="close other programs: the default generator needs about 2 GiB",
                 required=False,
             )

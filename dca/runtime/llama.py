@@ -28,20 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def physical_cores() -> int:
-    """Physical CPU cores (llama.cpp gains nothing from hyper-threads)."""
-    cores: set[tuple[str, str]] = set()
-    physical = core = ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("physical id"):
-                    physical = line.split(":")[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":")[1].strip()
-                    cores.add((physical, core))
-    except OSError:
-        pass
-    return len(cores) or os.cpu_count() or 1
+    """Physical CPU cores (llama.cpp gains nothing from hyper-threads), on Linux, macOS and Windows."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 @dataclass(frozen=True, kw_only=True)
