@@ -164,11 +164,22 @@ class Assistant:
 
     def stream(
         self, question: str, *, history: list[dict[str, str]] | None = None, config: AskConfig | None = None
-    ) -> Iterator[str]:
-        """Yield the answer's text as it is generated; the full Answer is then ``last_answer``."""
-        for event in self.start(question, history=history, config=config):
-            if isinstance(event, AnswerText):
-                yield event.text
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is generated (``str`` pieces), then the full ``Answer``.
+
+        The Assistant's lock is held from the first piece until the stream ends or is closed:
+        leaving a ``for`` loop early closes it at once (or call ``.close()`` on the stream), so
+        another thread's question never waits on a stream nobody reads.
+        """
+        run = self.start(question, history=history, config=config)
+        try:
+            for event in run:
+                if isinstance(event, AnswerText):
+                    yield event.text
+                elif isinstance(event, Finished):
+                    yield event.result
+        finally:
+            run.cancel()  # releases the lock now, not when the garbage collector gets to it
 
     def close(self) -> None:
         if self._index is not None:
@@ -221,7 +232,7 @@ def as_runnable(assistant: Assistant) -> Any:
             return await asyncio.to_thread(self.invoke, input, config)
 
         def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[str]:
-            yield from assistant.stream(str(input))
+            yield from (piece for piece in assistant.stream(str(input)) if isinstance(piece, str))
 
         async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
             loop = asyncio.get_running_loop()
@@ -231,7 +242,8 @@ def as_runnable(assistant: Assistant) -> Any:
             def produce() -> None:
                 try:
                     for piece in assistant.stream(str(input)):
-                        loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                        if isinstance(piece, str):
+                            loop.call_soon_threadsafe(pieces.put_nowait, piece)
                 except BaseException as exc:  # handed to the consumer, raised there
                     loop.call_soon_threadsafe(pieces.put_nowait, exc)
                 finally:

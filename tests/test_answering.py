@@ -145,8 +145,14 @@ def test_conversation_keeps_history_in_order(home: Paths, indexed: Path, embedde
 
 def test_stream_and_runnable(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
     assistant = _assistant(home, embedder, ScriptedGenerator(["Bread needs yeast [1]."]))
-    pieces = list(assistant.stream("what does bread need"))
-    assert "".join(pieces) == "Bread needs yeast [1]." and assistant.last_answer is not None
+    *pieces, answer = list(assistant.stream("what does bread need"))
+    assert "".join(pieces) == "Bread needs yeast [1]." and answer.text == "Bread needs yeast [1]."
+    # a reader that stops early does not keep the Assistant locked
+    stream = assistant.stream("what does bread need")
+    next(stream)
+    stream.close()
+    assert assistant._lock.acquire(blocking=False)
+    assistant._lock.release()
     runnable = as_runnable(assistant)
     assert runnable.invoke("what does bread need")["answer"] == "Bread needs yeast [1]."
     assert "".join(runnable.stream("what does bread need")) == "Bread needs yeast [1]."
