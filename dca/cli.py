@@ -102,7 +102,7 @@ def pull(
     as_json: JsonFlag = False,
 ) -> None:
     """Download, assemble and verify models (resumes an interrupted pull)."""
-    from dca.runtime import Catalog, PullConfig, pull_model
+    from dca.models import Catalog, PullConfig, pull_model
 
     paths = Paths.resolve()
     catalog = Catalog.load(paths)
@@ -133,7 +133,7 @@ def pull(
 @user_errors
 def models_list(as_json: JsonFlag = False) -> None:
     """Show every known model, whether it is present and verified, and its size."""
-    from dca.runtime import Catalog, check_model
+    from dca.models import Catalog, check_model
 
     paths = Paths.resolve()
     catalog = Catalog.load(paths)
@@ -174,7 +174,7 @@ def models_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Register your own GGUF file (checked and hashed; the file stays where it is)."""
-    from dca.runtime import add_user_model
+    from dca.models import add_user_model
 
     total = path.stat().st_size if path.is_file() else 0
     with progress_bar() as progress:
@@ -203,7 +203,7 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """One model: where it comes from, its path, size, licence, state, and its GGUF metadata."""
-    from dca.runtime import Catalog, check_model, read_gguf_info
+    from dca.models import Catalog, check_model, read_gguf_info
 
     paths = Paths.resolve()
     entry = Catalog.load(paths).get(name)
@@ -266,7 +266,7 @@ def models_default(
     as_json: JsonFlag = False,
 ) -> None:
     """Show or set the default generator (saved in DCA_HOME/settings.toml; DCA_MODEL overrides it)."""
-    from dca.runtime import Catalog
+    from dca.models import Catalog
     from dca.settings import load_settings, save_setting
 
     paths = Paths.resolve()
@@ -293,7 +293,7 @@ def models_rm(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a pulled model's files and verification stamp, or unregister your own model."""
-    from dca.runtime.registry import remove_model
+    from dca.models.registry import remove_model
 
     done = remove_model(name, paths=Paths.resolve())
     if as_json:

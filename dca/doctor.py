@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from dca.config import Paths
 from dca.errors import DcaError
-from dca.runtime.catalog import Catalog
-from dca.runtime.verify import check_model
+from dca.models.catalog import Catalog
+from dca.models.verify import check_model
 
 _MIN_FREE_DISK = 2 << 30
 _MIN_FREE_RAM = 2 << 30

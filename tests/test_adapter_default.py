@@ -16,10 +16,10 @@ from dca.cli import app
 from dca.config import Paths
 from dca.errors import CatalogError, PullError
 from dca.eval.runner import EvalConfig, resolve_config
+from dca.models.catalog import Catalog
+from dca.models.pull import pull_model
 from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import choose_adapter
-from dca.runtime.catalog import Catalog
-from dca.runtime.pull import pull_model
 
 runner = CliRunner()
 ADAPTER = b"GGUF fake adapter bytes"

@@ -9,7 +9,7 @@ from conftest import write_catalog
 
 from dca.config import Paths, resolve_home
 from dca.errors import CatalogError
-from dca.runtime import Catalog
+from dca.models import Catalog
 
 
 def test_shipped_catalog_has_the_required_models(home: Paths) -> None:

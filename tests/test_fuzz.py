@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from dca.errors import DcaError  # noqa: E402
 from dca.knowledge import ChunkConfig, LoadConfig, load_sections, split_sections  # noqa: E402
-from dca.runtime.gguf import read_gguf_info  # noqa: E402
+from dca.models.gguf import read_gguf_info  # noqa: E402
 
 BOUNDED = settings(
     max_examples=150, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True

@@ -9,7 +9,7 @@ from conftest import write_gguf
 
 from dca.config import Paths
 from dca.errors import CatalogError, GGUFError
-from dca.runtime import Catalog, add_user_model, check_model, read_gguf_info
+from dca.models import Catalog, add_user_model, check_model, read_gguf_info
 
 
 def test_reads_metadata_and_counts_parameters(tmp_path: Path) -> None:

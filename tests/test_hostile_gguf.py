@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dca.cli import app
 from dca.config import Paths
 from dca.errors import GGUFError
-from dca.runtime.gguf import read_gguf_info
+from dca.models.gguf import read_gguf_info
 
 runner = CliRunner()
 

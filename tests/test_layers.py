@@ -11,8 +11,31 @@ DCA = Path(__file__).resolve().parents[1] / "dca"
 # What each floor must never import (directly or lazily inside a function).
 FORBIDDEN = {
     "reasoning": ("dca.api", "dca.cli", "dca.pipeline", "dca.eval", "dca.train", "llama_cpp", "torch"),
-    "runtime": ("dca.api", "dca.cli", "dca.pipeline", "dca.answer", "dca.reasoning", "dca.eval", "dca.train"),
+    "models": (
+        "dca.runtime",
+        "dca.knowledge",
+        "dca.api",
+        "dca.cli",
+        "dca.pipeline",
+        "dca.answer",
+        "dca.reasoning",
+        "dca.eval",
+        "dca.train",
+        "llama_cpp",
+        "torch",
+    ),
+    "runtime": (
+        "dca.knowledge",
+        "dca.api",
+        "dca.cli",
+        "dca.pipeline",
+        "dca.answer",
+        "dca.reasoning",
+        "dca.eval",
+        "dca.train",
+    ),
     "knowledge": (
+        "dca.runtime",
         "dca.api",
         "dca.cli",
         "dca.pipeline",

@@ -11,8 +11,8 @@ from conftest import build_wheel, sha256, write_catalog
 
 from dca.config import Paths
 from dca.errors import ConfigError, PullError
-from dca.runtime import Catalog, PullConfig, check_model, pull_model
-from dca.runtime import pull as pull_module
+from dca.models import Catalog, PullConfig, check_model, pull_model
+from dca.models import pull as pull_module
 
 CHUNK = (1 << 20) * 2 + 12345  # over two copy blocks, so an interruption can land mid-chunk
 

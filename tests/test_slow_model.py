@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dca.config import Paths
-from dca.runtime import Catalog, check_model, pull_model, read_gguf_info
+from dca.models import Catalog, check_model, pull_model, read_gguf_info
 
 pytestmark = pytest.mark.slow
 

@@ -69,7 +69,7 @@ def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
     assert data["usage"]["completion_tokens"] == data["usage"]["reasoning_tokens"] + data["usage"]["answer_tokens"]
     # The reasoning adapter that ships for the default model (if one does) is loaded by --think.
     from dca.config import Paths
-    from dca.runtime.catalog import Catalog
+    from dca.models.catalog import Catalog
 
     shipped = Catalog.load(Paths(home=home)).adapter_for("qwen2.5-coder-1.5b")
     assert data["adapter"] == (shipped.name if shipped else None)

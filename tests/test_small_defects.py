@@ -16,7 +16,7 @@ from dca.knowledge.chunking import ChunkConfig
 from dca.knowledge.ingest import IngestConfig
 from dca.knowledge.retrieval import SearchConfig
 from dca.knowledge.store import validate_index_name
-from dca.runtime.catalog import validate_name
+from dca.models.catalog import validate_name
 
 runner = CliRunner()
 
@@ -124,6 +124,6 @@ def test_ctrl_c_promises_a_resume_only_where_a_rerun_resumes(
     data.write_text('{"question": "q", "answer": "#### 4"}\n')
     resumable = runner.invoke(app, ["eval", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run")])
     assert resumable.exit_code == 130 and "rerun the same command to resume" in resumable.output
-    monkeypatch.setattr("dca.runtime.catalog.Catalog.load", interrupt)
+    monkeypatch.setattr("dca.models.catalog.Catalog.load", interrupt)
     listed = runner.invoke(app, ["models", "list"])
     assert listed.exit_code == 130 and "nothing was changed" in listed.output and "resume" not in listed.output

@@ -111,7 +111,7 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
 
 
 def _default_generator(paths: Paths) -> str:
-    from dca.runtime.catalog import Catalog
+    from dca.models.catalog import Catalog
 
     return Catalog.load(paths).default("generator").name
 

@@ -85,7 +85,7 @@ def embedder_for(paths: Paths, index: str | None = None, flag: str | None = None
     if flag:
         return flag
     from dca.knowledge.store import KnowledgeIndex, list_indexes
-    from dca.runtime.catalog import Catalog
+    from dca.models.catalog import Catalog
 
     if index is not None and index in list_indexes(paths):
         opened = KnowledgeIndex.open(paths, index)
@@ -99,8 +99,8 @@ _LOADED: dict[str, Embedder] = {}
 
 def load_embedder(name: str | None = None, *, paths: Paths | None = None) -> Embedder:
     """The catalog embedder ``name`` (default: the catalog's default), loaded once per process."""
-    from dca.runtime.catalog import Catalog
-    from dca.runtime.verify import check_model
+    from dca.models.catalog import Catalog
+    from dca.models.verify import check_model
 
     paths = paths or Paths.resolve()
     catalog = Catalog.load(paths)

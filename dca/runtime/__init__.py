@@ -1,21 +1,6 @@
-"""Model runtime: the catalog, verified pulls, GGUF inspection (and, later, llama.cpp)."""
+"""The language-model runtime: the generation interface, llama.cpp, LoRA adapters and parallel
+sampling (the catalog of model files is dca.models, a floor below)."""
 
-from dca.runtime.catalog import Catalog, ModelEntry, ModelSource
-from dca.runtime.gguf import GGUFInfo, read_gguf_info
-from dca.runtime.pull import PullConfig, PullResult, pull_model
-from dca.runtime.registry import add_user_model
-from dca.runtime.verify import ModelStatus, check_model
+from dca.runtime.generation import Completion, GenerationConfig, Generator
 
-__all__ = [
-    "Catalog",
-    "GGUFInfo",
-    "ModelEntry",
-    "ModelSource",
-    "ModelStatus",
-    "PullConfig",
-    "PullResult",
-    "add_user_model",
-    "check_model",
-    "pull_model",
-    "read_gguf_info",
-]
+__all__ = ["Completion", "GenerationConfig", "Generator"]

@@ -11,7 +11,7 @@ from dca.config import Paths
 from dca.errors import CatalogError, ConfigError
 
 if TYPE_CHECKING:
-    from dca.runtime.catalog import ModelEntry
+    from dca.models.catalog import ModelEntry
 
 NO_ADAPTER = "none"  # --adapter none: the base model alone, even where an adapter is the default
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def resolve_adapter(adapter: str, paths: Paths) -> tuple[str, Path]:
 
 
 def _catalog_adapter(name: str, paths: Paths) -> ModelEntry | None:
-    from dca.runtime.catalog import Catalog
+    from dca.models.catalog import Catalog
 
     try:
         entry = Catalog.load(paths).get(name)
@@ -46,8 +46,8 @@ def _catalog_adapter(name: str, paths: Paths) -> ModelEntry | None:
 def default_adapter(model: str, paths: Paths) -> str | None:
     """The catalog's default adapter for the generator ``model`` when its file is present and
     verified, else None (a missing or damaged file is logged, and the base model answers)."""
-    from dca.runtime.catalog import Catalog
-    from dca.runtime.verify import check_model
+    from dca.models.catalog import Catalog
+    from dca.models.verify import check_model
 
     try:
         entry = Catalog.load(paths).adapter_for(model)

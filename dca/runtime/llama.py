@@ -131,7 +131,7 @@ class LlamaRuntime:
     """A loaded GGUF model. Thread-safe: requests run one at a time."""
 
     def __init__(self, model_path: Path, *, name: str, config: RuntimeConfig) -> None:
-        from dca.runtime.gguf import read_gguf_info
+        from dca.models.gguf import read_gguf_info
 
         read_gguf_info(model_path)  # a clear error for a truncated or foreign file, before C code sees it
         import llama_cpp
@@ -265,7 +265,7 @@ class LlamaRuntime:
 
     def _check_adapter(self, name: str, path: Path) -> None:
         """Refuse an adapter made for another model, naming both (llama.cpp checks only the shapes)."""
-        from dca.runtime.gguf import read_gguf_info
+        from dca.models.gguf import read_gguf_info
 
         info = read_gguf_info(path)
         meta = info.metadata
@@ -419,8 +419,8 @@ _LOAD_LOCK = threading.Lock()
 
 def resolve_model(model: str | None, paths: Paths) -> tuple[str, Path]:
     """(name, path) of a catalog generator, a registered model, or a GGUF path."""
-    from dca.runtime.catalog import Catalog
-    from dca.runtime.verify import check_model
+    from dca.models.catalog import Catalog
+    from dca.models.verify import check_model
 
     if model is not None and not model.strip():
         raise ConfigError("--model is empty; give a model name (see `dca models list`) or leave it out")

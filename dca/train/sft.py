@@ -81,7 +81,7 @@ def _check_run(folder: Path, config: SFTConfig) -> None:
 
 
 def _architecture(path: Path) -> str:
-    from dca.runtime.gguf import read_gguf_info
+    from dca.models.gguf import read_gguf_info
 
     arch = read_gguf_info(path).architecture
     if arch not in SUPPORTED_ARCHITECTURES:

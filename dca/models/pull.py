@@ -27,8 +27,8 @@ from typing import BinaryIO
 from dca.config import Paths
 from dca.errors import PullError
 from dca.files import atomic_write_json
-from dca.runtime.catalog import ModelEntry
-from dca.runtime.verify import check_model, hash_model, write_stamp
+from dca.models.catalog import ModelEntry
+from dca.models.verify import check_model, hash_model, write_stamp
 
 log = logging.getLogger(__name__)
 

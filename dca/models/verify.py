@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dca.config import Paths
 from dca.files import atomic_write_json, sha256_file, tree_sha256
-from dca.runtime.catalog import ModelEntry
+from dca.models.catalog import ModelEntry
 
 
 @dataclass(frozen=True, kw_only=True)

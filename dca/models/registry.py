@@ -8,9 +8,9 @@ from pathlib import Path
 from dca.config import Paths
 from dca.errors import CatalogError, GGUFError
 from dca.files import atomic_write_json, sha256_file
-from dca.runtime.catalog import Catalog, ModelEntry, ModelSource, read_user_models, validate_name
-from dca.runtime.gguf import read_gguf_info
-from dca.runtime.verify import write_stamp
+from dca.models.catalog import Catalog, ModelEntry, ModelSource, read_user_models, validate_name
+from dca.models.gguf import read_gguf_info
+from dca.models.verify import write_stamp
 
 
 def add_user_model(path: Path, *, name: str, paths: Paths, progress: Callable[[int], None] | None = None) -> ModelEntry:
