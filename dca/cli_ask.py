@@ -37,6 +37,10 @@ Threads = Annotated[int | None, typer.Option(help="CPU threads (default: the thr
 GpuLayers = Annotated[
     int | None, typer.Option(help="Layers offloaded to a GPU (default: the gpu_layers setting; -1: all, 0: none).")
 ]
+MinSimilarity = Annotated[
+    float,
+    typer.Option(help="Answer 'not in the sources' when no source is this similar to the question (0: off)."),
+]
 NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
 MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]
@@ -122,6 +126,7 @@ def _config(
     style: str = "cited",
     reasoning: Any = None,
     mode: str = "hybrid",
+    min_similarity: float = 0.0,
 ) -> Any:
     from dca.api import AskConfig
     from dca.reasoning.config import ReasoningConfig
@@ -129,6 +134,7 @@ def _config(
     return AskConfig(
         k=settings().pick("k", k),
         mode=mode,
+        min_similarity=min_similarity,
         retrieval=not no_retrieval,
         max_tokens=max_tokens,
         temperature=temperature,
@@ -175,6 +181,7 @@ def ask(
     adapter: AdapterOpt = None,
     k: KOpt = None,
     mode: Mode = "hybrid",
+    min_similarity: MinSimilarity = 0.0,
     no_retrieval: NoRetrieval = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
     max_tokens: MaxTokens = 512,
@@ -203,7 +210,7 @@ def ask(
     reasoning = _reasoning(
         not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
     )
-    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode)
+    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode, min_similarity)
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)
     run = assistant.start(question, config=config)

@@ -58,6 +58,9 @@ class AskConfig:
     # reasoning adapter when the strategy thinks; "none": the base model alone
     adapter: str | None = None
     adapter_scale: float = 1.0
+    # "not in the sources" without asking the model when no retrieved source's cosine similarity
+    # with the question reaches this (0 = off; docs/RESULTS.md, "Not in sources")
+    min_similarity: float = 0.0
     style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
     system: str | None = None  # replaces the default system prompt (eval: the task's instructions)
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)  # strategy, budget, samples, search
@@ -65,6 +68,8 @@ class AskConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
+        if not 0 <= self.min_similarity <= 1:
+            raise ConfigError(f"min_similarity must be between 0 and 1, got {self.min_similarity}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if any(not s for s in self.stop):
@@ -204,6 +209,10 @@ def run_pipeline(
         adapter_scale=config.adapter_scale,
     )
     hits = retrieve(question) if retrieve is not None and not searching else []
+    best = max((h.similarity for h in hits if h.similarity is not None), default=None)
+    irrelevant = bool(hits) and config.min_similarity > 0 and (best is None or best < config.min_similarity)
+    if irrelevant:
+        hits = []  # not shown to the model: the answer is "not in the sources"
     retrieved = time.perf_counter()
     system = config.system
     if searching:
@@ -211,6 +220,11 @@ def run_pipeline(
     room = _room(strategy, config.max_tokens, searching)
     parts = _prompt(generator, question, hits, history or [], config, system, room, grounded=retrieve is not None)
     warnings = _warnings(parts)
+    if irrelevant:
+        warnings.append(
+            f"no source was similar enough to the question (best similarity "
+            f"{'none' if best is None else f'{best:.3f}'}, minimum {config.min_similarity})"
+        )
     base = Answer(
         question=question,
         text="",

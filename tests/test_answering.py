@@ -9,7 +9,7 @@ import pytest
 from conftest import HashEmbedder, ScriptedGenerator, make_corpus
 from typer.testing import CliRunner
 
-from dca.answer import build_prompt, cited_numbers, escape_source_text, is_refusal
+from dca.answer import NO_ANSWER, build_prompt, cited_numbers, escape_source_text, is_refusal
 from dca.api import AskConfig, Assistant, Conversation, as_runnable
 from dca.cli import app
 from dca.config import Paths
@@ -270,3 +270,17 @@ def test_chat_takes_multi_line_questions(
     assert result.exit_code == 0, result.output
     assert "Question: what do \ncats do" in generator.prompts[0]
     assert "first line\nsecond line" in generator.prompts[1]
+
+
+def test_min_similarity_answers_not_in_sources_without_the_model(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
+    generator = ScriptedGenerator(["Cats purr [1]."])
+    relevant = _assistant(home, embedder, generator, k=2, min_similarity=0.3).ask("what do cats chase at night")
+    assert relevant.text == "Cats purr [1]." and len(generator.prompts) == 1
+    far = _assistant(home, embedder, generator, k=2, min_similarity=0.99).ask("quantum chromodynamics lattice")
+    assert far.text == NO_ANSWER and not far.grounded and far.sources == []
+    assert len(generator.prompts) == 1  # the model was not asked
+    assert "no source was similar enough" in far.warnings[0] and "minimum 0.99" in far.warnings[0]
+    with pytest.raises(ConfigError, match="min_similarity must be between 0 and 1"):
+        AskConfig(min_similarity=1.5)

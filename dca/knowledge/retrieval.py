@@ -45,12 +45,14 @@ class Hit:
     rank: int
     score: float
     chunk: StoredChunk
+    similarity: float | None = None  # cosine with the query when dense search saw the chunk (dense, hybrid)
 
     def to_json(self) -> dict[str, object]:
         c = self.chunk
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
+            "similarity": None if self.similarity is None else round(self.similarity, 6),
             "id": c.id,
             "path": c.path,
             "heading": c.heading,
@@ -99,12 +101,14 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
         raise ConfigError("the query is empty; give some words to search for")
     require_utf8(query, "query")
     n = config.candidates * (5 if config.source else 1)
+    similarity: dict[int, float] = {}
     if config.mode == "bm25":
         ranked = bm25_ranking(index, query, n)
     else:
         if embedder is None:
             raise ConfigError(f"{config.mode} search needs an embedder")
         dense = dense_ranking(index, embedder, query, n)
+        similarity = dict(dense)
         ranked = dense if config.mode == "dense" else fuse([dense, bm25_ranking(index, query, n)], config.rrf_k)
     chunks = index.get_chunks([chunk_id for chunk_id, _ in ranked])
     hits: list[Hit] = []
@@ -112,7 +116,7 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
         chunk = chunks.get(chunk_id)  # a concurrent writer may have deleted it since
         if chunk is None or not _source_ok(chunk.path, config.source):
             continue
-        hits.append(Hit(rank=len(hits) + 1, score=score, chunk=chunk))
+        hits.append(Hit(rank=len(hits) + 1, score=score, chunk=chunk, similarity=similarity.get(chunk_id)))
         if len(hits) == config.k:
             break
     return hits
