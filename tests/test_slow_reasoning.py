@@ -100,6 +100,7 @@ class _Reader:
 
 def test_ctrl_c_in_chat_pauses_for_a_note_and_a_second_cancels(tmp_path: Path) -> None:
     import signal
+    import time
 
     home = real_models_home(tmp_path)
     env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
@@ -132,6 +133,7 @@ def test_ctrl_c_in_chat_pauses_for_a_note_and_a_second_cancels(tmp_path: Path) -
         chat.send_signal(signal.SIGINT)
         err.wait_for("(paused)", count=2)
         out.wait_for("note> ", count=2)
+        time.sleep(0.5)  # the prompt is written before input() blocks in its read: signal the read
         chat.send_signal(signal.SIGINT)  # a second Ctrl-C cancels the turn
         out.wait_for("(cancelled)")
         chat.stdin.write("/exit\n")
