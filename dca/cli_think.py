@@ -152,7 +152,9 @@ def consume(run: Any, display: Callable[[Any], None], *, pause: bool) -> Any:
                 if not pause:
                     run.cancel()
                     raise KeyboardInterrupt
-                signal.signal(signal.SIGINT, previous)
+                # The second Ctrl-C raises here even when this process inherited SIGINT ignored
+                # (started from a shell's background job or a parent that ignores it).
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 try:
                     sys.stderr.write("\n(paused) add a note and press Enter to resume; Ctrl-C cancels\n")
                     note = input("note> ").strip()
