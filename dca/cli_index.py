@@ -9,7 +9,7 @@ import typer
 
 from dca.cli_common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, settings, user_errors
 from dca.config import Paths
-from dca.errors import KnowledgeIndexError
+from dca.errors import IndexNotFoundError
 
 index_app = typer.Typer(
     rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
@@ -20,12 +20,6 @@ index_app = typer.Typer(
 IndexOpt = Annotated[
     str | None, typer.Option("--index", "-i", help="Index name (folder under indexes/); default: the index setting.")
 ]
-
-
-def _embedder_name(paths: Paths, index: str, flag: str | None) -> str:
-    from dca.knowledge.embedding import embedder_for
-
-    return embedder_for(paths, index, flag)
 
 
 def _print_report(report: dict[str, object], as_json: bool) -> None:
@@ -91,10 +85,10 @@ def _given_paths(given: list[str]) -> list[Path]:
 
 def _ingest(run: Any, target: object, index: str, embedder: str | None, config: object, as_json: bool) -> None:
     """Run add_paths or sync_folder with the right embedder and a progress bar, then report."""
-    from dca.knowledge.embedding import load_embedder
+    from dca.knowledge.embedding import embedder_for, load_embedder
 
     paths = Paths.resolve()
-    name = _embedder_name(paths, index, embedder)
+    name = embedder_for(paths, index, embedder)
     with progress_bar(unit="files") as progress:
         report = run(
             paths,
@@ -181,7 +175,9 @@ def index_remove(
     from dca.knowledge import remove_paths
 
     paths = Paths.resolve()
-    report = remove_paths(paths, index, _given_paths(paths_in), embedder_name=_embedder_name(paths, index, None))
+    from dca.knowledge.embedding import embedder_for
+
+    report = remove_paths(paths, index, _given_paths(paths_in), embedder_name=embedder_for(paths, index))
     _print_report(report.to_json(), as_json)
 
 
@@ -351,7 +347,7 @@ def index_delete(
     paths = Paths.resolve()
     validate_index_name(name)
     if name not in list_indexes(paths):
-        raise KnowledgeIndexError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
+        raise IndexNotFoundError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
     if not yes and not typer.confirm(f"delete index {name!r} and all its files?"):
         raise typer.Exit(1)
     delete_index(paths, name)

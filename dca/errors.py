@@ -35,6 +35,10 @@ class KnowledgeIndexError(DcaError):
     """A knowledge index is missing, malformed, locked or incompatible."""
 
 
+class IndexNotFoundError(KnowledgeIndexError):
+    """No knowledge index has that name."""
+
+
 class IngestError(DcaError):
     """Documents could not be added to an index."""
 

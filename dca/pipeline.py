@@ -268,7 +268,7 @@ def run_pipeline(
         assert isinstance(result, ReasoningResult)
         text = result.answer.removeprefix("Final answer:").strip() or result.answer
         if config.stop:
-            text = StopCut(config.stop).cut(text).strip()
+            text = cut.cut(text).strip()
         base.sources = [Source.from_hit(n, hit) for n, hit in enumerate(result.sources or parts.sources, start=1)]
         completion.prompt_tokens = max((s.prompt_tokens for s in result.samples), default=0)
         completion.completion_tokens = result.reasoning_tokens + result.answer_tokens

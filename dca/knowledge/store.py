@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from dca.config import Paths
-from dca.errors import KnowledgeIndexError
+from dca.errors import IndexNotFoundError, KnowledgeIndexError
 from dca.files import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def delete_index(paths: Paths, name: str) -> None:
     validate_index_name(name)
     folder = paths.indexes / name
     if name not in list_indexes(paths):
-        raise KnowledgeIndexError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
+        raise IndexNotFoundError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
     lock = FileLock(str(folder / "write.lock"), timeout=0)
     try:
         lock.acquire()
@@ -180,7 +180,7 @@ class KnowledgeIndex:
             raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             known = ", ".join(list_indexes(paths)) or "none yet"
-            raise KnowledgeIndexError(
+            raise IndexNotFoundError(
                 f"no index named {name!r} (existing: {known}); create it with `dca index add PATH --index {name}`"
             ) from None
         except ValueError as exc:

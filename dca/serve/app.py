@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 
 from dca import __version__
 from dca.config import Paths
-from dca.errors import ConfigError, DcaError, KnowledgeIndexError, RequestError
+from dca.errors import ConfigError, DcaError, IndexNotFoundError, RequestError
 from dca.reasoning.events import AnswerText, Finished, Thinking, describe
 from dca.runtime.generation import Generator
 from dca.serve.config import ServeConfig
@@ -215,8 +215,8 @@ def create_app(
                     # Thinking strategies settle their answer at the end (a vote, a program's output):
                     # what was not streamed as content comes now, so the content is the answer's text.
                     sent = streamed.get(choice, "").strip()
-                    if answer.text.startswith(sent) and answer.text[len(sent) :].strip():
-                        rest = answer.text[len(sent) :] if sent else answer.text
+                    rest = answer.text[len(sent) :]
+                    if answer.text.startswith(sent) and rest.strip():
                         yield _sse(chunk_body(cid, model_name, created, choice, {"content": rest}))
                     yield _sse(
                         chunk_body(cid, model_name, created, choice, {}, finish_reason(answer), dca=dca_extra(answer))
@@ -308,7 +308,7 @@ def _sse(obj: dict[str, Any]) -> str:
 def _as_request_error(exc: DcaError) -> RequestError:
     if isinstance(exc, RequestError):
         return exc
-    if isinstance(exc, KnowledgeIndexError) and "no index named" in str(exc):
+    if isinstance(exc, IndexNotFoundError):
         return RequestError(str(exc), status=404, kind="not_found_error", param="dca.index")
     return RequestError(str(exc))
 
