@@ -8,12 +8,17 @@ chosen on the first half of the paragraphs' questions (calibration) and reported
 half (held out), two ways: the best F1 of "not in sources", and the highest threshold that
 refuses at most 2 % of the answerable questions.
 
-    .venv/bin/python benchmarks/bench_not_in_sources.py [--data ../shared/data/squad2_dev/dev-v2.0.json]
+With ``--run DIR`` (a `dca eval squad2` run folder made without --answerable-only) it also
+compares, on that run's questions, "before" (the model's own answer, judged by dca's refusal
+regex) with "after" (the similarity threshold, alone and together with the refusal regex).
+
+    .venv/bin/python benchmarks/bench_not_in_sources.py [--data ../shared/data/squad2_dev/dev-v2.0.json] [--run DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +26,7 @@ from typing import Any
 
 from _common import print_table, write_results
 
+from dca.answer import is_refusal
 from dca.config import Paths
 from dca.eval.datasets import load_squad2, write_squad_corpus
 from dca.knowledge import KnowledgeIndex, SearchConfig, add_paths, search
@@ -30,9 +36,9 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2
 MAX_LOST = 0.02  # the product choice: refuse at most this share of answerable questions
 
 
-def _scores(rows: list[tuple[bool, float]], threshold: float) -> dict[str, float]:
-    """Precision and recall of "not in sources" (best similarity < threshold) on (answerable, best) rows."""
-    flagged = [answerable for answerable, best in rows if best < threshold]
+def _flag_scores(rows: list[tuple[bool, bool]]) -> dict[str, float]:
+    """Precision, recall and F1 of "not in sources" from (answerable, flagged) rows."""
+    flagged = [answerable for answerable, flag in rows if flag]
     unanswerable = sum(1 for answerable, _ in rows if not answerable)
     answerable = len(rows) - unanswerable
     true = sum(1 for a in flagged if not a)
@@ -40,13 +46,49 @@ def _scores(rows: list[tuple[bool, float]], threshold: float) -> dict[str, float
     recall = true / unanswerable if unanswerable else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     lost = sum(1 for a in flagged if a) / answerable if answerable else 0.0
-    return {"threshold": threshold, "precision": precision, "recall": recall, "f1": f1, "answerable_lost": lost}
+    return {"precision": precision, "recall": recall, "f1": f1, "answerable_lost": lost}
+
+
+def _scores(rows: list[tuple[bool, float]], threshold: float) -> dict[str, float]:
+    """Precision and recall of "not in sources" (best similarity < threshold) on (answerable, best) rows."""
+    return {"threshold": threshold, **_flag_scores([(answerable, best < threshold) for answerable, best in rows])}
+
+
+def _before_after(run: Path, rows: list[dict[str, Any]], thresholds: dict[str, float]) -> list[dict[str, Any]]:
+    """On the questions of an eval run: the model's refusals against the similarity threshold."""
+    best = {r["id"]: r for r in rows}
+    answers = [json.loads(line) for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    joined = [(best[a["id"]]["answerable"], is_refusal(a["prediction"]), best[a["id"]]["best"]) for a in answers]
+    out = [
+        {
+            "how": "before: the model's refusal (regex)",
+            "questions": len(joined),
+            **_flag_scores([(ok, refused) for ok, refused, _ in joined]),
+        }
+    ]
+    for name, t in thresholds.items():
+        out.append(
+            {
+                "how": f"after: similarity < {t:.2f} ({name})",
+                "questions": len(joined),
+                **_flag_scores([(ok, b < t) for ok, _, b in joined]),
+            }
+        )
+        out.append(
+            {
+                "how": f"after: refusal or similarity < {t:.2f} ({name})",
+                "questions": len(joined),
+                **_flag_scores([(ok, refused or b < t) for ok, refused, b in joined]),
+            }
+        )
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--run", type=Path, help="a `dca eval squad2` run folder (with unanswerable questions)")
     args = parser.parse_args()
     corpus = load_squad2(args.data)
     models_home = Paths.resolve()
@@ -65,7 +107,14 @@ def main() -> None:
             for question in corpus.questions:
                 hits = search(index, question.question, embedder=embedder, config=config)
                 best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-                rows.append({"answerable": bool(question.answers), "best": best, "paragraph": question.paragraph})
+                rows.append(
+                    {
+                        "id": question.id,
+                        "answerable": bool(question.answers),
+                        "best": best,
+                        "paragraph": question.paragraph,
+                    }
+                )
         finally:
             index.close()
     seconds = time.perf_counter() - began
@@ -82,6 +131,10 @@ def main() -> None:
     for name, chosen in (("best F1", best_f1), (f"≤ {MAX_LOST:.0%} answerable lost", safe)):
         for split, data in (("calibration", calibration), ("held out", held_out)):
             results.append({"choice": name, "split": split, **_scores(data, chosen["threshold"])})
+    compared = []
+    if args.run:
+        compared = _before_after(args.run, rows, {"best F1": best_f1["threshold"], "safe": safe["threshold"]})
+        print_table(compared, ["how", "questions", "precision", "recall", "f1", "answerable_lost"])
     answerable = [b for a, b in held_out if a]
     unanswerable = [b for a, b in held_out if not a]
     print_table(results, ["choice", "split", "threshold", "precision", "recall", "f1", "answerable_lost"])
@@ -98,6 +151,8 @@ def main() -> None:
             "answerable": sum(1 for r in rows if r["answerable"]),
             "seconds": round(seconds, 1),
             "results": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in results],
+            "run": str(args.run) if args.run else None,
+            "before_after": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in compared],
             "mean_best_similarity_held_out": {
                 "answerable": round(sum(answerable) / len(answerable), 4),
                 "unanswerable": round(sum(unanswerable) / len(unanswerable), 4),

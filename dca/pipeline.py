@@ -384,7 +384,8 @@ def _room(strategy: ReasoningConfig, answer_tokens: int, searching: bool) -> int
     """
     thought = strategy.budget + answer_tokens
     program = 2 * strategy.program_tokens + 128  # the first program, its error, the repair
-    room = {"direct": answer_tokens, "program": program, "mix": max(thought, program)}.get(strategy.strategy, thought)
+    rooms = {"direct": answer_tokens, "program": program, "program-vote": program, "mix": max(thought, program)}
+    room = rooms.get(strategy.strategy, thought)
     if searching:  # inserted results: quoted snippets, about 4 characters a token
         room += strategy.max_searches * strategy.search_k * (strategy.snippet_chars // 4 + 16)
     return room

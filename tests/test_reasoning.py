@@ -160,6 +160,23 @@ def test_mix_votes_over_programs_and_thoughts() -> None:
     assert result.votes == {"4": 2, "5": 1} and result.final == "4"
 
 
+def test_program_vote_votes_over_programs_greedy_first() -> None:
+    programs = ["print(4)\n```", "print(5)\n```", "print(4)\n```", "print(4)\n```", "print(6)\n```"]
+    generator = ScriptedGenerator(programs)
+    result, events = _run(generator, strategy="program-vote", n_samples=5, threshold=1.0, min_samples=5)
+    assert [s.kind for s in result.samples] == ["program"] * 4  # 4, 5, 4, 4: "4" can no longer lose
+    assert [c.temperature for c in generator.configs] == [0.0, 0.7, 0.7, 0.7]  # the greedy program first
+    assert result.votes == {"4": 3, "5": 1} and result.final == "4" and result.answer == "The answer is 4."
+    assert [e.decided for e in events if isinstance(e, VoteTally)] == [False, False, False, True]
+
+
+def test_fixed_program_vote_batches_the_sampled_programs() -> None:
+    generator = ScriptedGenerator(["print(7)\n```", "print(8)\n```", "print(8)\n```"])
+    result, _ = _run(generator, strategy="program-vote", n_samples=3, adaptive=False)
+    assert generator.sample_calls == [2]  # the greedy program alone, the two sampled ones batched
+    assert result.votes == {"7": 1, "8": 2} and result.final == "8" and result.confidence == pytest.approx(2 / 3)
+
+
 def test_verify_picks_the_best_scored_candidate_and_records_the_majority() -> None:
     generator = ScriptedGenerator(
         ["a </think>", "b </think>", "c </think>", "The answer is 4.", "The answer is 5.", "The answer is 5."],

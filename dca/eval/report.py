@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dca.choices import VOTING
 from dca.errors import ReportError
 from dca.files import atomic_write_bytes
 
@@ -43,7 +44,7 @@ def _strategy(config: dict[str, Any]) -> str:
     strategy = config.get("strategy", "direct")
     if strategy == "cot":
         return f"cot budget {config.get('budget', 512)}"
-    if strategy in ("vote", "mix", "verify"):
+    if strategy in VOTING:
         how = "adaptive N<=" if config.get("adaptive", True) and strategy != "verify" else "N="
         return f"{strategy} {how}{config.get('samples', 5)}"
     if strategy == "program":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.answer import answer_instruction, strip_citations
+from dca.choices import VOTING
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
@@ -53,8 +54,8 @@ class EvalConfig:
     answer_style: str = "cited"
     # Reasoning (dca.reasoning.config.ReasoningConfig): "direct" is the single pass of earlier runs.
     strategy: str = "direct"
-    samples: int = 5  # vote, mix, verify: most samples
-    adaptive: bool = True  # vote, mix: stop once the vote is decided
+    samples: int = 5  # vote, program-vote, mix, verify: most samples
+    adaptive: bool = True  # votes but verify: stop once the vote is decided
     greedy_first: bool = True  # vote, mix, verify: the first sample of each kind is greedy
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
@@ -296,7 +297,7 @@ def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dic
 def _describe(config: dict[str, Any]) -> str:
     """The reasoning settings of a run in a few words, e.g. "vote (adaptive, N<=5, budget 512)"."""
     parts = [f"budget {config.get('budget')}"]
-    if config.get("strategy") in ("vote", "mix", "verify"):
+    if config.get("strategy") in VOTING:
         parts.insert(0, f"{'adaptive, N<=' if config.get('adaptive') else 'N='}{config.get('samples')}")
         if config.get("greedy_first") is False:
             parts.insert(1, "all sampled")

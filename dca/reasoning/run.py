@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+from dca.choices import VOTING
 from dca.errors import ReasoningError
 from dca.reasoning.answers import extract_answer
 from dca.reasoning.config import ReasoningConfig
@@ -111,7 +112,7 @@ def _strategy(
     searching = retrieve is not None and config.max_searches > 0
     prompt = generator.chat_prompt(with_instructions(messages, config, searching))
     greedy = replace(gen, temperature=0.0, seed=config.seed)
-    n = config.n_samples if config.strategy in ("vote", "mix", "verify") else 1
+    n = config.n_samples if config.strategy in VOTING else 1
     kinds = _kinds(config.strategy, n)
     # The first sample of each kind is decoded greedily: the vote starts from the single pass's
     # answer (the strongest one sample) and the samples drawn after it add diversity.
@@ -173,8 +174,8 @@ def _strategy(
 
 
 def _kinds(strategy: str, n: int) -> list[str]:
-    if strategy == "program":
-        return ["program"]
+    if strategy in ("program", "program-vote"):
+        return ["program"] * n
     if strategy == "mix":  # programs first: they are the cheapest strong signal on a CPU
         return ["program" if k % 2 == 0 else "cot" for k in range(n)]
     return ["cot"] * n
