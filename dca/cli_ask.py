@@ -60,7 +60,9 @@ Strategy = Annotated[
 Budget = Annotated[int | None, typer.Option(help="Most thinking tokens; then the answer is forced.")]
 MinThinking = Annotated[int, typer.Option(help="Thinking shorter than this is extended with a continuation cue.")]
 Samples = Annotated[int | None, typer.Option(help="vote/program-vote/mix/verify: most samples.")]
-Adaptive = Annotated[bool, typer.Option("--adaptive/--fixed", help="votes (not verify): stop sampling once the vote is decided.")]
+Adaptive = Annotated[
+    bool, typer.Option("--adaptive/--fixed", help="votes (not verify): stop sampling once the vote is decided.")
+]
 Searches = Annotated[int, typer.Option(help="With an index: most searches during reasoning (0: sources up front).")]
 Fallback = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Searches: plain RAG when no answer comes.")]
 Thinking = Annotated[
