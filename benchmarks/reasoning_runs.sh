@@ -23,6 +23,7 @@ run hotpotqa --data "$HOTPOT" --setting rag --style short --strategy cot --budge
 run hotpotqa --data "$HOTPOT" --setting rag --style short --strategy cot --budget 256 --searches 3 \
   --out $OUT/hotpotqa-search3
 # (without the fallback: identical to hotpotqa-search3 as long as its fallback never fires, as measured)
+run gsm8k --data "$GSM" --limit 200 --strategy program-vote --samples 5 --out $OUT/gsm8k-program-vote5
 run gsm8k --data "$GSM" --limit 200 --strategy mix --samples 5 --out $OUT/gsm8k-mix-adaptive5
 # The budget curve (512 is gsm8k-cot-512).
 for b in 64 128 256 1024; do

@@ -26,7 +26,7 @@ def _name(config: dict[str, Any]) -> str:
     strategy = config.get("strategy", "direct")
     if strategy == "cot":
         return f"cot, budget {config['budget']}"
-    if strategy in ("vote", "mix"):
+    if strategy in ("vote", "program-vote", "mix"):
         return f"{strategy}, {'adaptive N<=' if config.get('adaptive', True) else 'N='}{config['samples']}"
     if strategy == "verify":
         return f"verify (self-judge), N={config['samples']}"
@@ -56,7 +56,7 @@ def summarize(run: Path, limit: int) -> list[dict[str, Any]]:
             "samples/q": round(sum(samples) / len(samples), 2) if samples else 1,
             "vote share": round(sum(shares) / len(shares), 2) if shares and max(samples) > 1 else "",
             "forced": round(sum(r["reasoning"]["forced"] for r in rows if r.get("reasoning")) / n, 2)
-            if config.get("strategy") in ("cot", "vote", "verify", "mix")
+            if config.get("strategy") in ("cot", "vote", "verify", "mix")  # the strategies that think
             else "",
         }
 

@@ -83,11 +83,13 @@ def _check_port(host: str, port: int) -> None:
 def _load(config: Any, paths: Any) -> tuple[dict[str, Any], Any]:
     """The generators and the embedder, loaded before the first request (that is the point)."""
     from dca.errors import DcaError
-    from dca.knowledge.embedding import load_embedder
+    from dca.knowledge.embedding import embedder_for, load_embedder
     from dca.runtime.llama import RuntimeConfig, load_runtime
     from dca.settings import load_settings
 
     chosen = load_settings(paths)
+    # the index's own embedder (an unknown index is an error before any model loads), else the default
+    embedder_name = embedder_for(paths, config.index, must_exist=True) if config.index is not None else None
     runtime = RuntimeConfig(n_ctx=config.n_ctx, n_threads=chosen["threads"], n_gpu_layers=chosen["gpu_layers"])
     generators: dict[str, Any] = {}
     for name in config.models or (chosen["model"],):
@@ -95,13 +97,6 @@ def _load(config: Any, paths: Any) -> tuple[dict[str, Any], Any]:
         generator = load_runtime(name, paths=paths, config=runtime)
         generators[generator.name] = generator
         typer.echo(f"dca serve: loaded {generator.name} ({time.perf_counter() - began:.1f} s)", err=True)
-    embedder_name = None
-    if config.index is not None:
-        from dca.knowledge.store import KnowledgeIndex
-
-        opened = KnowledgeIndex.open(paths, config.index)  # an unknown index is an error now
-        embedder_name = opened.manifest.embedder
-        opened.close()
     began = time.perf_counter()
     try:
         embedder = load_embedder(embedder_name, paths=paths)

@@ -79,15 +79,16 @@ class SentenceTransformerEmbedder:
         return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
 
 
-def embedder_for(paths: Paths, index: str | None = None, flag: str | None = None) -> str:
+def embedder_for(paths: Paths, index: str | None = None, flag: str | None = None, *, must_exist: bool = False) -> str:
     """Which embedder an index uses: ``flag`` when given, else the one ``index`` was built
-    with (when it exists), else the catalog's default."""
+    with (when it exists; with ``must_exist`` an unknown index is an IndexNotFoundError), else
+    the catalog's default."""
     if flag:
         return flag
     from dca.knowledge.store import KnowledgeIndex, list_indexes
     from dca.models.catalog import Catalog
 
-    if index is not None and index in list_indexes(paths):
+    if index is not None and (must_exist or index in list_indexes(paths)):
         opened = KnowledgeIndex.open(paths, index)
         opened.close()
         return opened.manifest.embedder
