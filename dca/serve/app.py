@@ -41,7 +41,7 @@ from dca.serve.schema import (
     finish_reason,
     parse_chat,
     parse_embeddings,
-    usage,
+    usage_chunk,
 )
 from dca.serve.workers import ModelWorker, answer_work
 
@@ -222,16 +222,7 @@ def create_app(
                         chunk_body(cid, model_name, created, choice, {}, finish_reason(answer), dca=dca_extra(answer))
                     )
             if chat_request.include_usage:
-                yield _sse(
-                    {
-                        "id": cid,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": model_name,
-                        "choices": [],
-                        "usage": usage(answers),
-                    }
-                )
+                yield _sse(usage_chunk(cid, model_name, created, answers))
             yield "data: [DONE]\n\n"
         except DcaError as exc:  # the status line is sent: the error goes in the stream
             error = _as_request_error(exc)

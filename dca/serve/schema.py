@@ -322,3 +322,8 @@ def chunk_body(
 ) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None, **extra}
     return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [choice]}
+
+
+def usage_chunk(cid: str, model: str, created: int, answers: list[Answer]) -> dict[str, Any]:
+    """The stream's last chunk under ``stream_options.include_usage``: no choices, the usage."""
+    return {**chunk_body(cid, model, created, 0, {}), "choices": [], "usage": usage(answers)}
