@@ -5,7 +5,10 @@ For each run: accuracy, completion tokens and seconds per question, the ratio of
 the base (the direct single pass), samples drawn per question and the vote share. Two rows
 are derived from runs that hold them exactly: "program, no repair" from the program run
 (greedy decoding makes the first attempt identical; a first attempt that failed scores 0),
-and the plain majority of the verify run.
+and the plain majority of the verify run. A fixed-N vote or verify run also gives the votes of
+its first k samples (k = 3, 5 below N): the samples are drawn in order, the greedy one first,
+so its first k are what a fixed-k run draws; their seconds are estimated from the run's time
+in proportion to the samples' tokens (marked "est.").
 
     .venv/bin/python benchmarks/reasoning_table.py benchmarks/results/eval/gsm8k-*
 """
@@ -16,6 +19,10 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from dca.eval.datasets import Example
+from dca.eval.tasks import get_task
+from dca.reasoning.vote import leader, tally
 
 
 def _rows(run: Path) -> list[dict[str, Any]]:
@@ -66,10 +73,45 @@ def summarize(run: Path, limit: int) -> list[dict[str, Any]]:
         derived = line("program, no repair (first attempt of the run above)", first)
         derived["tokens/q"] = derived["s/q"] = "(see text)"
         out.append(derived)
+    if config.get("strategy") in ("vote", "verify") and not config.get("adaptive", True):
+        out.extend(_prefix_votes(config, rows, line, primary))
     if config.get("strategy") == "verify":
         majority = line("majority vote of the same samples", [r["metrics"].get("majority_accuracy", 0.0) for r in rows])
         majority["s/q"] = majority["tokens/q"] = "(same samples)"
         out.append(majority)
+    return out
+
+
+def _prefix_votes(config: dict[str, Any], rows: list[dict[str, Any]], line: Any, primary: str) -> list[dict[str, Any]]:
+    """The majority (and, for verify, the best-scored answer) of each row's first k samples."""
+    task = get_task(config["task"])
+    out = []
+    for k in (3, 5):
+        if k >= config["samples"]:
+            continue
+        majority, best, tokens, seconds = [], [], 0.0, 0.0
+        for row in rows:
+            samples = row["reasoning"]["samples"]
+            example = Example(id=row["id"], question=row["question"], answers=tuple(row["gold"]))
+            finals = [s["final"] for s in samples[:k]]
+            top, _ = leader(tally(finals), list(dict.fromkeys(f for f in finals if f)))
+            majority.append(task.score(example, top, None, 0)[primary] if top else 0.0)
+            scored = [s for s in samples[:k] if s["final"] and s.get("score") is not None]
+            if scored:
+                chosen = max(scored, key=lambda s: s["score"])["final"]
+                best.append(task.score(example, chosen, None, 0)[primary])
+            used = sum(s["reasoning_tokens"] + s["answer_tokens"] for s in samples[:k])
+            total = sum(s["reasoning_tokens"] + s["answer_tokens"] for s in samples) or 1
+            tokens += used
+            seconds += row["seconds"] * used / total
+        kinds = [("majority", majority)] + ([("verify (self-judge)", best)] if len(best) == len(rows) else [])
+        for name, correct in kinds:
+            derived = line(f"{name} of the first {k} samples (of the run above)", correct)
+            derived["tokens/q"] = round(tokens / len(rows), 1)
+            derived["s/q"] = f"{seconds / len(rows):.2f} est."
+            derived["samples/q"] = k
+            derived["vote share"] = ""
+            out.append(derived)
     return out
 
 
@@ -87,6 +129,8 @@ def main() -> None:
     for row in lines:
         if isinstance(row["s/q"], float):
             row["x base s"] = round(row["s/q"] / args.base_seconds, 2)
+        elif str(row["s/q"]).endswith(" est."):
+            row["x base s"] = f"{float(row['s/q'].split()[0]) / args.base_seconds:.2f} est."
         print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
 
 
