@@ -6,8 +6,9 @@ the base (the direct single pass), samples drawn per question and the vote share
 are derived from runs that hold them exactly: "program, no repair" from the program run
 (greedy decoding makes the first attempt identical; a first attempt that failed scores 0),
 and the plain majority of the verify run. A fixed-N vote or verify run also gives the votes of
-its first k samples (k = 3, 5 below N): the samples are drawn in order, the greedy one first,
-so its first k are what a fixed-k run draws; their seconds are estimated from the run's time
+its first k samples (k = 3, 5 below N): the greedy sample first, then samples at the same
+temperature, so its first k are drawn as a fixed-k run draws them (other random numbers,
+the same distribution); their seconds are estimated from the run's time
 in proportion to the samples' tokens (marked "est.").
 
     .venv/bin/python benchmarks/reasoning_table.py benchmarks/results/eval/gsm8k-*
