@@ -108,6 +108,9 @@ def sft_command(
         ),
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed (data order, initialisation).")] = 0,
+    max_easy: Annotated[
+        int, typer.Option(help="At most N traces of a question whose samples were mostly (3/4) right; 0: all.")
+    ] = 0,
     folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -129,6 +132,7 @@ def sft_command(
         dtype=dtype,
         gradient_checkpointing=checkpointing,
         seed=seed,
+        max_easy=max_easy,
     )
     started = time.monotonic()
 

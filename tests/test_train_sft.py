@@ -93,6 +93,20 @@ def test_sft_trains_checkpoints_and_exports_a_loadable_adapter(tmp_path: Path, t
         train_sft(_config(tmp_path, tiny, lr=1e-3), name="tiny-sft", paths=home, out=tmp_path / "run")
 
 
+def test_max_easy_keeps_the_shortest_traces_of_easy_questions_only(tmp_path: Path) -> None:
+    messages = [{"role": "user", "content": "q"}]
+    traces = [{"messages": messages, "response": r} for r in ("short", "longer one")]
+    rows = [
+        {"id": "easy", "drawn": 4, "correct": 3, "traces": traces},
+        {"id": "hard", "drawn": 4, "correct": 2, "traces": traces},
+        {"id": "reference", "drawn": 1, "correct": 1, "traces": traces},  # one drawn: no difficulty to read
+    ]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert len(read_traces(path)) == 6
+    assert [t["response"] for t in read_traces(path, max_easy=1)] == ["short"] + ["short", "longer one"] * 2
+
+
 def test_bad_traces_name_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1, "traces": []}\nnot json\n')

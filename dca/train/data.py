@@ -28,8 +28,13 @@ class Example:
     labels: list[int]  # IGNORE on the prompt
 
 
-def read_traces(path: Path) -> list[dict[str, Any]]:
-    """The kept traces of a ``dca train collect`` file; errors name the line."""
+EASY_SHARE = 0.75  # a question whose samples were right at least this often is "easy"
+
+
+def read_traces(path: Path, *, max_easy: int = 0) -> list[dict[str, Any]]:
+    """The kept traces of a ``dca train collect`` file; errors name the line. ``max_easy`` > 0
+    keeps at most that many (the shortest) of an easy question's traces: most of what they
+    teach, greedy decoding already does, and the hard questions are where the signal is."""
     if not path.is_file():
         raise TrainError(f"{path} does not exist; make it with `dca train collect`")
     traces = []
@@ -42,7 +47,11 @@ def read_traces(path: Path) -> list[dict[str, Any]]:
             raise TrainError(f"{path} line {number} is not JSON ({exc.msg})") from None
         if not isinstance(row, dict) or not isinstance(row.get("traces"), list):
             raise TrainError(f"{path} line {number} has no 'traces' list (expected `dca train collect` output)")
-        for trace in row["traces"]:
+        kept = row["traces"]
+        drawn, correct = row.get("drawn"), row.get("correct")
+        if max_easy and isinstance(drawn, int) and isinstance(correct, int) and drawn > 1:
+            kept = kept[:max_easy] if correct >= EASY_SHARE * drawn else kept
+        for trace in kept:
             if not isinstance(trace, dict) or not {"messages", "response"} <= set(trace):
                 raise TrainError(f"{path} line {number}: a trace lacks 'messages' or 'response'")
             traces.append(trace)

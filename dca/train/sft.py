@@ -52,8 +52,11 @@ class SFTConfig:
     dtype: str = "bfloat16"  # bfloat16 | float32
     gradient_checkpointing: bool = True
     seed: int = 0
+    max_easy: int = 0  # at most this many traces of an easy question (most samples right); 0 = all
 
     def __post_init__(self) -> None:
+        if self.max_easy < 0:
+            raise ConfigError(f"max_easy must be >= 0, got {self.max_easy}")
         if self.rank < 1 or self.alpha < 1:
             raise ConfigError(f"rank and alpha must be positive, got {self.rank} and {self.alpha}")
         if not 0 < self.lr < 1:
@@ -218,7 +221,7 @@ def train_sft(
 
     paths = paths or Paths.resolve()
     data = Path(config.data)
-    traces = read_traces(data)
+    traces = read_traces(data, max_easy=config.max_easy)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
     folder = out or paths.home / "runs" / "train" / name
     _check_run(folder, config)
