@@ -43,6 +43,10 @@ class IngestError(DcaError):
     """Documents could not be added to an index."""
 
 
+class SkipFile(DcaError):
+    """A file that cannot be indexed; the reason is counted and reported, never silent."""
+
+
 class GeneratorError(DcaError):
     """The model could not be loaded or run."""
 

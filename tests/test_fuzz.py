@@ -81,7 +81,7 @@ def test_loaders_on_mutated_documents(suffix: str, edits: list[tuple[int, int]],
 @BOUNDED
 @given(st.text(max_size=3000), st.integers(16, 300))
 def test_the_chunker_on_any_text(text: str, chunk_tokens: int) -> None:
-    from dca.knowledge.loaders import Section
+    from dca.knowledge.sections import Section
 
     config = ChunkConfig(chunk_tokens=chunk_tokens, overlap_tokens=min(8, chunk_tokens // 2 - 1))
     chunks = list(split_sections(iter([Section(text=text, start=0)]), HashEmbedder(), config))

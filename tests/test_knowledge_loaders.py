@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import HashEmbedder
 
-from dca.errors import ConfigError
+from dca.errors import ConfigError, SkipFile
 from dca.knowledge import ChunkConfig, LoadConfig, discover_files, load_sections, split_sections
-from dca.knowledge.loaders import SkipFile
 
 
 def _sections(path: Path, **kwargs: object) -> list:
@@ -158,23 +157,23 @@ def test_chunk_config_quotes_bad_values() -> None:
 def test_a_single_long_line_is_sectioned_in_bounded_pieces(tmp_path: Path) -> None:
     # issue 13, defect 5: a minified file is one line; it used to become one section as long as
     # the file (27 MB reached 4.6 GB RSS in the chunker). Sections now stay within the block size.
-    from dca.knowledge.loaders import _BLOCK_CHARS, _PIECE_BYTES
+    from dca.knowledge.sections import BLOCK_CHARS, PIECE_BYTES
 
     text = ("é" + "abc def " * 50_000) * 8  # ~3.2 MB, no newline, a 2-byte character at piece edges
     path = tmp_path / "min.txt"
     path.write_text(text, encoding="utf-8")
     sections = list(load_sections(path, LoadConfig()))
-    assert len(sections) >= 3 and max(len(s.text) for s in sections) <= _BLOCK_CHARS + _PIECE_BYTES
+    assert len(sections) >= 3 and max(len(s.text) for s in sections) <= BLOCK_CHARS + PIECE_BYTES
     assert "".join(s.text for s in sections) == text  # nothing lost or mangled at the cuts
     assert [s.start for s in sections] == [sum(len(t.text) for t in sections[:i]) for i in range(len(sections))]
 
 
 def test_a_piece_of_a_long_markdown_line_is_not_a_heading(tmp_path: Path) -> None:
-    from dca.knowledge.loaders import _PIECE_BYTES
+    from dca.knowledge.sections import PIECE_BYTES
 
-    line = "x" * (_PIECE_BYTES - 1) + "\n# Not a heading, the same line goes on\n"
+    line = "x" * (PIECE_BYTES - 1) + "\n# Not a heading, the same line goes on\n"
     path = tmp_path / "long.md"
-    path.write_text("# Real\n" + "y" * (_PIECE_BYTES + 10) + "# glued\nrest\n" + line, encoding="utf-8")
+    path.write_text("# Real\n" + "y" * (PIECE_BYTES + 10) + "# glued\nrest\n" + line, encoding="utf-8")
     headings = {s.heading for s in load_sections(path, LoadConfig())}
     assert "Real" in headings and not any("glued" in h for h in headings)
 

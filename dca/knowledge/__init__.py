@@ -2,8 +2,9 @@
 
 from dca.knowledge.chunking import Chunk, ChunkConfig, split_sections
 from dca.knowledge.ingest import IngestConfig, IngestReport, add_paths, remove_paths, sync_folder
-from dca.knowledge.loaders import LoadConfig, Section, discover_files, load_sections
+from dca.knowledge.loaders import LoadConfig, discover_files, load_sections
 from dca.knowledge.retrieval import Hit, SearchConfig, search
+from dca.knowledge.sections import Section
 from dca.knowledge.store import KnowledgeIndex, list_indexes
 
 __all__ = [

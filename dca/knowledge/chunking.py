@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from dca.errors import ConfigError
-from dca.knowledge.loaders import Section
+from dca.knowledge.sections import Section
 
 
 class Tokenizer(Protocol):

@@ -20,14 +20,13 @@ from typing import Any
 import numpy as np
 
 from dca.config import Paths
-from dca.errors import IngestError, KnowledgeIndexError
+from dca.errors import IngestError, KnowledgeIndexError, SkipFile
 from dca.files import atomic_write_json, sha256_file
 from dca.knowledge.chunking import Chunk, ChunkConfig, split_sections
 from dca.knowledge.embedding import Embedder
 from dca.knowledge.loaders import (
     SUPPORTED_SUFFIXES,
     LoadConfig,
-    SkipFile,
     discover_files,
     load_sections,
     normal_path,

@@ -12,14 +12,14 @@ import fnmatch
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from dca.errors import DcaError
+from dca.errors import SkipFile
+from dca.knowledge.markup import html_sections, markdown_lines, parsed_markdown_lines, rst_sections
+from dca.knowledge.sections import BLOCK_CHARS, PIECE_BYTES, Section, heading_sections
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +75,7 @@ SUPPORTED_SUFFIXES = (
     | OFFICE_SUFFIXES
     | {".pdf"}
 )
-_BLOCK_CHARS = 1 << 20  # sections longer than this are cut at a line break into blocks
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache", ".pytest_cache"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Section:
-    """A piece of a document's text and where it sits."""
-
-    text: str
-    start: int  # character offset of text[0] in the document's extracted text
-    heading: str = ""  # "Title > Subtitle" for structured text, "" otherwise
-    page: int | None = None  # 1-based PDF page
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,10 +87,6 @@ class LoadConfig:
     json_field: str = "text"  # the field holding the text in .json / .jsonl records
     # symlinks inside the given folders that lead outside them: followed (True) or skipped
     follow_symlinks: bool = False
-
-
-class SkipFile(DcaError):
-    """A file that cannot be indexed; the reason is counted and reported, never silent."""
 
 
 def _matches(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
@@ -244,18 +229,18 @@ def load_sections(path: Path, config: LoadConfig) -> Iterator[Section]:
     if _looks_binary(path):
         raise SkipFile("binary content")
     if suffix in HTML_SUFFIXES:
-        yield from _html_sections(_read_text(path))
+        yield from html_sections(_read_text(path))
     elif suffix in JSON_SUFFIXES:
         yield from _json_sections(path, config.json_field)
     elif suffix in MARKDOWN_SUFFIXES:
         if path.stat().st_size <= _PARSE_BYTES:
-            yield from _heading_sections(_parsed_markdown_lines(_read_text(path)))
+            yield from heading_sections(parsed_markdown_lines(_read_text(path)))
         else:  # too big to parse whole: ATX (#) headings line by line, memory bounded
-            yield from _heading_sections(_markdown_lines(_read_blocks(path)))
+            yield from heading_sections(markdown_lines(_read_blocks(path)))
     elif suffix in RST_SUFFIXES:
-        yield from _rst_sections(_read_text(path))
+        yield from rst_sections(_read_text(path))
     else:
-        yield from _heading_sections((line, None) for line in _read_blocks(path))
+        yield from heading_sections((line, None) for line in _read_blocks(path))
 
 
 def _looks_binary(path: Path) -> bool:
@@ -275,15 +260,12 @@ def _read_text(path: Path) -> str:
     return _decode(path.read_bytes(), path)
 
 
-_PIECE_BYTES = 64 * 1024  # a line longer than this is read (and sectioned) in pieces of this size
-
-
 def _read_blocks(path: Path) -> Iterator[str]:
     """Lines of a text file, a line longer than 64 kB in pieces: memory stays bounded whatever
     the line lengths (a minified .js or .json file is one line)."""
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     with path.open("rb") as handle:
-        while raw := handle.readline(_PIECE_BYTES):
+        while raw := handle.readline(PIECE_BYTES):
             try:
                 text = decoder.decode(raw)
             except UnicodeDecodeError:
@@ -317,178 +299,7 @@ def _read_lines(path: Path) -> Iterator[str]:
                 yield raw.decode("utf-8", errors="replace")
 
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-
-
-Heading = tuple[int, str]  # (level, title)
-
-
 _PARSE_BYTES = 16 << 20  # Markdown files up to this size are parsed whole (setext headings too)
-
-
-def _parsed_markdown_lines(text: str) -> Iterator[tuple[str, Heading | None]]:
-    """Each line with its heading, found by a CommonMark parser: ``#`` headings and underlined
-    (setext) ones, never a ``#`` inside code."""
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("commonmark").parse(text)
-    headings: dict[int, Heading] = {}
-    for i, token in enumerate(tokens):
-        if token.type == "heading_open" and token.map is not None and i + 1 < len(tokens):
-            headings[token.map[0]] = (int(token.tag[1]), " ".join(tokens[i + 1].content.split()))
-    pieces = text.split("\n")  # the parser counts lines at "\n" only
-    for number, piece in enumerate(pieces):
-        line = piece + "\n" if number < len(pieces) - 1 else piece
-        if line:
-            yield line, headings.get(number)
-
-
-def _markdown_lines(lines: Iterator[str]) -> Iterator[tuple[str, Heading | None]]:
-    """Each line with its heading, ignoring '#' lines inside fenced code."""
-    in_fence = False
-    at_start = True  # a piece of a long line is not the start of a line
-    for line in lines:
-        if at_start and line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-        match = None if in_fence or not at_start else _MD_HEADING.match(line)
-        at_start = line.endswith("\n")
-        yield line, ((len(match.group(1)), match.group(2)) if match else None)
-
-
-def _heading_sections(lines: Iterator[tuple[str, Heading | None]], root: str = "") -> Iterator[Section]:
-    """Group lines into sections at headings; cut very long sections into blocks. ``root``
-    (a page or document title) heads every section's heading path."""
-    stack: list[tuple[int, str]] = [(0, root)] if root else []
-    buffer: list[str] = []
-    size = 0
-    start = 0
-    offset = 0
-
-    def flush() -> Iterator[Section]:
-        nonlocal buffer, size, start
-        text = "".join(buffer)
-        if text.strip():
-            yield Section(text=text, start=start, heading=" > ".join(t for _, t in stack))
-        buffer, size, start = [], 0, offset
-
-    for whole, found in lines:
-        if found is not None:
-            yield from flush()
-            level, title = found
-            stack = [(lvl, t) for lvl, t in stack if lvl < level] + [(level, title)]
-        # a line read whole (HTML, reStructuredText) may be megabytes long: take it in pieces
-        for i in range(0, max(len(whole), 1), _PIECE_BYTES):
-            line = whole[i : i + _PIECE_BYTES]
-            buffer.append(line)
-            size += len(line)
-            offset += len(line)
-            if size >= _BLOCK_CHARS:
-                yield from flush()
-    yield from flush()
-
-
-_RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+<>:.])\1{2,}\s*$")
-
-
-def _rst_sections(text: str) -> Iterator[Section]:
-    lines = text.splitlines(keepends=True)
-    levels: list[str] = []
-    headings: dict[int, Heading] = {}
-    for i in range(1, len(lines)):
-        title = lines[i - 1].strip()
-        match = _RST_UNDERLINE.match(lines[i])
-        if match and title and not _RST_UNDERLINE.match(lines[i - 1]) and len(lines[i].strip()) >= len(title):
-            char = match.group(1)
-            if char not in levels:
-                levels.append(char)
-            headings[i - 1] = (levels.index(char) + 1, title)
-
-    yield from _heading_sections((line, headings.get(i)) for i, line in enumerate(lines))
-
-
-class _HTMLText(HTMLParser):
-    """Visible text of an HTML page, split at h1-h6 headings: the page's <title> is kept, and
-    navigation, headers and footers of the page, asides and forms are left out; when the page
-    marks its <main> content, only that is read."""
-
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head", "nav", "footer", "aside", "form", "svg"})
-    _BREAK = frozenset({"p", "div", "br", "li", "tr", "section", "article", "pre", "blockquote", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[tuple[int, str, bool]] = []  # (heading level or 0, text, inside <main>)
-        self.title = ""
-        self.has_main = False
-        self._skip = 0
-        self._main = 0
-        self._in_title = False
-        self._heading: int = 0
-
-    def _add(self, level: int, text: str) -> None:
-        self.parts.append((level, text, self._main > 0))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag == "main" or (tag == "div" and ("role", "main") in attrs):
-            self._main += 1
-            self.has_main = True
-        if tag in self._SKIP or (tag == "header" and not self._main):
-            self._skip += 1
-        elif re.fullmatch(r"h[1-6]", tag):
-            self._heading = int(tag[1])
-            self._add(self._heading, "")
-        elif tag in self._BREAK:
-            self._add(0, "\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag == "main" and self._main:
-            self._main -= 1
-        if tag in self._SKIP or (tag == "header" and not self._main):
-            self._skip = max(0, self._skip - 1)
-        elif re.fullmatch(r"h[1-6]", tag):
-            self._heading = 0
-            self._add(0, "\n")
-        elif tag in self._BREAK:
-            self._add(0, "\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-            return
-        if self._skip:
-            return
-        if self._heading and self.parts and self.parts[-1][0] == self._heading:
-            level, text, main = self.parts[-1]
-            self.parts[-1] = (level, text + data, main)
-        else:
-            self._add(0, data)
-
-
-def html_lines(html: str) -> tuple[str, list[tuple[str, Heading | None]]]:
-    """An HTML page's <title>, and the lines of its text, each with the heading it starts."""
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    lines: list[tuple[str, Heading | None]] = []
-    for level, text, main in parser.parts:
-        if not main and parser.has_main:
-            continue
-        if level:
-            heading = " ".join(text.split())
-            lines.append((f"{heading}\n", (level, heading)))
-        else:
-            lines.extend((line, None) for line in text.splitlines(keepends=True))
-    return " ".join(parser.title.split()), lines
-
-
-def _html_sections(html: str) -> Iterator[Section]:
-    title, lines = html_lines(html)
-    first = next((heading[1] for _, heading in lines if heading), "")
-    # the title heads every section (unless the first heading repeats it)
-    yield from _heading_sections(iter(lines), root=title if title != first else "")
 
 
 def _json_sections(path: Path, field: str) -> Iterator[Section]:
@@ -509,8 +320,8 @@ def _json_sections(path: Path, field: str) -> Iterator[Section]:
             continue
         text = record[field] + "\n"
         found += 1
-        for i in range(0, len(text), _BLOCK_CHARS):  # a huge record in blocks, as other sections
-            yield Section(text=text[i : i + _BLOCK_CHARS], start=offset + i, heading=f"record {number}")
+        for i in range(0, len(text), BLOCK_CHARS):  # a huge record in blocks, as other sections
+            yield Section(text=text[i : i + BLOCK_CHARS], start=offset + i, heading=f"record {number}")
         offset += len(text)
     if not found:
         raise SkipFile(f"no record has a string field {field!r} (set --json-field)")

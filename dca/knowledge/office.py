@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dca.knowledge.loaders import _BLOCK_CHARS, Heading, Section, SkipFile, _heading_sections, html_lines
+from dca.errors import SkipFile
+from dca.knowledge.markup import html_lines
+from dca.knowledge.sections import BLOCK_CHARS, Heading, Section, heading_sections
 
 _LIBRARY = {".docx": "docx", ".pptx": "pptx", ".xlsx": "openpyxl", ".epub": "ebooklib"}
 
@@ -64,7 +66,7 @@ def _docx(path: Path) -> Iterator[Section]:
         level = _docx_level(block.style.name if block.style is not None else "")
         heading = (level, " ".join(text.split())) if level is not None and text.strip() else None
         lines.append((text + "\n", heading))
-    yield from _heading_sections(iter(lines))
+    yield from heading_sections(iter(lines))
 
 
 def _pptx(path: Path) -> Iterator[Section]:
@@ -106,8 +108,8 @@ def _xlsx(path: Path) -> Iterator[Section]:
                 for row in sheet.iter_rows(values_only=True)
             )
             text = "".join(f"{row}\n" for row in rows if row.strip())
-            for i in range(0, len(text), _BLOCK_CHARS):
-                yield Section(text=text[i : i + _BLOCK_CHARS], start=offset + i, heading=sheet.title)
+            for i in range(0, len(text), BLOCK_CHARS):
+                yield Section(text=text[i : i + BLOCK_CHARS], start=offset + i, heading=sheet.title)
             offset += len(text)
     finally:
         workbook.close()
@@ -128,4 +130,4 @@ def _epub(path: Path) -> Iterator[Section]:
         html = item.get_content().decode("utf-8", errors="replace")
         _title, chapter = html_lines(html)  # a chapter's <title> is often the book's: its headings place a passage
         lines.extend(chapter)
-    yield from _heading_sections(iter(lines))
+    yield from heading_sections(iter(lines))
