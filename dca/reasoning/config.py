@@ -73,8 +73,9 @@ THINK_DEFAULT = ReasoningConfig(strategy="program", budget=512)
 THINK_DEFAULT_RAG = ReasoningConfig(strategy="direct")
 
 # OpenAI's ``reasoning_effort`` (dca serve) as dca strategies: "low" is what `--think` does
-# (the measured default); "medium" and "high" spend more (votes over programs and thoughts, or
-# longer thinking over the sources with plain RAG as the fallback).
+# (the measured default); "medium" and "high" spend more: closed-book, a vote over programs
+# (GSM8K: 0.65 at 1.6x the direct pass, against the single program's 0.62 at 0.7x) and a vote
+# over programs and thoughts; with an index, longer thinking with plain RAG as the fallback.
 EFFORTS = ("none", "minimal", "low", "medium", "high")
 
 
@@ -95,4 +96,6 @@ def effort_config(effort: str, *, retrieval: bool) -> ReasoningConfig:
     budget = 512 if effort == "medium" else 1024
     if retrieval:
         return ReasoningConfig(strategy="cot", budget=budget)
-    return ReasoningConfig(strategy="mix", budget=budget, n_samples=3 if effort == "medium" else 5)
+    if effort == "medium":
+        return ReasoningConfig(strategy="program-vote", budget=budget, n_samples=5)
+    return ReasoningConfig(strategy="mix", budget=budget, n_samples=5)
