@@ -74,7 +74,7 @@ THINK_DEFAULT_RAG = ReasoningConfig(strategy="direct")
 
 # OpenAI's ``reasoning_effort`` (dca serve) as dca strategies: "low" is what `--think` does
 # (the measured default); "medium" and "high" spend more: closed-book, a vote over programs
-# (GSM8K: 0.65 at 1.6x the direct pass, against the single program's 0.62 at 0.7x) and a vote
+# (GSM8K: 0.65 at 1.5x the direct pass, against the single program's 0.62 at 0.7x) and a vote
 # over programs and thoughts; with an index, longer thinking with plain RAG as the fallback.
 EFFORTS = ("none", "minimal", "low", "medium", "high")
 
