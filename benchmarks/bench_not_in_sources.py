@@ -56,32 +56,18 @@ def _scores(rows: list[tuple[bool, float]], threshold: float) -> dict[str, float
 
 def _before_after(run: Path, rows: list[dict[str, Any]], thresholds: dict[str, float]) -> list[dict[str, Any]]:
     """On the questions of an eval run: the model's refusals against the similarity threshold."""
-    best = {r["id"]: r for r in rows}
+    by_id = {r["id"]: r for r in rows}
     answers = [json.loads(line) for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    joined = [(best[a["id"]]["answerable"], is_refusal(a["prediction"]), best[a["id"]]["best"]) for a in answers]
-    out = [
-        {
-            "how": "before: the model's refusal (regex)",
-            "questions": len(joined),
-            **_flag_scores([(ok, refused) for ok, refused, _ in joined]),
-        }
-    ]
+    joined = [(by_id[a["id"]]["answerable"], is_refusal(a["prediction"]), by_id[a["id"]]["best"]) for a in answers]
+    ways = [("before: the model's refusal (regex)", [refused for _, refused, _ in joined])]
     for name, t in thresholds.items():
-        out.append(
-            {
-                "how": f"after: similarity < {t:.2f} ({name})",
-                "questions": len(joined),
-                **_flag_scores([(ok, b < t) for ok, _, b in joined]),
-            }
-        )
-        out.append(
-            {
-                "how": f"after: refusal or similarity < {t:.2f} ({name})",
-                "questions": len(joined),
-                **_flag_scores([(ok, refused or b < t) for ok, refused, b in joined]),
-            }
-        )
-    return out
+        ways.append((f"after: similarity < {t:.2f} ({name})", [best < t for _, _, best in joined]))
+        ways.append((f"after: refusal or similarity < {t:.2f} ({name})", [r or best < t for _, r, best in joined]))
+    answerable = [ok for ok, _, _ in joined]
+    return [
+        {"how": how, "questions": len(joined), **_flag_scores(list(zip(answerable, flags, strict=True)))}
+        for how, flags in ways
+    ]
 
 
 def main() -> None:

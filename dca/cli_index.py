@@ -9,7 +9,6 @@ import typer
 
 from dca.cli_common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, settings, user_errors
 from dca.config import Paths
-from dca.errors import IndexNotFoundError
 
 index_app = typer.Typer(
     rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
@@ -171,12 +170,11 @@ def index_remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete documents (files, or everything under a folder) from an index."""
-    index = settings().pick("index", index)
     from dca.knowledge import remove_paths
-
-    paths = Paths.resolve()
     from dca.knowledge.embedding import embedder_for
 
+    index = settings().pick("index", index)
+    paths = Paths.resolve()
     report = remove_paths(paths, index, _given_paths(paths_in), embedder_name=embedder_for(paths, index))
     _print_report(report.to_json(), as_json)
 
@@ -341,13 +339,10 @@ def index_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an index and all its files."""
-    from dca.knowledge import list_indexes
-    from dca.knowledge.store import delete_index, validate_index_name
+    from dca.knowledge.store import delete_index, require_index
 
     paths = Paths.resolve()
-    validate_index_name(name)
-    if name not in list_indexes(paths):
-        raise IndexNotFoundError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
+    require_index(paths, name)  # before asking: no confirmation for an index that is not there
     if not yes and not typer.confirm(f"delete index {name!r} and all its files?"):
         raise typer.Exit(1)
     delete_index(paths, name)

@@ -56,7 +56,7 @@ class EvalConfig:
     strategy: str = "direct"
     samples: int = 5  # vote, program-vote, mix, verify: most samples
     adaptive: bool = True  # votes but verify: stop once the vote is decided
-    greedy_first: bool = True  # vote, mix, verify: the first sample of each kind is greedy
+    greedy_first: bool = True  # votes: the first sample of each kind is greedy
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error

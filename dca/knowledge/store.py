@@ -87,6 +87,13 @@ def validate_index_name(name: str) -> str:
     return name
 
 
+def require_index(paths: Paths, name: str) -> None:
+    """IndexNotFoundError, naming the existing indexes, unless an index ``name`` exists."""
+    validate_index_name(name)
+    if name not in list_indexes(paths):
+        raise IndexNotFoundError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
+
+
 def delete_index(paths: Paths, name: str) -> None:
     """Delete an index and all its files; refused while a writer holds its lock (the writer
     would crash half-way, and a delete must not pull files from under it)."""
@@ -94,10 +101,8 @@ def delete_index(paths: Paths, name: str) -> None:
 
     from filelock import FileLock, Timeout
 
-    validate_index_name(name)
+    require_index(paths, name)
     folder = paths.indexes / name
-    if name not in list_indexes(paths):
-        raise IndexNotFoundError(f"no index named {name!r} (existing: {', '.join(list_indexes(paths)) or 'none'})")
     lock = FileLock(str(folder / "write.lock"), timeout=0)
     try:
         lock.acquire()

@@ -15,14 +15,14 @@ MAX_BUDGET = 32_768  # thinking tokens; the context window bounds it further
 class ReasoningConfig:
     """How a question is reasoned about; CLI flags map one-to-one."""
 
-    strategy: str = "direct"  # direct | cot | vote | program | mix | verify
+    strategy: str = "direct"  # one of dca.choices.STRATEGIES
     budget: int = 512  # most thinking tokens per sample (then the answer is forced)
     min_thinking: int = 0  # fewer thinking tokens than this: a continuation cue extends the thought
     n_samples: int = 5  # vote, program-vote, mix, verify: most samples drawn
     adaptive: bool = True  # votes but verify: stop once the vote is decided
     min_samples: int = 2  # adaptive: samples drawn before the share threshold may stop the vote
     threshold: float = 0.75  # adaptive: stop when the leader's share of the samples reaches this
-    temperature: float = 0.7  # sampling temperature of vote/mix/verify samples (single passes are greedy)
+    temperature: float = 0.7  # sampling temperature of the samples of votes (single passes are greedy)
     greedy_first: bool = True  # vote/mix/verify: the first sample of each kind is greedy (the single pass)
     repair: bool = True  # program: a failed program goes back to the model once, with its error
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
