@@ -182,6 +182,24 @@ def _check_settings(paths: Paths) -> list[Check]:
     ]
 
 
+def _check_sandbox() -> Check:
+    """Programs the model writes (program, mix, --think) run in the sandbox: is it a boundary here?"""
+    from dca.reasoning.sandbox import isolation
+
+    try:
+        isolated, detail = isolation()
+    except DcaError as exc:
+        isolated, detail = False, str(exc)
+    return Check(
+        name="program sandbox",
+        ok=isolated,
+        detail=detail,
+        fix="run dca as root (e.g. in a container) or enable unprivileged user namespaces; until then "
+        "only Python-level guards keep model-written programs from your files (docs/reasoning.md)",
+        required=False,
+    )
+
+
 def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
     """Every doctor check, in report order. ``deep`` rehashes models instead of trusting stamps."""
     return [
@@ -192,4 +210,5 @@ def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
         *_check_models(paths, deep),
         _check_indexes(paths),
         *_check_resources(paths),
+        _check_sandbox(),
     ]

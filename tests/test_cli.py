@@ -78,6 +78,8 @@ def test_doctor_reports_missing_defaults_with_a_fix(home: Paths) -> None:
     assert not report["ready"]
     failing = {c["name"]: c["fix"] for c in report["checks"] if not c["ok"] and c["required"]}
     assert failing["generator qwen2.5-coder-1.5b (default)"] == "dca pull qwen2.5-coder-1.5b"
+    sandbox = next(c for c in report["checks"] if c["name"] == "program sandbox")
+    assert not sandbox["required"] and ("chroot" in sandbox["detail"])  # isolated or not, it says so
 
 
 def test_doctor_is_ready_when_defaults_are_verified(home: Paths, tmp_path: Path) -> None:

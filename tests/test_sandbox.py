@@ -84,7 +84,9 @@ def test_the_os_layer_alone_keeps_root_files_unreadable() -> None:
     secret.chmod(0o600)
     try:
         result = _run(f"print(open({str(secret)!r}).read())", FAST, guards=False)
-        assert not result.ok and "Permission denied" in result.error and "top secret" not in result.stdout
+        assert not result.ok and "top secret" not in result.stdout
+        # not there at all inside the chroot; without one, the unprivileged user may not read it
+        assert "No such file" in result.error or "Permission denied" in result.error
     finally:
         secret.unlink()
 
@@ -169,3 +171,136 @@ def test_limits_are_validated() -> None:
         SandboxConfig(timeout_s=0)
     with pytest.raises(ConfigError, match="at least 64 MB"):
         SandboxConfig(memory_mb=1)
+
+
+def _chroot_available() -> bool:
+    probe = _run("print(open('/etc/hostname').read())", FAST, guards=False)
+    return not probe.ok and "No such file" in probe.error
+
+
+def test_the_os_layer_alone_shows_the_program_only_its_folder() -> None:
+    # chroot into the sandbox's own root: nothing of the machine is there to read or write
+    if not _chroot_available():
+        pytest.skip("no chroot here (not root and no user namespaces)")
+    code = (
+        "import os\n"
+        "for path in ('/etc/passwd', '/root', '/tmp/dca-sandbox-escape'):\n"
+        "    try:\n"
+        "        print('OPENED', path, os.open(path, os.O_RDONLY | os.O_CREAT))\n"
+        "    except OSError as exc:\n"
+        "        print('no', exc.strerror)\n"
+        "open('notes.txt', 'w').write('42')\n"
+        "print(open('notes.txt').read(), os.getcwd())\n"
+    )
+    result = _run(code, FAST, guards=False)
+    assert result.ok and "OPENED" not in result.stdout and result.last_line == "42 /work"
+    assert not Path("/tmp/dca-sandbox-escape").exists()
+
+
+ESCAPE_BY_FRAMES = """
+import operator
+try:
+    1 / 0
+except ZeroDivisionError as exc:
+    frame = operator.attrgetter('__traceback__')(exc).tb_frame
+    while frame is not None:
+        for value in frame.f_locals.values():
+            if isinstance(value, list):
+                value.clear()
+        real = frame.f_builtins
+        frame = frame.f_back
+print(real['open']('/etc/passwd').read())
+"""
+
+
+def test_walking_up_the_frames_is_refused() -> None:
+    # attrgetter reaches dunders the static check cannot see; the frames it would lead to
+    # (this sandbox's own state, the real builtins) stay out of reach
+    assert check_program(ESCAPE_BY_FRAMES) == []
+    result = run_program(ESCAPE_BY_FRAMES, FAST)
+    assert result.kind == "forbidden" and "reading 'tb_frame'" in result.error and "root:" not in result.stdout
+    result = run_program("import operator\nf = operator.methodcaller('_current_frames')", FAST)
+    assert result.ok  # building the call is harmless; making it is refused:
+    for code in (
+        "import operator, typing\noperator.methodcaller('_current_frames')(operator.attrgetter('sys')(typing))",
+        "def gen():\n    yield 1\nimport operator\nprint(operator.attrgetter('gi_frame')(gen()))",
+    ):
+        result = run_program(code, FAST)
+        assert not result.ok and "frame" not in result.stdout, code
+
+
+ESCAPE_BY_PATCHING = """
+import operator
+module = operator.attrgetter('__globals__')(open)
+real = module['builtins']
+osm = module['os']
+real.setattr(osm.path, 'realpath', lambda path: '/work/x')
+real.setattr(osm.path, '_joinrealpath', lambda *args: ('/work/x', True))
+module['_BLOCKED_EVENTS'] = ()
+for path in ('/etc/passwd', '/tmp/dca-sandbox-escape'):
+    try:
+        print('OPENED', osm.open(path, osm.O_RDONLY | osm.O_CREAT))
+    except OSError as exc:
+        print('no', exc.strerror)
+osm.kill(1, 0)
+"""
+
+
+def test_a_program_that_patches_the_python_guards_still_sees_only_its_folder() -> None:
+    # The Python-level guards can be fooled by a program that reaches the sandbox module's
+    # globals and patches what they call; the chroot, the user and the rlimits still hold.
+    if not _chroot_available():
+        pytest.skip("no chroot here (not root and no user namespaces)")
+    result = run_program(ESCAPE_BY_PATCHING, FAST)
+    assert "OPENED" not in result.stdout and "No such file" in result.stdout
+    assert result.kind == "forbidden" and "os.kill" in result.error  # the hook's own list is bound, not patched
+    assert not Path("/tmp/dca-sandbox-escape").exists()
+
+
+SYMPY_OK = """
+import sympy as sp
+x = sp.symbols('x')
+print(sp.solve(x**2 - 4, x), sp.simplify((x**2 - 1) / (x - 1)), sp.integrate(x * sp.exp(x), x))
+print(sp.sympify('x**2 + 1').subs(x, 2), sp.Rational(1, 3) + sp.Rational(1, 6))
+"""
+
+
+def test_sympy_programs_run() -> None:
+    pytest.importorskip("sympy")
+    result = run_program(SYMPY_OK, SandboxConfig(timeout_s=30, cpu_s=20))
+    assert result.ok, result.error
+    assert result.stdout.splitlines() == ["[-2, 2] x + 1 (x - 1)*exp(x)", "5 1/2"]
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [
+        ("import sympy\nsympy.sympify(\"__import__('os').system('touch /tmp/dca-sympy')\")", "compile"),
+        ('from sympy.parsing.sympy_parser import parse_expr\nparse_expr("().__class__.__base__")', "compile"),
+        ("import sympy\nx = sympy.symbols('x')\nsympy.lambdify(x, x**2)(3)", "compile"),
+        ("import sympy\nsympy.utilities.misc.os.system('touch /tmp/dca-sympy')", "os.system"),
+        ("import sympy\nprint(sympy.utilities.misc.os.open('/etc/passwd', 0))", "opening '/etc/passwd'"),
+        ("import sympy\nsympy.printing.gtk.subprocess.Popen(['id'])", "subprocess.Popen"),
+        ("import sympy\nsympy.utilities.misc.sys.modules['ctypes'].CDLL(None)", "ctypes"),
+        (
+            "import sympy\nsympy.utilities.misc.sys.modules['importlib'].import_module('socket')",
+            "'socket'",
+        ),  # not allowed, not even there
+        ("import sympy\nsympy.parsing.sympy_parser.builtins.open('/etc/passwd').read()", "opening '/etc/passwd'"),
+    ],
+)
+def test_sympy_cannot_be_used_to_get_out(code: str, refused: str) -> None:
+    pytest.importorskip("sympy")
+    assert check_program(code) == []  # nothing the static check can see: the run-time layers stop it
+    result = run_program(code, SandboxConfig(timeout_s=30, cpu_s=20))
+    assert not result.ok and refused in result.error, result.error
+    assert not Path("/tmp/dca-sympy").exists() and "root:" not in result.stdout
+
+
+def test_isolation_reports_what_holds_here() -> None:
+    from dca.reasoning.sandbox import isolation
+
+    isolated, detail = isolation()
+    assert isolated == _chroot_available() and "network namespace" in detail
+    if os.geteuid() == 0:  # CI and these machines: the full boundary
+        assert isolated and detail == "chroot, own network namespace, user nobody"

@@ -1,12 +1,14 @@
 """The sandboxed side of ``dca.reasoning.sandbox``: run as a script, never imported by dca.
 
 Started as ``python -I -S _sandbox_child.py SETTINGS_JSON`` with the program on stdin. In
-order: import the modules the program may use (afterwards the interpreter cannot read its
-own library), leave the network namespace, move into the work folder, drop root to an
-unprivileged user, set resource limits, install an audit hook that refuses files outside
-the work folder, sockets, processes, ctypes and unlisted imports, then run the program with
-trimmed builtins. Exit codes: 0 ok, 1 the program raised, 2 setup failed, 3 out of memory,
-4 a forbidden operation.
+order: import the modules the program may use (allowed third-party ones from the folders the
+parent names; afterwards nothing more can be imported), leave the network namespace, chroot
+into the parent's temporary root so that only the work folder is visible, drop root to an
+unprivileged user, set resource limits, then run the program with trimmed builtins under an
+audit hook that refuses files outside the work folder, sockets, processes, ctypes, unlisted
+imports, compiling code that fails the static check, and frame access. Exit codes: 0 ok, 1
+the program raised (its traceback on stderr), 2 setup failed, 3 out of memory, 4 a forbidden
+operation.
 """
 
 import builtins
@@ -17,7 +19,6 @@ import json
 import os
 import resource
 import sys
-import traceback
 from typing import Any
 
 _CLONE_NEWNET = 0x40000000
@@ -44,6 +45,7 @@ _BLOCKED_EVENTS = (
     "os.chdir",
     "ctypes.",
     "sys._getframe",
+    "sys._current",
     "sys.setprofile",
     "sys.settrace",
     "gc.get_",
@@ -60,6 +62,8 @@ _BLOCKED_EVENTS = (
 
 
 def _fail(code: int, message: str) -> None:
+    with contextlib.suppress(Exception):  # what the program printed before it failed
+        sys.stdout.flush()
     sys.stderr.write(message.strip() + "\n")
     sys.stderr.flush()
     os._exit(code)
@@ -94,42 +98,86 @@ def _limit(settings: dict) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
 
 
-def _audit(workdir: str, allowed: frozenset) -> list:
-    started: list = []
+def _enter_folder(root: str, workdir: str) -> str:
+    """Move into the work folder and make ``root`` (its parent) the whole visible file system.
+
+    chroot needs CAP_SYS_CHROOT: root has it, and so does an ordinary user inside the user
+    namespace ``_leave_network`` made. Returns the work folder as the program sees it; without
+    a chroot (no user namespaces) it is the real path and only the audit hook keeps the
+    program to it.
+    """
+    os.chdir(workdir)
+    try:
+        os.chroot(root)
+    except OSError:
+        return workdir
+    inner = os.path.normpath("/" + os.path.relpath(workdir, root))
+    os.chdir(inner)
+    return inner
+
+
+def _load_check() -> Any:
+    """The static check of ``_sandbox_check.py`` beside this file (``-I`` leaves this folder off
+    the path)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    try:
+        return importlib.import_module("_sandbox_check").static_problems
+    finally:
+        sys.path.remove(here)
+
+
+def _audit(workdir: str, allowed: frozenset, forbidden: frozenset, program: Any, check: Any) -> None:
+    """Install the audit hook, just before the program runs.
+
+    It keeps no state the program could change: everything it reads is bound here. Code that
+    allowed libraries compile while the program runs (sympy builds polynomial functions from
+    source) must pass the same static check as the program, or it is refused; the check's own
+    parse is recognised by a file name the program cannot know. Reading frames (``tb_frame``,
+    ``gi_frame``: the ``object.__getattr__`` event) is refused, so a program cannot walk up to
+    this module's frames or data; a function's ``__code__`` and defaults may be read (sympy's
+    dsolve inspects signatures), and no new code object can be made (``code.__new__``).
+    """
+    secret = f"<check-{os.urandom(16).hex()}>"
+    realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
+    blocked, files = _BLOCKED_EVENTS, ("os.remove", "os.rename", "os.rmdir", "os.mkdir")
+    prefix = workdir.rstrip(sep) + sep
 
     def inside(path: Any) -> bool:
         if isinstance(path, int):
             return path <= 2
         try:
-            real = os.path.realpath(os.fsdecode(path))
+            real = realpath(fsdecode(path))
         except (TypeError, ValueError):
             return False
-        return real == workdir or real.startswith(workdir + os.sep)
+        return real == workdir or real.startswith(prefix)
 
     def hook(event: str, args: tuple) -> None:
-        if not started:
-            return
         if event == "open":
             if not inside(args[0]):
                 raise PermissionError(f"the sandbox does not allow opening {args[0]!r}: only files in its own folder")
         elif event == "import":
-            top = str(args[0]).split(".")[0]
-            if top not in allowed:
+            if str(args[0]).split(".")[0] not in allowed:
                 raise ImportError(f"the sandbox does not allow importing {args[0]!r}")
-        elif event in ("exec", "compile"):
-            if event == "exec" and len(started) == 1:
-                started.append("program")  # the one exec allowed: the program itself
+        elif event == "compile":
+            source, name = args[0], args[1]
+            if name == secret:
                 return
-            raise PermissionError(f"the sandbox does not allow {event}")
-        elif event.startswith(_BLOCKED_EVENTS) or event in ("os.remove", "os.rename", "os.rmdir", "os.mkdir"):
-            if event in ("os.remove", "os.rename", "os.rmdir", "os.mkdir") and all(
-                inside(a) for a in args if isinstance(a, (str, bytes))
-            ):
-                return
+            if not isinstance(source, (str, bytes)):
+                raise PermissionError("the sandbox does not allow compile of anything but source text")
+            text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+            if check(text, allowed, forbidden, filename=secret):
+                raise PermissionError("the sandbox does not allow compile of code that fails its check")
+        elif event == "object.__getattr__":
+            if args[1].endswith("_frame") or args[1].startswith("f_"):  # frames; a function's code may be read
+                raise PermissionError(f"the sandbox does not allow reading {args[1]!r}")
+        elif event in files:
+            if not all(inside(a) for a in args if isinstance(a, (str, bytes))):
+                raise PermissionError(f"the sandbox does not allow {event}")
+        elif event.startswith(blocked):
             raise PermissionError(f"the sandbox does not allow {event}")
 
     sys.addaudithook(hook)
-    return started
 
 
 def _safe_builtins(allowed: frozenset, workdir: str, forbidden: frozenset) -> dict:
@@ -162,23 +210,28 @@ def main() -> None:
     sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
     guards = bool(settings.get("guards", True))
     allowed = frozenset(settings["modules"])
+    paths = [str(path) for path in settings.get("paths", [])]  # allowed third-party modules' folder
+    sys.path.extend(paths)
     for name in settings["preload"]:
         with contextlib.suppress(ImportError):  # the program's own import will report it
             importlib.import_module(name)
+    for path in paths:  # nothing else from there can be imported later
+        sys.path.remove(path)
     program = compile(code, "<program>", "exec")
-    workdir = os.path.realpath(settings["workdir"])
+    check = _load_check()
     _leave_network()
-    os.chdir(workdir)
+    workdir = os.path.realpath(settings["workdir"])
     try:
+        workdir = _enter_folder(os.path.realpath(settings.get("root", workdir)), workdir)
         _drop_privileges(int(settings["uid"]), int(settings["gid"]))
         _limit(settings)
     except (OSError, ValueError) as exc:
         _fail(2, f"sandbox: setup failed ({exc})")
     namespace = {"__name__": "__main__", "__builtins__": vars(builtins)}
     if guards:
-        started = _audit(workdir, allowed)
-        namespace["__builtins__"] = _safe_builtins(allowed, workdir, frozenset(settings["forbidden"]))
-        started.append(True)
+        forbidden = frozenset(settings["forbidden"])
+        namespace["__builtins__"] = _safe_builtins(allowed, workdir, forbidden)
+        _audit(workdir, allowed, forbidden, program, check)
     try:
         exec(program, namespace)
     except MemoryError:
@@ -186,22 +239,23 @@ def main() -> None:
     except (PermissionError, ImportError) as exc:
         if "sandbox" in str(exc):
             _fail(4, f"{type(exc).__name__}: {exc}")
-        _fail(1, _last_line(exc))
+        _traceback(exc)
     except SystemExit as exc:
         sys.stdout.flush()
         os._exit(0 if exc.code in (None, 0) else 1)
     except BaseException as exc:  # the program's own error, reported back for a repair
-        _fail(1, _last_line(exc))
+        _traceback(exc)
     sys.stdout.flush()
     os._exit(0)
 
 
-def _last_line(exc: BaseException) -> str:
-    line = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == "<program>":
-            line = f"line {frame.lineno}: "
-    return f"{line}{type(exc).__name__}: {exc}"
+def _traceback(exc: BaseException) -> None:
+    """The program's traceback on stderr, written by the interpreter's C code (it reads frames
+    without the audited attribute access); the parent takes the line and the error from it."""
+    sys.stdout.flush()
+    sys.__excepthook__(type(exc), exc, exc.__traceback__)
+    sys.stderr.flush()
+    os._exit(1)
 
 
 if __name__ == "__main__":

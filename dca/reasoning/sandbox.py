@@ -1,32 +1,39 @@
 """Runs a program the model wrote, in a separate, limited process: a security boundary.
 
-Layers, each enough to stop the common attacks on its own where it applies:
+Layers:
 
 1. An AST allow-list (``check_program``): imports only from ``ALLOWED_MODULES``; no
    ``eval``/``exec``/``compile``/``__import__``/``getattr``-style builtins; no dunder names
    or attributes (the ``().__class__.__base__.__subclasses__()`` family).
-2. The child process (``_sandbox_child.py``, ``python -I -S``): a new network namespace
-   (no interfaces but a down loopback), its own temporary folder as the working directory,
-   root dropped to ``nobody`` (RLIMIT_NPROC does not bind root), rlimits on CPU seconds,
-   address space, file size, open files and processes (0 new processes), trimmed builtins,
-   and an audit hook that refuses files outside its folder, sockets, subprocesses, ctypes
-   and unlisted imports.
-3. This parent: a wall-clock timeout that kills the child's whole process group, and a cap
+2. The child process (``_sandbox_child.py``, ``python -I -S``), the boundary itself: a new
+   network namespace (no interfaces but a down loopback); a chroot into its own temporary
+   root, where the work folder is the only thing it can read or write; root dropped to
+   ``nobody`` (RLIMIT_NPROC does not bind root); rlimits on CPU seconds, address space, file
+   size, open files and processes (0 new processes).
+3. In the child, Python-level guards in depth: trimmed builtins and an audit hook that
+   refuses files outside its folder, sockets, subprocesses, ctypes, unlisted imports, frame
+   access, and compiling code that fails the static check. A determined program can fool
+   parts of this layer (it reaches real objects through ``operator.attrgetter`` and patches
+   what the hook calls: tests/test_sandbox.py does it), which is why layer 2 must hold alone.
+4. This parent: a wall-clock timeout that kills the child's whole process group, and a cap
    on the bytes read from its output.
 
-What it does not protect against (documented in docs/reasoning.md): bugs in CPython or
-in the allowed C modules that let code escape the interpreter, denial of service inside
-the limits (a program may burn its CPU seconds and memory), side channels, and, when dca
-runs as an ordinary user on a machine without unprivileged user namespaces, a network
-namespace (then the audit hook and the import allow-list are what keep sockets out).
+What it does not protect against (documented in docs/reasoning.md): bugs in CPython, the
+kernel or the allowed C modules that let code escape, denial of service inside the limits
+(a program may burn its CPU seconds and memory), side channels, signals to other processes
+of the ``nobody`` user, and, when dca runs as an ordinary user on a machine without
+unprivileged user namespaces, no network namespace and no chroot: then only layer 3 keeps the
+program from your files and the network, and it is not a boundary.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -38,7 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dca.errors import ConfigError, SandboxError
+from dca.reasoning._sandbox_check import static_problems
 
+# Beyond the standard library: symbolic maths, which competition-maths programs reach for (16 of
+# the first 100 MATH-500 programs imported sympy). The child runs ``python -I -S``, so the parent
+# passes their folder for the preload only. sympy's own ways to run code (sympify/parse_expr and
+# lambdify evaluate strings, preview starts processes, modules hold os and sys) meet the audit
+# hook like the program itself would: tests/test_sandbox.py tries each.
+THIRD_PARTY_MODULES = ("sympy", "mpmath")
 ALLOWED_MODULES = (
     "math",
     "cmath",
@@ -59,8 +73,33 @@ ALLOWED_MODULES = (
     "calendar",
     "copy",
     "typing",
+    *THIRD_PARTY_MODULES,
 )
-_PRELOAD_EXTRA = {"datetime": ("_strptime",), "calendar": ("_strptime",)}
+# Modules imported lazily by the allowed ones, loaded before the guards (which refuse imports
+# that read files later). sympy's: what solve, simplify, integrate, solveset, Eq and the like
+# import on first use (measured with sys.modules before and after).
+_PRELOAD_EXTRA = {
+    "datetime": ("_strptime",),
+    "calendar": ("_strptime",),
+    "sympy": (
+        "sympy.assumptions.wrapper",
+        "sympy.combinatorics",
+        "sympy.concrete.delta",
+        "sympy.integrals.heurisch",
+        "sympy.integrals.manualintegrate",
+        "sympy.integrals.prde",
+        "sympy.integrals.rde",
+        "sympy.integrals.risch",
+        "sympy.physics.units",
+        "sympy.polys.domains.old_fractionfield",
+        "sympy.polys.domains.old_polynomialring",
+        "sympy.polys.polymatrix",
+        "sympy.sets.handlers.functions",
+        "sympy.sets.handlers.issubset",
+        "sympy.sets.setexpr",
+        "sympy.tensor.tensor",
+    ),
+}
 FORBIDDEN_NAMES = frozenset(
     {
         "__import__",
@@ -86,6 +125,7 @@ FORBIDDEN_NAMES = frozenset(
 )
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _NOBODY = 65534
+_PROGRAM_LINE = re.compile(r'File "<program>", line (\d+)')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,32 +171,7 @@ def check_program(code: str) -> list[str]:
     >>> check_program("import os")
     ["line 1: import of 'os' is not allowed (allowed: math, cmath, fractions, ...)"]
     """
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        return [f"line {exc.lineno}: SyntaxError: {exc.msg}"]
-    problems = []
-    allowed = set(ALLOWED_MODULES)
-    for node in ast.walk(tree):
-        line = getattr(node, "lineno", 0)
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            for name in names:
-                if getattr(node, "level", 0) or name.split(".")[0] not in allowed:
-                    problems.append(
-                        f"line {line}: import of {name or '.'!r} is not allowed (allowed: math, cmath, fractions, ...)"
-                    )
-        elif isinstance(node, ast.Name) and (node.id in FORBIDDEN_NAMES or _dunder(node.id)):
-            problems.append(f"line {line}: {node.id!r} is not allowed")
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            problems.append(f"line {line}: private attribute {node.attr!r} is not allowed")
-        elif isinstance(node, ast.alias) and node.asname and _dunder(node.asname):
-            problems.append(f"line {line}: {node.asname!r} is not allowed")
-    return problems
-
-
-def _dunder(name: str) -> bool:
-    return name.startswith("__") and name != "__name__"
+    return static_problems(code, ALLOWED_MODULES, FORBIDDEN_NAMES)
 
 
 def _imports(code: str) -> list[str]:
@@ -179,16 +194,21 @@ def run_program(code: str, config: SandboxConfig | None = None) -> ProgramResult
 
 def _run(code: str, config: SandboxConfig, *, guards: bool) -> ProgramResult:
     """Run ``code`` in the child. ``guards=False`` leaves only the OS limits (tests of that layer)."""
-    preload = sorted({m for name in _imports(code) for m in (name, *_PRELOAD_EXTRA.get(name, ()))})
-    workdir = Path(tempfile.mkdtemp(prefix="dca-sandbox-"))
+    preload = sorted({m for name in _imports(code) for m in (name, *_PRELOAD_EXTRA.get(name.split(".")[0], ()))})
+    root = Path(tempfile.mkdtemp(prefix="dca-sandbox-"))  # the child's whole file system (chroot)
     try:
+        root.chmod(0o711)  # the unprivileged child may pass through it, not list or write it
+        workdir = root / "work"
+        workdir.mkdir(mode=0o700)
         if os.geteuid() == 0:
             os.chown(workdir, _NOBODY, _NOBODY)
         settings = {
+            "root": str(root),
             "workdir": str(workdir),
             "modules": list(ALLOWED_MODULES),
             "forbidden": sorted(FORBIDDEN_NAMES),  # builtins removed (open is replaced by a guarded one)
             "preload": preload,
+            "paths": _library_paths(preload),
             "uid": _NOBODY,
             "gid": _NOBODY,
             "cpu_s": config.cpu_s,
@@ -198,7 +218,23 @@ def _run(code: str, config: SandboxConfig, *, guards: bool) -> ProgramResult:
         }
         return _supervise(code, settings, config)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _library_paths(modules: list[str]) -> list[str]:
+    """Folders the child needs on its path to preload the allowed third-party ``modules``
+    (none for a standard-library program; a module that is not installed is left for the
+    program's own import to report)."""
+    if not any(name.split(".")[0] in THIRD_PARTY_MODULES for name in modules):
+        return []
+    paths: list[str] = []
+    for top in THIRD_PARTY_MODULES:  # sympy needs mpmath too
+        spec = importlib.util.find_spec(top)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            folder = str(Path(location).parent)
+            if folder not in paths:
+                paths.append(folder)
+    return paths
 
 
 def _supervise(code: str, settings: dict[str, object], config: SandboxConfig) -> ProgramResult:
@@ -277,7 +313,17 @@ def _supervise(code: str, settings: dict[str, object], config: SandboxConfig) ->
         raise SandboxError(f"the program sandbox could not start: {last}")
     if code_ == -signal.SIGXFSZ:
         return _failed(stdout, f"the program wrote a file over {config.max_file_bytes} bytes", "forbidden", seconds)
+    if code_ == 1:
+        return _failed(stdout, _program_error(message) or f"the program failed (exit code {code_})", "error", seconds)
     return _failed(stdout, last or f"the program failed (exit code {code_})", "error", seconds)
+
+
+def _program_error(traceback: list[str]) -> str:
+    """``line N: Type: message`` from the traceback the child wrote: the deepest line of the
+    program itself, and the error (the traceback's last line)."""
+    error = traceback[-1].strip() if traceback else ""
+    lines = [match.group(1) for text in traceback if (match := _PROGRAM_LINE.match(text.strip()))]
+    return f"line {lines[-1]}: {error}" if lines and error else error
 
 
 def _failed(stdout: str, error: str, kind: str, seconds: float) -> ProgramResult:
@@ -287,3 +333,23 @@ def _failed(stdout: str, error: str, kind: str, seconds: float) -> ProgramResult
 def _kill(child: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
+
+
+_ISOLATION_PROBE = """
+import os, socket
+print(os.path.exists('/etc'), [name for _, name in socket.if_nameindex()] == ['lo'], os.getuid())
+"""
+
+
+def isolation() -> tuple[bool, str]:
+    """Whether programs run isolated here (chroot and network namespace), and in what words."""
+    result = _run(_ISOLATION_PROBE, SandboxConfig(), guards=False)
+    if not result.ok:
+        return False, f"the sandbox could not run a probe ({result.error})"
+    sees_machine, own_network, uid = result.last_line.split()
+    found = [
+        "chroot" if sees_machine == "False" else "no chroot (the machine's files are visible)",
+        "own network namespace" if own_network == "True" else "no network namespace",
+        "user nobody" if int(uid) == _NOBODY else f"runs as uid {uid}",
+    ]
+    return sees_machine == "False" and own_network == "True", ", ".join(found)
