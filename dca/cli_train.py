@@ -47,6 +47,16 @@ def collect_command(
         str | None, typer.Option("--model", "-m", help="Generator (default: the catalog default).")
     ] = None,
     adapter: Annotated[str | None, typer.Option(help="LoRA adapter to sample from.")] = None,
+    greedy_first: Annotated[
+        bool, typer.Option(help="A greedy solution first; sample only when it is wrong (cheap on easy questions).")
+    ] = False,
+    rationalize: Annotated[
+        bool,
+        typer.Option(
+            help="Programs: a question no sample solved gets one greedy pass with its reference solution as a "
+            "hint; kept under the plain prompt when it prints the answer without stating it."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Sample solutions to train questions, keep the shortest correct ones (resumable)."""
@@ -64,6 +74,8 @@ def collect_command(
         seed=seed,
         model=model,
         adapter=adapter,
+        greedy_first=greedy_first,
+        rationalize=rationalize,
     )
     started = time.monotonic()
 

@@ -47,6 +47,7 @@ def test_collect_keeps_the_shortest_correct_program(tmp_path: Path) -> None:
         "traces": 1,
         "samples_drawn": 3,
         "mean_trace_tokens": 3.0,
+        "rationalized": 0,
         "sample_accuracy": 0.6667,
         "mean_reward": 0.7644,
         "mean_sample_tokens": 4.3,
@@ -155,3 +156,54 @@ def test_a_question_holding_a_line_separator_survives_resume(tmp_path: Path) -> 
     assert "\u2028" in out.read_text(encoding="utf-8")
     assert collect(config, out=out)["questions"] == 2  # the rerun keeps both lines
     assert len(out.read_text(encoding="utf-8").split("\n")) == 3
+
+
+def test_greedy_first_samples_only_when_the_greedy_program_is_wrong(tmp_path: Path) -> None:
+    data = _train(tmp_path, 2)  # 1 + 1 = 2, 2 + 2 = 4
+    out = tmp_path / "traces.jsonl"
+    # question 1: greedy right, nothing sampled; question 2: greedy wrong, two samples (one right)
+    generator = ScriptedGenerator(["print(2)\n```", "print(5)\n```", "print(3)\n```", "print(2 + 2)\n```"])
+    counts = collect(CollectConfig(data=str(data), samples=2, greedy_first=True), out=out, generator=generator)
+    assert generator.sample_calls == [2]  # only question 2 was sampled
+    assert [c.temperature for c in generator.configs[:2]] == [0.0, 0.0]  # type: ignore[attr-defined]
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert (first["drawn"], first["correct"], first["traces"][0]["seed"]) == (1, 1, None)
+    assert (second["drawn"], second["correct"], second["traces"][0]["response"]) == (
+        3,
+        1,
+        "```python\nprint(2 + 2)\n```",
+    )
+    assert counts["samples_drawn"] == 4 and counts["traces"] == 2
+
+
+def test_rationalize_keeps_a_hinted_program_under_the_plain_prompt(tmp_path: Path) -> None:
+    rows = [
+        {"question": "Ann has 3 bags of 4 apples. How many apples?", "answer": "3 * 4 = <<3*4=12>>12\n#### 12"},
+        {"question": "Bob has 2 boxes of 5 pens. How many pens?", "answer": "2 * 5 = <<2*5=10>>10\n#### 10"},
+        {"question": "Cy has 6 cats. How many legs?", "answer": "6 * 4 = <<6*4=24>>24\n#### 24"},
+    ]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "traces.jsonl"
+    generator = ScriptedGenerator(
+        [
+            "print(7)\n```",  # Ann: the sample is wrong...
+            "bags = 3\napples = 4\nprint(bags * apples)\n```",  # ... the hinted program computes 12: kept
+            "print(9)\n```",  # Bob: wrong...
+            "print(10)\n```",  # ... the hinted one states the answer: dropped
+            "print(1)\n```",  # Cy: wrong...
+            "print(6 * 5)\n```",  # ... the hinted one is wrong too
+        ]
+    )
+    counts = collect(CollectConfig(data=str(data), samples=1, rationalize=True), out=out, generator=generator)
+    assert "Hint, a worked solution" in generator.prompts[1] and "3 * 4 = 12" in generator.prompts[1]
+    assert generator.configs[1].temperature == 0.0  # type: ignore[attr-defined]
+    ann, bob, cy = (json.loads(line) for line in out.read_text().splitlines())
+    assert (ann["drawn"], ann["correct"], ann["rationalized"]) == (1, 0, 1)
+    trace = ann["traces"][0]
+    assert trace["rationalized"] and trace["final"] == "12"
+    assert "Hint" not in json.dumps(trace["messages"]) and trace["messages"][-1]["content"] == rows[0]["question"]
+    assert bob["traces"] == [] and bob["rationalized"] == 0 and cy["traces"] == []
+    assert counts["rationalized"] == 1 and counts["samples_drawn"] == 3 and counts["sample_accuracy"] == 0.0
+    with pytest.raises(ConfigError, match="--format program"):
+        CollectConfig(data=str(data), format="cot", rationalize=True)

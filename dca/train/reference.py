@@ -51,6 +51,16 @@ def reference_response(solution: str) -> tuple[str, str]:
     return f"{OPEN}{work}\n{CLOSE}\n\nThe answer is {final}.", final
 
 
+def reference_hint(solution: str) -> str:
+    """A reference solution's worked steps without its calculator annotations and final line:
+    the hint a rationalizing pass sees.
+
+    >>> reference_hint("She sells 16 - 3 = <<16-3=13>>13 eggs.\\n#### 13")
+    'She sells 16 - 3 = 13 eggs.'
+    """
+    return _ANNOTATION.sub("", solution.rsplit("####", 1)[0]).strip()
+
+
 def _words(text: str) -> list[str]:
     return [w for w in re.findall(r"[A-Za-z]+", text.lower()) if w not in _STOP and len(w) > 1]
 

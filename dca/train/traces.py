@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -23,13 +24,14 @@ from dca.errors import ConfigError, TrainError
 from dca.eval.datasets import Example, load_gsm8k
 from dca.eval.tasks import MATH_SYSTEM
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
+from dca.reasoning.answers import answers_match
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Sample
 from dca.reasoning.program import FENCE, program_messages, solve_with_program
 from dca.reasoning.run import first_passes, with_instructions
 from dca.reasoning.think import CLOSE, OPEN, think
 from dca.runtime.generation import Completion, GenerationConfig, Generator
-from dca.train.reference import reference_program, reference_response
+from dca.train.reference import reference_hint, reference_program, reference_response
 from dca.train.rewards import correctness_reward, total_reward
 
 # "reference" and "reference-program": the dataset's own solutions in the think and program formats
@@ -53,6 +55,8 @@ class CollectConfig:
     seed: int = 0
     model: str | None = None  # None = the default generator
     adapter: str | None = None
+    greedy_first: bool = False  # a greedy solution first; samples only when it is wrong
+    rationalize: bool = False  # programs: a question nothing solved gets a pass with its reference as a hint
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -65,6 +69,10 @@ class CollectConfig:
             raise ConfigError("offset and limit must be >= 0")
         if "test" in Path(self.data).name.lower():
             raise ConfigError(f"{self.data} looks like a test split; traces are collected from train rows only")
+        if self.rationalize and self.format != "program":
+            raise ConfigError("--rationalize works with --format program (a program's literals show a copied answer)")
+        if self.greedy_first and self.format.startswith("reference"):
+            raise ConfigError("--greedy-first samples from the model; reference formats sample nothing")
         ReasoningConfig(budget=self.budget)  # validates the budget
 
 
@@ -91,10 +99,13 @@ def _sample(
     k: int,
     adapter: str | None,
     draft: Completion | None = None,
+    *,
+    greedy: bool = False,
 ) -> tuple[Sample, list[dict[str, str]]]:
     reasoning = _reasoning(config)
     messages = _prompt_messages(example, config.format, reasoning)
-    gen = GenerationConfig(temperature=config.temperature, seed=config.seed + k, adapter=adapter)
+    temperature = 0.0 if greedy else config.temperature
+    gen = GenerationConfig(temperature=temperature, seed=config.seed + k, adapter=adapter)
     if config.format == "program":
         base = [{"role": "system", "content": MATH_SYSTEM}, {"role": "user", "content": example.question}]
         steps = solve_with_program(generator, base, reasoning, gen=gen, sample=k, draft=draft)
@@ -123,6 +134,42 @@ def _drafts(
     return first_passes(generator, prompt, base, reasoning, gen, [kind] * config.samples)
 
 
+def _candidate(sample: Sample, messages: list[dict[str, str]], *, seed: int | None) -> dict[str, Any]:
+    return {
+        "messages": messages,
+        "response": _response(sample),
+        "final": sample.final,
+        "tokens": sample.tokens,
+        "kind": sample.kind,
+        "seed": seed,  # None: greedy
+    }
+
+
+HINT = "\n\nHint, a worked solution (write your own program; do not print the answer as a number):\n{work}"
+_LITERAL = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+
+
+def _rationalized(
+    generator: Generator | None, example: Example, config: CollectConfig, adapter: str | None
+) -> dict[str, Any] | None:
+    """STaR's rationalization: a greedy program written with the reference solution as a hint,
+    stored under the plain prompt (the adapter learns to write it without the hint). Kept only
+    when it prints the gold answer without stating it: a program holding the answer as a
+    literal that the question does not hold has copied it."""
+    assert generator is not None
+    gold = example.answers[0]
+    hinted = replace(example, question=example.question + HINT.format(work=reference_hint(example.solution)))
+    sample, _ = _sample(generator, hinted, config, 0, adapter, greedy=True)
+    if not answers_match(sample.final, gold):
+        return None
+    given = {n.replace(",", "") for n in _LITERAL.findall(example.question)}
+    stated = {n.replace(",", "") for n in _LITERAL.findall(sample.reasoning)} - given
+    if any(answers_match(n, gold) for n in stated):
+        return None
+    messages = _prompt_messages(example, config.format, _reasoning(config))
+    return {**_candidate(sample, messages, seed=None), "rationalized": True}
+
+
 def collect_question(
     generator: Generator | None, example: Example, config: CollectConfig, adapter: str | None
 ) -> dict[str, Any]:
@@ -148,20 +195,16 @@ def collect_question(
         drawn = 1
     else:
         assert generator is not None
-        drafts = _drafts(generator, example, config, adapter)
-        for k in range(config.samples):
-            sample, messages = _sample(generator, example, config, k, adapter, drafts.get(k))
+        if config.greedy_first:
+            sample, messages = _sample(generator, example, config, 0, adapter, greedy=True)
+            candidates.append(_candidate(sample, messages, seed=None))
             drawn += 1
-            candidates.append(
-                {
-                    "messages": messages,
-                    "response": _response(sample),
-                    "final": sample.final,
-                    "tokens": sample.tokens,
-                    "kind": sample.kind,
-                    "seed": config.seed + k,
-                }
-            )
+        if not (candidates and answers_match(candidates[0]["final"], gold)):
+            drafts = _drafts(generator, example, config, adapter)
+            for k in range(config.samples):
+                sample, messages = _sample(generator, example, config, k, adapter, drafts.get(k))
+                drawn += 1
+                candidates.append(_candidate(sample, messages, seed=config.seed + k))
     correct = correctness_reward([c["final"] for c in candidates], [gold] * len(candidates))
     rewards = total_reward(
         [c["final"] for c in candidates],
@@ -171,6 +214,21 @@ def collect_question(
         [c["tokens"] for c in candidates],
         budget=config.budget,
     )
+    if config.rationalize and not any(correct) and example.solution:
+        hinted = _rationalized(generator, example, config, adapter)
+        if hinted is not None:  # kept, but not counted as a sample: the hint made it
+            candidates.append(hinted)
+            correct.append(1.0)
+            rewards.append(
+                total_reward(
+                    [hinted["final"]],
+                    [gold],
+                    [hinted["response"]],
+                    ["program"],
+                    [hinted["tokens"]],
+                    budget=config.budget,
+                )[0]
+            )
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
     for candidate, ok, reward in sorted(
@@ -185,16 +243,19 @@ def collect_question(
         "gold": gold,
         "format": config.format,
         "drawn": drawn,
-        "correct": int(sum(correct)),
-        "rewards": rewards,  # every sample's total reward (RL logs their mean)
-        "sample_tokens": [c["tokens"] for c in candidates],
+        "correct": int(sum(correct[:drawn])),
+        "rewards": rewards[:drawn],  # every sample's total reward (RL logs their mean)
+        "sample_tokens": [c["tokens"] for c in candidates[:drawn]],
+        "rationalized": int(len(candidates) > drawn),
         "traces": kept,
     }
 
 
 def _check_config(out: Path, config: CollectConfig) -> None:
     path = out.with_name(out.name + ".config.json")
-    diff = config_changes(path, asdict(config), ignore=("limit",))
+    diff = config_changes(
+        path, asdict(config), ignore=("limit",), defaults={"greedy_first": False, "rationalize": False}
+    )
     if diff:
         raise TrainError(f"{out} was collected with other settings ({'; '.join(diff)}); use another --out")
     atomic_write_json(path, asdict(config))
@@ -266,6 +327,7 @@ def collect(
         "mean_trace_tokens": round(
             sum(t["tokens"] for r in rows for t in r["traces"]) / max(1, sum(len(r["traces"]) for r in rows)), 1
         ),
+        "rationalized": sum(r.get("rationalized", 0) for r in rows),
         "sample_accuracy": round(sum(r["correct"] for r in rows) / max(1, sum(r["drawn"] for r in rows)), 4),
         "mean_reward": round(
             sum(sum(r.get("rewards", [])) for r in rows) / max(1, sum(len(r.get("rewards", [])) for r in rows)), 4
