@@ -301,6 +301,7 @@ def test_isolation_reports_what_holds_here() -> None:
     from dca.reasoning.sandbox import isolation
 
     isolated, detail = isolation()
-    assert isolated == _chroot_available() and "network namespace" in detail
-    if os.geteuid() == 0:  # CI and these machines: the full boundary
-        assert isolated and detail == "chroot, own network namespace, user nobody"
+    assert "network namespace" in detail and ("no chroot" in detail) != _chroot_available()
+    assert isolated == (_chroot_available() and "no network namespace" not in detail)
+    if os.geteuid() == 0:  # root drops to nobody wherever it runs (these machines: all three hold)
+        assert detail.endswith("user nobody")
