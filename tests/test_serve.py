@@ -59,7 +59,7 @@ def _client(home: Paths, generator: Any, embedder: Any = None, **config: Any) ->
     from fastapi.testclient import TestClient
 
     app = create_app(ServeConfig(**config), generators={"scripted": generator}, paths=home, embedder=embedder)
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1:8000")  # as a local program addresses it
 
 
 def _chat(**fields: Any) -> dict[str, Any]:
@@ -337,3 +337,21 @@ def test_the_adapter_is_chosen_per_request(home: Paths) -> None:
     assert missing.status_code == 400 and "no adapter 'nosuch'" in missing.json()["error"]["message"]
     assert generator.adapters == {"reasoning": home.models / "adapters" / "reasoning.gguf"}
     assert [c.adapter for c in generator.configs] == ["reasoning", None]  # type: ignore[attr-defined]
+
+
+def test_without_a_key_only_this_machine_may_call(home: Paths) -> None:
+    # DNS rebinding: a web page whose name now resolves to 127.0.0.1 sends that name as Host
+    with _client(home, ScriptedGenerator()) as client:
+        for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000"):
+            assert client.get("/v1/models", headers={"host": host}).status_code == 200
+        rebound = client.post("/v1/chat/completions", json=_chat(), headers={"host": "evil.test:8000"})
+        assert rebound.status_code == 403 and rebound.json()["error"]["code"] == "forbidden_host"
+        assert "Host: evil.test:8000" in rebound.json()["error"]["message"]
+        cross = client.post("/v1/chat/completions", json=_chat(), headers={"origin": "https://evil.test"})
+        assert cross.status_code == 403 and "--api-key" in cross.json()["error"]["message"]
+        local_page = client.post("/v1/chat/completions", json=_chat(), headers={"origin": "http://localhost:3000"})
+        assert local_page.status_code == 200
+        assert client.post("/v1/chat/completions", json=_chat(), headers={"origin": "null"}).status_code == 200
+    with _client(home, ScriptedGenerator(), api_key="s3cret-key-123") as client:  # a key: the key decides
+        keyed = {"host": "evil.test", "origin": "https://app.example", "authorization": "Bearer s3cret-key-123"}
+        assert client.get("/v1/models", headers=keyed).status_code == 200

@@ -8,6 +8,7 @@ LoRA adapters are loaded next to the base and chosen per request without reloadi
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import ctypes
 import functools
@@ -15,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +129,15 @@ class _Sequence:
         self.completion.completion_tokens = len(self.completion.tokens)
 
 
+_OPEN: weakref.WeakSet[LlamaRuntime] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_runtimes() -> None:
+    for runtime in list(_OPEN):
+        runtime.close()
+
+
 class LlamaRuntime:
     """A loaded GGUF model. Thread-safe: requests run one at a time."""
 
@@ -174,6 +185,13 @@ class LlamaRuntime:
             self.llm.close()  # free the model now, not at interpreter exit
             raise
         self._eog = self.llm._model.vocab
+        _OPEN.add(self)
+
+    def close(self) -> None:
+        """Free the model now (also done for every open runtime when the interpreter exits,
+        while llama_cpp can still free it: at teardown its functions are gone)."""
+        _OPEN.discard(self)
+        self.llm.close()
 
     @functools.cached_property
     def control_tokens(self) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from dca.config import Paths
 from dca.errors import ConfigError, DcaError, IndexNotFoundError, RequestError
 from dca.reasoning.events import AnswerText, Finished, Thinking, describe
 from dca.runtime.generation import Generator
-from dca.serve.config import ServeConfig
+from dca.serve.config import ServeConfig, host_name, is_loopback
 from dca.serve.schema import (
     chunk_body,
     completion_body,
@@ -258,6 +258,21 @@ class _Guard:
 
     def _problem(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any], list[Any]] | None:
         key = self.config.api_key
+        if key is None and is_loopback(self.config.host):
+            # Without a key, only this machine's own programs may call: a web page that rebinds
+            # its name to 127.0.0.1 sends its own name as Host, and one on another site sends its
+            # Origin. Both are refused (desktop apps send Host: localhost/127.0.0.1 and no web Origin).
+            host = headers.get("host", "")
+            if not is_loopback(host_name(host)):
+                message = f"this server answers requests addressed to this machine only (Host: {host or 'none'})"
+                return 403, error_body(message, code="forbidden_host"), []
+            origin = headers.get("origin", "")
+            if origin.startswith(("http://", "https://")) and not is_loopback(host_name(origin)):
+                message = (
+                    f"requests from web pages on other sites are refused (Origin: {origin}); "
+                    "start the server with --api-key to serve them"
+                )
+                return 403, error_body(message, code="forbidden_origin"), []
         if path.startswith("/v1") and key is not None:
             given = headers.get("authorization", "")
             token = given[7:].strip() if given.lower().startswith("bearer ") else headers.get("x-api-key", "")

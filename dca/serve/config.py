@@ -24,6 +24,18 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
+def host_name(value: str) -> str:
+    """The name in a Host header or an Origin, without scheme and port.
+
+    >>> host_name("localhost:8000"), host_name("[::1]:8000"), host_name("http://127.0.0.1:3000"), host_name("evil.test")
+    ('localhost', '::1', '127.0.0.1', 'evil.test')
+    """
+    rest = value.split("://", 1)[-1].split("/", 1)[0]
+    if rest.startswith("["):
+        return rest[1 : rest.find("]")] if "]" in rest else rest[1:]
+    return rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServeConfig:
     """How the server runs; ``dca serve`` flags map one-to-one."""
