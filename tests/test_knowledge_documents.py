@@ -153,3 +153,23 @@ def test_office_files_are_indexed_and_a_damaged_one_is_skipped(
     finally:
         index.close()
     assert {"Handbook > Cats > Feeding", "Risks", "Whales"} <= headings
+
+
+def test_a_zip_bomb_is_skipped_before_it_is_unpacked(
+    home: Paths, tmp_path: Path, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from dca.knowledge import office
+
+    monkeypatch.setattr(office, "MAX_UNPACKED_BYTES", 1_000_000)  # the real limit is 1 GiB; same check
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _docx(folder / "fine.docx")
+    with zipfile.ZipFile(folder / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * 5_000_000)  # 5 MB of zeros: ~5 kB on disk
+    assert (folder / "bomb.docx").stat().st_size < 50_000
+    report = add_paths(home, "bombs", [folder], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+    assert len(report.added) == 1
+    reason = next(why for path, why in report.skipped.items() if path.endswith("bomb.docx"))
+    assert reason.startswith("it would unpack to 5 MB") and "zip bomb" in reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,26 @@ from dca.knowledge.markup import html_lines
 from dca.knowledge.sections import BLOCK_CHARS, Heading, Section, heading_sections
 
 _LIBRARY = {".docx": "docx", ".pptx": "pptx", ".xlsx": "openpyxl", ".epub": "ebooklib"}
+# These files are zip archives, and the readers unpack whole members into memory: a small
+# hostile file (a "zip bomb") could claim gigabytes. zipfile never unpacks a member past the
+# size its header declares, so the declared sizes are checked first.
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_MEMBERS = 20_000
+
+
+def _check_archive(path: Path) -> None:
+    """SkipFile for an archive that would unpack to more than this process should hold."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SkipFile(f"not a readable {path.suffix.lower()} file (zip: {exc})") from None
+    unpacked = sum(m.file_size for m in members)
+    if len(members) > MAX_MEMBERS or unpacked > MAX_UNPACKED_BYTES:
+        raise SkipFile(
+            f"it would unpack to {unpacked / 1e6:,.0f} MB in {len(members):,} parts (dca reads at most "
+            f"{MAX_UNPACKED_BYTES / 1e6:,.0f} MB in {MAX_MEMBERS:,}): too large, or a zip bomb"
+        )
 
 
 def office_sections(path: Path) -> Iterator[Section]:
@@ -30,6 +51,7 @@ def office_sections(path: Path) -> Iterator[Section]:
     except ImportError:
         raise SkipFile(f"reading {suffix} files needs the documents extra: pip install 'dca[documents]'") from None
     reader = {".docx": _docx, ".pptx": _pptx, ".xlsx": _xlsx, ".epub": _epub}[suffix]
+    _check_archive(path)
     try:
         sections = list(reader(path))  # the readers hold whole files in memory anyway
     except SkipFile:
