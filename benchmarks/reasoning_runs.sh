@@ -31,12 +31,12 @@ for b in 64 128 256; do
 done
 # 1024: no thought reaches 512, so greedy decoding writes the same; 40 rows check that.
 run gsm8k --data "$GSM" --limit 40 --strategy cot --budget 1024 --out $OUT/gsm8k-cot-1024
+# MATH-500 program with sympy allowed (since 2026-11-23; 16 of the 100 first programs imported it)
+run math500 --data "$MATH" --limit 100 --strategy program --out $OUT/math500-program-sympy
 run gsm8k --data "$GSM" --limit 200 --strategy vote --samples 5 --out $OUT/gsm8k-vote-adaptive5
 # MATH-500, first 100: direct and the two best GSM8K strategies.
 run math500 --data "$MATH" --limit 100 --out $OUT/math500-direct
 run math500 --data "$MATH" --limit 100 --strategy program --out $OUT/math500-program
-# the sandbox allows sympy since 2026-11-23 (16 of the 100 programs above imported it and were refused)
-run math500 --data "$MATH" --limit 100 --strategy program --out $OUT/math500-program-sympy
 run math500 --data "$MATH" --limit 100 --strategy mix --samples 5 --out $OUT/math500-mix-adaptive5
 # One fixed run of 8 scored samples gives verify and the plain majority at N=8, and (its first
 # 3 and 5 samples, the greedy one first) at N=3 and N=5: benchmarks/reasoning_table.py.
