@@ -346,3 +346,18 @@ def test_eval_report_is_a_subcommand_whose_json_is_honoured(home: Paths, tmp_pat
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["runs"][0]["value"] == 0.5 and data["plot"].endswith("report.png")
+
+
+def test_offset_skips_a_dev_split_and_is_part_of_the_run(home: Paths, tmp_path: Path) -> None:
+    data = str(_gsm8k(tmp_path))
+    generator = ScriptedGenerator(["The answer is 3000."])
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=data, offset=1, limit=1), out=tmp_path / "dev", paths=home, generator=generator
+    )
+    assert summary["n"] == 1 and len(generator.prompts) == 1
+    row = json.loads((tmp_path / "dev" / "results.jsonl").read_text())
+    assert row["id"] == "gsm8k-2"  # the second row of the file, not the first
+    with pytest.raises(EvalError, match="offset: 1 -> 0"):
+        run_eval(EvalConfig(task="gsm8k", data=data, limit=1), out=tmp_path / "dev", paths=home, generator=generator)
+    with pytest.raises(ConfigError, match="offset and limit must be >= 0"):
+        EvalConfig(task="gsm8k", data=data, offset=-1)

@@ -44,7 +44,8 @@ class EvalConfig:
     adapter: str | None = None
     index: str | None = None  # rag: the index to search (default: built from the task's corpus)
     mode: str = ""  # closed-book | rag; "" = the task's default
-    limit: int = 0  # first N examples (0 = all)
+    offset: int = 0  # skip the first N examples (e.g. a dev split of a train file)
+    limit: int = 0  # first N examples after the offset (0 = all)
     answerable_only: bool = False  # squad2: skip unanswerable questions
     seed: int = 0
     k: int = 5  # retrieved sources per question (rag)
@@ -69,8 +70,8 @@ class EvalConfig:
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
         answer_instruction(self.answer_style)  # raises for an unknown style
-        if self.limit < 0:
-            raise ConfigError(f"limit must be >= 0, got {self.limit}")
+        if self.limit < 0 or self.offset < 0:
+            raise ConfigError(f"offset and limit must be >= 0, got {self.offset} and {self.limit}")
 
     def reasoning(self) -> ReasoningConfig:
         return ReasoningConfig(
@@ -195,6 +196,7 @@ def run_eval(
     examples: list[Example] = data.examples
     if config.answerable_only:
         examples = [e for e in examples if e.answers]
+    examples = examples[config.offset :]
     if config.limit:
         examples = examples[: config.limit]
     _check_run_folder(out, config)
