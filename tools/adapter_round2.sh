@@ -26,7 +26,10 @@ stamp sft own2
 .venv/bin/dca train sft --data runs/traces/round2.jsonl --out own2 --max-easy 1 --rank 8 --alpha 16 \
   --lr 1e-4 --seq-len 512 --grad-accum 4 --checkpoint-every 10 --no-grad-checkpointing || exit 1
 
-stamp dev eval own2  # train rows 101-200 (never trained on), base 0.68 there (docs/reasoning.md)
+stamp dev eval base  # train rows 101-200 (never trained on)
+.venv/bin/dca eval gsm8k --data "$DATA/gsm8k/train.jsonl" --offset 100 --limit 100 --strategy program \
+  --adapter none --out runs/eval/train-dev-program-base || exit 1
+stamp dev eval own2
 .venv/bin/dca eval gsm8k --data "$DATA/gsm8k/train.jsonl" --offset 100 --limit 100 --strategy program \
   --adapter runs/train/own2/own2.gguf --out runs/eval/train-dev-program-own2 || exit 1
 
