@@ -101,6 +101,8 @@ def _prefix_votes(config: dict[str, Any], rows: list[dict[str, Any]], line: Any,
             if scored:
                 chosen = max(scored, key=lambda s: s["score"])["final"]
                 best.append(task.score(example, chosen, None, 0)[primary])
+            elif len(tally(finals)) <= 1:  # unanimous (the run skipped the judge): the vote's answer
+                best.append(majority[-1])
             used = sum(s["reasoning_tokens"] + s["answer_tokens"] for s in samples[:k])
             total = sum(s["reasoning_tokens"] + s["answer_tokens"] for s in samples) or 1
             tokens += used

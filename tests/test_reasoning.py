@@ -187,6 +187,21 @@ def test_verify_picks_the_best_scored_candidate_and_records_the_majority() -> No
     assert [s.score for s in result.samples] == [0.9, 0.2, 0.2]
 
 
+def test_verify_skips_the_judge_when_the_samples_agree() -> None:
+    judged: list[str] = []
+
+    def yes(prompt: str) -> float:
+        judged.append(prompt)
+        return 0.5
+
+    generator = ScriptedGenerator(
+        ["a </think>", "b </think>", "c </think>", "The answer is 4.", "The answer is 4.", "4"], yes=yes
+    )
+    result, _ = _run(generator, strategy="verify", n_samples=3, adaptive=False)
+    assert result.final == "4" and result.majority == "4" and judged == []
+    assert [s.score for s in result.samples] == [None, None, None]
+
+
 def _hit(n: int, text: str) -> Hit:
     chunk = StoredChunk(id=n, path=f"doc{n}.md", text=text, heading="", page=None, char_start=0, char_end=len(text))
     return Hit(rank=1, score=1.0, chunk=chunk)

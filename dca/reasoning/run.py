@@ -220,7 +220,7 @@ def _decide(
     counts = tally(s.final for s in samples)
     majority, _ = leader(counts, order)
     chosen_final = majority
-    if config.strategy == "verify" and counts:
+    if config.strategy == "verify" and len(counts) > 1:  # a unanimous vote needs no judge
         for s in samples:
             if s.final:
                 s.score = scorer.score(question, _solution_text(s))
