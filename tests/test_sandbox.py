@@ -303,5 +303,24 @@ def test_isolation_reports_what_holds_here() -> None:
     isolated, detail = isolation()
     assert "network namespace" in detail and ("no chroot" in detail) != _chroot_available()
     assert isolated == (_chroot_available() and "no network namespace" not in detail)
-    if os.geteuid() == 0:  # root drops to nobody wherever it runs (these machines: all three hold)
-        assert detail.endswith("user nobody")
+    if os.geteuid() == 0:  # root drops to an unused user id wherever it runs (these machines: all three hold)
+        assert detail.endswith("a user id of its own")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_program_cannot_signal_processes_of_nobody() -> None:
+    # Even with the Python guards off (os.kill allowed), the child runs under a user id no other
+    # process has: a process of the common unprivileged user `nobody` is out of its reach.
+    import signal
+    import subprocess
+
+    victim = subprocess.Popen(["sleep", "60"], user=65534, group=65534)
+    try:
+        code = f"import os, signal\nos.kill({victim.pid}, signal.SIGKILL)\nprint('sent')"
+        result = _run(code, FAST, guards=False)
+        assert not result.ok and "PermissionError" in result.error and "sent" not in result.stdout
+        assert victim.poll() is None  # still running
+        assert not run_program(code, FAST).ok  # and the guards refuse it before the kernel does
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()

@@ -7,8 +7,9 @@ Layers:
    or attributes (the ``().__class__.__base__.__subclasses__()`` family).
 2. The child process (``_sandbox_child.py``, ``python -I -S``), the boundary itself: a new
    network namespace (no interfaces but a down loopback); a chroot into its own temporary
-   root, where the work folder is the only thing it can read or write; root dropped to
-   ``nobody`` (RLIMIT_NPROC does not bind root); rlimits on CPU seconds, address space, file
+   root, where the work folder is the only thing it can read or write; root dropped to a
+   user id of its own, used by no other process (RLIMIT_NPROC does not bind root; ``nobody``
+   where the id cannot be used, e.g. a container that maps only 65,536 ids); rlimits on CPU seconds, address space, file
    size, open files and processes (0 new processes).
 3. In the child, Python-level guards in depth: trimmed builtins and an audit hook that
    refuses files outside its folder, sockets, subprocesses, ctypes, unlisted imports, frame
@@ -21,7 +22,7 @@ Layers:
 What it does not protect against (documented in docs/reasoning.md): bugs in CPython, the
 kernel or the allowed C modules that let code escape, denial of service inside the limits
 (a program may burn its CPU seconds and memory), side channels, signals to other processes
-of the ``nobody`` user, and, when dca runs as an ordinary user on a machine without
+of the ``nobody`` user where the sandbox had to fall back to it, and, when dca runs as an ordinary user on a machine without
 unprivileged user namespaces, no network namespace and no chroot: then only layer 3 keeps the
 program from your files and the network, and it is not a boundary.
 """
@@ -34,6 +35,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import selectors
 import shutil
 import signal
@@ -125,6 +127,7 @@ FORBIDDEN_NAMES = frozenset(
 )
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _NOBODY = 65534
+_OWN_UIDS = (2_100_000_000, 1_000_000)  # first id, count: one drawn per run, far above login and subuid ranges
 _PROGRAM_LINE = re.compile(r'File "<program>", line (\d+)')
 
 
@@ -200,8 +203,14 @@ def _run(code: str, config: SandboxConfig, *, guards: bool) -> ProgramResult:
         root.chmod(0o711)  # the unprivileged child may pass through it, not list or write it
         workdir = root / "work"
         workdir.mkdir(mode=0o700)
+        uid = _NOBODY
         if os.geteuid() == 0:
-            os.chown(workdir, _NOBODY, _NOBODY)
+            uid = _OWN_UIDS[0] + secrets.randbelow(_OWN_UIDS[1])
+            try:  # an id of its own: no other process to signal, a process count of its own
+                os.chown(workdir, uid, uid)
+            except OSError:  # not mapped here (a user namespace with a short id range)
+                uid = _NOBODY
+                os.chown(workdir, uid, uid)
         settings = {
             "root": str(root),
             "workdir": str(workdir),
@@ -209,8 +218,8 @@ def _run(code: str, config: SandboxConfig, *, guards: bool) -> ProgramResult:
             "forbidden": sorted(FORBIDDEN_NAMES),  # builtins removed (open is replaced by a guarded one)
             "preload": preload,
             "paths": _library_paths(preload),
-            "uid": _NOBODY,
-            "gid": _NOBODY,
+            "uid": uid,
+            "gid": uid,
             "cpu_s": config.cpu_s,
             "memory_bytes": config.memory_mb * 1024 * 1024,
             "file_bytes": config.max_file_bytes,
@@ -350,6 +359,12 @@ def isolation() -> tuple[bool, str]:
     found = [
         "chroot" if sees_machine == "False" else "no chroot (the machine's files are visible)",
         "own network namespace" if own_network == "True" else "no network namespace",
-        "user nobody" if int(uid) == _NOBODY else f"runs as uid {uid}",
+        _user_words(int(uid)),
     ]
     return sees_machine == "False" and own_network == "True", ", ".join(found)
+
+
+def _user_words(uid: int) -> str:
+    if _OWN_UIDS[0] <= uid < _OWN_UIDS[0] + _OWN_UIDS[1]:
+        return "a user id of its own"
+    return "user nobody" if uid == _NOBODY else f"runs as uid {uid}"
