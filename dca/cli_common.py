@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -75,6 +76,7 @@ def user_errors(fn: F) -> F:
         if getattr(fn, "__dca_resumes__", False)
         else "interrupted; nothing was changed"
     )
+    then = "rerun the same command to resume" if getattr(fn, "__dca_resumes__", False) else "rerun the command"
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -86,6 +88,11 @@ def user_errors(fn: F) -> F:
             fail(str(exc))
         except KeyboardInterrupt:
             fail(interrupted, code=130)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or os.environ.get("DCA_DEBUG") == "1":
+                raise
+            where = f" writing {exc.filename}" if exc.filename else ""
+            fail(f"no space left on the disk{where}; free some space and {then}")
         return None
 
     return wrapper  # type: ignore[return-value]

@@ -207,3 +207,21 @@ def test_rationalize_keeps_a_hinted_program_under_the_plain_prompt(tmp_path: Pat
     assert counts["rationalized"] == 1 and counts["samples_drawn"] == 3 and counts["sample_accuracy"] == 0.0
     with pytest.raises(ConfigError, match="--format program"):
         CollectConfig(data=str(data), format="cot", rationalize=True)
+
+
+def test_a_full_disk_is_one_line_that_says_a_rerun_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import dca.train.traces
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ref.jsonl"))
+
+    monkeypatch.setattr(dca.train.traces, "collect", full_disk)
+    args = ["train", "collect", "--data", str(_train(tmp_path, 1)), "--out", str(tmp_path / "ref.jsonl")]
+    result = runner.invoke(app, [*args, "--format", "reference"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no space left on the disk writing {tmp_path / 'ref.jsonl'}; free some space and rerun the same "
+        "command to resume"
+    ]

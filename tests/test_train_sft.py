@@ -162,3 +162,41 @@ def test_sigkill_during_sft_resumes_to_the_same_adapter(tmp_path: Path, tiny: Pa
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 10))
+
+
+def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import safetensors.torch
+
+    from dca.train import sft
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    sft._save_checkpoint(tmp_path, 1, model, optimizer, {"step": 1, "tokens": 4, "seconds": 1.0})
+    saved = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer.step()
+    real_save = safetensors.torch.save_file
+    calls = []
+
+    def full_disk(tensors: object, path: str, *args: object, **kwargs: object) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the optimizer file, after the weights were written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(tensors, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    with pytest.raises(TrainError, match=r"step-2 .*No space left on device.*step-1 is intact.*rerun"):
+        sft._save_checkpoint(tmp_path, 2, model, optimizer, {"step": 2, "tokens": 8, "seconds": 2.0})
+    root = tmp_path / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-1"]  # no partial step-2 left behind
+    assert (root / "latest").read_text().strip() == "step-1"
+    monkeypatch.setattr(safetensors.torch, "save_file", real_save)
+    fresh = torch.nn.Linear(3, 2)
+    state = sft._load_checkpoint(tmp_path, fresh, torch.optim.AdamW(fresh.parameters(), lr=0.1))
+    assert state is not None and state["step"] == 1
+    assert all(torch.equal(p, saved[name]) for name, p in fresh.named_parameters())

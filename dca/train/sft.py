@@ -146,12 +146,28 @@ def resume_log(log: Path, step: int) -> None:
 
 
 def _save_checkpoint(folder: Path, step: int, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
-    """checkpoints/step-N, written beside and renamed: a crash (or a full disk) leaves the previous one."""
+    """checkpoints/step-N, written beside and renamed: a crash (or a full disk) leaves the previous one.
+    A write that fails (no space left, a read-only folder) removes its partial copy and stops the run
+    with one line naming the checkpoint a rerun resumes from."""
+    root = folder / "checkpoints"
+    tmp = root / f".step-{step}.tmp"
+    try:
+        _write_checkpoint(root, tmp, step, model, optimizer, state)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        latest = root / "latest"
+        kept = latest.read_text(encoding="utf-8").strip() if latest.is_file() else ""
+        resume = f"{kept} is intact and a rerun resumes from it" if kept else "a rerun starts from the beginning"
+        raise TrainError(
+            f"could not write checkpoint step-{step} in {root} ({exc.strerror or exc}); {resume}: "
+            "free disk space and rerun the same command"
+        ) from None
+
+
+def _write_checkpoint(root: Path, tmp: Path, step: int, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
     import torch
     from safetensors.torch import save_file
 
-    root = folder / "checkpoints"
-    tmp = root / f".step-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     trainable = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
