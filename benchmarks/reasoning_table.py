@@ -9,7 +9,8 @@ and the plain majority of the verify run. A fixed-N vote or verify run also give
 its first k samples (k = 3, 5 below N): the greedy sample first, then samples at the same
 temperature, so its first k are drawn as a fixed-k run draws them (other random numbers,
 the same distribution); their seconds are estimated from the run's time
-in proportion to the samples' tokens (marked "est.").
+in proportion to the samples' tokens (marked "est."). Below the table, for a verify run: how
+well the judge's score and the vote share each tell right samples from wrong (AUROC).
 
     .venv/bin/python benchmarks/reasoning_table.py benchmarks/results/eval/gsm8k-*
 """
@@ -118,6 +119,42 @@ def _prefix_votes(config: dict[str, Any], rows: list[dict[str, Any]], line: Any,
     return out
 
 
+def _auroc(right: list[float], wrong: list[float]) -> float:
+    """The chance that a right sample outranks a wrong one (ties count half)."""
+    wins = sum((r > w) + 0.5 * (r == w) for r in right for w in wrong)
+    return wins / (len(right) * len(wrong))
+
+
+def judge_separation(run: Path, limit: int) -> str:
+    """How well the verify run's judge score, and the share of the samples that gave the same
+    answer, tell right samples from wrong ones, over the questions the judge scored (the
+    unanimous ones skip it)."""
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    task = get_task(config["task"])
+    rows = _rows(run)[:limit] if limit else _rows(run)
+    judged: dict[bool, list[float]] = {True: [], False: []}
+    shared: dict[bool, list[float]] = {True: [], False: []}
+    questions = 0
+    for row in rows:
+        samples = row["reasoning"]["samples"]
+        if any(s.get("score") is None for s in samples):
+            continue
+        questions += 1
+        example = Example(id=row["id"], question=row["question"], answers=tuple(row["gold"]))
+        finals = [s["final"] for s in samples]
+        for s in samples:
+            right = bool(s["final"]) and task.score(example, s["final"], None, 0)["accuracy"] == 1.0
+            judged[right].append(s["score"])
+            shared[right].append(finals.count(s["final"]) / len(finals))
+    if not (judged[True] and judged[False]):
+        return f"{run.name}: no judged question has both right and wrong samples"
+    return (
+        f"{run.name}: over the {len(judged[True]) + len(judged[False])} samples of the {questions} judged questions "
+        f"({len(judged[True])} right): AUROC of the judge's P(correct) {_auroc(judged[True], judged[False]):.3f}, "
+        f"of the answer's vote share {_auroc(shared[True], shared[False]):.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -135,6 +172,10 @@ def main() -> None:
         elif str(row["s/q"]).endswith(" est."):
             row["x base s"] = f"{float(row['s/q'].split()[0]) / args.base_seconds:.2f} est."
         print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    for run in args.runs:
+        config_file = run / "config.json"
+        if config_file.is_file() and json.loads(config_file.read_text(encoding="utf-8")).get("strategy") == "verify":
+            print("\n" + judge_separation(run, args.limit))
 
 
 if __name__ == "__main__":
