@@ -361,3 +361,16 @@ def test_offset_skips_a_dev_split_and_is_part_of_the_run(home: Paths, tmp_path: 
         run_eval(EvalConfig(task="gsm8k", data=data, limit=1), out=tmp_path / "dev", paths=home, generator=generator)
     with pytest.raises(ConfigError, match="offset and limit must be >= 0"):
         EvalConfig(task="gsm8k", data=data, offset=-1)
+
+
+def test_majority_accuracy_counts_a_question_without_any_answer_as_wrong(home: Paths, tmp_path: Path) -> None:
+    generator = ScriptedGenerator(["a </think>", "The answer is 4.", "I have no idea here </think>", "I cannot tell."])
+    summary = run_eval(
+        EvalConfig(task="gsm8k", data=str(_gsm8k(tmp_path)), limit=2, strategy="cot"),
+        out=tmp_path / "run",
+        paths=home,
+        generator=generator,
+    )
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert [r["reasoning"]["majority"] for r in rows] == ["4", ""]
+    assert summary["metrics"]["accuracy"] == summary["metrics"]["majority_accuracy"] == 0.5

@@ -264,8 +264,11 @@ def _row(task: Task, example: Example, answer: Any, retrieved: list[int] | None,
     }
     if reasoning is not None:
         row["reasoning"] = reasoning.to_json()
-        if reasoning.majority and task.name in ("gsm8k", "math500"):
-            metrics["majority_accuracy"] = float(task.score(example, reasoning.majority, None, k)["accuracy"])
+        if task.name in ("gsm8k", "math500"):  # no majority (every sample failed) scores 0, as accuracy does
+            majority = reasoning.majority
+            metrics["majority_accuracy"] = (
+                float(task.score(example, majority, None, k)["accuracy"]) if majority else 0.0
+            )
     return row
 
 
@@ -277,12 +280,17 @@ def _mean(rows: list[dict[str, Any]], metric: str) -> float:
 def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dict[str, Any]:
     names = sorted({name for row in rows for name in row["metrics"]})
     n = len(rows)
+    metrics = {name: round(_mean(rows, name), 4) for name in names}
+    if "majority_accuracy" in metrics:  # rows written before it scored 0 lack it: over every reasoned row
+        reasoned = [r for r in rows if "reasoning" in r]
+        majority = sum(r["metrics"].get("majority_accuracy", 0.0) for r in reasoned) / max(1, len(reasoned))
+        metrics["majority_accuracy"] = round(majority, 4)
     return {
         "config": asdict(config),
         "task": task.name,
         "primary_metric": task.primary,
         "n": n,
-        "metrics": {name: round(_mean(rows, name), 4) for name in names},
+        "metrics": metrics,
         "totals": {
             "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
             "completion_tokens": sum(r["completion_tokens"] for r in rows),
