@@ -27,7 +27,7 @@ from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.retrieval import Hit
 from dca.reasoning.config import ReasoningConfig
-from dca.reasoning.events import AnswerText, Event, Finished, ReasoningResult
+from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
 from dca.runtime.adapters import choose_adapter, resolve_adapter
@@ -254,14 +254,26 @@ def run_pipeline(
             retrieve=(lambda query: retrieve(query)) if searching and retrieve is not None else None,
             controls=controls,
         )
+        # One thought's answer streams live as the answer. Where the answer is settled at the end
+        # (a vote over samples, a program's output, a possible fallback to plain RAG), each
+        # sample's answer is part of the thinking, and the settled answer streams after it.
+        live = strategy.strategy == "cot" and not (strategy.fallback and retrieve is not None)
         cut = StopCut(config.stop)
+        sample, answering = 0, False
         for event in run:
             if isinstance(event, Finished):
                 result = event.result
+            elif isinstance(event, AnswerText) and not live:
+                yield Thinking(event.text if answering else "\n[answer] " + event.text, sample)
+                answering = True
             elif isinstance(event, AnswerText) and config.stop:
                 if piece := cut.feed(event.text):
                     yield AnswerText(piece)
             else:
+                if isinstance(event, Thinking | Progress):
+                    sample = event.sample
+                elif isinstance(event, SampleFinished):
+                    answering = False
                 yield event
         if rest := cut.flush():
             yield AnswerText(rest)
@@ -278,6 +290,8 @@ def run_pipeline(
         if strategy.fallback and retrieve is not None and _unsure(result, text, strategy):
             text = yield from _fallback(generator, question, history or [], config, retrieve, gen, completion, base)
             result.fallback = True
+        elif not live and text:
+            yield AnswerText(text)
     ended = time.perf_counter()
     base.text = text
     base.citations = cited_numbers(text, len(base.sources))

@@ -16,7 +16,7 @@ from dca.config import Paths
 from dca.eval.runner import EvalConfig, run_eval
 from dca.knowledge import add_paths
 from dca.reasoning.config import ReasoningConfig
-from dca.reasoning.events import Finished, Thinking
+from dca.reasoning.events import AnswerText, Finished, Thinking
 
 runner = CliRunner()
 
@@ -69,6 +69,27 @@ def test_ask_think_uses_the_measured_default(home: Paths, scripted: ScriptedGene
     result = runner.invoke(app, ["ask", "A farmer has 17 sheep; all but 9 die.", "--no-retrieval", "--think", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["thinking"]["strategy"] == THINK_DEFAULT.strategy
+
+
+def test_ask_think_with_a_program_prints_the_answer_after_the_program(home: Paths, scripted: ScriptedGenerator) -> None:
+    scripted.answers = ["print(17 - 8)\n```"]
+    result = runner.invoke(
+        app, ["ask", "A farmer has 17 sheep; all but 9 die.", "--no-retrieval", "--strategy", "program"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[program printed '9']" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].strip() == "The answer is 9."
+
+
+def test_a_vote_streams_the_settled_answer_once_and_each_samples_answer_as_thinking(home: Paths) -> None:
+    generator = ScriptedGenerator(["two and two </think>", "The answer is 4."])
+    assistant = Assistant(index=None, home=home.home, generator=generator)
+    config = AskConfig(retrieval=False, reasoning=ReasoningConfig(strategy="vote", n_samples=3, adaptive=False))
+    events = list(assistant.start("2+2?", config=config))
+    answer = events[-1].result
+    streamed = "".join(e.text for e in events if isinstance(e, AnswerText))
+    assert answer.text == "The answer is 4." and streamed == answer.text
+    assert "[answer] The answer is 4." in "".join(e.text for e in events if isinstance(e, Thinking))
 
 
 @pytest.mark.parametrize(
