@@ -248,6 +248,39 @@ def dev_accuracy(model: Any, vocab: Vocab, dev: list[dict[str, Any]], args: argp
     return round(sum(ok for ok, _ in results) / len(dev), 4)
 
 
+def train_sets(
+    model: Any,
+    vocab: Vocab,
+    data: dict[str, Any],
+    dev: list[dict[str, Any]],
+    args: argparse.Namespace,
+    eos: int,
+    summary: dict[str, Any],
+    out: Path,
+) -> None:
+    from dca.train.export import export_lora
+
+    prompts = {q["id"]: q["prompt_ids"] for q in data["questions"]}
+    for spec in args.train_sets.split(","):
+        file, epochs, lr = spec.split(":")
+        kept = [json.loads(line) for line in Path(file).read_text(encoding="utf-8").splitlines() if line]
+        examples = []
+        for k in kept:
+            prompt, response = prompts[k["id"]], [*k["ids"], eos]
+            examples.append(Example(tokens=prompt + response, labels=[-100] * len(prompt) + response))
+        args.epochs, args.lr = int(epochs), float(lr)
+        stats: dict[str, Any] = {"set": file, "epochs": args.epochs, "lr": args.lr}
+        stats["train"] = train(model, examples, args, args.seed)
+        stats["dev_after"] = dev_accuracy(model, vocab, dev, args, eos)
+        log(f"{file}: dev greedy accuracy {stats['dev_after']} (base {summary['dev_base']})")
+        summary["rounds"].append(stats)
+        (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        export_lora(
+            model, out / f"{Path(file).stem}.gguf", arch="qwen2", n_blocks=int(model.config.num_hidden_layers),
+            alpha=args.alpha, base_model=data["model"],
+        )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="the base GGUF file")
@@ -274,6 +307,13 @@ def main() -> None:
     parser.add_argument("--dev", type=int, default=100, help="dev rows scored before and after (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument(
+        "--train-sets",
+        default="",
+        help="no sampling: train a fresh LoRA on each FILE:EPOCHS:LR (JSONL of id + response ids), "
+        "score it on the dev rows and export FILE's stem as the adapter",
+    )
+    parser.add_argument("--dev-extra", type=int, default=0, help="also score this many unsampled train rows")
     args = parser.parse_args()
 
     import torch
@@ -293,6 +333,9 @@ def main() -> None:
     if args.questions:
         train_rows = train_rows[: args.questions]
     dev = [q for q in data["questions"] if q["split"] == "dev"][: args.dev]
+    if args.dev_extra:  # train rows no round samples (the end of the shuffled order)
+        dev += train_rows[-args.dev_extra :]
+        train_rows = train_rows[: -args.dev_extra]
     torch.manual_seed(args.seed)
     log("loading the base")
     model = lora_model(Path(args.model), "bfloat16", rank=args.rank, alpha=args.alpha, targets=TARGETS)
@@ -301,6 +344,9 @@ def main() -> None:
     summary: dict[str, Any] = {"args": vars(args), "rounds": []}
     summary["dev_base"] = dev_accuracy(model, vocab, dev, args, eos)
     log(f"dev greedy accuracy, base: {summary['dev_base']}")
+    if args.train_sets:
+        train_sets(model, vocab, data, dev, args, eos, summary, out)
+        return
     kept_all: list[dict[str, Any]] = []
     offset = 0
     with ThreadPoolExecutor(args.workers) as pool:
