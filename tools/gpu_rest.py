@@ -69,6 +69,10 @@ class Vocab:
         return ids, data.decode("utf-8", errors="replace"), False
 
 
+# dca's own sampler settings (dca/runtime/generation.py); run 1 and 2 sampled without them
+SAMPLER = {"top_p": 0.95, "top_k": 40, "min_p": 0.05}
+
+
 def batched_generate(
     model: Any, prompts: list[list[int]], *, k: int, eos: int, max_new: int, temperature: float
 ) -> list[list[list[int]]]:
@@ -81,7 +85,7 @@ def batched_generate(
     for row, prompt in enumerate(prompts):  # left padding: every prompt ends where generation starts
         ids[row, width - len(prompt) :] = torch.tensor(prompt)
         mask[row, width - len(prompt) :] = 1
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0} if temperature else {}
+    sampling = {"do_sample": True, "temperature": temperature, **SAMPLER} if temperature else {}
     with torch.no_grad():
         out = model.generate(
             input_ids=ids.to(model.device),
@@ -289,7 +293,10 @@ def main() -> None:
     parser.add_argument("--name", default="gpu1")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--samples", type=int, default=8)
-    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument(
+        "--raw-sampling", action="store_true", help="plain softmax sampling (no top-p/top-k/min-p), as runs 1-2 did"
+    )
     parser.add_argument("--max-new", type=int, default=320)
     parser.add_argument("--batch-questions", type=int, default=128)
     parser.add_argument("--sample-seconds", type=float, default=240.0, help="sampling time per round")
@@ -315,6 +322,8 @@ def main() -> None:
     )
     parser.add_argument("--dev-extra", type=int, default=0, help="also score this many unsampled train rows")
     args = parser.parse_args()
+    if args.raw_sampling:
+        SAMPLER.update(top_p=1.0, top_k=0, min_p=0.0)
 
     import torch
 
