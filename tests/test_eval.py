@@ -289,7 +289,7 @@ def test_report_labels_strategies_and_joins_their_runs(home: Paths, tmp_path: Pa
     for budget in (64, 256):
         summaries.append(
             run_eval(
-                EvalConfig(task="gsm8k", data=data, limit=2, strategy="cot", budget=budget),
+                EvalConfig(task="gsm8k", data=data, limit=2, strategy="cot", budget=budget, adapter="none"),
                 out=tmp_path / f"cot{budget}",
                 paths=home,
                 generator=ScriptedGenerator(["a b </think>", "The answer is 4."]),
@@ -297,7 +297,7 @@ def test_report_labels_strategies_and_joins_their_runs(home: Paths, tmp_path: Pa
         )
     summaries.append(
         run_eval(
-            EvalConfig(task="gsm8k", data=data, limit=2, strategy="vote", samples=3),
+            EvalConfig(task="gsm8k", data=data, limit=2, strategy="vote", samples=3, adapter="none"),
             out=tmp_path / "vote",
             paths=home,
             generator=ScriptedGenerator(["a </think>", "The answer is 4."]),

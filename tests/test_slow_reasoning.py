@@ -67,12 +67,13 @@ def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["reasoning"] and data["answer"] and data["thinking"]["strategy"]
     assert data["usage"]["completion_tokens"] == data["usage"]["reasoning_tokens"] + data["usage"]["answer_tokens"]
-    # The reasoning adapter that ships for the default model (if one does) is loaded by --think.
+    # The reasoning adapter that ships for the default model is loaded by --think.
     from dca.config import Paths
     from dca.models.catalog import Catalog
 
     shipped = Catalog.load(Paths(home=home)).adapter_for("qwen2.5-coder-1.5b")
-    assert data["adapter"] == (shipped.name if shipped else None)
+    assert shipped is not None and shipped.name == "qwen2.5-coder-1.5b-programs"
+    assert data["adapter"] == shipped.name, result.stderr
 
 
 class _Reader:
