@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import contextlib
 import ctypes
 import functools
 import logging
@@ -136,6 +137,21 @@ _OPEN: weakref.WeakSet[LlamaRuntime] = weakref.WeakSet()
 def _close_open_runtimes() -> None:
     for runtime in list(_OPEN):
         runtime.close()
+
+
+@contextlib.contextmanager
+def _quiet_llama_log() -> Iterator[None]:
+    """Silence llama.cpp's log while a call runs. llama-cpp-python maps ggml's log levels
+    with an old enum, so warnings (one line per tensor when a LoRA loads on a CPU with
+    repacked weights: "cannot use buft 'CPU_REPACK', fallback to CPU") reach the user's
+    stderr even with verbose=False. Failures are reported by dca's own errors instead."""
+    log = logging.getLogger("llama-cpp-python")
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 class LlamaRuntime:
@@ -271,7 +287,7 @@ class LlamaRuntime:
         if not path.is_file():
             raise GeneratorError(f"adapter file {path} does not exist")
         self._check_adapter(name, path)
-        with self.lock:
+        with self.lock, _quiet_llama_log():
             handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(path).encode("utf-8"))
             if not handle:
                 raise GeneratorError(
