@@ -95,6 +95,26 @@ def collect_command(
     typer.echo(f"traces: {out}")
 
 
+@train_app.command("pairs")
+@user_errors
+def pairs_command(
+    data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect` (every judged sample kept).")],
+    out: Annotated[Path, typer.Option(help="Output JSONL: one (question, chosen, rejected) pair per line.")],
+    per_question: Annotated[int, typer.Option(help="Most pairs per question.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the order of the wrong samples.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pair right and wrong samples of the same question, for preference training (DPO)."""
+    from dca.train.pairs import PairsConfig, make_pairs
+
+    counts = make_pairs(PairsConfig(data=str(data), per_question=per_question, seed=seed), out=out)
+    if as_json:
+        print_json(counts)
+        return
+    typer.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+    typer.echo(f"pairs: {out}")
+
+
 @train_app.command("sft")
 @user_errors
 @resumes
@@ -164,6 +184,82 @@ def sft_command(
         print_json(summary)
         return
     typer.echo(f"trained {summary['steps']} steps, final loss {summary['final_loss']}; adapter: {summary['adapter']}")
+
+
+@train_app.command("dpo")
+@user_errors
+@resumes
+def dpo_command(
+    data: Annotated[Path, typer.Option(help="Pairs JSONL from `dca train pairs`.")],
+    out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
+    init_adapter: Annotated[
+        Path | None, typer.Option(help="LoRA GGUF to start from; it is also the reference policy.")
+    ] = None,
+    rank: Annotated[int, typer.Option(help="LoRA rank (that of --init-adapter when given).")] = 16,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-5,
+    beta: Annotated[float, typer.Option(help="DPO beta: strength of the pull away from the reference.")] = 0.1,
+    nll_weight: Annotated[float, typer.Option(help="Weight of the chosen response's NLL (IRPO); 0: plain DPO.")] = 1.0,
+    epochs: Annotated[int, typer.Option(help="Passes over the pairs.")] = 1,
+    max_steps: Annotated[int, typer.Option(help="Stop after N optimizer steps (0: the epochs decide).")] = 0,
+    seq_len: Annotated[int, typer.Option(help="Prompt + response tokens kept per side of a pair.")] = 512,
+    grad_accum: Annotated[int, typer.Option(help="Pairs per optimizer step.")] = 4,
+    warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 5,
+    checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = 25,
+    dtype: Annotated[Dtype, typer.Option(help="Training precision.")] = "bfloat16",
+    checkpointing: Annotated[
+        bool,
+        typer.Option("--grad-checkpointing/--no-grad-checkpointing", help="Recompute activations: less memory."),
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed (pair order, initialisation).")] = 0,
+    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Preference-train a LoRA on right/wrong pairs: DPO + NLL on the chosen (IRPO); resumable; exports NAME.gguf."""
+    from dca.train.dpo import DPOConfig, train_dpo
+
+    config = DPOConfig(
+        data=str(data),
+        model=model,
+        init_adapter=str(init_adapter) if init_adapter else None,
+        rank=rank,
+        alpha=alpha,
+        lr=lr,
+        beta=beta,
+        nll_weight=nll_weight,
+        epochs=epochs,
+        max_steps=max_steps,
+        seq_len=seq_len,
+        grad_accum=grad_accum,
+        warmup=warmup,
+        checkpoint_every=checkpoint_every,
+        dtype=dtype,
+        gradient_checkpointing=checkpointing,
+        seed=seed,
+    )
+    started = time.monotonic()
+
+    def progress(line: dict[str, object]) -> None:
+        if sys.stderr.isatty():
+            step, total = int(line["step"]), int(line["total_steps"])  # type: ignore[call-overload]
+            eta = (time.monotonic() - started) / max(1, step) * (total - step)
+            sys.stderr.write(
+                f"\rdpo: step {step}/{total}  loss {line['loss']}  margin {line['margin']}  "
+                f"{line['tokens_per_s']} tok/s  ETA {eta / 60:.1f} min   "
+            )
+            sys.stderr.flush()
+
+    summary = train_dpo(config, name=out, out=folder, progress=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if as_json:
+        print_json(summary)
+        return
+    typer.echo(
+        f"trained {summary['steps']} steps on {summary['pairs']} pairs; final {summary['final']}; "
+        f"adapter: {summary['adapter']}"
+    )
 
 
 @train_app.command("rl")

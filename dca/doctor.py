@@ -41,6 +41,12 @@ def _check_python() -> Check:
     )
 
 
+_REBUILD = (
+    "rebuild llama-cpp-python portable with `make rebuild-llama` (outside the Makefile: see "
+    "docs/models.md, 'The llama.cpp build')"
+)
+
+
 def _check_llama() -> Check:
     try:
         import llama_cpp
@@ -48,9 +54,46 @@ def _check_llama() -> Check:
         return Check(
             name="llama.cpp", ok=False, detail=f"llama-cpp-python not importable ({exc})", fix="run `make install`"
         )
+    from dca.runtime.build import read_build_info
+
+    info = read_build_info()
+    if not info.has_cpu_backend:
+        return Check(
+            name="llama.cpp",
+            ok=False,
+            detail=f"llama-cpp-python {llama_cpp.__version__} loaded no CPU backend (its backend modules are missing)",
+            fix=_REBUILD,
+        )
     gpu = bool(llama_cpp.llama_supports_gpu_offload())
     where = "can offload to a GPU (n_gpu_layers)" if gpu else "CPU only (no GPU offload in this build)"
-    return Check(name="llama.cpp", ok=True, detail=f"llama-cpp-python {llama_cpp.__version__}, {where}")
+    guard = (
+        "AMX reported: models load without extra weight buffers (crash guard)" if info.reports_amx else "no AMX backend"
+    )
+    return Check(
+        name="llama.cpp",
+        ok=True,
+        detail=f"llama-cpp-python {llama_cpp.__version__}, {where}; CPU features: "
+        f"{' '.join(info.cpu_features) or 'none reported'}; {guard}",
+    )
+
+
+def _check_generation(paths: Paths) -> Check:
+    """A few tokens from the default generator, in a child process: a crash there is reported here."""
+    from dca.runtime.llama import resolve_model
+    from dca.runtime.selftest import run_selftest
+    from dca.settings import load_settings
+
+    try:
+        name, path = resolve_model(load_settings(paths).values.get("model"), paths)
+    except DcaError as exc:
+        return Check(name="generation", ok=True, detail=f"not tried: {exc}", required=False)
+    result = run_selftest(path)
+    return Check(
+        name="generation",
+        ok=result.ok,
+        detail=f"{name}: {result.detail}",
+        fix=_REBUILD if result.crashed else "run `dca doctor --deep`, then `dca pull` the model again",
+    )
 
 
 def _check_home(paths: Paths) -> Check:
@@ -208,6 +251,7 @@ def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
         _check_home(paths),
         *_check_settings(paths),
         *_check_models(paths, deep),
+        _check_generation(paths),
         _check_indexes(paths),
         *_check_resources(paths),
         _check_sandbox(),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import build_wheel, sha256, write_catalog, write_gguf
 from typer.testing import CliRunner
 
@@ -82,7 +83,13 @@ def test_doctor_reports_missing_defaults_with_a_fix(home: Paths) -> None:
     assert not sandbox["required"] and ("chroot" in sandbox["detail"])  # isolated or not, it says so
 
 
-def test_doctor_is_ready_when_defaults_are_verified(home: Paths, tmp_path: Path) -> None:
+def test_doctor_is_ready_when_defaults_are_verified(
+    home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dca.runtime.selftest import SelftestResult
+
+    # the generator here is random bytes: its tiny generation is tested in test_llama_build
+    monkeypatch.setattr("dca.runtime.selftest.run_selftest", lambda path: SelftestResult(ok=True, detail="8 tokens"))
     gen, emb = os.urandom(1000), b"{}"
     wheels = tmp_path / "wheels"
     build_wheel(wheels, "gen-pkg", "1", {"gen_pkg/m.gguf": gen})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import codecs
-import contextlib
 import ctypes
 import functools
 import logging
@@ -25,9 +24,12 @@ from typing import Any
 
 from dca.config import Paths
 from dca.errors import ConfigError, GeneratorError, ModelNotFoundError
+from dca.runtime.build import model_params, quiet_llama_log, read_build_info, use_extra_buffers
 from dca.runtime.generation import Completion, GenerationConfig, check_samples
 
 log = logging.getLogger(__name__)
+
+_TESTED_LLAMA = "llama-cpp-python 0.3.36"
 
 
 def physical_cores() -> int:
@@ -47,6 +49,9 @@ class RuntimeConfig:
     n_batch: int = 512  # prompt tokens evaluated per llama_decode call
     seed: int = 0  # default sampling seed
     vocab_only: bool = False  # load the tokenizer and chat template only (training data), no weights
+    # llama.cpp's extra weight buffer types (AMX, repacked weights); None = on unless the build
+    # reports AMX, whose matmul crashes on Q4_K weights (dca.runtime.build)
+    extra_buffers: bool | None = None
 
     def __post_init__(self) -> None:
         if self.n_ctx < 256:
@@ -139,21 +144,6 @@ def _close_open_runtimes() -> None:
         runtime.close()
 
 
-@contextlib.contextmanager
-def _quiet_llama_log() -> Iterator[None]:
-    """Silence llama.cpp's log while a call runs. llama-cpp-python maps ggml's log levels
-    with an old enum, so warnings (one line per tensor when a LoRA loads on a CPU with
-    repacked weights: "cannot use buft 'CPU_REPACK', fallback to CPU") reach the user's
-    stderr even with verbose=False. Failures are reported by dca's own errors instead."""
-    log = logging.getLogger("llama-cpp-python")
-    level = log.level
-    log.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 class LlamaRuntime:
     """A loaded GGUF model. Thread-safe: requests run one at a time."""
 
@@ -167,21 +157,31 @@ class LlamaRuntime:
         self.path = model_path
         self.config = config
         self.n_threads = config.n_threads or physical_cores()
+        build = read_build_info()
+        if not build.has_cpu_backend and not config.vocab_only:
+            raise GeneratorError(
+                "llama.cpp loaded no CPU backend (its backend modules are missing: a build moved or half "
+                "installed); rebuild it with `make rebuild-llama`"
+            )
+        self.extra_buffers = use_extra_buffers(config.extra_buffers, build)
+        if not self.extra_buffers and config.extra_buffers is None:
+            log.info("llama.cpp reports AMX: loading %s without extra weight buffers (AMX crash guard)", name)
         gpu_layers = config.n_gpu_layers
         if gpu_layers < 0:
             gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(model_path),
-                n_ctx=config.n_ctx,
-                n_batch=config.n_batch,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                n_gpu_layers=gpu_layers,
-                vocab_only=config.vocab_only,
-                seed=config.seed,
-                verbose=False,
-            )
+            with model_params(extra_buffers=self.extra_buffers):
+                self.llm = llama_cpp.Llama(
+                    model_path=str(model_path),
+                    n_ctx=config.n_ctx,
+                    n_batch=config.n_batch,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_gpu_layers=gpu_layers,
+                    vocab_only=config.vocab_only,
+                    seed=config.seed,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise GeneratorError(f"could not load {model_path} ({exc}); check it with `dca doctor --deep`") from None
         except Exception as exc:  # llama-cpp-python compiles the chat template at load: jinja2 errors
@@ -191,6 +191,12 @@ class LlamaRuntime:
                 f"the chat template in {model_path.name} does not work ({type(exc).__name__}: {str(exc)[:120]}); "
                 "use another GGUF of this model"
             ) from None
+        if bool(self.llm.model_params.use_extra_bufts) != self.extra_buffers:
+            self.llm.close()
+            raise GeneratorError(
+                "this llama-cpp-python does not take dca's setting for extra weight buffers (the AMX crash "
+                f"guard); install the version dca is tested with ({_TESTED_LLAMA}) with `make rebuild-llama`"
+            )
         self.n_ctx = self.llm.n_ctx()
         self.lock = threading.RLock()
         self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora_p
@@ -287,7 +293,7 @@ class LlamaRuntime:
         if not path.is_file():
             raise GeneratorError(f"adapter file {path} does not exist")
         self._check_adapter(name, path)
-        with self.lock, _quiet_llama_log():
+        with self.lock, quiet_llama_log():
             handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(path).encode("utf-8"))
             if not handle:
                 raise GeneratorError(

@@ -31,14 +31,11 @@ def _tensor_map(arch: str, n_blocks: int) -> Any:
     return gguf.get_tensor_name_map(by_name[arch], n_blocks)
 
 
-def lora_tensors(model: Any, *, arch: str, n_blocks: int, dtype: str = "float16") -> dict[str, Any]:
-    """GGUF tensor name -> numpy array (``dtype``: float16, the shipped size, or float32) for
-    every LoRA A and B matrix of a peft model."""
-    import numpy as np
-
+def _gguf_names(model: Any, arch: str, n_blocks: int) -> dict[str, str]:
+    """peft parameter name -> GGUF tensor name, for every LoRA A and B matrix of ``model``."""
     names = _tensor_map(arch, n_blocks)
-    out: dict[str, Any] = {}
-    for name, parameter in model.named_parameters():
+    out: dict[str, str] = {}
+    for name, _ in model.named_parameters():
         if ".lora_A." not in name and ".lora_B." not in name:
             continue
         module, rest = name.split(".lora_", 1)
@@ -47,10 +44,70 @@ def lora_tensors(model: Any, *, arch: str, n_blocks: int, dtype: str = "float16"
         gguf_name = names.get_name(hf_name, try_suffixes=(".weight",))
         if gguf_name is None:
             raise TrainError(f"no GGUF name for {hf_name} in the {arch} architecture; adapt only its linear layers")
-        out[f"{gguf_name}.lora_{which}"] = parameter.detach().float().cpu().numpy().astype(getattr(np, dtype))
+        out[name] = f"{gguf_name}.lora_{which}"
     if not out:
-        raise TrainError("the model has no LoRA weights to export (is it a peft model?)")
+        raise TrainError("the model has no LoRA weights (is it a peft model?)")
     return out
+
+
+def lora_tensors(model: Any, *, arch: str, n_blocks: int, dtype: str = "float16") -> dict[str, Any]:
+    """GGUF tensor name -> numpy array (``dtype``: float16, the shipped size, or float32) for
+    every LoRA A and B matrix of a peft model."""
+    import numpy as np
+
+    params = dict(model.named_parameters())
+    return {
+        gguf_name: params[name].detach().float().cpu().numpy().astype(getattr(np, dtype))
+        for name, gguf_name in _gguf_names(model, arch, n_blocks).items()
+    }
+
+
+def import_lora(model: Any, path: Path, *, arch: str, base_model: str, alpha: float) -> None:
+    """Load a GGUF LoRA adapter (as :func:`export_lora` writes it) into the LoRA of a peft
+    ``model`` made with the same targets, rank and alpha; refuse one made for another base."""
+    import gguf
+    import numpy as np
+    import torch
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"{path} is not a readable GGUF adapter ({exc})") from None
+
+    def field(key: str) -> Any:
+        item = reader.fields.get(key)
+        if item is None:
+            return None
+        value = item.parts[item.data[0]]
+        return bytes(value).decode("utf-8") if item.types[0] == gguf.GGUFValueType.STRING else value[0]
+
+    if field(gguf.Keys.General.TYPE) != gguf.GGUFType.ADAPTER:
+        raise TrainError(f"{path} is not a LoRA adapter")
+    trained_on = field(BASE_MODEL_KEY)
+    if trained_on and trained_on != base_model:
+        raise TrainError(f"{path.name} was trained on {trained_on}, not on {base_model}; give --model {trained_on}")
+    file_alpha = field(gguf.Keys.Adapter.LORA_ALPHA)
+    if file_alpha is not None and float(file_alpha) != float(alpha):
+        raise TrainError(f"{path.name} has LoRA alpha {float(file_alpha):g}; give --alpha {float(file_alpha):g}")
+    tensors = {t.name: t for t in reader.tensors}
+    params = dict(model.named_parameters())
+    names = _gguf_names(model, arch, int(model.config.num_hidden_layers))
+    missing = sorted(set(names.values()) - set(tensors))
+    if missing or len(tensors) != len(names):
+        raise TrainError(
+            f"{path.name} adapts other layers than this run ({len(tensors)} tensors, the run has {len(names)}); "
+            "give the same --rank and targets it was trained with"
+        )
+    with torch.no_grad():
+        for name, gguf_name in names.items():
+            tensor = tensors[gguf_name]
+            array = np.asarray(tensor.data, dtype=np.float32).reshape(tuple(reversed([int(n) for n in tensor.shape])))
+            if tuple(array.shape) != tuple(params[name].shape):
+                raise TrainError(
+                    f"{path.name}: {gguf_name} has shape {tuple(array.shape)}, the run has {tuple(params[name].shape)}; "
+                    "give the --rank it was trained with"
+                )
+            params[name].copy_(torch.from_numpy(array))
 
 
 def export_lora(

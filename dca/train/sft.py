@@ -71,7 +71,7 @@ class SFTConfig:
             raise ConfigError("give at least one target layer")
 
 
-def _check_run(folder: Path, config: SFTConfig) -> None:
+def _check_run(folder: Path, config: Any) -> None:  # SFTConfig or DPOConfig
     path = folder / "config.json"
     diff = config_changes(path, asdict(config))
     if diff:

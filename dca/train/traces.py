@@ -1,5 +1,6 @@
 """``dca train collect``: sample solutions to GSM8K train questions with the reasoning engine
-and keep the shortest correct ones, as JSONL with provenance.
+and keep the shortest correct ones, as JSONL with provenance. Every sample drawn is kept too,
+right or wrong, with its verdict, output and error: ``dca train pairs`` pairs them for DPO.
 
 One line per question (its kept traces, possibly none), appended and fsynced, so a rerun
 after ``kill -9`` skips the questions already done (a line cut short by the kill is dropped
@@ -142,7 +143,12 @@ def _candidate(sample: Sample, messages: list[dict[str, str]], *, seed: int | No
         "tokens": sample.tokens,
         "kind": sample.kind,
         "seed": seed,  # None: greedy
+        "output": sample.answer[:_KEEP_OUTPUT] if sample.kind == "program" else "",  # what the program printed
+        "error": sample.program_error[:_KEEP_OUTPUT],  # why the program failed ("" when it ran)
     }
+
+
+_KEEP_OUTPUT = 2000  # characters of a program's output or error kept with each sample
 
 
 HINT = "\n\nHint, a worked solution (write your own program; do not print the answer as a number):\n{work}"
@@ -237,11 +243,17 @@ def collect_question(
         if ok and candidate["response"] not in seen and len(kept) < config.keep:
             seen.add(candidate["response"])
             kept.append({**candidate, "reward": reward})
+    judged = [
+        {**{k: v for k, v in c.items() if k != "messages"}, "correct": bool(ok), "reward": reward}
+        for c, ok, reward in zip(candidates[:drawn], correct, rewards, strict=False)
+    ]
     return {
         "id": example.id,
         "question": example.question,
         "gold": gold,
         "format": config.format,
+        "messages": candidates[0]["messages"] if candidates else [],
+        "samples": judged,  # every sample drawn, right or wrong, with its verdict (pairs for DPO)
         "drawn": drawn,
         "correct": int(sum(correct[:drawn])),
         "rewards": rewards[:drawn],  # every sample's total reward (RL logs their mean)

@@ -1,0 +1,303 @@
+"""``dca train dpo``: preference training of a LoRA on (question, chosen, rejected) pairs.
+
+The loss is IRPO's (Pang et al., 2024): DPO's ``-log sigmoid(beta * margin)`` where margin =
+(log pi(chosen) - log ref(chosen)) - (log pi(rejected) - log ref(rejected)), plus
+``nll_weight`` times the chosen response's negative log-likelihood per token. The reference
+policy is the model at the start (the base, or the base with ``--init-adapter``); its
+log-probabilities are computed once, before training, and cached beside the pairs in
+``PAIRS.reference.jsonl`` (one fsynced line per pair, so a killed run resumes the cache too),
+with the pairs file, base and initial adapter it belongs to in its first line.
+
+The run folder works as ``dca train sft``'s: ``config.json`` (another config is refused),
+``log.jsonl`` (loss, DPO loss, NLL, reward margin and accuracy per optimizer step),
+``checkpoints/step-N`` (the two newest; a ``kill -9`` resumes from the newest to the same
+weights) and ``NAME.gguf`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dca.config import Paths
+from dca.errors import ConfigError, TrainError
+from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
+from dca.train.data import IGNORE, Example, encode
+from dca.train.sft import (
+    TARGETS,
+    _architecture,
+    _check_run,
+    _load_checkpoint,
+    _memory_error,
+    _save_checkpoint,
+    _schedule,
+    lora_model,
+    resume_log,
+)
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DPOConfig:
+    """One preference-training run; recorded in the run folder and compared on resume."""
+
+    data: str  # pairs JSONL (`dca train pairs`)
+    data_sha256: str = ""  # filled in from the file
+    model: str | None = None  # base: catalog name or GGUF path (None = the default generator)
+    init_adapter: str | None = None  # LoRA GGUF to start from (and the reference policy); None = the base
+    rank: int = 16
+    alpha: int = 32
+    targets: tuple[str, ...] = TARGETS
+    lr: float = 5e-5
+    beta: float = 0.1  # DPO's inverse temperature on the log-ratio margin
+    nll_weight: float = 1.0  # IRPO: weight of the chosen response's per-token NLL
+    epochs: int = 1
+    max_steps: int = 0  # stop after this many optimizer steps (0 = the epochs decide)
+    seq_len: int = 512  # prompt + response tokens kept per side of a pair
+    grad_accum: int = 4  # pairs per optimizer step
+    warmup: int = 5
+    checkpoint_every: int = 25
+    dtype: str = "bfloat16"
+    gradient_checkpointing: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.alpha < 1:
+            raise ConfigError(f"rank and alpha must be positive, got {self.rank} and {self.alpha}")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"lr must be in (0, 1), got {self.lr}")
+        if self.beta <= 0 or self.nll_weight < 0:
+            raise ConfigError(f"beta must be > 0 and nll_weight >= 0, got {self.beta} and {self.nll_weight}")
+        if self.epochs < 1 or self.max_steps < 0:
+            raise ConfigError("epochs must be at least 1 and max_steps at least 0")
+        if self.seq_len < 16 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.warmup < 0:
+            raise ConfigError("seq_len >= 16, grad_accum >= 1, checkpoint_every >= 1 and warmup >= 0 are required")
+        if self.dtype not in ("bfloat16", "float32"):
+            raise ConfigError(f"dtype must be bfloat16 or float32, got {self.dtype!r}")
+
+
+def read_pairs(path: Path) -> list[dict[str, Any]]:
+    """The pairs of ``path``, each checked: a prompt, and a chosen that differs from the rejected."""
+    if not path.is_file():
+        raise TrainError(f"{path} does not exist; make pairs with `dca train pairs`")
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            pair = json.loads(line)
+        except json.JSONDecodeError:
+            raise TrainError(f"{path} line {number} is not JSON; is it a pairs file of `dca train pairs`?") from None
+        if not isinstance(pair, dict) or not all(k in pair for k in ("messages", "chosen", "rejected")):
+            raise TrainError(f"{path} line {number} is not a pair (messages, chosen, rejected)")
+        if pair["chosen"] == pair["rejected"]:
+            raise TrainError(f"{path} line {number}: chosen and rejected are the same response")
+        pairs.append(pair)
+    if not pairs:
+        raise TrainError(f"{path} holds no pairs; make them with `dca train pairs`")
+    return pairs
+
+
+def sequence_logp(model: Any, example: Example) -> tuple[Any, int]:
+    """Sum of the log-probabilities of the response tokens (labels not ignored), and their count."""
+    import torch
+
+    tokens = torch.tensor([example.tokens])
+    labels = torch.tensor([example.labels])
+    logits = model(input_ids=tokens).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    mask = targets != IGNORE
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * mask).sum(), int(mask.sum())
+
+
+def dpo_loss(policy: tuple[Any, Any], reference: tuple[float, float], *, beta: float) -> tuple[Any, Any]:
+    """(DPO loss, reward margin) of one pair from the policy's and the reference's log-probabilities.
+
+    >>> import torch
+    >>> loss, margin = dpo_loss((torch.tensor(-5.0), torch.tensor(-9.0)), (-6.0, -8.0), beta=0.5)
+    >>> round(float(margin), 3), round(float(loss), 4)
+    (1.0, 0.3133)
+    """
+    import torch
+
+    margin = beta * ((policy[0] - reference[0]) - (policy[1] - reference[1]))
+    return -torch.nn.functional.logsigmoid(margin), margin.detach()
+
+
+def _reference_meta(config: DPOConfig, base_name: str, base_path: Path) -> dict[str, Any]:
+    init = Path(config.init_adapter) if config.init_adapter else None
+    return {
+        "pairs_sha256": config.data_sha256,
+        "base": base_name,
+        "base_size": base_path.stat().st_size,
+        "init_adapter_sha256": sha256_file(init) if init else None,
+        "seq_len": config.seq_len,
+    }
+
+
+def reference_logps(
+    model: Any, encoded: list[tuple[Example, Example]], cache: Path, meta: dict[str, Any]
+) -> list[tuple[float, float]]:
+    """The reference's (chosen, rejected) log-probabilities of every pair, from ``cache`` or
+    computed (and appended to it, line by line) with ``model`` as it is now."""
+    import torch
+
+    lines = complete_jsonl_lines(cache) if cache.is_file() else []
+    if lines:
+        saved = json.loads(lines[0]).get("meta")
+        if saved != meta:
+            changed = sorted(k for k in meta if (saved or {}).get(k) != meta[k])
+            raise TrainError(
+                f"the reference cache {cache} belongs to another {' and '.join(changed) or 'run'}; "
+                "delete it to compute it again for these pairs and this base"
+            )
+    else:
+        lines = [json.dumps({"meta": meta})]
+    atomic_write_bytes(cache, "".join(line + "\n" for line in lines).encode("utf-8"))  # a cut last line dropped
+    values = [tuple(json.loads(line)["logps"]) for line in lines[1:]]
+    model.eval()
+    with torch.no_grad(), cache.open("a", encoding="utf-8") as handle:
+        for chosen, rejected in encoded[len(values) :]:
+            pair = (float(sequence_logp(model, chosen)[0]), float(sequence_logp(model, rejected)[0]))
+            values.append(pair)
+            handle.write(json.dumps({"logps": pair}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    model.train()
+    return [(float(c), float(r)) for c, r in values]
+
+
+def train_dpo(
+    config: DPOConfig,
+    *,
+    name: str,
+    paths: Paths | None = None,
+    out: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the preference LoRA ``name``; returns the run summary with the adapter's path."""
+    import torch
+
+    from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
+    from dca.train.export import export_lora, import_lora
+
+    paths = paths or Paths.resolve()
+    data = Path(config.data)
+    pairs = read_pairs(data)
+    config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
+    if config.init_adapter and not Path(config.init_adapter).is_file():
+        raise TrainError(f"--init-adapter {config.init_adapter} does not exist")
+    folder = out or paths.home / "runs" / "train" / name
+    base_name, base_path = resolve_model(config.model, paths)
+    arch = _architecture(base_path)
+    _check_run(folder, config)
+    tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))
+    encoded = [
+        (
+            encode(tokenizer, {"messages": p["messages"], "response": p["chosen"]}, config.seq_len),
+            encode(tokenizer, {"messages": p["messages"], "response": p["rejected"]}, config.seq_len),
+        )
+        for p in pairs
+    ]
+    if not any(any(t != IGNORE for t in c.labels) for c, _ in encoded):
+        raise TrainError(f"no pair of {data.name} has a response within --seq-len {config.seq_len}; raise it")
+    torch.manual_seed(config.seed)
+    model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
+    if config.init_adapter:
+        import_lora(model, Path(config.init_adapter), arch=arch, base_model=base_name, alpha=config.alpha)
+    cache = data.with_name(data.name + ".reference.jsonl")
+    reference = reference_logps(model, encoded, cache, _reference_meta(config, base_name, base_path))
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    schedule: list[int] = []
+    for epoch in range(config.epochs):
+        order = list(range(len(encoded)))
+        random.Random(config.seed + epoch).shuffle(order)
+        schedule += order
+    total_steps = math.ceil(len(schedule) / config.grad_accum)
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "tokens": 0, "seconds": 0.0}
+    log = folder / "log.jsonl"
+    resume_log(log, int(state["step"]))
+    step = int(state["step"])
+    while step < total_steps:
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        batch = schedule[step * config.grad_accum : (step + 1) * config.grad_accum]
+        sums = {"loss": 0.0, "dpo": 0.0, "nll": 0.0, "margin": 0.0, "right": 0.0}
+        n_tokens = 0
+        for index in batch:
+            chosen, rejected = encoded[index]
+            try:
+                logp_c, n_c = sequence_logp(model, chosen)
+                logp_r, _ = sequence_logp(model, rejected)
+                dpo, margin = dpo_loss((logp_c, logp_r), reference[index], beta=config.beta)
+                nll = -logp_c / max(1, n_c)
+                loss = dpo + config.nll_weight * nll
+                (loss / len(batch)).backward()
+            except (MemoryError, RuntimeError) as exc:
+                raise _memory_error(exc) from None
+            sums["loss"] += float(loss.detach())
+            sums["dpo"] += float(dpo.detach())
+            sums["nll"] += float(nll.detach())
+            sums["margin"] += float(margin)
+            sums["right"] += float(margin > 0)
+            n_tokens += len(chosen.tokens) + len(rejected.tokens)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _schedule(step, total_steps, config.warmup)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+        seconds = time.perf_counter() - started
+        state = {"step": step, "tokens": state["tokens"] + n_tokens, "seconds": state["seconds"] + seconds}
+        line = {
+            "step": step,
+            "total_steps": total_steps,
+            **{key: round(value / len(batch), 5) for key, value in sums.items() if key != "right"},
+            "reward_accuracy": round(sums["right"] / len(batch), 4),
+            "lr": optimizer.param_groups[0]["lr"],
+            "tokens_per_s": round(n_tokens / seconds, 1),
+            "seconds": round(seconds, 2),
+        }
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if progress:
+            progress(line)
+        if step % config.checkpoint_every == 0 or step == total_steps:
+            _save_checkpoint(folder, step, model, optimizer, state)
+    adapter = export_lora(
+        model,
+        folder / f"{name}.gguf",
+        arch=arch,
+        n_blocks=int(model.config.num_hidden_layers),
+        alpha=config.alpha,
+        base_model=base_name,
+    )
+    logged = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
+    summary = {
+        "name": name,
+        "adapter": str(adapter),
+        "steps": step,
+        "pairs": len(encoded),
+        "tokens": state["tokens"],
+        "hours": round(state["seconds"] / 3600, 3),
+        "tokens_per_s": round(state["tokens"] / max(state["seconds"], 1e-9), 1),
+        "first": {k: logged[0][k] for k in ("loss", "margin", "reward_accuracy")} if logged else None,
+        "final": {k: logged[-1][k] for k in ("loss", "margin", "reward_accuracy")} if logged else None,
+    }
+    atomic_write_json(folder / "summary.json", summary)
+    return summary
