@@ -58,7 +58,7 @@ $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/pip install "$(TORCH_SPEC)"
 	touch $@
 
-# llama-cpp-python compiles llama.cpp (about 20 minutes on 2 cores with every CPU variant):
+# llama-cpp-python compiles llama.cpp (about 11 minutes on 2 cores with every CPU variant):
 # once per build id. --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, and the CPU modules
 # are written to LLAMA_BACKENDS by the build itself, not carried in the wheel.
 $(LLAMA_STAMP): | $(VENV)/.torch

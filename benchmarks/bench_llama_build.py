@@ -122,10 +122,15 @@ def main() -> None:
                 "runs": runs[name],
             }
         )
-    reference = next(r for r in rows if r["build"] == base)
+    # Ratios to the last build within each repeat (the builds ran back to back), then their
+    # median: the machine's drift over the run cancels out of a ratio taken within one repeat.
     for row in rows:
-        row["prefill_vs_last"] = row["prefill_tok_s"] / reference["prefill_tok_s"]
-        row["decode_vs_last"] = row["decode_tok_s"] / reference["decode_tok_s"]
+        for what in ("prefill", "decode"):
+            ratios = [
+                mine[f"{what}_tok_s"] / theirs[f"{what}_tok_s"]
+                for mine, theirs in zip(runs[row["build"]], runs[base], strict=True)
+            ]
+            row[f"{what}_vs_last"] = statistics.median(ratios)
     print_table(rows, ["build", "extra_buffers", "prefill_tok_s", "decode_tok_s", "prefill_vs_last", "decode_vs_last"])
     for row in rows:
         print(f"{row['build']}: CPU features {row['cpu_features']}")

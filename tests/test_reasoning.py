@@ -177,14 +177,40 @@ def test_fixed_program_vote_batches_the_sampled_programs() -> None:
     assert result.votes == {"7": 1, "8": 2} and result.final == "8" and result.confidence == pytest.approx(2 / 3)
 
 
-def test_verify_picks_the_best_scored_candidate_and_records_the_majority() -> None:
+def test_verify_weighs_votes_by_the_verifiers_score_and_records_the_majority() -> None:
+    from dca.reasoning.verify import SelfJudge
+
     generator = ScriptedGenerator(
         ["a </think>", "b </think>", "c </think>", "The answer is 4.", "The answer is 5.", "The answer is 5."],
         yes=lambda prompt: 0.9 if "The answer is 4" in prompt else 0.2,
     )
-    result, _ = _run(generator, strategy="verify", n_samples=3, adaptive=False)
+    judge = SelfJudge(generator, GenerationConfig())
+    run = reason(generator, MESSAGES, ReasoningConfig(strategy="verify", n_samples=3, adaptive=False),
+                 question="What is 2 + 2?", scorer=judge)  # fmt: skip
+    result = next(e for e in run if isinstance(e, Finished)).result
+    # "4": 0.9 against "5": 0.2 + 0.2: the verifier's sure minority beats a doubted majority
     assert result.majority == "5" and result.final == "4"
     assert [s.score for s in result.samples] == [0.9, 0.2, 0.2]
+
+
+def test_verify_without_a_verifier_is_the_vote_weighed_by_execution_facts() -> None:
+    question = "How many apples are left?"
+    messages = [{"role": "user", "content": question}]
+    # two samples say 2.5 apples (a fraction where the question counts), one says 3
+    generator = ScriptedGenerator(
+        ["a </think>", "b </think>", "c </think>", "The answer is 2.5.", "The answer is 2.5.", "The answer is 3."]
+    )
+    run = reason(generator, messages, ReasoningConfig(strategy="verify", n_samples=3, adaptive=False),
+                 question=question)  # fmt: skip
+    result = next(e for e in run if isinstance(e, Finished)).result
+    assert result.majority == "2.5" and result.final == "3"  # 2 x 0.3 = 0.6 against 1.0
+    assert all(s.score is None for s in result.samples)  # no verifier, no self-judge
+
+
+def test_weighted_verify_stops_early_on_an_easy_question() -> None:
+    generator = ScriptedGenerator(["a </think>", "The answer is 4."] * 5)
+    result, _ = _run(generator, strategy="verify", n_samples=5, adaptive=True, threshold=0.9, min_samples=2)
+    assert len(result.samples) == 2 and result.final == "4"
 
 
 def test_verify_skips_the_judge_when_the_samples_agree() -> None:

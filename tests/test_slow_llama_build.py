@@ -35,7 +35,7 @@ def test_the_guard_engages_where_the_build_reports_amx(model, monkeypatch: pytes
     assert plain.extra_buffers is (not build.read_build_info().reports_amx)
     assert bool(plain.llm.model_params.use_extra_bufts) is plain.extra_buffers
     amx = build.parse_system_info("CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 | ")
-    monkeypatch.setattr(build, "read_build_info", lambda: amx)
+    monkeypatch.setattr("dca.runtime.llama.read_build_info", lambda: amx)  # what the runtime reads
     guarded = LlamaRuntime(path, name=name, config=RuntimeConfig(n_ctx=512))
     assert guarded.extra_buffers is False and guarded.llm.model_params.use_extra_bufts is False
     guarded_answer, plain_answer = _answer(guarded), _answer(plain)

@@ -8,6 +8,7 @@ pauses the run between two tokens (nothing is computed meanwhile and the KV cach
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -28,8 +29,9 @@ from dca.reasoning.think import (
     SourceBook,
     think,
 )
-from dca.reasoning.verify import Scorer, SelfJudge
+from dca.reasoning.verify import Scorer
 from dca.reasoning.vote import is_decided, leader, tally
+from dca.reasoning.weigh import Weights, weighted_decided, weighted_tally
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
 
@@ -144,13 +146,16 @@ def _strategy(
         if not config.adaptive and n > 1
         else {}
     )
+
+    def decided(counts: Counter[str]) -> bool:
+        if config.strategy == "verify":  # the weighted vote (execution facts; the verifier scores at the end)
+            scores = weighted_tally(samples, question, Weights())
+            return weighted_decided(scores, len(samples), n, threshold=config.threshold, min_samples=config.min_samples)
+        return is_decided(counts, order, len(samples), n, threshold=config.threshold, min_samples=config.min_samples)
+
     for k in range(n):
         counts = tally(s.final for s in samples)
-        if (
-            config.adaptive
-            and samples
-            and is_decided(counts, order, len(samples), n, threshold=config.threshold, min_samples=config.min_samples)
-        ):
+        if config.adaptive and samples and decided(counts):
             break
         sample = None
         for item in draw(k, drafts.get(k)):
@@ -166,11 +171,8 @@ def _strategy(
         if n > 1:
             counts = tally(s.final for s in samples)
             top, votes = leader(counts, order)
-            decided = is_decided(
-                counts, order, len(samples), n, threshold=config.threshold, min_samples=config.min_samples
-            )
-            yield VoteTally(dict(counts), len(samples), n, top, votes / len(samples), decided)
-    yield Finished(_decide(config, samples, order, question, scorer or SelfJudge(generator, gen), book))
+            yield VoteTally(dict(counts), len(samples), n, top, votes / len(samples), decided(counts))
+    yield Finished(_decide(config, samples, order, question, scorer, book))
 
 
 def _kinds(strategy: str, n: int) -> list[str]:
@@ -214,18 +216,20 @@ def _decide(
     samples: list[Sample],
     order: list[str],
     question: str,
-    scorer: Scorer,
+    scorer: Scorer | None,
     book: SourceBook,
 ) -> ReasoningResult:
     counts = tally(s.final for s in samples)
     majority, _ = leader(counts, order)
     chosen_final = majority
-    if config.strategy == "verify" and len(counts) > 1:  # a unanimous vote needs no judge
-        for s in samples:
-            if s.final:
-                s.score = scorer.score(question, _solution_text(s))
-        best = max((s for s in samples if s.final), key=lambda s: s.score or 0.0)
-        chosen_final = best.final
+    if config.strategy == "verify" and len(counts) > 1:  # a unanimous vote needs no verifier
+        if scorer is not None:
+            for s in samples:
+                if s.final:
+                    s.score = scorer.score(question, _solution_text(s))
+        scores = weighted_tally(samples, question, Weights())
+        best = max(scores.values())
+        chosen_final = next(a for a in order if scores.get(a) == best)  # a tie: the answer seen first
     chosen = next((s for s in samples if s.final == chosen_final and chosen_final), samples[0])
     answer = chosen.answer if chosen.kind == "cot" else _program_answer(chosen)
     return ReasoningResult(
