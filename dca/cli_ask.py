@@ -60,8 +60,12 @@ Strategy = Annotated[
 Budget = Annotated[int | None, typer.Option(help="Most thinking tokens; then the answer is forced.")]
 MinThinking = Annotated[int, typer.Option(help="Thinking shorter than this is extended with a continuation cue.")]
 Samples = Annotated[int | None, typer.Option(help="vote/program-vote/mix/verify: most samples.")]
+Verifier = Annotated[
+    str | None,
+    typer.Option(help="verify: a learned verifier (a .probe.json of `dca train probe`) that weighs each sample."),
+]
 Adaptive = Annotated[
-    bool, typer.Option("--adaptive/--fixed", help="votes (not verify): stop sampling once the vote is decided.")
+    bool, typer.Option("--adaptive/--fixed", help="votes and verify: stop sampling once the vote is decided.")
 ]
 Searches = Annotated[int, typer.Option(help="With an index: most searches during reasoning (0: sources up front).")]
 Fallback = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Searches: plain RAG when no answer comes.")]
@@ -129,6 +133,7 @@ def _config(
     reasoning: Any = None,
     mode: str = "hybrid",
     min_similarity: float = 0.0,
+    verifier: str | None = None,
 ) -> Any:
     from dca.api import AskConfig
     from dca.reasoning.config import ReasoningConfig
@@ -144,6 +149,7 @@ def _config(
         adapter=adapter,
         style=style,
         reasoning=reasoning or ReasoningConfig(),
+        verifier=verifier,
     )
 
 
@@ -199,6 +205,7 @@ def ask(
     searches: Searches = 0,
     fallback: Fallback = True,
     thinking: Thinking = "show",
+    verifier: Verifier = None,
     n_ctx: NCtx = 4096,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -212,7 +219,9 @@ def ask(
     reasoning = _reasoning(
         not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
     )
-    config = _config(k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode, min_similarity)
+    config = _config(
+        k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode, min_similarity, verifier
+    )
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)
     run = assistant.start(question, config=config)

@@ -78,7 +78,7 @@ def eval_command(
     ] = "cited",
     strategy: Annotated[StrategyName, typer.Option(help="How to reason (docs/reasoning.md).")] = "direct",
     samples: Annotated[int, typer.Option(help="vote/program-vote/mix/verify: most samples per question.")] = 5,
-    adaptive: Annotated[bool, typer.Option("--adaptive/--fixed", help="votes (not verify): stop once decided.")] = True,
+    adaptive: Annotated[bool, typer.Option("--adaptive/--fixed", help="votes and verify: stop once decided.")] = True,
     greedy_first: Annotated[
         bool,
         typer.Option("--greedy-first/--all-sampled", help="votes: the first sample of each kind is greedy."),
@@ -90,6 +90,9 @@ def eval_command(
     fallback: Annotated[
         bool, typer.Option("--fallback/--no-fallback", help="rag with searches: plain RAG when no answer comes.")
     ] = True,
+    verifier: Annotated[
+        str | None, typer.Option(help="verify: a learned verifier (a .probe.json of `dca train probe`).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -105,6 +108,7 @@ def eval_command(
         data=str(data),
         model=model,
         adapter=adapter,
+        verifier=verifier,
         index=index,
         mode=setting or "",
         offset=offset,

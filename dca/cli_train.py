@@ -115,6 +115,39 @@ def pairs_command(
     typer.echo(f"pairs: {out}")
 
 
+@train_app.command("probe")
+@user_errors
+@resumes
+def probe_command(
+    data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect` (every judged sample kept).")],
+    out: Annotated[str, typer.Option(help="Verifier name: the run folder is runs/train/NAME.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Base whose hidden states are read.")] = None,
+    dev_fraction: Annotated[float, typer.Option(help="The last questions held out for the AUROC.")] = 0.2,
+    l2: Annotated[float, typer.Option(help="Ridge penalty of the logistic regression.")] = 1.0,
+    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fit the learned verifier: a linear probe on the base's hidden state, P(right) per sample (resumable)."""
+    from dca.train.probe import ProbeConfig, train_probe
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rprobe: hidden states {done}/{total}   ")
+            sys.stderr.flush()
+
+    config = ProbeConfig(data=str(data), model=model, dev_fraction=dev_fraction, l2=l2)
+    summary = train_probe(config, name=out, out=folder, progress=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if as_json:
+        print_json(summary)
+        return
+    typer.echo(
+        f"dev AUROC {summary['dev_auroc']} (vote share {summary['dev_vote_share_auroc']}) on "
+        f"{summary['dev_samples']} samples; verifier: {summary['probe']}"
+    )
+
+
 @train_app.command("sft")
 @user_errors
 @resumes

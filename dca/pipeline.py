@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as Steps
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dca.answer import (
@@ -64,6 +65,9 @@ class AskConfig:
     style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
     system: str | None = None  # replaces the default system prompt (eval: the task's instructions)
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)  # strategy, budget, samples, search
+    # verify: a learned verifier (a probe file of `dca train probe`) that weighs each sample by its
+    # P(right); None: the weighted vote on execution facts alone
+    verifier: str | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -75,6 +79,8 @@ class AskConfig:
         if any(not s for s in self.stop):
             raise ConfigError("a stop string is empty; give non-empty strings")
         answer_instruction(self.style)  # raises for an unknown style
+        if self.verifier is not None and not Path(self.verifier).is_file():
+            raise ConfigError(f"verifier {self.verifier} does not exist; train one with `dca train probe`")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,6 +257,7 @@ def run_pipeline(
             strategy,
             question=question,
             gen=gen,
+            scorer=_verifier(config.verifier, generator) if strategy.strategy == "verify" else None,
             retrieve=(lambda query: retrieve(query)) if searching and retrieve is not None else None,
             controls=controls,
         )
@@ -446,3 +453,12 @@ def _warnings(parts: PromptParts) -> list[str]:
     if parts.question_trimmed:
         warnings.append("the question was trimmed to fit the context window")
     return warnings
+
+
+def _verifier(path: str | None, generator: Generator) -> Any:
+    """The verify strategy's learned verifier (a probe over the generator's hidden states), if asked for."""
+    if not path:
+        return None
+    from dca.runtime.probe import Probe, ProbeScorer
+
+    return ProbeScorer(generator, Probe.load(Path(path)))  # type: ignore[arg-type]

@@ -56,8 +56,9 @@ class EvalConfig:
     # Reasoning (dca.reasoning.config.ReasoningConfig): "direct" is the single pass of earlier runs.
     strategy: str = "direct"
     samples: int = 5  # vote, program-vote, mix, verify: most samples
-    adaptive: bool = True  # votes but verify: stop once the vote is decided
+    adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
     greedy_first: bool = True  # votes: the first sample of each kind is greedy
+    verifier: str | None = None  # verify: a probe file (`dca train probe`); None: execution facts only
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
@@ -227,6 +228,7 @@ def run_eval(
                 style=config.answer_style,
                 system=None if rag else task.system,
                 reasoning=config.reasoning(),
+                verifier=config.verifier,
             ),
         )
         for example in todo:

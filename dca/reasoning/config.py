@@ -19,7 +19,7 @@ class ReasoningConfig:
     budget: int = 512  # most thinking tokens per sample (then the answer is forced)
     min_thinking: int = 0  # fewer thinking tokens than this: a continuation cue extends the thought
     n_samples: int = 5  # vote, program-vote, mix, verify: most samples drawn
-    adaptive: bool = True  # votes but verify: stop once the vote is decided
+    adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
     min_samples: int = 2  # adaptive: samples drawn before the share threshold may stop the vote
     threshold: float = 0.75  # adaptive: stop when the leader's share of the samples reaches this
     temperature: float = 0.7  # sampling temperature of the samples of votes (single passes are greedy)

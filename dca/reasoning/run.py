@@ -29,7 +29,7 @@ from dca.reasoning.think import (
     SourceBook,
     think,
 )
-from dca.reasoning.verify import Scorer
+from dca.reasoning.verify import Scorer, solution_text
 from dca.reasoning.vote import is_decided, leader, tally
 from dca.reasoning.weigh import Weights, weighted_decided, weighted_tally
 from dca.runtime.generation import Completion, GenerationConfig, Generator
@@ -226,7 +226,7 @@ def _decide(
         if scorer is not None:
             for s in samples:
                 if s.final:
-                    s.score = scorer.score(question, _solution_text(s))
+                    s.score = scorer.score(question, solution_text(s))
         scores = weighted_tally(samples, question, Weights())
         best = max(scores.values())
         chosen_final = next(a for a in order if scores.get(a) == best)  # a tie: the answer seen first
@@ -245,12 +245,6 @@ def _decide(
         searches=[q for s in samples for q in s.searches],
         budget=config.budget,
     )
-
-
-def _solution_text(sample: Sample) -> str:
-    if sample.kind == "program":
-        return f"```python\n{sample.reasoning}\n```\nOutput: {sample.answer}"
-    return f"{sample.reasoning}\n{sample.answer}"
 
 
 def _program_answer(sample: Sample) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol
 
+from dca.reasoning.events import Sample
 from dca.runtime.generation import GenerationConfig, Generator
 
 JUDGE_SYSTEM = "You are a careful grader. You check solutions to problems and say whether they are correct."
@@ -18,6 +19,17 @@ JUDGE_USER = (
     "Is the proposed solution correct, with the right final answer? Answer Yes or No."
 )
 MAX_SOLUTION_CHARS = 2400  # a long trace is cut from the front: its end holds the answer
+
+
+def solution_text(sample: Sample) -> str:
+    """What a verifier is shown of a candidate: a program and its output, or a thought and its answer.
+
+    >>> solution_text(Sample(kind="program", reasoning="print(4)", answer="4", final="4"))
+    '```python\\nprint(4)\\n```\\nOutput: 4'
+    """
+    if sample.kind == "program":
+        return f"```python\n{sample.reasoning}\n```\nOutput: {sample.answer}"
+    return f"{sample.reasoning}\n{sample.answer}"
 
 
 class Scorer(Protocol):

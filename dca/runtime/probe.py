@@ -1,0 +1,115 @@
+"""A learned verifier: a logistic-regression probe on the base model's hidden state.
+
+The probe reads the final hidden state at the last token of ``probe_prompt(question,
+solution)`` (the question as the user's turn, the candidate solution as the assistant's:
+a program with its output, or a thought with its answer) and gives P(the solution is right).
+``dca train probe`` fits it on judged train-row samples; it is stored as JSON (weights, the
+feature standardization, the base model it reads), never pickled. ``ProbeScorer`` is a
+verifier for the ``verify`` strategy (the ``Scorer`` interface of dca/reasoning/verify.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dca.errors import ConfigError
+from dca.runtime.llama import LlamaRuntime
+
+FORMAT = "dca-probe-1"
+MAX_SOLUTION_CHARS = 2400  # a long solution is cut from the front: its end holds the answer
+
+
+def probe_prompt(runtime: LlamaRuntime, question: str, solution: str) -> str:
+    """The text whose last hidden state the probe reads."""
+    if len(solution) > MAX_SOLUTION_CHARS:
+        solution = "..." + solution[-MAX_SOLUTION_CHARS:]
+    return runtime.chat_prompt([{"role": "user", "content": question}]) + solution
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe:
+    """Logistic regression on standardized hidden states."""
+
+    base_model: str  # the generator whose hidden states it reads
+    weights: np.ndarray  # one per hidden dimension
+    bias: float
+    mean: np.ndarray  # feature standardization, from the training rows
+    scale: np.ndarray
+    meta: dict[str, Any]  # training data, counts, dev AUROC
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """P(right) for each row of ``features`` (n x width)."""
+        z = ((features - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "base_model": self.base_model,
+            "bias": self.bias,
+            "weights": [float(x) for x in self.weights],
+            "mean": [float(x) for x in self.mean],
+            "scale": [float(x) for x in self.scale],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> Probe:
+        """Read a probe file; a damaged or foreign file is a one-line ConfigError."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"verifier {path} does not exist; train one with `dca train probe`") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"verifier {path} is damaged ({type(exc).__name__}); train it again") from None
+        try:
+            if data.get("format") != FORMAT:
+                raise ValueError(f"format {data.get('format')!r}")
+            weights, mean, scale = (np.asarray(data[k], dtype=np.float64) for k in ("weights", "mean", "scale"))
+            bias = float(data["bias"])
+            if not (weights.ndim == 1 and weights.shape == mean.shape == scale.shape and len(weights) > 0):
+                raise ValueError("shapes differ")
+            if not (
+                np.isfinite(weights).all() and np.isfinite(mean).all() and (scale > 0).all() and math.isfinite(bias)
+            ):
+                raise ValueError("values out of range")
+            return cls(
+                base_model=str(data["base_model"]),
+                weights=weights,
+                bias=bias,
+                mean=mean,
+                scale=scale,
+                meta=dict(data.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"verifier {path} is damaged ({exc}); train it again") from None
+
+
+class ProbeScorer:
+    """Scores a solution with a probe over ``runtime``'s hidden state (the verify strategy's verifier)."""
+
+    def __init__(self, runtime: LlamaRuntime, probe: Probe) -> None:
+        if probe.base_model != runtime.name:
+            raise ConfigError(
+                f"this verifier reads {probe.base_model}'s hidden states, not {runtime.name}'s; "
+                f"use it with --model {probe.base_model}"
+            )
+        self.runtime = runtime
+        self.probe = probe
+
+    def score(self, question: str, solution: str) -> float:
+        from dca.runtime.hidden import hidden_state
+
+        features = hidden_state(self.runtime, probe_prompt(self.runtime, question, solution))
+        if features.shape != self.probe.weights.shape:
+            raise ConfigError(
+                f"the verifier has {len(self.probe.weights)} weights but the model's hidden state has "
+                f"{len(features)} values; it was trained for another model"
+            )
+        return float(self.probe.predict(features[None, :].astype(np.float64))[0])

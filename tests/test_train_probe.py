@@ -1,0 +1,117 @@
+"""The learned verifier (issue 29): a logistic-regression probe on hidden states, trained on
+judged samples, stored as JSON, scoring through the verify strategy's Scorer interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dca.config import Paths
+from dca.errors import ConfigError, TrainError
+from dca.runtime.probe import Probe
+from dca.train.probe import auroc, fit_logistic, read_samples
+
+
+def test_the_logistic_fit_separates_a_learnable_toy() -> None:
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=16)
+    x = rng.normal(size=(400, 16))
+    y = (x @ direction + 0.3 * rng.normal(size=400)) > 0
+    weights, bias = fit_logistic(x[:300], y[:300], l2=1.0)
+    scores = x[300:] @ weights + bias
+    assert auroc(scores, y[300:]) > 0.95
+    assert np.isnan(auroc([0.1, 0.2], [True, True]))
+
+
+def _probe(width: int = 3) -> Probe:
+    return Probe(
+        base_model="tiny",
+        weights=np.ones(width),
+        bias=-1.0,
+        mean=np.zeros(width),
+        scale=np.ones(width),
+        meta={"dev_auroc": 0.8},
+    )
+
+
+def test_a_probe_round_trips_and_a_damaged_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "v.probe.json"
+    path.write_text(json.dumps(_probe().to_json()))
+    loaded = Probe.load(path)
+    assert loaded.base_model == "tiny" and loaded.meta["dev_auroc"] == 0.8
+    assert loaded.predict(np.array([[1.0, 0.0, 0.0]]))[0] == pytest.approx(0.5)
+    for damage in ("{not json", json.dumps({**_probe().to_json(), "weights": [1.0]}),
+                   json.dumps({**_probe().to_json(), "scale": [0.0, 1.0, 1.0]}),
+                   json.dumps({**_probe().to_json(), "format": "pickle"}), "[]"):  # fmt: skip
+        path.write_text(damage)
+        with pytest.raises(ConfigError, match="is damaged"):
+            Probe.load(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        Probe.load(tmp_path / "missing.json")
+
+
+def _traces(path: Path, n: int = 10) -> Path:
+    rows = []
+    for i in range(n):
+        samples = [
+            {"response": f"```python\nprint({i} + {i})\n```", "kind": "program", "final": str(2 * i),
+             "output": str(2 * i), "correct": True},
+            {"response": f"```python\nprint({i} * 3 + 1)\n```", "kind": "program", "final": str(3 * i + 1),
+             "output": str(3 * i + 1), "correct": False},
+            {"response": "```python\nraise ValueError\n```", "kind": "program", "final": "", "output": "",
+             "error": "ValueError", "correct": False},
+        ]  # fmt: skip
+        rows.append({"id": f"q{i}", "question": f"What is {i} + {i}?", "gold": str(2 * i), "samples": samples})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_samples_become_rows_with_the_verifiers_text_and_vote_share(tmp_path: Path) -> None:
+    rows = read_samples(_traces(tmp_path / "t.jsonl", 2))
+    assert len(rows) == 6 and rows[0]["solution"] == "```python\nprint(0 + 0)\n```\nOutput: 0"
+    assert [r["right"] for r in rows[:3]] == [True, False, False]
+    assert rows[2]["vote_share"] == 0.0  # a failed program has no answer to share
+    only_right = tmp_path / "r.jsonl"
+    only_right.write_text(json.dumps({"question": "q", "samples": [{**json.loads(
+        (tmp_path / "t.jsonl").read_text().splitlines()[0])["samples"][0]}]}) + "\n")  # fmt: skip
+    with pytest.raises(TrainError, match="both right and wrong"):
+        read_samples(only_right)
+
+
+def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(tmp_path: Path, home: Paths) -> None:
+    pytest.importorskip("torch")
+    from tiny_models import tiny_qwen2, write_gguf
+
+    from dca.runtime.llama import LlamaRuntime, RuntimeConfig
+    from dca.runtime.probe import ProbeScorer
+    from dca.train.probe import ProbeConfig, train_probe
+
+    model, tokens = tiny_qwen2()
+    tiny = write_gguf(model, tokens, tmp_path / "tiny.gguf")
+    config = ProbeConfig(data=str(_traces(tmp_path / "t.jsonl")), model=str(tiny), dev_fraction=0.3, l2=0.1)
+    summary = train_probe(config, name="v", paths=home, out=tmp_path / "run")
+    assert summary["train_samples"] == 21 and summary["dev_samples"] == 9
+    assert summary["train_auroc"] > 0.9  # it fits what it was trained on
+    assert 0.0 <= summary["dev_auroc"] <= 1.0 and 0.0 <= summary["dev_vote_share_auroc"] <= 1.0
+    features = np.load(tmp_path / "run" / "features.npy")
+    assert features.shape[0] == 30
+    again = train_probe(config, name="v", paths=home, out=tmp_path / "run")  # features from the cache
+    assert again["train_auroc"] == summary["train_auroc"]
+    probe = Probe.load(Path(summary["probe"]))
+    runtime = LlamaRuntime(tiny, name="tiny", config=RuntimeConfig(n_ctx=512))
+    scorer = ProbeScorer(runtime, probe)
+    score = scorer.score("What is 1 + 1?", "```python\nprint(1 + 1)\n```\nOutput: 2")
+    assert 0.0 <= score <= 1.0
+    other = LlamaRuntime(tiny, name="other", config=RuntimeConfig(n_ctx=512))
+    with pytest.raises(ConfigError, match="reads tiny's hidden states, not other's"):
+        ProbeScorer(other, probe)
+    from dca.pipeline import AskConfig, _verifier
+
+    assert isinstance(_verifier(summary["probe"], runtime), ProbeScorer)  # what verify gets with --verifier
+    with pytest.raises(ConfigError, match="verifier .* does not exist"):
+        AskConfig(verifier=str(tmp_path / "missing.probe.json"))
+    with pytest.raises(TrainError, match="another config"):
+        train_probe(ProbeConfig(data=config.data, model=str(tiny), l2=5.0), name="v", paths=home, out=tmp_path / "run")
