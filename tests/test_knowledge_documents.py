@@ -44,6 +44,18 @@ def test_gitignored_files_and_folders_are_skipped(tmp_path: Path) -> None:
     assert list(discover_files([root / "app.log"], LoadConfig())) == [root / "app.log"]
 
 
+def test_a_dcaignore_drops_what_git_keeps(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / ".dcaignore").write_text("# the results log is not documentation\nRESULTS.md\n")
+    for name in ("guide.md", "RESULTS.md"):
+        (root / name).write_text("text\n")
+    skipped: dict[str, str] = {}
+    found = {p.name for p in discover_files([root], LoadConfig(), skipped=skipped)}
+    assert "guide.md" in found and "RESULTS.md" not in found
+    assert skipped[str(root / "RESULTS.md")] == f"ignored by {root / '.dcaignore'}"
+
+
 def test_html_keeps_the_title_and_main_text_without_navigation(tmp_path: Path) -> None:
     path = tmp_path / "p.html"
     path.write_text(

@@ -162,12 +162,13 @@ def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, 
         except OSError as exc:
             skipped[printable(folder)] = f"unreadable folder ({exc.strerror or exc})"
             return
-        if any(entry.name == ".gitignore" and entry.is_file() for entry in entries):
-            ignores = (*ignores, (folder, _gitignore(folder / ".gitignore")))
+        for name in IGNORE_FILES:
+            if any(entry.name == name and entry.is_file() for entry in entries):
+                ignores = (*ignores, (folder / name, _gitignore(folder / name)))
         for entry in entries:
             path = folder / entry.name
-            if ignores and (base := _ignored_by(path, entry.is_dir(), ignores)) is not None:
-                skipped[printable(path)] = f"ignored by {printable(base / '.gitignore')}"
+            if ignores and (rules := _ignored_by(path, entry.is_dir(), ignores)) is not None:
+                skipped[printable(path)] = f"ignored by {printable(rules)}"
                 continue
             if entry.is_symlink():
                 if link_allowed(path) is None:
@@ -193,6 +194,11 @@ def discover_files(paths: list[Path], config: LoadConfig, *, skipped: dict[str, 
             yield from walk(root, root)
 
 
+# Ignore files honoured in every folder walked, with git's rules: .gitignore, and .dcaignore
+# for what git keeps but the index should not (a results log beside the user docs, drafts).
+IGNORE_FILES = (".gitignore", ".dcaignore")
+
+
 def _gitignore(path: Path) -> Any:
     """The patterns of a .gitignore file (git's own matching rules, through pathspec)."""
     import pathspec
@@ -205,11 +211,11 @@ def _gitignore(path: Path) -> Any:
 
 
 def _ignored_by(path: Path, is_dir: bool, ignores: tuple[tuple[Path, Any], ...]) -> Path | None:
-    """The folder whose .gitignore drops ``path``, or None."""
-    for base, spec in ignores:
-        relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+    """The ignore file (.gitignore or .dcaignore) that drops ``path``, or None."""
+    for rules, spec in ignores:
+        relative = path.relative_to(rules.parent).as_posix() + ("/" if is_dir else "")
         if spec.match_file(relative):
-            return base
+            return rules
     return None
 
 
