@@ -44,3 +44,37 @@ def test_a_floor_never_imports_a_higher_one(floor: str) -> None:
         if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[floor])
     ]
     assert not bad, bad
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """dca.runtime modules ``path`` imports when it runs (an ``if TYPE_CHECKING:`` import is not one)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for child in ast.walk(node)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        found |= {n for n in names if n.startswith("dca.runtime.")}
+    return found
+
+
+def test_the_runtime_has_no_import_circle() -> None:
+    """Issue 31: llama.py and sampling.py imported each other (sampling took llama's private
+    sequence type); the sequence type has one home now, and no runtime module imports one
+    that imports it back, even lazily."""
+    modules = {f"dca.runtime.{p.stem}": p for p in (DCA / "runtime").glob("*.py") if p.stem != "__init__"}
+    graph = {name: _runtime_imports(path) & set(modules) for name, path in modules.items()}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
+
+    circles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not circles, circles

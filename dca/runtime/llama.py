@@ -9,7 +9,6 @@ LoRA adapters are loaded next to the base and chosen per request without reloadi
 from __future__ import annotations
 
 import atexit
-import codecs
 import ctypes
 import functools
 import logging
@@ -26,6 +25,7 @@ from dca.config import Paths
 from dca.errors import ConfigError, GeneratorError, ModelNotFoundError
 from dca.runtime.build import model_params, quiet_llama_log, read_build_info, use_extra_buffers
 from dca.runtime.generation import Completion, GenerationConfig, check_samples
+from dca.runtime.sequence import TokenSequence
 
 log = logging.getLogger(__name__)
 
@@ -58,81 +58,6 @@ class RuntimeConfig:
             raise ConfigError(f"n_ctx must be at least 256, got {self.n_ctx}")
         if self.n_threads < 0:
             raise ConfigError(f"n_threads must be 0 (auto) or positive, got {self.n_threads}")
-
-
-class _StopScanner:
-    """Cuts streamed text at the first stop string, holding back what could start one."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self.stops = [s for s in stops if s]
-        self.hold = max((len(s) for s in self.stops), default=1) - 1
-        self.text = ""
-        self.emitted = 0
-        self.stopped = False
-
-    def feed(self, piece: str) -> str:
-        self.text += piece
-        for stop in self.stops:
-            at = self.text.find(stop, max(0, self.emitted - len(stop)))
-            if at >= 0:
-                self.text = self.text[:at]
-                self.stopped = True
-                return self.flush()
-        safe = len(self.text) - self.hold
-        if safe <= self.emitted:
-            return ""
-        out, self.emitted = self.text[self.emitted : safe], safe
-        return out
-
-    def flush(self) -> str:
-        out, self.emitted = self.text[self.emitted :], len(self.text)
-        return out
-
-
-class _Sequence:
-    """One sequence being generated: tokens to text, cut at stop strings, with its finish reason.
-
-    Shared by single-sequence streaming and parallel sampling, so both end a sequence alike.
-    """
-
-    def __init__(
-        self, runtime: LlamaRuntime, config: GenerationConfig, completion: Completion, max_tokens: int
-    ) -> None:
-        self.runtime = runtime
-        self.config = config
-        self.completion = completion
-        self.max_tokens = max_tokens
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.scanner = _StopScanner(config.stop)
-        completion.finish_reason = "length"
-
-    def accept(self, token: int) -> tuple[str, bool]:
-        """Take one generated token: (text now safe to show, whether the sequence has finished)."""
-        completion = self.completion
-        if self.runtime.is_end_of_generation(token) and not self.config.ignore_eos:
-            completion.finish_reason = "stop"
-            return "", True
-        completion.tokens.append(token)
-        piece = self.scanner.feed(self.decoder.decode(self.runtime.llm.detokenize([token])))
-        if self.scanner.stopped:
-            completion.finish_reason = "stop"
-            return piece, True
-        return piece, len(completion.tokens) >= self.max_tokens
-
-    def flush(self) -> str:
-        """The text held back until the end (an incomplete character, a possible stop prefix)."""
-        rest = ""
-        if not self.scanner.stopped:
-            rest = self.scanner.feed(self.decoder.decode(b"", final=True))
-            if not self.scanner.stopped:
-                rest += self.scanner.flush()
-        self.record()
-        return rest
-
-    def record(self) -> None:
-        """Copy the text and token count into the completion (also after an interruption)."""
-        self.completion.text = self.scanner.text
-        self.completion.completion_tokens = len(self.completion.tokens)
 
 
 _OPEN: weakref.WeakSet[LlamaRuntime] = weakref.WeakSet()
@@ -274,6 +199,10 @@ class LlamaRuntime:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes of one token (a character may span several tokens)."""
+        return bytes(self.llm.detokenize([token]))
+
     def is_end_of_generation(self, token: int) -> bool:
         import llama_cpp
 
@@ -368,7 +297,7 @@ class LlamaRuntime:
             completion.cached_tokens = max(0, self._cached_prefix(tokens))
             budget = min(config.max_tokens, self.n_ctx - len(tokens))
             self.llm.set_seed(self.config.seed if config.seed is None else config.seed)
-            sequence = _Sequence(self, config, completion, budget)
+            sequence = TokenSequence(self, config, completion, budget)
             started = time.perf_counter()
             first = None
             try:

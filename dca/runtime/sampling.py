@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dca.errors import GeneratorError
 from dca.runtime.generation import Completion, GenerationConfig, check_samples
-from dca.runtime.llama import LlamaRuntime, _Sequence
+from dca.runtime.sequence import TokenSequence
+
+if TYPE_CHECKING:
+    from dca.runtime.llama import LlamaRuntime
 
 
 def sample_token(logits: np.ndarray, config: GenerationConfig, rng: np.random.Generator) -> int:
@@ -137,7 +140,7 @@ def sample_parallel(runtime: LlamaRuntime, prompt: str, n: int, config: Generati
         prompt_logits = slot.logits(-1, n_vocab)  # the last token of the last prompt batch
         first_done = time.perf_counter()
         completions = [Completion(prompt_tokens=len(tokens)) for _ in range(n)]
-        sequences = [_Sequence(runtime, config, completion, config.max_tokens) for completion in completions]
+        sequences = [TokenSequence(runtime, config, completion, config.max_tokens) for completion in completions]
         pending = {s: sample_token(prompt_logits, config, rngs[s]) for s in range(n)}
         position = len(tokens)
         while pending:
