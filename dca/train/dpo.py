@@ -20,7 +20,6 @@ import json
 import math
 import os
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,17 +29,7 @@ from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
 from dca.train.data import IGNORE, Example, encode
-from dca.train.sft import (
-    TARGETS,
-    _architecture,
-    _check_run,
-    _load_checkpoint,
-    _memory_error,
-    _save_checkpoint,
-    _schedule,
-    lora_model,
-    resume_log,
-)
+from dca.train.sft import TARGETS, _architecture, _check_run, lora_model, optimize
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -216,12 +205,6 @@ def train_dpo(
         import_lora(model, Path(config.init_adapter), arch=arch, base_model=base_name, alpha=config.alpha)
     cache = data.with_name(data.name + ".reference.jsonl")
     reference = reference_logps(model, encoded, cache, _reference_meta(config, base_name, base_path))
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    model.train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
     schedule: list[int] = []
     for epoch in range(config.epochs):
         order = list(range(len(encoded)))
@@ -230,55 +213,32 @@ def train_dpo(
     total_steps = math.ceil(len(schedule) / config.grad_accum)
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
-    state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "tokens": 0, "seconds": 0.0}
-    log = folder / "log.jsonl"
-    resume_log(log, int(state["step"]))
-    step = int(state["step"])
-    while step < total_steps:
-        started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
+
+    def step_loss(step: int) -> tuple[dict[str, float], int]:
         batch = schedule[step * config.grad_accum : (step + 1) * config.grad_accum]
         sums = {"loss": 0.0, "dpo": 0.0, "nll": 0.0, "margin": 0.0, "right": 0.0}
         n_tokens = 0
         for index in batch:
             chosen, rejected = encoded[index]
-            try:
-                logp_c, n_c = sequence_logp(model, chosen)
-                logp_r, _ = sequence_logp(model, rejected)
-                dpo, margin = dpo_loss((logp_c, logp_r), reference[index], beta=config.beta)
-                nll = -logp_c / max(1, n_c)
-                loss = dpo + config.nll_weight * nll
-                (loss / len(batch)).backward()
-            except (MemoryError, RuntimeError) as exc:
-                raise _memory_error(exc) from None
+            logp_c, n_c = sequence_logp(model, chosen)
+            logp_r, _ = sequence_logp(model, rejected)
+            dpo, margin = dpo_loss((logp_c, logp_r), reference[index], beta=config.beta)
+            nll = -logp_c / max(1, n_c)
+            loss = dpo + config.nll_weight * nll
+            (loss / len(batch)).backward()
             sums["loss"] += float(loss.detach())
             sums["dpo"] += float(dpo.detach())
             sums["nll"] += float(nll.detach())
             sums["margin"] += float(margin)
             sums["right"] += float(margin > 0)
             n_tokens += len(chosen.tokens) + len(rejected.tokens)
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * _schedule(step, total_steps, config.warmup)
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        step += 1
-        seconds = time.perf_counter() - started
-        state = {"step": step, "tokens": state["tokens"] + n_tokens, "seconds": state["seconds"] + seconds}
-        line = {
-            "step": step,
-            "total_steps": total_steps,
-            **{key: round(value / len(batch), 5) for key, value in sums.items() if key != "right"},
-            "reward_accuracy": round(sums["right"] / len(batch), 4),
-            "lr": optimizer.param_groups[0]["lr"],
-            "tokens_per_s": round(n_tokens / seconds, 1),
-            "seconds": round(seconds, 2),
-        }
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
-        if progress:
-            progress(line)
-        if step % config.checkpoint_every == 0 or step == total_steps:
-            _save_checkpoint(folder, step, model, optimizer, state)
+        metrics = {key: round(value / len(batch), 5) for key, value in sums.items() if key != "right"}
+        return {**metrics, "reward_accuracy": round(sums["right"] / len(batch), 4)}, n_tokens
+
+    step, state = optimize(
+        model, config, folder=folder, total_steps=total_steps, step_loss=step_loss, progress=progress
+    )
+    log = folder / "log.jsonl"
     adapter = export_lora(
         model,
         folder / f"{name}.gguf",

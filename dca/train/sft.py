@@ -221,6 +221,63 @@ def _load_checkpoint(folder: Path, model: Any, optimizer: Any) -> dict[str, Any]
     return dict(json.loads((path / "state.json").read_text(encoding="utf-8")))
 
 
+def optimize(
+    model: Any,
+    config: Any,
+    *,
+    folder: Path,
+    total_steps: int,
+    step_loss: Callable[[int], tuple[dict[str, float], int]],
+    progress: ProgressFn | None,
+) -> tuple[int, dict[str, Any]]:
+    """The optimizer loop of every LoRA run (sft, dpo): AdamW on the trainable weights, linear
+    warm-up and decay, gradient clipping, one ``log.jsonl`` line per step, checkpoints every
+    ``config.checkpoint_every`` steps, and resume from the newest one. ``step_loss(step)`` runs
+    the forward and backward passes of one optimizer step and returns its logged metrics and
+    token count. Returns the last step and the run's state (step, tokens, seconds)."""
+    import torch
+
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "tokens": 0, "seconds": 0.0}
+    log = folder / "log.jsonl"
+    resume_log(log, int(state["step"]))
+    step = int(state["step"])
+    while step < total_steps:
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            metrics, n_tokens = step_loss(step)
+        except (MemoryError, RuntimeError) as exc:
+            raise _memory_error(exc) from None
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _schedule(step, total_steps, config.warmup)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+        seconds = time.perf_counter() - started
+        state = {"step": step, "tokens": state["tokens"] + n_tokens, "seconds": state["seconds"] + seconds}
+        line = {
+            "step": step,
+            "total_steps": total_steps,
+            **metrics,
+            "lr": optimizer.param_groups[0]["lr"],
+            "tokens_per_s": round(n_tokens / seconds, 1),
+            "seconds": round(seconds, 2),
+        }
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if progress:
+            progress(line)
+        if step % config.checkpoint_every == 0 or step == total_steps:
+            _save_checkpoint(folder, step, model, optimizer, state)
+    return step, state
+
+
 def train_sft(
     config: SFTConfig,
     *,
@@ -253,57 +310,28 @@ def train_sft(
         )
     torch.manual_seed(config.seed)
     model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    model.train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
     epochs = [pack(examples, config.seq_len, config.seed + epoch) for epoch in range(config.epochs)]
     schedule = [(epoch, i) for epoch, seqs in enumerate(epochs) for i in range(len(seqs))]
     total_steps = math.ceil(len(schedule) / config.grad_accum)
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
-    state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "tokens": 0, "seconds": 0.0}
-    log = folder / "log.jsonl"
-    resume_log(log, int(state["step"]))
-    step = int(state["step"])
-    while step < total_steps:
-        started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
+
+    def step_loss(step: int) -> tuple[dict[str, float], int]:
         losses, n_tokens = [], 0
         for epoch, index in schedule[step * config.grad_accum : (step + 1) * config.grad_accum]:
             sequence: Example = epochs[epoch][index]
             tokens = torch.tensor([sequence.tokens])
             labels = torch.tensor([sequence.labels])
-            try:
-                loss = model(input_ids=tokens, labels=labels).loss
-                (loss / config.grad_accum).backward()
-            except (MemoryError, RuntimeError) as exc:
-                raise _memory_error(exc) from None
+            loss = model(input_ids=tokens, labels=labels).loss
+            (loss / config.grad_accum).backward()
             losses.append(float(loss.detach()))
             n_tokens += len(sequence.tokens)
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * _schedule(step, total_steps, config.warmup)
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        step += 1
-        seconds = time.perf_counter() - started
-        state = {"step": step, "tokens": state["tokens"] + n_tokens, "seconds": state["seconds"] + seconds}
-        line = {
-            "step": step,
-            "total_steps": total_steps,
-            "loss": round(sum(losses) / len(losses), 5),
-            "lr": optimizer.param_groups[0]["lr"],
-            "tokens_per_s": round(n_tokens / seconds, 1),
-            "seconds": round(seconds, 2),
-        }
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
-        if progress:
-            progress(line)
-        if step % config.checkpoint_every == 0 or step == total_steps:
-            _save_checkpoint(folder, step, model, optimizer, state)
+        return {"loss": round(sum(losses) / len(losses), 5)}, n_tokens
+
+    step, state = optimize(
+        model, config, folder=folder, total_steps=total_steps, step_loss=step_loss, progress=progress
+    )
+    log = folder / "log.jsonl"
     adapter = export_lora(
         model,
         folder / f"{name}.gguf",
