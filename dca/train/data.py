@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,21 +32,43 @@ class Example:
 EASY_SHARE = 0.75  # a question whose samples were right at least this often is "easy"
 
 
-def read_traces(path: Path, *, max_easy: int = 0) -> list[dict[str, Any]]:
-    """The kept traces of a ``dca train collect`` file; errors name the line. ``max_easy`` > 0
-    keeps at most that many (the shortest) of an easy question's traces: most of what they
-    teach, greedy decoding already does, and the hard questions are where the signal is."""
+def jsonl_rows(path: Path, *, made_by: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-empty line of a JSONL file that ``made_by`` writes;
+    a missing file, or a line that is not a JSON object, is one TrainError naming it."""
     if not path.is_file():
-        raise TrainError(f"{path} does not exist; make it with `dca train collect`")
-    traces = []
+        raise TrainError(f"{path} does not exist; make it with `{made_by}`")
     for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise TrainError(f"{path} line {number} is not JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("traces"), list):
+            raise TrainError(f"{path} line {number} is not JSON ({exc.msg}); is it a file of `{made_by}`?") from None
+        if not isinstance(row, dict):
+            raise TrainError(f"{path} line {number} is not a JSON object; is it a file of `{made_by}`?")
+        yield number, row
+
+
+def read_judged(path: Path) -> list[dict[str, Any]]:
+    """The questions of a ``dca train collect`` file with every judged sample (pairs, probe)."""
+    rows = []
+    for number, row in jsonl_rows(path, made_by="dca train collect"):
+        if "samples" not in row:
+            raise TrainError(
+                f"{path} line {number} has no judged samples: it was collected before `dca train collect` kept "
+                "every sample; collect again into a new --out"
+            )
+        rows.append(row)
+    return rows
+
+
+def read_traces(path: Path, *, max_easy: int = 0) -> list[dict[str, Any]]:
+    """The kept traces of a ``dca train collect`` file; errors name the line. ``max_easy`` > 0
+    keeps at most that many (the shortest) of an easy question's traces: most of what they
+    teach, greedy decoding already does, and the hard questions are where the signal is."""
+    traces = []
+    for number, row in jsonl_rows(path, made_by="dca train collect"):
+        if not isinstance(row.get("traces"), list):
             raise TrainError(f"{path} line {number} has no 'traces' list (expected `dca train collect` output)")
         kept = row["traces"]
         drawn, correct = row.get("drawn"), row.get("correct")

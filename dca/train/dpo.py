@@ -28,7 +28,7 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
-from dca.train.data import IGNORE, Example, encode
+from dca.train.data import IGNORE, Example, encode, jsonl_rows
 from dca.train.sft import TARGETS, _architecture, _check_run, lora_model, optimize
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -75,17 +75,9 @@ class DPOConfig:
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
     """The pairs of ``path``, each checked: a prompt, and a chosen that differs from the rejected."""
-    if not path.is_file():
-        raise TrainError(f"{path} does not exist; make pairs with `dca train pairs`")
     pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            pair = json.loads(line)
-        except json.JSONDecodeError:
-            raise TrainError(f"{path} line {number} is not JSON; is it a pairs file of `dca train pairs`?") from None
-        if not isinstance(pair, dict) or not all(k in pair for k in ("messages", "chosen", "rejected")):
+    for number, pair in jsonl_rows(path, made_by="dca train pairs"):
+        if not all(k in pair for k in ("messages", "chosen", "rejected")):
             raise TrainError(f"{path} line {number} is not a pair (messages, chosen, rejected)")
         if pair["chosen"] == pair["rejected"]:
             raise TrainError(f"{path} line {number}: chosen and rejected are the same response")

@@ -18,6 +18,7 @@ from typing import Any
 
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json
+from dca.train.data import read_judged
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,24 +81,9 @@ def question_pairs(row: dict[str, Any], per_question: int, rng: random.Random) -
 def make_pairs(config: PairsConfig, *, out: Path) -> dict[str, Any]:
     """Read the traces, write the pairs (and ``OUT.config.json``); returns counts."""
     data = Path(config.data)
-    if not data.is_file():
-        raise TrainError(f"{data} does not exist; give the traces JSONL of `dca train collect` with --data")
-    rows = []
-    for number, line in enumerate(data.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise TrainError(f"{data} line {number} is not JSON; is it a traces file of `dca train collect`?") from None
-        if not isinstance(row, dict) or "id" not in row:
-            raise TrainError(f"{data} line {number} is not a collected question (no id)")
-        if "samples" not in row:
-            raise TrainError(
-                f"{data} line {number} has no judged samples: it was collected before `dca train collect` kept "
-                "every sample; collect again into a new --out"
-            )
-        rows.append(row)
+    rows = read_judged(data)
+    if missing := [n for n, row in enumerate(rows, 1) if "id" not in row]:
+        raise TrainError(f"{data} question {missing[0]} is not a collected question (no id)")
     rng = random.Random(config.seed)
     pairs = [pair for row in rows for pair in question_pairs(row, config.per_question, rng)]
     all_right = sum(1 for r in rows if r["samples"] and all(s["correct"] for s in r["samples"]))

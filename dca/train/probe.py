@@ -11,10 +11,9 @@ run resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ from dca.reasoning.events import Sample
 from dca.reasoning.program import FENCE
 from dca.reasoning.think import CLOSE, OPEN
 from dca.reasoning.verify import solution_text
+from dca.train.data import read_judged
+from dca.train.sft import _check_run
 
 ProgressFn = Callable[[int, int], None]  # (rows with features, rows)
 
@@ -96,19 +97,8 @@ def _sample(raw: dict[str, Any]) -> Sample:
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
     """One row per judged sample: question index, question, solution text, verdict, vote share."""
-    if not path.is_file():
-        raise TrainError(f"{path} does not exist; give the traces JSONL of `dca train collect` with --data")
     rows: list[dict[str, Any]] = []
-    questions = 0
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise TrainError(f"{path} line {number} is not JSON; is it a traces file of `dca train collect`?") from None
-        if "samples" not in row:
-            raise TrainError(f"{path} line {number} has no judged samples; collect again with this dca")
+    for questions, row in enumerate(read_judged(path)):
         samples = row["samples"]
         finals = [s["final"] for s in samples]
         for raw in samples:
@@ -122,7 +112,6 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
                     "vote_share": share,
                 }
             )
-        questions += 1
     if not rows or len({r["right"] for r in rows}) < 2:
         raise TrainError(f"{path} needs both right and wrong samples to train a verifier")
     return rows
@@ -162,11 +151,7 @@ def train_probe(
     rows = read_samples(data)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
     folder = out or paths.home / "runs" / "train" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = folder / "config.json"
-    if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) != asdict(config):
-        raise TrainError(f"{folder} was made with another config or data; use another --out, or delete the folder")
-    atomic_write_json(saved, asdict(config))
+    _check_run(folder, config)
     runtime = load_runtime(config.model, paths=paths, config=RuntimeConfig(n_ctx=4096))
     features = _features(runtime, rows, folder / "features.npy", progress)
     labels = np.array([r["right"] for r in rows])
