@@ -14,26 +14,18 @@ from typing import Any
 import numpy as np
 
 from dca.errors import GeneratorError
-from dca.runtime.llama import LlamaRuntime
+from dca.runtime.llama import LlamaRuntime, reusable_prefix
 
 
 class _HiddenContext:
     def __init__(self, runtime: LlamaRuntime, n_ctx: int) -> None:
         import llama_cpp
-        from llama_cpp._internals import LlamaContext
 
-        params = llama_cpp.llama_context_params()
-        ctypes.pointer(params)[0] = runtime.llm.context_params
-        params.n_ctx = n_ctx
-        params.embeddings = True
-        params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_LAST
-        params.n_threads = params.n_threads_batch = runtime.n_threads
-        try:
-            self.context = LlamaContext(model=runtime.llm._model, params=params, verbose=False)
-        except ValueError as exc:
-            raise GeneratorError(f"could not create a context for hidden states ({exc})") from None
+        self.context = runtime.new_context(
+            "hidden states", n_ctx=n_ctx, embeddings=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST
+        )
         self.n_ctx = n_ctx
-        self.n_batch = int(params.n_batch)
+        self.n_batch = int(runtime.llm.context_params.n_batch)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self.tokens: list[int] = []
 
@@ -68,12 +60,7 @@ def hidden_state(runtime: LlamaRuntime, prompt: str) -> np.ndarray:
         ctx = slot.context.ctx
         runtime.apply_adapter(ctx, None, 1.0)
         memory = llama_cpp.llama_get_memory(ctx)
-        common = 0
-        for a, b in zip(slot.tokens, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(tokens) - 1)  # the last token is always evaluated again
+        common = reusable_prefix(slot.tokens, tokens)
         llama_cpp.llama_memory_seq_rm(memory, 0, common, -1)
         slot.tokens = tokens[:common]
         batch = slot.batch

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,21 @@ _OPEN: weakref.WeakSet[LlamaRuntime] = weakref.WeakSet()
 def _close_open_runtimes() -> None:
     for runtime in list(_OPEN):
         runtime.close()
+
+
+def reusable_prefix(cached: Iterable[int], tokens: list[int]) -> int:
+    """How many leading ``tokens`` a context holding ``cached`` can keep: their common prefix,
+    less the last token, which is evaluated again for its output.
+
+    >>> reusable_prefix([1, 2, 3, 9], [1, 2, 3, 4]), reusable_prefix([1, 2], [1, 2])
+    (3, 1)
+    """
+    common = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        common += 1
+    return min(common, len(tokens) - 1)
 
 
 class LlamaRuntime:
@@ -251,6 +266,22 @@ class LlamaRuntime:
                 f"adapter {name} was trained on {base}, not on {self.name}; load it with --model {base}"
             )
 
+    def new_context(self, purpose: str, **fields: Any) -> Any:
+        """A second llama context on this model's weights (parallel samples, hidden states): the
+        main context's parameters, so both compute alike, with ``fields`` changed."""
+        import llama_cpp
+        from llama_cpp._internals import LlamaContext
+
+        params = llama_cpp.llama_context_params()
+        ctypes.pointer(params)[0] = self.llm.context_params
+        for field_name, value in fields.items():
+            setattr(params, field_name, value)
+        params.n_threads = params.n_threads_batch = self.n_threads
+        try:
+            return LlamaContext(model=self.llm._model, params=params, verbose=False)
+        except ValueError as exc:
+            raise GeneratorError(f"could not create a context for {purpose} ({exc})") from None
+
     def apply_adapter(self, ctx: Any, name: str | None, scale: float) -> None:
         """Set ``name`` (or none) on a llama context."""
         import llama_cpp
@@ -276,12 +307,7 @@ class LlamaRuntime:
 
     # ---- generation -------------------------------------------------------------------
     def _cached_prefix(self, tokens: list[int]) -> int:
-        cached = 0
-        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens, strict=False):
-            if a != b:
-                break
-            cached += 1
-        return min(cached, len(tokens) - 1)
+        return reusable_prefix(self.llm._input_ids[: self.llm.n_tokens], tokens)
 
     def stream(self, prompt: str, config: GenerationConfig, completion: Completion | None = None) -> Iterator[str]:
         """Yield the answer's text as it is generated; fills ``completion`` with counts and timings."""

@@ -51,22 +51,17 @@ class _ParallelContext:
 
     def __init__(self, runtime: LlamaRuntime, n_seq: int, n_ctx: int) -> None:
         import llama_cpp
-        from llama_cpp._internals import LlamaContext
 
-        # Start from the main context's parameters so both contexts compute the same logits.
-        params = llama_cpp.llama_context_params()
-        ctypes.pointer(params)[0] = runtime.llm.context_params
-        params.n_ctx = n_ctx
-        params.n_batch = max(runtime.config.n_batch, n_seq)
-        params.n_ubatch = params.n_batch
-        params.n_seq_max = n_seq
-        params.kv_unified = True
-        params.n_threads = params.n_threads_batch = runtime.n_threads
-        try:
-            self.context = LlamaContext(model=runtime.llm._model, params=params, verbose=False)
-        except ValueError as exc:
-            raise GeneratorError(f"could not create a context for {n_seq} parallel samples ({exc})") from None
-        self.n_seq, self.n_ctx, self.n_batch = n_seq, n_ctx, params.n_batch
+        n_batch = max(runtime.config.n_batch, n_seq)
+        self.context = runtime.new_context(
+            f"{n_seq} parallel samples",
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_ubatch=n_batch,
+            n_seq_max=n_seq,
+            kv_unified=True,
+        )
+        self.n_seq, self.n_ctx, self.n_batch = n_seq, n_ctx, n_batch
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, n_seq)
 
     def close(self) -> None:
