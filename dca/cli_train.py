@@ -122,8 +122,13 @@ def probe_command(
     data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect` (every judged sample kept).")],
     out: Annotated[str, typer.Option(help="Verifier name: the run folder is runs/train/NAME.")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="Base whose hidden states are read.")] = None,
-    dev_fraction: Annotated[float, typer.Option(help="The last questions held out for the AUROC.")] = 0.2,
-    l2: Annotated[float, typer.Option(help="Ridge penalty of the logistic regression.")] = 1.0,
+    dev_fraction: Annotated[
+        float, typer.Option(help="Share of the questions held out for the AUROC (chosen by a hash of the text).")
+    ] = 0.2,
+    l2: Annotated[
+        float | None,
+        typer.Option(help="Ridge penalty of the logistic regression (default: chosen by cross-validation)."),
+    ] = None,
     folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -144,8 +149,11 @@ def probe_command(
         return
     typer.echo(
         f"dev AUROC {summary['dev_auroc']} (vote share {summary['dev_vote_share_auroc']}) on "
-        f"{summary['dev_samples']} samples; verifier: {summary['probe']}"
+        f"{summary['dev_samples']} samples of {summary['dev_questions']} questions; picks right: majority "
+        f"{summary['dev_majority_accuracy']}, weighted by the probe {summary['dev_weighted_accuracy']}, "
+        f"some sample {summary['dev_any_accuracy']}"
     )
+    typer.echo(f"verifier: {summary['probe']}")
 
 
 @train_app.command("sft")

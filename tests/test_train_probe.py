@@ -4,6 +4,7 @@ judged samples, stored as JSON, scoring through the verify strategy's Scorer int
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,27 +82,42 @@ def test_samples_become_rows_with_the_verifiers_text_and_vote_share(tmp_path: Pa
         read_samples(only_right)
 
 
-def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(tmp_path: Path, home: Paths) -> None:
+def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(
+    tmp_path: Path, home: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("torch")
     from tiny_models import tiny_qwen2, write_gguf
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig
     from dca.runtime.probe import ProbeScorer
-    from dca.train.probe import ProbeConfig, train_probe
+    from dca.runtime import hidden
+    from dca.train.probe import L2_GRID, ProbeConfig, held_out, train_probe
 
     model, tokens = tiny_qwen2()
     tiny = write_gguf(model, tokens, tmp_path / "tiny.gguf")
-    config = ProbeConfig(data=str(_traces(tmp_path / "t.jsonl")), model=str(tiny), dev_fraction=0.3, l2=0.1)
+    data = _traces(tmp_path / "t.jsonl", 12)
+    config = ProbeConfig(data=str(data), model=str(tiny), dev_fraction=0.3, l2=0.1)
     summary = train_probe(config, name="v", paths=home, out=tmp_path / "run")
-    assert summary["train_samples"] == 21 and summary["dev_samples"] == 9
+    held = sum(held_out(f"What is {i} + {i}?", 0.3) for i in range(12))
+    assert 0 < held < 12 and summary["dev_questions"] == held
+    assert summary["train_samples"] == 3 * (12 - held) and summary["dev_samples"] == 3 * held
     assert summary["train_auroc"] > 0.9  # it fits what it was trained on
     assert 0.0 <= summary["dev_auroc"] <= 1.0 and 0.0 <= summary["dev_vote_share_auroc"] <= 1.0
-    features = np.load(tmp_path / "run" / "features.npy")
-    assert features.shape[0] == 30
-    again = train_probe(config, name="v", paths=home, out=tmp_path / "run")  # features from the cache
-    assert again["train_auroc"] == summary["train_auroc"]
-    probe = Probe.load(Path(summary["probe"]))
+    assert summary["dev_any_accuracy"] == 1.0 and 0.0 <= summary["dev_weighted_accuracy"] <= 1.0
+    with np.load(tmp_path / "run" / "features.npz") as cache:
+        assert cache["values"].shape[0] == 36
     runtime = LlamaRuntime(tiny, name="tiny", config=RuntimeConfig(n_ctx=512))
+    calls = []
+    real = hidden.hidden_state
+    monkeypatch.setattr(hidden, "hidden_state", lambda rt, prompt: calls.append(prompt) or real(rt, prompt))
+    again = train_probe(config, name="v", paths=home, out=tmp_path / "run")  # features from the cache
+    assert again["train_auroc"] == summary["train_auroc"] and calls == []
+    grown = tmp_path / "grown.jsonl"
+    grown.write_text(data.read_text() + _traces(tmp_path / "more.jsonl", 13).read_text().splitlines()[-1] + "\n")
+    chosen = train_probe(replace(config, data=str(grown), l2=None), name="v", paths=home, out=tmp_path / "run")
+    assert len(calls) == 3  # a grown file: only the new question's samples are read
+    assert chosen["l2"] in L2_GRID and set(chosen["cv_auroc"]) == {f"{x:g}" for x in L2_GRID}
+    probe = Probe.load(Path(summary["probe"]))
     scorer = ProbeScorer(runtime, probe)
     score = scorer.score("What is 1 + 1?", "```python\nprint(1 + 1)\n```\nOutput: 2")
     assert 0.0 <= score <= 1.0
@@ -113,5 +129,3 @@ def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(tmp_path
     assert isinstance(_verifier(summary["probe"], runtime), ProbeScorer)  # what verify gets with --verifier
     with pytest.raises(ConfigError, match="verifier .* does not exist"):
         AskConfig(verifier=str(tmp_path / "missing.probe.json"))
-    with pytest.raises(TrainError, match="another config"):
-        train_probe(ProbeConfig(data=config.data, model=str(tiny), l2=5.0), name="v", paths=home, out=tmp_path / "run")

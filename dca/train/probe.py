@@ -2,18 +2,23 @@
 
 Every sample that ``dca train collect`` judged (right or wrong, with its output) becomes one
 row: the base model's final hidden state at the end of ``probe_prompt(question, solution)``,
-labelled by its verdict. The last ``dev_fraction`` of the questions are held out; the summary
+labelled by its verdict. A fixed share of the questions is held out, chosen by a hash of the
+question's text (so the held-out set stays the same as the data file grows); the summary
 reports the probe's AUROC there against the AUROC of the sample's vote share (the fraction of
-its question's samples with the same answer: what the plain vote knows). Hidden states are
-cached beside the run (``features.npy``, rewritten atomically every 32 rows), so a killed
-run resumes where it stopped.
+its question's samples with the same answer: what the plain vote knows). The ridge penalty is
+chosen by cross-validation over the training questions, never on the held-out ones.
+
+Hidden states are cached beside the run (``features.npz``), keyed by the model and the exact
+text read, rewritten atomically every 32 rows: a killed run resumes where it stopped, and a
+refit on a grown data file reads only the new samples.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,6 @@ from dca.reasoning.program import FENCE
 from dca.reasoning.think import CLOSE, OPEN
 from dca.reasoning.verify import solution_text
 from dca.train.data import read_judged
-from dca.train.sft import _check_run
 
 ProgressFn = Callable[[int, int], None]  # (rows with features, rows)
 
@@ -39,14 +43,24 @@ class ProbeConfig:
     data: str  # traces JSONL from `dca train collect` (every judged sample kept)
     data_sha256: str = ""
     model: str | None = None  # the base whose hidden states are read (None = the default generator)
-    dev_fraction: float = 0.2  # the last questions held out for the AUROC
-    l2: float = 1.0  # ridge penalty on the standardized weights
+    dev_fraction: float = 0.2  # share of the questions held out for the AUROC (by a hash of the text)
+    l2: float | None = None  # ridge penalty on the standardized weights; None: chosen by cross-validation
 
     def __post_init__(self) -> None:
         if not 0 < self.dev_fraction < 1:
             raise ConfigError(f"dev_fraction must be between 0 and 1, got {self.dev_fraction}")
-        if self.l2 <= 0:
+        if self.l2 is not None and self.l2 <= 0:
             raise ConfigError(f"l2 must be > 0, got {self.l2}")
+
+
+L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+CV_FOLDS = 5
+
+
+def held_out(question: str, fraction: float) -> bool:
+    """Whether ``question`` is in the held-out share: a hash of its text, stable as data grows."""
+    digest = hashlib.sha256(question.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
 def auroc(scores: list[float] | np.ndarray, labels: list[bool] | np.ndarray) -> float:
@@ -110,6 +124,8 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
                     "solution": solution_text(_sample(raw)),
                     "right": bool(raw["correct"]),
                     "vote_share": share,
+                    "final": str(raw["final"] or ""),
+                    "error": str(raw.get("error") or ""),
                 }
             )
     if not rows or len({r["right"] for r in rows}) < 2:
@@ -117,21 +133,102 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _key(model: str, prompt: str) -> str:
+    return hashlib.sha256(f"{model}\0{prompt}".encode()).hexdigest()[:32]
+
+
+def _save_cache(cache: Path, found: dict[str, np.ndarray]) -> None:
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, keys=np.array(list(found), dtype="U32"), values=np.stack(list(found.values())))
+    os.replace(tmp, cache)
+
+
+def _load_cache(cache: Path) -> dict[str, np.ndarray]:
+    if not cache.is_file():
+        return {}
+    try:
+        with np.load(cache) as saved:
+            return dict(zip(saved["keys"].tolist(), saved["values"], strict=True))
+    except (OSError, ValueError, KeyError):  # damaged (a copy cut short): read the states again
+        return {}
+
+
 def _features(runtime: Any, rows: list[dict[str, Any]], cache: Path, progress: ProgressFn | None) -> np.ndarray:
     from dca.runtime.hidden import hidden_state
     from dca.runtime.probe import probe_prompt
 
-    done = np.load(cache) if cache.is_file() else np.zeros((0, 0), dtype=np.float32)
-    found: list[np.ndarray] = list(done)
-    for i in range(len(found), len(rows)):
-        found.append(hidden_state(runtime, probe_prompt(runtime, rows[i]["question"], rows[i]["solution"])))
-        if (i + 1) % 32 == 0 or i + 1 == len(rows):
-            tmp = cache.with_name(cache.name + ".tmp.npy")
-            np.save(tmp, np.stack(found))
-            os.replace(tmp, cache)
+    found = _load_cache(cache)
+    prompts = [probe_prompt(runtime, r["question"], r["solution"]) for r in rows]
+    keys = [_key(runtime.name, p) for p in prompts]
+    fresh = 0
+    for i, (key, prompt) in enumerate(zip(keys, prompts, strict=True)):
+        if key not in found:
+            found[key] = hidden_state(runtime, prompt)
+            fresh += 1
+            if fresh % 32 == 0:
+                _save_cache(cache, found)
         if progress:
             progress(i + 1, len(rows))
-    return np.stack(found).astype(np.float64)
+    if fresh:
+        _save_cache(cache, found)
+    return np.stack([found[k] for k in keys]).astype(np.float64)
+
+
+def choose_l2(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, grid: tuple[float, ...] = L2_GRID
+) -> tuple[float, dict[str, float]]:
+    """The ridge penalty whose out-of-fold AUROC is highest, folds by question (``groups``)."""
+    folds = np.unique(groups) % CV_FOLDS
+    fold_of = dict(zip(np.unique(groups).tolist(), folds.tolist(), strict=True))
+    fold = np.array([fold_of[g] for g in groups.tolist()])
+    table: dict[str, float] = {}
+    for l2 in grid:
+        scores = np.zeros(len(labels))
+        for k in range(CV_FOLDS):
+            test = fold == k
+            train = ~test
+            if not test.any() or len(set(labels[train].tolist())) < 2:
+                continue
+            mean, scale = features[train].mean(axis=0), features[train].std(axis=0) + 1e-6
+            w, b = fit_logistic((features[train] - mean) / scale, labels[train], l2=l2)
+            scores[test] = ((features[test] - mean) / scale) @ w + b
+        table[f"{l2:g}"] = round(auroc(scores, labels), 4)
+    best = max(grid, key=lambda l2: (table[f"{l2:g}"], l2))  # ties: the stronger penalty
+    return best, table
+
+
+def picks(rows: list[dict[str, Any]], scores: np.ndarray, dev: np.ndarray) -> dict[str, float]:
+    """On the held-out questions: how often the plain majority of a question's samples is right,
+    the weighted vote of dca/reasoning/weigh.py with execution facts only (``facts``) and with
+    the probe's scores as well (``weighted``), and how often some sample is (any pick's ceiling)."""
+    from dca.reasoning.weigh import Weights, weighted_tally
+
+    by_question: dict[int, list[int]] = {}
+    for i in np.flatnonzero(dev).tolist():
+        by_question.setdefault(rows[i]["question_index"], []).append(i)
+    right = {"majority": 0, "facts": 0, "weighted": 0, "any": 0}
+    for members in by_question.values():
+        verdict = {rows[i]["final"]: rows[i]["right"] for i in members if rows[i]["final"]}
+        plain = [
+            Sample(kind="program", reasoning="", answer=rows[i]["final"], final=rows[i]["final"],
+                   program_error=rows[i]["error"])
+            for i in members
+        ]  # fmt: skip
+        scored = [replace(s, score=float(scores[i])) for s, i in zip(plain, members, strict=True)]
+        question = rows[members[0]]["question"]
+        counts = {f: float(sum(1 for s in plain if s.final == f)) for f in verdict}
+        for name, tally in (
+            ("majority", counts),
+            ("facts", weighted_tally(plain, question, Weights())),
+            ("weighted", weighted_tally(scored, question, Weights())),
+        ):
+            if tally:
+                best = max(tally.values())
+                pick = next(a for a, v in tally.items() if v == best)
+                right[name] += int(verdict.get(pick, False))
+        right["any"] += int(any(verdict.values()))
+    n = max(1, len(by_question))
+    return {f"dev_{k}_accuracy": round(v / n, 4) for k, v in right.items()}
 
 
 def train_probe(
@@ -151,23 +248,30 @@ def train_probe(
     rows = read_samples(data)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
     folder = out or paths.home / "runs" / "train" / name
-    _check_run(folder, config)
-    runtime = load_runtime(config.model, paths=paths, config=RuntimeConfig(n_ctx=4096))
-    features = _features(runtime, rows, folder / "features.npy", progress)
+    folder.mkdir(parents=True, exist_ok=True)
     labels = np.array([r["right"] for r in rows])
-    n_questions = rows[-1]["question_index"] + 1
-    first_dev = max(1, min(n_questions - 1, round(n_questions * (1 - config.dev_fraction))))
-    dev = np.array([r["question_index"] >= first_dev for r in rows])
-    if len(set(labels[~dev].tolist())) < 2:
-        raise TrainError("the training questions have only right or only wrong samples; collect more questions")
+    dev = np.array([held_out(r["question"], config.dev_fraction) for r in rows])
+    if len(set(labels[~dev].tolist())) < 2 or not dev.any():
+        raise TrainError(
+            "the training questions have only right or only wrong samples, or none is held out; "
+            "collect more questions"
+        )
+    runtime = load_runtime(config.model, paths=paths, config=RuntimeConfig(n_ctx=4096))
+    atomic_write_json(folder / "config.json", asdict(config))
+    features = _features(runtime, rows, folder / "features.npz", progress)
+    groups = np.array([r["question_index"] for r in rows])
+    l2, cv = (config.l2, {}) if config.l2 is not None else choose_l2(features[~dev], labels[~dev], groups[~dev])
     mean = features[~dev].mean(axis=0)
     scale = features[~dev].std(axis=0) + 1e-6
-    weights, bias = fit_logistic((features[~dev] - mean) / scale, labels[~dev], l2=config.l2)
+    weights, bias = fit_logistic((features[~dev] - mean) / scale, labels[~dev], l2=l2)
     counts = {
-        "questions": n_questions,
+        "questions": int(groups.max()) + 1,
+        "dev_questions": len(set(groups[dev].tolist())),
         "train_samples": int((~dev).sum()),
         "dev_samples": int(dev.sum()),
         "dev_right": int(labels[dev].sum()),
+        "l2": l2,
+        "cv_auroc": cv,
     }
     probe = Probe(base_model=runtime.name, weights=weights, bias=bias, mean=mean, scale=scale, meta={})
     scores = probe.predict(features)
@@ -178,6 +282,7 @@ def train_probe(
         "train_auroc": round(auroc(scores[~dev], labels[~dev]), 4),
         "dev_auroc": round(auroc(scores[dev], labels[dev]), 4),
         "dev_vote_share_auroc": round(auroc(shares[dev], labels[dev]), 4),
+        **picks(rows, scores, dev),
     }
     probe = replace(probe, meta={"data": config.data, "data_sha256": config.data_sha256, **summary})
     path = folder / f"{name}.probe.json"
