@@ -88,9 +88,9 @@ def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(
     pytest.importorskip("torch")
     from tiny_models import tiny_qwen2, write_gguf
 
+    from dca.runtime import hidden
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig
     from dca.runtime.probe import ProbeScorer
-    from dca.runtime import hidden
     from dca.train.probe import L2_GRID, ProbeConfig, held_out, train_probe
 
     model, tokens = tiny_qwen2()

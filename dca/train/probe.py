@@ -253,8 +253,7 @@ def train_probe(
     dev = np.array([held_out(r["question"], config.dev_fraction) for r in rows])
     if len(set(labels[~dev].tolist())) < 2 or not dev.any():
         raise TrainError(
-            "the training questions have only right or only wrong samples, or none is held out; "
-            "collect more questions"
+            "the training questions have only right or only wrong samples, or none is held out; collect more questions"
         )
     runtime = load_runtime(config.model, paths=paths, config=RuntimeConfig(n_ctx=4096))
     atomic_write_json(folder / "config.json", asdict(config))
