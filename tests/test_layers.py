@@ -78,3 +78,16 @@ def test_the_runtime_has_no_import_circle() -> None:
 
     circles = sorted(name for name in graph if reaches(name, name, {name}))
     assert not circles, circles
+
+
+def test_the_cli_is_one_package_and_the_only_one_that_uses_typer() -> None:
+    """Issue 31: the CLI was 8 files over floors 4 to 12 of dca/; it is the package dca/cli now
+    (one module per command group), and no library module reaches for Typer."""
+    assert not sorted(p.name for p in DCA.glob("cli*.py"))
+    assert (DCA / "cli" / "__init__.py").is_file()
+    outside = [
+        str(path.relative_to(DCA))
+        for path in sorted(DCA.rglob("*.py"))
+        if path.relative_to(DCA).parts[0] != "cli" and any(n.split(".")[0] == "typer" for n in _imports(path))
+    ]
+    assert not outside, outside

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import user_errors
+from dca.cli.common import user_errors
 from dca.errors import ServeError
 
 

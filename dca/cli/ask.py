@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import (
+from dca.cli.common import (
     AnswerStyle,
     JsonFlag,
     RetrievalMode,
@@ -213,7 +213,7 @@ def ask(
     as_json: JsonFlag = False,
 ) -> None:
     """Answer a question from your documents, citing its sources (--think: reason first)."""
-    from dca.cli_think import Display, consume
+    from dca.cli.think import Display, consume
 
     question = _question(question)
     reasoning = _reasoning(
@@ -266,7 +266,7 @@ def chat(
     """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer;
     during thinking it pauses to take a note (a second Ctrl-C cancels)."""
     from dca.api import Conversation
-    from dca.cli_think import Display
+    from dca.cli.think import Display
 
     reasoning = _reasoning(not no_retrieval, think, strategy, budget, 0, samples, True, 0, True)
     config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning, mode)
@@ -420,7 +420,7 @@ def _history(conversation: str) -> list[dict[str, str]]:
 
 def _chat_turn(conversation: Any, line: str, thinking: str) -> Any:
     """One chat turn shown live; Ctrl-C during it pauses for a note. None when cancelled."""
-    from dca.cli_think import Display, consume
+    from dca.cli.think import Display, consume
 
     display = Display(thinking)
     run = conversation.start(line)

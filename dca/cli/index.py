@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli_common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, settings, user_errors
+from dca.cli.common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, settings, user_errors
 from dca.config import Paths
 
 index_app = typer.Typer(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from dca.cli_common import (
+from dca.cli.common import (
     AnswerStyle,
     EvalSetting,
     JsonFlag,

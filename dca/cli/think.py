@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from dca.choices import THINKING_MODES
-from dca.cli_common import plain
+from dca.cli.common import plain
 from dca.reasoning.events import (
     AnswerText,
     ContextAdded,

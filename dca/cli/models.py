@@ -1,4 +1,4 @@
-"""The ``dca`` command line: flags -> config -> library call. The only module that prints or exits."""
+"""``dca pull`` and ``dca models``: get, list, show, register and remove models."""
 
 from __future__ import annotations
 
@@ -8,41 +8,9 @@ from typing import Annotated
 
 import typer
 
-from dca import __version__
-from dca.cli_ask import register as register_ask
-from dca.cli_common import JsonFlag, OneLineErrors, plain, print_json, progress_bar, resumes, user_errors
-from dca.cli_eval import register as register_eval
-from dca.cli_index import index_app
-from dca.cli_serve import register as register_serve
-from dca.cli_train import train_app
+from dca.cli.common import JsonFlag, OneLineErrors, plain, print_json, progress_bar, resumes, user_errors
 from dca.config import Paths
 from dca.errors import ConfigError
-
-app = typer.Typer(
-    cls=OneLineErrors,
-    rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
-    help="dca: answer questions with a small local model, your documents, and test-time reasoning.",
-    no_args_is_help=True,
-    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version_flag(value: bool) -> None:
-    if value:
-        typer.echo(f"dca {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", "-V", callback=_version_flag, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """dca: answer questions with a small local model, your documents, and test-time reasoning."""
-
 
 models_app = typer.Typer(
     cls=OneLineErrors,
@@ -50,49 +18,8 @@ models_app = typer.Typer(
     help="List, show, register and remove models.",
     no_args_is_help=True,
 )
-app.add_typer(models_app, name="models")
-app.add_typer(index_app, name="index")
-app.add_typer(train_app, name="train")
-register_ask(app)
-register_eval(app)
-register_serve(app)
 
 
-@app.command()
-@user_errors
-def version(as_json: JsonFlag = False) -> None:
-    """Print the dca version."""
-    if as_json:
-        print_json({"version": __version__})
-    else:
-        typer.echo(f"dca {__version__}")
-
-
-@app.command()
-@user_errors
-def doctor(
-    deep: Annotated[bool, typer.Option(help="Rehash every model instead of trusting verification stamps.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Check Python, llama.cpp, models, indexes, disk and memory; say how to fix each problem."""
-    from dca.doctor import run_checks_here
-
-    checks = run_checks_here(deep=deep)
-    ready = all(c.ok for c in checks if c.required)
-    if as_json:
-        print_json({"ready": ready, "checks": [c.to_json() for c in checks]})
-    else:
-        for check in checks:
-            mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
-            typer.echo(f"[{mark}] {check.name}: {check.detail}")
-            if not check.ok and check.fix:
-                typer.echo(f"       fix: {check.fix}")
-        typer.echo("dca is ready." if ready else "dca is not ready: apply the fixes above.")
-    if not ready:
-        raise typer.Exit(1)
-
-
-@app.command()
 @user_errors
 @resumes
 def pull(
@@ -303,44 +230,6 @@ def models_rm(
     typer.echo(done)
 
 
-@app.command()
-@user_errors
-def logs(
-    n: Annotated[int, typer.Option("-n", "--count", help="How many of the latest turns.")] = 10,
-    conversation: Annotated[str | None, typer.Option(help="Only this conversation (its id).")] = None,
-    clear: Annotated[bool, typer.Option("--clear", help="Delete the question log.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """The question log: the latest `dca ask` and chat turns (DCA_NO_LOG=1 or --no-log: off)."""
-    from dca.logbook import LogBook
-
-    book = LogBook(Paths.resolve())
-    if clear:
-        removed = book.clear()
-        typer.echo(f"deleted the question log ({removed} turns)")
-        return
-    if n < 1:
-        raise ConfigError(f"-n must be at least 1, got {n}")
-    turns = book.recent(n, conversation=conversation)
-    if as_json:
-        print_json([t.to_json() for t in turns])
-        return
-    if not turns:
-        typer.echo(f"no questions logged yet in {book.path}")
-    for t in turns:
-        when = t.to_json()["created"]
-        extra = f", {t.strategy}" if t.strategy and t.strategy != "direct" else ""
-        extra += f", adapter {t.adapter}" if t.adapter else ""
-        extra += f", index {t.index}" if t.index else ""
-        typer.echo(plain(f"#{t.id} {when} [{t.conversation}] {t.model}{extra}, {t.seconds:.1f} s"))
-        typer.echo(plain(f"  Q: {t.question}"))
-        answer = " ".join(t.answer.split())
-        typer.echo(plain(f"  A: {answer[:300]}{'…' if len(answer) > 300 else ''}"))
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    app.command("pull")(pull)
+    app.add_typer(models_app, name="models")

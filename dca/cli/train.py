@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from dca.cli_common import Dtype, JsonFlag, TraceFormat, print_json, resumes, user_errors
+from dca.cli.common import Dtype, JsonFlag, TraceFormat, print_json, resumes, user_errors
 
 if TYPE_CHECKING:
     SolutionFormat = str
