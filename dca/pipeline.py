@@ -11,18 +11,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as Steps
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dca.answer import (
+    DEFAULT_SUPPORT_QUESTION,
     NO_ANSWER,
+    SUPPORT_QUESTIONS,
     SYSTEM_GROUNDED,
     PromptParts,
     answer_instruction,
     build_prompt,
     cited_numbers,
     is_refusal,
+    support_messages,
 )
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
@@ -34,7 +37,7 @@ from dca.reasoning.think import Controls, generate
 from dca.runtime.adapters import choose_adapter, resolve_adapter
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Retrieval during reasoning asks for the answer in the style the user chose, without sources up front.
 SEARCH_STYLE = {
     "cited": "In the final answer, end each sentence with the number of the source it comes from, like [1].",
@@ -68,6 +71,11 @@ class AskConfig:
     # verify: a learned verifier (a probe file of `dca train probe`) that weighs each sample by its
     # P(right); None: the weighted vote on execution facts alone
     verifier: str | None = None
+    # Grounded or not: after a grounded single-pass answer, the model's P("Yes") that the sources
+    # state it (dca/answer/support.py). None: not asked; below this value the answer becomes
+    # "not in the sources" (0: asked and recorded, never refused).
+    min_support: float | None = None
+    support_question: str = DEFAULT_SUPPORT_QUESTION  # which wording asks it (measured in RESULTS)
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -79,6 +87,12 @@ class AskConfig:
         if any(not s for s in self.stop):
             raise ConfigError("a stop string is empty; give non-empty strings")
         answer_instruction(self.style)  # raises for an unknown style
+        if self.min_support is not None and not 0 <= self.min_support <= 1:
+            raise ConfigError(f"min_support must be between 0 and 1, got {self.min_support}")
+        if self.support_question not in SUPPORT_QUESTIONS:
+            raise ConfigError(
+                f"unknown support question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
+            )
         if self.verifier is not None and not Path(self.verifier).is_file():
             raise ConfigError(f"verifier {self.verifier} does not exist; train one with `dca train probe`")
 
@@ -123,6 +137,9 @@ class Answer:
     sources: list[Source]  # everything the model was shown
     citations: list[int]  # numbers of the sources the answer cites, in order of mention
     grounded: bool  # False when the answer says the sources do not contain it
+    # the model's P(the sources state the answer), when asked (AskConfig.min_support); None: not asked
+    support: float | None = None
+    unsupported_text: str = ""  # the answer the support check turned into "not in the sources"
     model: str
     adapter: str | None
     index: str | None
@@ -150,6 +167,8 @@ class Answer:
             "answer": self.text,
             "reasoning": r.reasoning if r else None,
             "grounded": self.grounded,
+            "support": None if self.support is None else round(self.support, 4),
+            "unsupported_answer": self.unsupported_text or None,
             "citations": [s.to_json() for s in self.cited_sources],
             "sources": [s.to_json() for s in self.sources],
             "model": self.model,
@@ -250,6 +269,14 @@ def run_pipeline(
     elif not strategy.thinks:
         yield from _single_pass(generator, parts.messages, gen, completion)
         text = completion.text.strip()
+        if config.min_support is not None and parts.sources and text and not is_refusal(text):
+            base.support = _support(generator, parts.messages, text, gen, config.support_question)
+            if base.support < config.min_support:
+                base.unsupported_text, text = text, NO_ANSWER
+                base.warnings.append(
+                    f"the model did not find its answer stated in the sources (support {base.support:.2f} "
+                    f"< {config.min_support}): answered that the sources do not contain it"
+                )
     else:
         run = reason(
             generator,
@@ -393,6 +420,15 @@ def _single_pass(
                 setattr(completion, name, value)
         else:
             yield item
+
+
+def _support(
+    generator: Generator, messages: list[dict[str, str]], text: str, gen: GenerationConfig, question: str
+) -> float:
+    """P("Yes") that the sources state ``text`` (the prompt before it is still in the KV cache)."""
+    check = replace(gen, temperature=0.0, max_tokens=1, stop=())
+    prompt = generator.chat_prompt(support_messages(messages, text, question))
+    return generator.choice_probabilities(prompt, ["Yes", "No"], check)[0]
 
 
 def _room(strategy: ReasoningConfig, answer_tokens: int, searching: bool) -> int:

@@ -9,7 +9,7 @@ import pytest
 from conftest import HashEmbedder, ScriptedGenerator, make_corpus
 from typer.testing import CliRunner
 
-from dca.answer import NO_ANSWER, build_prompt, cited_numbers, escape_source_text, is_refusal
+from dca.answer import NO_ANSWER, SUPPORT_QUESTIONS, build_prompt, cited_numbers, escape_source_text, is_refusal
 from dca.api import AskConfig, Assistant, Conversation, as_runnable
 from dca.cli import app
 from dca.config import Paths
@@ -177,6 +177,8 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "reasoning",
         "thinking",
         "grounded",
+        "support",
+        "unsupported_answer",
         "citations",
         "sources",
         "model",
@@ -194,7 +196,12 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "reasoning_tokens",
         "answer_tokens",
     }
-    assert data["schema_version"] == 2 and data["reasoning"] is None and data["thinking"] is None
+    assert (
+        data["schema_version"] == 3
+        and data["support"] is None
+        and data["reasoning"] is None
+        and data["thinking"] is None
+    )
     assert set(data["sources"][0]) == {"number", "path", "heading", "page", "char_start", "char_end", "score", "text"}
     json.dumps(data)
 
@@ -284,3 +291,40 @@ def test_min_similarity_answers_not_in_sources_without_the_model(
     assert "no source was similar enough" in far.warnings[0] and "minimum 0.99" in far.warnings[0]
     with pytest.raises(ConfigError, match="min_similarity must be between 0 and 1"):
         AskConfig(min_similarity=1.5)
+
+
+def test_the_support_check_asks_whether_the_sources_state_the_answer(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
+    """Issue 31: after the answer, the model's P("Yes") that the sources state it; below the
+    threshold the answer becomes "not in the sources", kept aside, with a warning."""
+    sure = ScriptedGenerator(["Cats purr [1]."], yes=0.9)
+    kept = _assistant(home, embedder, sure, k=2, min_support=0.5).ask("what do cats do")
+    assert kept.text == "Cats purr [1]." and kept.grounded and kept.support == 0.9
+    check = sure.prompts[1]
+    assert check.startswith(sure.prompts[0])  # the answer's prompt is a prefix: its KV cache is reused
+    assert "Cats purr [1]." in check and SUPPORT_QUESTIONS["stated"] in check
+    assert check.index("<source") < check.index("Cats purr [1].") < check.index(SUPPORT_QUESTIONS["stated"])
+
+    doubtful = ScriptedGenerator(["Cats bark [1]."], yes=0.1)
+    refused = _assistant(home, embedder, doubtful, k=2, min_support=0.5).ask("what do cats do")
+    assert refused.text == NO_ANSWER and not refused.grounded and refused.support == 0.1
+    assert refused.unsupported_text == "Cats bark [1]." and "support 0.10 < 0.5" in refused.warnings[0]
+    data = refused.to_json()
+    assert data["support"] == 0.1 and data["unsupported_answer"] == "Cats bark [1]."
+
+    recorded = _assistant(home, embedder, ScriptedGenerator(["Cats bark [1]."], yes=0.1), k=2, min_support=0.0)
+    assert recorded.ask("what do cats do").text == "Cats bark [1]."  # 0: asked and recorded, never refused
+    unasked = ScriptedGenerator(["Cats bark [1]."], yes=0.1)
+    plain_answer = _assistant(home, embedder, unasked, k=2).ask("what do cats do")
+    assert plain_answer.support is None and len(unasked.prompts) == 1  # off by default: one model call
+    refusal = ScriptedGenerator([NO_ANSWER], yes=0.0)
+    assert _assistant(home, embedder, refusal, k=2, min_support=0.5).ask("what do cats do").support is None
+    other = ScriptedGenerator(["Cats purr [1]."], yes=0.9)
+    _assistant(home, embedder, other, k=2, min_support=0.5, support_question="answers").ask("what do cats do")
+    assert SUPPORT_QUESTIONS["answers"] in other.prompts[1]
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="min_support must be between 0 and 1"):
+            AskConfig(min_support=bad)
+    with pytest.raises(ConfigError, match="unknown support question"):
+        AskConfig(support_question="vibes")

@@ -13,10 +13,13 @@ from dca.answer.prompt import (
     is_refusal,
     source_block,
 )
+from dca.answer.support import DEFAULT_SUPPORT_QUESTION, SUPPORT_QUESTIONS, support_messages
 
 __all__ = [
+    "DEFAULT_SUPPORT_QUESTION",
     "NO_ANSWER",
     "STYLES",
+    "SUPPORT_QUESTIONS",
     "SYSTEM_CLOSED_BOOK",
     "SYSTEM_GROUNDED",
     "PromptParts",
@@ -27,4 +30,5 @@ __all__ = [
     "is_refusal",
     "source_block",
     "strip_citations",
+    "support_messages",
 ]

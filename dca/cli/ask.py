@@ -41,6 +41,13 @@ MinSimilarity = Annotated[
     float,
     typer.Option(help="Answer 'not in the sources' when no source is this similar to the question (0: off)."),
 ]
+MinSupport = Annotated[
+    float | None,
+    typer.Option(
+        help="Ask the model whether the sources state its answer; below this P(yes) answer 'not in the "
+        "sources' (0: ask and report it, never refuse; unset: do not ask).",
+    ),
+]
 NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
 MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]
@@ -134,6 +141,7 @@ def _config(
     mode: str = "hybrid",
     min_similarity: float = 0.0,
     verifier: str | None = None,
+    min_support: float | None = None,
 ) -> Any:
     from dca.api import AskConfig
     from dca.reasoning.config import ReasoningConfig
@@ -150,6 +158,7 @@ def _config(
         style=style,
         reasoning=reasoning or ReasoningConfig(),
         verifier=verifier,
+        min_support=min_support,
     )
 
 
@@ -190,6 +199,7 @@ def ask(
     k: KOpt = None,
     mode: Mode = "hybrid",
     min_similarity: MinSimilarity = 0.0,
+    min_support: MinSupport = None,
     no_retrieval: NoRetrieval = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
     max_tokens: MaxTokens = 512,
@@ -220,7 +230,18 @@ def ask(
         not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
     )
     config = _config(
-        k, no_retrieval, max_tokens, temperature, seed, adapter, style, reasoning, mode, min_similarity, verifier
+        k,
+        no_retrieval,
+        max_tokens,
+        temperature,
+        seed,
+        adapter,
+        style,
+        reasoning,
+        mode,
+        min_similarity,
+        verifier,
+        min_support,
     )
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)

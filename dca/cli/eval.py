@@ -93,6 +93,16 @@ def eval_command(
     verifier: Annotated[
         str | None, typer.Option(help="verify: a learned verifier (a .probe.json of `dca train probe`).")
     ] = None,
+    min_support: Annotated[
+        float | None,
+        typer.Option(
+            help="rag: ask the model whether the sources state its answer; below this P(yes) answer "
+            "'not in the sources' (0: ask and record it only)."
+        ),
+    ] = None,
+    support_question: Annotated[
+        str, typer.Option(help="rag: the wording of the grounded check (stated | answers; docs/answering.md).")
+    ] = "stated",
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -109,6 +119,8 @@ def eval_command(
         model=model,
         adapter=adapter,
         verifier=verifier,
+        min_support=min_support,
+        support_question=support_question,
         index=index,
         mode=setting or "",
         offset=offset,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dca.answer import answer_instruction, strip_citations
+from dca.answer import DEFAULT_SUPPORT_QUESTION, SUPPORT_QUESTIONS, answer_instruction, strip_citations
 from dca.choices import VOTING
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
@@ -59,6 +59,8 @@ class EvalConfig:
     adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
     greedy_first: bool = True  # votes: the first sample of each kind is greedy
     verifier: str | None = None  # verify: a probe file (`dca train probe`); None: execution facts only
+    min_support: float | None = None  # rag: the grounded check's threshold (AskConfig.min_support)
+    support_question: str = DEFAULT_SUPPORT_QUESTION  # rag: the grounded check's wording
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
@@ -71,6 +73,12 @@ class EvalConfig:
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
         answer_instruction(self.answer_style)  # raises for an unknown style
+        if self.min_support is not None and not 0 <= self.min_support <= 1:
+            raise ConfigError(f"--min-support must be between 0 and 1, got {self.min_support}")
+        if self.support_question not in SUPPORT_QUESTIONS:
+            raise ConfigError(
+                f"unknown --support-question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
+            )
         if self.limit < 0 or self.offset < 0:
             raise ConfigError(f"offset and limit must be >= 0, got {self.offset} and {self.limit}")
 
@@ -229,6 +237,8 @@ def run_eval(
                 system=None if rag else task.system,
                 reasoning=config.reasoning(),
                 verifier=config.verifier,
+                min_support=config.min_support,
+                support_question=config.support_question,
             ),
         )
         for example in todo:
@@ -264,6 +274,9 @@ def _row(task: Task, example: Example, answer: Any, retrieved: list[int] | None,
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,
     }
+    if answer.support is not None:
+        row["support"] = round(answer.support, 4)
+        row["unsupported_answer"] = answer.unsupported_text or None
     if reasoning is not None:
         row["reasoning"] = reasoning.to_json()
         if task.name in ("gsm8k", "math500"):  # no majority (every sample failed) scores 0, as accuracy does

@@ -272,6 +272,7 @@ def dca_extra(answer: Answer) -> dict[str, Any]:
         "sources": [s.to_json() for s in answer.sources],
         "citations": answer.citations,
         "grounded": answer.grounded,
+        "support": answer.support,
         "index": answer.index,
         "adapter": answer.adapter,
         "thinking": answer.reasoning.to_json() if answer.reasoning else None,
