@@ -50,7 +50,10 @@ SEARCH_STYLE = {
 class AskConfig:
     """How a question is answered; CLI flags map one-to-one."""
 
-    k: int = 5  # sources retrieved per question
+    k: int = 5  # sources retrieved per question (the most, with k_cutoff)
+    # adaptive k: drop the sources after the first whose retrieval score is below this fraction
+    # of the best source's (0: always k; knowledge.retrieval.adaptive_k)
+    k_cutoff: float = 0.0
     mode: str = "hybrid"  # retrieval mode: dense, bm25 or hybrid
     retrieval: bool = True  # False: answer closed-book, without the index
     max_tokens: int = 512  # room kept for the answer
@@ -80,6 +83,8 @@ class AskConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
+        if not 0 <= self.k_cutoff < 1:
+            raise ConfigError(f"k_cutoff must be in [0, 1), got {self.k_cutoff}")
         if not 0 <= self.min_similarity <= 1:
             raise ConfigError(f"min_similarity must be between 0 and 1, got {self.min_similarity}")
         if not 0 < self.top_p <= 1:

@@ -328,3 +328,29 @@ def test_the_support_check_asks_whether_the_sources_state_the_answer(
             AskConfig(min_support=bad)
     with pytest.raises(ConfigError, match="unknown support question"):
         AskConfig(support_question="vibes")
+
+
+def test_adaptive_k_keeps_the_sources_near_the_best_score(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    """Issue 31: with k_cutoff, sources after the first one far below the best are not given."""
+    from types import SimpleNamespace
+
+    from dca.knowledge.retrieval import Hit, SearchConfig, adaptive_k
+
+    def hits(*scores: float) -> list[Hit]:
+        return [Hit(rank=i, score=s, chunk=SimpleNamespace()) for i, s in enumerate(scores, start=1)]  # type: ignore[arg-type]
+
+    rrf = hits(2 / 61, 1 / 61 + 1 / 70, 1 / 62, 1 / 63 + 1 / 64)  # both lists, both, one list, both
+    assert [h.rank for h in adaptive_k(rrf, 0.6)] == [1, 2]  # stops at the first far below: 3 and 4 go
+    assert [h.rank for h in adaptive_k(rrf, 0.4)] == [1, 2, 3, 4]
+    assert [h.rank for h in adaptive_k(rrf, 0.0)] == [1, 2, 3, 4]  # 0: k, unchanged
+    assert [h.rank for h in adaptive_k(hits(0.5), 0.9)] == [1] and adaptive_k([], 0.5) == []
+    generator = ScriptedGenerator(["Cats purr [1]."])
+    every = _assistant(home, embedder, generator, k=4).ask("what do cats do")
+    fewer = _assistant(home, embedder, generator, k=4, k_cutoff=0.95).ask("what do cats do")
+    assert 1 <= len(fewer.sources) < len(every.sources) == 4
+    assert generator.prompts[1].count("<source id=") == len(fewer.sources)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="k_cutoff must be in"):
+            AskConfig(k_cutoff=bad)
+        with pytest.raises(ConfigError, match="cutoff must be in"):
+            SearchConfig(cutoff=bad)

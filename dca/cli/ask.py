@@ -41,6 +41,13 @@ MinSimilarity = Annotated[
     float,
     typer.Option(help="Answer 'not in the sources' when no source is this similar to the question (0: off)."),
 ]
+KCutoff = Annotated[
+    float,
+    typer.Option(
+        help="Adaptive k: drop the sources after the first whose retrieval score is below this fraction "
+        "of the best one's (0: always k)."
+    ),
+]
 MinSupport = Annotated[
     float | None,
     typer.Option(
@@ -142,6 +149,7 @@ def _config(
     min_similarity: float = 0.0,
     verifier: str | None = None,
     min_support: float | None = None,
+    k_cutoff: float = 0.0,
 ) -> Any:
     from dca.api import AskConfig
     from dca.reasoning.config import ReasoningConfig
@@ -159,6 +167,7 @@ def _config(
         reasoning=reasoning or ReasoningConfig(),
         verifier=verifier,
         min_support=min_support,
+        k_cutoff=k_cutoff,
     )
 
 
@@ -200,6 +209,7 @@ def ask(
     mode: Mode = "hybrid",
     min_similarity: MinSimilarity = 0.0,
     min_support: MinSupport = None,
+    k_cutoff: KCutoff = 0.0,
     no_retrieval: NoRetrieval = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
     max_tokens: MaxTokens = 512,
@@ -242,6 +252,7 @@ def ask(
         min_similarity,
         verifier,
         min_support,
+        k_cutoff,
     )
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)

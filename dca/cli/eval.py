@@ -69,6 +69,9 @@ def eval_command(
     answerable_only: Annotated[bool, typer.Option(help="squad2: answerable questions only.")] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     k: Annotated[int, typer.Option("--k", "-k", help="Sources retrieved per question (rag).")] = 5,
+    k_cutoff: Annotated[
+        float, typer.Option(help="rag: adaptive k, drop sources below this fraction of the best one's score.")
+    ] = 0.0,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 512,
     style: Annotated[
         AnswerStyle,
@@ -128,6 +131,7 @@ def eval_command(
         answerable_only=answerable_only,
         seed=seed,
         k=k,
+        k_cutoff=k_cutoff,
         max_tokens=max_tokens,
         answer_style=style,
         strategy=strategy,

@@ -48,7 +48,8 @@ class EvalConfig:
     limit: int = 0  # first N examples after the offset (0 = all)
     answerable_only: bool = False  # squad2: skip unanswerable questions
     seed: int = 0
-    k: int = 5  # retrieved sources per question (rag)
+    k: int = 5  # retrieved sources per question (rag; the most, with k_cutoff)
+    k_cutoff: float = 0.0  # rag: adaptive k (AskConfig.k_cutoff; 0: always k)
     max_tokens: int = 512
     # rag: how the answer is asked for: "cited" is `dca ask`'s prompt (sentences ending in [n]);
     # "short" asks for the answer phrase alone, which is what SQuAD-style EM/F1 measure.
@@ -73,6 +74,8 @@ class EvalConfig:
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
         answer_instruction(self.answer_style)  # raises for an unknown style
+        if not 0 <= self.k_cutoff < 1:
+            raise ConfigError(f"--k-cutoff must be in [0, 1), got {self.k_cutoff}")
         if self.min_support is not None and not 0 <= self.min_support <= 1:
             raise ConfigError(f"--min-support must be between 0 and 1, got {self.min_support}")
         if self.support_question not in SUPPORT_QUESTIONS:
@@ -229,6 +232,7 @@ def run_eval(
             embedder=embedder,
             config=AskConfig(
                 k=config.k,
+                k_cutoff=config.k_cutoff,
                 retrieval=rag,
                 max_tokens=config.max_tokens,
                 seed=config.seed,

@@ -28,10 +28,15 @@ class SearchConfig:
     source: str = ""  # glob on the source path, e.g. "*.md" or "*/docs/*"; "" = all
     candidates: int = 50  # per-method candidates fused by hybrid search
     rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+    # adaptive k: after the best hit, stop at the first whose score is below this fraction of
+    # the best one's (0: always k hits); k stays the most
+    cutoff: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {self.k}")
+        if not 0 <= self.cutoff < 1:
+            raise ConfigError(f"the adaptive-k cutoff must be in [0, 1), got {self.cutoff}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.candidates < self.k:
@@ -119,7 +124,25 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
         hits.append(Hit(rank=len(hits) + 1, score=score, chunk=chunk, similarity=similarity.get(chunk_id)))
         if len(hits) == config.k:
             break
-    return hits
+    return adaptive_k(hits, config.cutoff)
+
+
+def adaptive_k(hits: list[Hit], cutoff: float) -> list[Hit]:
+    """The leading hits down to the first whose score falls below ``cutoff`` x the best score.
+
+    >>> from types import SimpleNamespace as S
+    >>> [h.rank for h in adaptive_k([Hit(rank=r, score=s, chunk=S()) for r, s in ((1, 0.032), (2, 0.030), (3, 0.016))], 0.6)]
+    [1, 2]
+    """
+    if cutoff <= 0 or not hits or hits[0].score <= 0:
+        return hits
+    floor = cutoff * hits[0].score
+    kept = [hits[0]]
+    for hit in hits[1:]:
+        if hit.score < floor:
+            break
+        kept.append(hit)
+    return kept
 
 
 def search_index(
