@@ -76,6 +76,19 @@ def test_each_mode_finds_the_right_section(home: Paths, tmp_path: Path, embedder
     assert text[top.chunk.char_start : top.chunk.char_end] == top.chunk.text
 
 
+def test_bm25_leaves_function_words_out_of_the_query(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    """Issue 31: "what is ... how does it" matched every chunk that has those words."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "chatty.md").write_text("What is it? How does it work, and what is it for? It is what it is.\n")
+    (corpus / "facts.md").write_text("The zebra gallops across the plain.\n")
+    _add(home, embedder, corpus)
+    top = _search(home, embedder, "What is it, and how does the zebra move?", mode="bm25", k=2)
+    assert [Path(h.chunk.path).name for h in top] == ["facts.md"]  # the chatty file shares only function words
+    only = _search(home, embedder, "what is it", mode="bm25", k=2)  # nothing but function words: kept
+    assert [Path(h.chunk.path).name for h in only] == ["chatty.md"]
+
+
 def test_source_glob_filters(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
     corpus = make_corpus(tmp_path / "corpus")
     _add(home, embedder, corpus)
