@@ -17,15 +17,14 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # English function words, left out of the keyword query: OR-ed in, "what is ... how does it"
 # matched every chunk that has them and pushed the chunks holding the content words down
 # (issue 31: the demo question ranked docs/overview.md nowhere in the top 50 by BM25).
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
+_STOPWORDS = """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have
     having he her here hers herself him himself his how i if in into is it its itself just me more most
     my myself no nor not now of off on once only or other our ours ourselves out over own same she should
     so some such than that the their theirs them themselves then there these they this those through to
     too under until up very was we were what when where which while who whom why will with would you
-    your yours yourself yourselves""".split()
-)
+    your yours yourself yourselves"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 MAX_K = 1000  # more results than this is a mistake (and FAISS takes 64-bit k only up to its limits)
