@@ -103,6 +103,7 @@ def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(
     assert summary["train_samples"] == 3 * (12 - held) and summary["dev_samples"] == 3 * held
     assert summary["train_auroc"] > 0.9  # it fits what it was trained on
     assert 0.0 <= summary["dev_auroc"] <= 1.0 and 0.0 <= summary["dev_vote_share_auroc"] <= 1.0
+    assert 0.0 <= summary["dev_within_auroc"] <= 1.0 and 0.0 <= summary["dev_vote_share_within_auroc"] <= 1.0
     assert summary["dev_any_accuracy"] == 1.0 and 0.0 <= summary["dev_weighted_accuracy"] <= 1.0
     with np.load(tmp_path / "run" / "features.npz") as cache:
         assert cache["values"].shape[0] == 36

@@ -79,6 +79,22 @@ def auroc(scores: list[float] | np.ndarray, labels: list[bool] | np.ndarray) -> 
     return float(greater / (len(right) * len(wrong)))
 
 
+def within_auroc(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> float:
+    """AUROC over pairs of a right and a wrong sample of the same question: what re-ranking one
+    question's samples needs (a pooled AUROC also rewards telling easy questions from hard ones).
+
+    >>> within_auroc(np.array([0.9, 0.1, 0.2, 0.3]), np.array([True, False, True, False]), np.array([0, 0, 1, 1]))
+    0.5
+    """
+    wins = pairs = 0.0
+    for group in np.unique(groups):
+        members = groups == group
+        right, wrong = scores[members & labels], scores[members & ~labels]
+        wins += (right[:, None] > wrong[None, :]).sum() + 0.5 * (right[:, None] == wrong[None, :]).sum()
+        pairs += len(right) * len(wrong)
+    return float(wins / pairs) if pairs else float("nan")
+
+
 def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float, steps: int = 25) -> tuple[np.ndarray, float]:
     """Ridge logistic regression by Newton's method on (already standardized) ``features``."""
     n, width = features.shape
@@ -281,6 +297,8 @@ def train_probe(
         "train_auroc": round(auroc(scores[~dev], labels[~dev]), 4),
         "dev_auroc": round(auroc(scores[dev], labels[dev]), 4),
         "dev_vote_share_auroc": round(auroc(shares[dev], labels[dev]), 4),
+        "dev_within_auroc": round(within_auroc(scores[dev], labels[dev], groups[dev]), 4),
+        "dev_vote_share_within_auroc": round(within_auroc(shares[dev], labels[dev], groups[dev]), 4),
         **picks(rows, scores, dev),
     }
     probe = replace(probe, meta={"data": config.data, "data_sha256": config.data_sha256, **summary})
