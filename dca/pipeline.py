@@ -71,8 +71,8 @@ class AskConfig:
     style: str = "cited"  # grounded answers: "cited" sentences ending in [n], or "short" (the answer alone)
     system: str | None = None  # replaces the default system prompt (eval: the task's instructions)
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)  # strategy, budget, samples, search
-    # verify: a learned verifier (a probe file of `dca train probe`) that weighs each sample by its
-    # P(right); None: the weighted vote on execution facts alone
+    # verify: a learned verifier that weighs each sample by its P(right): a probe file of `dca train
+    # probe` or a NAME.verifier.json of `dca train dpo`; None: the weighted vote on execution facts alone
     verifier: str | None = None
     # Grounded or not: after a grounded single-pass answer, the model's P("Yes") that the sources
     # state it (dca/answer/support.py). None: not asked; below this value the answer becomes
@@ -99,7 +99,9 @@ class AskConfig:
                 f"unknown support question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
             )
         if self.verifier is not None and not Path(self.verifier).is_file():
-            raise ConfigError(f"verifier {self.verifier} does not exist; train one with `dca train probe`")
+            raise ConfigError(
+                f"verifier {self.verifier} does not exist; train one with `dca train probe` or `dca train dpo`"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -497,9 +499,26 @@ def _warnings(parts: PromptParts) -> list[str]:
 
 
 def _verifier(path: str | None, generator: Generator) -> Any:
-    """The verify strategy's learned verifier (a probe over the generator's hidden states), if asked for."""
+    """The verify strategy's learned verifier, if asked for: a probe over the generator's hidden
+    states, or a preference-trained adapter scoring program candidates by its implicit reward."""
     if not path:
         return None
-    from dca.runtime.probe import Probe, ProbeScorer
+    from dca.reasoning.program import FENCE, program_messages
+    from dca.reasoning.verify import program_response
+    from dca.runtime.preference import PreferenceScorer, PreferenceVerifier, read_verifier
+    from dca.runtime.probe import ProbeScorer
 
-    return ProbeScorer(generator, Probe.load(Path(path)))  # type: ignore[arg-type]
+    verifier = read_verifier(Path(path))
+    if isinstance(verifier, PreferenceVerifier):
+        # as `dca train dpo` scored a program: the opening fence is part of the prompt, the rest
+        # of the program (and the end of turn) is the response
+
+        def prompt_for(question: str) -> str:
+            return generator.chat_prompt(program_messages([{"role": "user", "content": question}])) + FENCE
+
+        def response_of(solution: str) -> str | None:
+            response = program_response(solution)
+            return response[len(FENCE) :] if response else None
+
+        return PreferenceScorer(generator, verifier, prompt_for=prompt_for, response_of=response_of)  # type: ignore[arg-type]
+    return ProbeScorer(generator, verifier)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from dca.cli.common import (
     RetrievalMode,
     StrategyName,
     ThinkingMode,
+    VerifySamples,
     plain,
     print_json,
     settings,
@@ -76,7 +77,13 @@ MinThinking = Annotated[int, typer.Option(help="Thinking shorter than this is ex
 Samples = Annotated[int | None, typer.Option(help="vote/program-vote/mix/verify: most samples.")]
 Verifier = Annotated[
     str | None,
-    typer.Option(help="verify: a learned verifier (a .probe.json of `dca train probe`) that weighs each sample."),
+    typer.Option(
+        help="verify: a learned verifier that weighs each sample (NAME.probe.json of `dca train probe`, "
+        "NAME.verifier.json of `dca train dpo`)."
+    ),
+]
+VerifyOn = Annotated[
+    VerifySamples, typer.Option(help="verify: the samples drawn and weighed: thoughts, programs, or both in turn.")
 ]
 Adaptive = Annotated[
     bool, typer.Option("--adaptive/--fixed", help="votes and verify: stop sampling once the vote is decided.")
@@ -113,6 +120,7 @@ def _reasoning(
     adaptive: bool,
     searches: int,
     fallback: bool,
+    verify_on: str = "cot",
 ) -> Any:
     from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
 
@@ -124,7 +132,12 @@ def _reasoning(
             err=True,
         )
     base = measured if think or (strategy and strategy != "direct") else ReasoningConfig()
-    changes: dict[str, Any] = {"min_thinking": min_thinking, "adaptive": adaptive, "fallback": fallback}
+    changes: dict[str, Any] = {
+        "min_thinking": min_thinking,
+        "adaptive": adaptive,
+        "fallback": fallback,
+        "verify_on": verify_on,
+    }
     if strategy:
         changes["strategy"] = strategy
     if budget is not None:
@@ -226,6 +239,7 @@ def ask(
     fallback: Fallback = True,
     thinking: Thinking = "show",
     verifier: Verifier = None,
+    verify_on: VerifyOn = "cot",
     n_ctx: NCtx = 4096,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -237,7 +251,7 @@ def ask(
 
     question = _question(question)
     reasoning = _reasoning(
-        not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback
+        not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback, verify_on
     )
     config = _config(
         k,

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from dca.choices import ANSWER_STYLES, DTYPES, EVAL_SETTINGS, RETRIEVAL_MODES, STRATEGIES, THINKING_MODES, TRACE_FORMATS
+from dca.choices import (
+    ANSWER_STYLES,
+    DTYPES,
+    EVAL_SETTINGS,
+    RETRIEVAL_MODES,
+    STRATEGIES,
+    THINKING_MODES,
+    TRACE_FORMATS,
+    VERIFY_SAMPLES,
+)
 from dca.errors import DcaError
 
 # Option types that take one of a few words: help lists them, anything else is one clear error.
@@ -27,6 +36,7 @@ if TYPE_CHECKING:
     EvalSetting: TypeAlias = str
     TraceFormat: TypeAlias = str
     Dtype: TypeAlias = str
+    VerifySamples: TypeAlias = str
 else:
     RetrievalMode = Literal[RETRIEVAL_MODES]
     AnswerStyle = Literal[ANSWER_STYLES]
@@ -35,6 +45,7 @@ else:
     EvalSetting = Literal[EVAL_SETTINGS]
     TraceFormat = Literal[TRACE_FORMATS]
     Dtype = Literal[DTYPES]
+    VerifySamples = Literal[VERIFY_SAMPLES]
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

@@ -13,6 +13,7 @@ from dca.cli.common import (
     EvalSetting,
     JsonFlag,
     StrategyName,
+    VerifySamples,
     print_json,
     progress_bar,
     resumes,
@@ -94,8 +95,12 @@ def eval_command(
         bool, typer.Option("--fallback/--no-fallback", help="rag with searches: plain RAG when no answer comes.")
     ] = True,
     verifier: Annotated[
-        str | None, typer.Option(help="verify: a learned verifier (a .probe.json of `dca train probe`).")
+        str | None,
+        typer.Option(help="verify: a learned verifier (NAME.probe.json or NAME.verifier.json of `dca train`)."),
     ] = None,
+    verify_on: Annotated[
+        VerifySamples, typer.Option(help="verify: the samples drawn and weighed: thoughts, programs, or both.")
+    ] = "cot",
     min_support: Annotated[
         float | None,
         typer.Option(
@@ -122,6 +127,7 @@ def eval_command(
         model=model,
         adapter=adapter,
         verifier=verifier,
+        verify_on=verify_on,
         min_support=min_support,
         support_question=support_question,
         index=index,

@@ -59,7 +59,8 @@ class EvalConfig:
     samples: int = 5  # vote, program-vote, mix, verify: most samples
     adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
     greedy_first: bool = True  # votes: the first sample of each kind is greedy
-    verifier: str | None = None  # verify: a probe file (`dca train probe`); None: execution facts only
+    verifier: str | None = None  # verify: a verifier file (`dca train probe|dpo`); None: execution facts only
+    verify_on: str = "cot"  # verify: the samples drawn (cot, program, mix)
     min_support: float | None = None  # rag: the grounded check's threshold (AskConfig.min_support)
     support_question: str = DEFAULT_SUPPORT_QUESTION  # rag: the grounded check's wording
     budget: int = 512  # thinking tokens per sample
@@ -96,6 +97,7 @@ class EvalConfig:
             repair=self.repair,
             max_searches=self.searches,
             fallback=self.fallback,
+            verify_on=self.verify_on,
             seed=self.seed,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dca.choices import STRATEGIES
+from dca.choices import STRATEGIES, VERIFY_SAMPLES
 from dca.errors import ConfigError
 from dca.runtime.generation import MAX_SAMPLES
 
@@ -32,11 +32,16 @@ class ReasoningConfig:
     snippet_chars: int = 400  # characters kept of each inserted hit (prefill costs on a CPU)
     fallback: bool = True  # retrieval during reasoning: plain RAG when no answer comes out
     min_confidence: float = 0.0  # fall back to plain RAG below this vote share (0 = only on no answer)
+    # verify: the kind of samples drawn and weighed: thoughts, programs (what a preference verifier
+    # trained on programs scores), or both in turn as mix draws them
+    verify_on: str = "cot"
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}")
+        if self.verify_on not in VERIFY_SAMPLES:
+            raise ConfigError(f"unknown verify samples {self.verify_on!r}; use one of: {', '.join(VERIFY_SAMPLES)}")
         if not 1 <= self.budget <= MAX_BUDGET:
             raise ConfigError(f"the thinking budget must be between 1 and {MAX_BUDGET} tokens, got {self.budget}")
         if not 0 <= self.min_thinking <= self.budget:

@@ -115,7 +115,7 @@ def _strategy(
     prompt = generator.chat_prompt(with_instructions(messages, config, searching))
     greedy = replace(gen, temperature=0.0, seed=config.seed)
     n = config.n_samples if config.strategy in VOTING else 1
-    kinds = _kinds(config.strategy, n)
+    kinds = _kinds(config.verify_on if config.strategy == "verify" else config.strategy, n)
     # The first sample of each kind is decoded greedily: the vote starts from the single pass's
     # answer (the strongest one sample) and the samples drawn after it add diversity.
     greedy_ks = {kinds.index(kind) for kind in set(kinds)} if config.greedy_first or n == 1 else set()
@@ -176,6 +176,7 @@ def _strategy(
 
 
 def _kinds(strategy: str, n: int) -> list[str]:
+    """The kind of each of ``n`` samples (verify passes what it draws: cot, program or mix)."""
     if strategy in ("program", "program-vote"):
         return ["program"] * n
     if strategy == "mix":  # programs first: they are the cheapest strong signal on a CPU

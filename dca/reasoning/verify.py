@@ -32,6 +32,23 @@ def solution_text(sample: Sample) -> str:
     return f"{sample.reasoning}\n{sample.answer}"
 
 
+def program_response(solution: str) -> str | None:
+    """The response the model wrote for a program candidate's ``solution_text`` (its fenced
+    code, without the output dca appended); None for a thought.
+
+    >>> program_response(solution_text(Sample(kind="program", reasoning="print(4)", answer="4", final="4")))
+    '```python\\nprint(4)\\n```'
+    >>> program_response("I think it is 4.") is None
+    True
+    """
+    head = "```python\n"
+    if not solution.startswith(head):
+        return None
+    end = solution.rfind("\n```\nOutput:")
+    body = solution[len(head) : end] if end >= 0 else solution[len(head) :].removesuffix("\n```")
+    return f"{head}{body}\n```"
+
+
 class Scorer(Protocol):
     """Scores how likely a solution is to be correct."""
 

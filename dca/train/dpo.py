@@ -239,10 +239,22 @@ def train_dpo(
         alpha=config.alpha,
         base_model=base_name,
     )
+    from dca.runtime.preference import PreferenceVerifier
+
+    verifier = PreferenceVerifier(
+        base_model=base_name,
+        adapter=Path(adapter),
+        reference=Path(config.init_adapter).resolve() if config.init_adapter else None,
+        beta=config.beta,
+        meta={"pairs": config.data, "pairs_sha256": config.data_sha256},
+    )
+    verifier_path = folder / f"{name}.verifier.json"
+    atomic_write_json(verifier_path, verifier.to_json(folder))
     logged = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
     summary = {
         "name": name,
         "adapter": str(adapter),
+        "verifier": str(verifier_path),
         "steps": step,
         "pairs": len(encoded),
         "tokens": state["tokens"],
