@@ -77,6 +77,10 @@ class Assistant:
             self._generator = load_runtime(self._model, paths=self.paths, config=self._runtime_config)
         return self._generator
 
+    def index_size(self) -> int:
+        """Chunks in the index (0 without one)."""
+        return int(self._open_index().stats()["chunks"]) if self.index_name is not None else 0
+
     def retrieve(self, question: str, config: AskConfig | None = None) -> list[Hit]:
         """The chunks ``ask`` would give the model for ``question``."""
         from dca.knowledge.retrieval import search_index

@@ -232,6 +232,17 @@ def test_cli_ask_json_and_errors(
     assert empty.exit_code == 1 and "question is empty" in empty.stderr
     unknown = runner.invoke(app, ["ask", "x", "--index", "nope"])
     assert unknown.exit_code == 1 and "existing: default" in unknown.stderr
+    # issue 31's bad input: k above the index, a threshold outside 0..1; each one line, exit 1
+    for args, message in (
+        (["--k", "999"], "--k 999 is more than the"),
+        (["--k", "0"], "k must be at least 1"),
+        (["--min-support", "1.5"], "min_support must be between 0 and 1"),
+        (["--k-cutoff", "1"], "k_cutoff must be in [0, 1)"),
+    ):
+        bad = runner.invoke(app, ["ask", "what do volcanoes do", *args])
+        assert bad.exit_code == 1 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, args
+    with_support = runner.invoke(app, ["ask", "what do volcanoes do", "--min-support", "0", "--json"])
+    assert json.loads(with_support.stdout)["support"] == 0.5  # the scripted model's P(yes)
 
 
 def test_missing_model_says_which_pull_to_run(home: Paths, indexed: Path, fake_embedder: HashEmbedder) -> None:

@@ -110,6 +110,17 @@ def _assistant(
     return Assistant(index=index, model=chosen.pick("model", model), runtime=runtime)
 
 
+def _check_k(k: int | None, assistant: Any) -> None:
+    """An explicit --k above the index's size is a mistake worth a line (a setting is not checked:
+    a small index then gives what it has)."""
+    if k is not None and assistant.index_name is not None:
+        size = assistant.index_size()
+        if k > size:
+            raise ConfigError(
+                f"--k {k} is more than the {size} chunks in index {assistant.index_name!r}; use at most {size}"
+            )
+
+
 def _reasoning(
     retrieval: bool,
     think: bool,
@@ -270,6 +281,7 @@ def ask(
     )
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)
+    _check_k(k, assistant)
     run = assistant.start(question, config=config)
     if as_json:
         answer = consume(run, lambda event: None, pause=False)
