@@ -200,3 +200,20 @@ def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one(
     state = sft._load_checkpoint(tmp_path, fresh, torch.optim.AdamW(fresh.parameters(), lr=0.1))
     assert state is not None and state["step"] == 1
     assert all(torch.equal(p, saved[name]) for name, p in fresh.named_parameters())
+
+
+def test_the_training_device_is_checked_before_anything_loads() -> None:
+    """Issue 29 (one training path): sft, dpo and grpo take --device auto|cpu|cuda; cuda where torch
+    sees no GPU is one line naming the fix."""
+    from dca.errors import ConfigError, TrainError
+    from dca.train.dpo import DPOConfig
+    from dca.train.sft import SFTConfig, resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainError, match="--device cuda, but torch .* sees no GPU"):
+            resolve_device("cuda")
+    for make in (SFTConfig, DPOConfig):
+        with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
+            make(data="x.jsonl", device="tpu")

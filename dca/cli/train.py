@@ -16,6 +16,24 @@ if TYPE_CHECKING:
 else:
     SolutionFormat = Literal["program", "cot"]
 
+# Options the training commands share (one wording, one default each).
+BaseModel = Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")]
+Alpha = Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")]
+MaxSteps = Annotated[int, typer.Option(help="Stop after N optimizer steps (0: the epochs decide).")]
+Warmup = Annotated[int, typer.Option(help="Warm-up steps.")]
+CheckpointEvery = Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")]
+Precision = Annotated[Dtype, typer.Option(help="Training precision.")]
+Checkpointing = Annotated[
+    bool,
+    typer.Option(
+        "--grad-checkpointing/--no-grad-checkpointing",
+        help="Recompute activations in the backward pass: less memory, about a third more compute.",
+    ),
+]
+Device = Annotated[str, typer.Option(help="Where torch trains: auto (cuda when torch sees a GPU), cpu or cuda.")]
+RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")]
+
+
 train_app = typer.Typer(
     rich_markup_mode=None,  # help text is plain: "[n]" stays "[n]"
     help="Train the reasoning adapter: collect traces, SFT a LoRA, RL rounds (ReST-EM); exports GGUF.",
@@ -129,7 +147,7 @@ def probe_command(
         float | None,
         typer.Option(help="Ridge penalty of the logistic regression (default: chosen by cross-validation)."),
     ] = None,
-    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    folder: RunDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fit the learned verifier: a linear probe on the base's hidden state, P(right) per sample (resumable)."""
@@ -162,29 +180,24 @@ def probe_command(
 def sft_command(
     data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect`.")],
     out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
+    model: BaseModel = None,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
-    alpha: Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")] = 32,
+    alpha: Alpha = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
     epochs: Annotated[int, typer.Option(help="Passes over the traces.")] = 1,
-    max_steps: Annotated[int, typer.Option(help="Stop after N optimizer steps (0: the epochs decide).")] = 0,
+    max_steps: MaxSteps = 0,
     seq_len: Annotated[int, typer.Option(help="Tokens per packed sequence.")] = 512,
     grad_accum: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 4,
-    warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 5,
-    checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = 25,
-    dtype: Annotated[Dtype, typer.Option(help="Training precision.")] = "bfloat16",
-    checkpointing: Annotated[
-        bool,
-        typer.Option(
-            "--grad-checkpointing/--no-grad-checkpointing",
-            help="Recompute activations in the backward pass: less memory, about a third more compute.",
-        ),
-    ] = True,
+    warmup: Warmup = 5,
+    checkpoint_every: CheckpointEvery = 25,
+    dtype: Precision = "bfloat16",
+    checkpointing: Checkpointing = True,
     seed: Annotated[int, typer.Option(help="Seed (data order, initialisation).")] = 0,
     max_easy: Annotated[
         int, typer.Option(help="At most N traces of a question whose samples were mostly (3/4) right; 0: all.")
     ] = 0,
-    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    device: Device = "auto",
+    folder: RunDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a LoRA on traces (bf16 on the CPU; resumable after kill -9; exports NAME.gguf)."""
@@ -206,6 +219,7 @@ def sft_command(
         gradient_checkpointing=checkpointing,
         seed=seed,
         max_easy=max_easy,
+        device=device,
     )
     started = time.monotonic()
 
@@ -233,28 +247,26 @@ def sft_command(
 def dpo_command(
     data: Annotated[Path, typer.Option(help="Pairs JSONL from `dca train pairs`.")],
     out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
+    model: BaseModel = None,
     init_adapter: Annotated[
         Path | None, typer.Option(help="LoRA GGUF to start from; it is also the reference policy.")
     ] = None,
     rank: Annotated[int, typer.Option(help="LoRA rank (that of --init-adapter when given).")] = 16,
-    alpha: Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")] = 32,
+    alpha: Alpha = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-5,
     beta: Annotated[float, typer.Option(help="DPO beta: strength of the pull away from the reference.")] = 0.1,
     nll_weight: Annotated[float, typer.Option(help="Weight of the chosen response's NLL (IRPO); 0: plain DPO.")] = 1.0,
     epochs: Annotated[int, typer.Option(help="Passes over the pairs.")] = 1,
-    max_steps: Annotated[int, typer.Option(help="Stop after N optimizer steps (0: the epochs decide).")] = 0,
+    max_steps: MaxSteps = 0,
     seq_len: Annotated[int, typer.Option(help="Prompt + response tokens kept per side of a pair.")] = 512,
     grad_accum: Annotated[int, typer.Option(help="Pairs per optimizer step.")] = 4,
-    warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 5,
-    checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = 25,
-    dtype: Annotated[Dtype, typer.Option(help="Training precision.")] = "bfloat16",
-    checkpointing: Annotated[
-        bool,
-        typer.Option("--grad-checkpointing/--no-grad-checkpointing", help="Recompute activations: less memory."),
-    ] = True,
+    warmup: Warmup = 5,
+    checkpoint_every: CheckpointEvery = 25,
+    dtype: Precision = "bfloat16",
+    checkpointing: Checkpointing = True,
     seed: Annotated[int, typer.Option(help="Seed (pair order, initialisation).")] = 0,
-    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    device: Device = "auto",
+    folder: RunDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Preference-train a LoRA on right/wrong pairs: DPO + NLL on the chosen (IRPO); resumable; exports NAME.gguf."""
@@ -278,6 +290,7 @@ def dpo_command(
         dtype=dtype,
         gradient_checkpointing=checkpointing,
         seed=seed,
+        device=device,
     )
     started = time.monotonic()
 
@@ -309,7 +322,7 @@ def dpo_command(
 def rl_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
+    model: BaseModel = None,
     init_adapter: Annotated[str | None, typer.Option(help="Policy of round 1 (e.g. the SFT adapter).")] = None,
     init_traces: Annotated[Path | None, typer.Option(help="Traces every fine-tune also learns from.")] = None,
     rounds: Annotated[int, typer.Option(help="Rounds of sample, reward, keep, fine-tune.")] = 2,
@@ -324,7 +337,7 @@ def rl_command(
     rank: Annotated[int, typer.Option(help="SFT: LoRA rank.")] = 8,
     alpha: Annotated[int, typer.Option(help="SFT: LoRA alpha.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    folder: RunDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Expert iteration (ReST-EM): sample from the current adapter, keep correct short traces, fine-tune."""
@@ -369,7 +382,7 @@ def rl_command(
 def grpo_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")] = None,
+    model: BaseModel = None,
     init_run: Annotated[str, typer.Option(help="An SFT run folder whose LoRA is the starting policy.")] = "",
     format: Annotated[SolutionFormat, typer.Option("--format", help="What the model writes.")] = "program",
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,
@@ -381,10 +394,10 @@ def grpo_command(
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
     offset: Annotated[int, typer.Option(help="Skip the first N train questions (a dev split).")] = 0,
-    device: Annotated[str, typer.Option(help="auto (cuda when there is one), cpu or cuda.")] = "auto",
-    dtype: Annotated[Dtype, typer.Option(help="Training precision.")] = "bfloat16",
+    device: Device = "auto",
+    dtype: Precision = "bfloat16",
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    folder: Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")] = None,
+    folder: RunDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """GRPO with verifiable rewards (the option for a GPU; on a CPU, `rl` samples faster)."""

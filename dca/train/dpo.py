@@ -29,7 +29,16 @@ from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
 from dca.train.data import IGNORE, Example, encode, jsonl_rows
-from dca.train.sft import TARGETS, _architecture, _check_run, lora_model, optimize
+from dca.train.sft import (
+    TARGETS,
+    _architecture,
+    _check_run,
+    check_device,
+    lora_model,
+    model_device,
+    optimize,
+    resolve_device,
+)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -56,6 +65,7 @@ class DPOConfig:
     checkpoint_every: int = 25
     dtype: str = "bfloat16"
     gradient_checkpointing: bool = True
+    device: str = "auto"  # auto (cuda when torch sees a GPU) | cpu | cuda
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,6 +81,7 @@ class DPOConfig:
             raise ConfigError("seq_len >= 16, grad_accum >= 1, checkpoint_every >= 1 and warmup >= 0 are required")
         if self.dtype not in ("bfloat16", "float32"):
             raise ConfigError(f"dtype must be bfloat16 or float32, got {self.dtype!r}")
+        check_device(self.device)
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
@@ -91,8 +102,8 @@ def sequence_logp(model: Any, example: Example) -> tuple[Any, int]:
     """Sum of the log-probabilities of the response tokens (labels not ignored), and their count."""
     import torch
 
-    tokens = torch.tensor([example.tokens])
-    labels = torch.tensor([example.labels])
+    tokens = torch.tensor([example.tokens], device=model_device(model))
+    labels = torch.tensor([example.labels], device=model_device(model))
     logits = model(input_ids=tokens).logits[:, :-1].float()
     targets = labels[:, 1:]
     mask = targets != IGNORE
@@ -180,6 +191,7 @@ def train_dpo(
     folder = out or paths.home / "runs" / "train" / name
     base_name, base_path = resolve_model(config.model, paths)
     arch = _architecture(base_path)
+    device = resolve_device(config.device)  # before anything loads: --device cuda without a GPU is one line
     _check_run(folder, config)
     tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))
     encoded = [
@@ -192,7 +204,9 @@ def train_dpo(
     if not any(any(t != IGNORE for t in c.labels) for c, _ in encoded):
         raise TrainError(f"no pair of {data.name} has a response within --seq-len {config.seq_len}; raise it")
     torch.manual_seed(config.seed)
-    model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
+    model = lora_model(
+        base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets, device=device
+    )
     if config.init_adapter:
         import_lora(model, Path(config.init_adapter), arch=arch, base_model=base_name, alpha=config.alpha)
     cache = data.with_name(data.name + ".reference.jsonl")
@@ -255,6 +269,7 @@ def train_dpo(
         "name": name,
         "adapter": str(adapter),
         "verifier": str(verifier_path),
+        "device": device,
         "steps": step,
         "pairs": len(encoded),
         "tokens": state["tokens"],

@@ -42,7 +42,9 @@ from dca.train.sft import (
     _load_checkpoint,
     _memory_error,
     _save_checkpoint,
+    check_device,
     lora_model,
+    resolve_device,
     resume_log,
 )
 from dca.train.traces import _prompt_messages
@@ -85,8 +87,7 @@ class GRPOConfig:
             raise ConfigError("steps, questions and max_new_tokens must be at least 1")
         if not 0 < self.lr < 1:
             raise ConfigError(f"lr must be in (0, 1), got {self.lr}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        check_device(self.device)
         if "test" in Path(self.data).name.lower():
             raise ConfigError(f"{self.data} looks like a test split; train on train rows only")
 
@@ -148,7 +149,7 @@ def train_grpo(
         raise TrainError(f"{data} has no questions after --offset {config.offset}")
     folder = out or paths.home / "runs" / "train" / name
     _check_run(folder, config)
-    device = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
+    device = resolve_device(config.device)
     base_name, base_path = resolve_model(config.model, paths)
     arch = _architecture(base_path)
     tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))

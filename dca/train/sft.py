@@ -53,8 +53,10 @@ class SFTConfig:
     gradient_checkpointing: bool = True
     seed: int = 0
     max_easy: int = 0  # at most this many traces of an easy question (most samples right); 0 = all
+    device: str = "auto"  # auto (cuda when torch sees a GPU) | cpu | cuda
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         if self.max_easy < 0:
             raise ConfigError(f"max_easy must be >= 0, got {self.max_easy}")
         if self.rank < 1 or self.alpha < 1:
@@ -120,9 +122,41 @@ def _schedule(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def lora_model(base_path: Path, dtype: str, *, rank: int, alpha: int, targets: tuple[str, ...]) -> Any:
-    """The GGUF base dequantized in ``dtype`` with a fresh peft LoRA; the LoRA weights (and so
-    their optimizer state) in float32."""
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device a run trains on: ``auto`` is cuda when torch sees a GPU, else cpu; cuda
+    without one is a one-line error naming the fix."""
+    import torch
+
+    check_device(device)
+    if device == "cuda" and not torch.cuda.is_available():
+        built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise TrainError(
+            f"--device cuda, but torch ({torch.__version__}, {built}) sees no GPU; install torch for your "
+            "CUDA version (make install TORCH_SPEC=...), or use --device cpu"
+        )
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def model_device(model: Any) -> Any:
+    """The device a model's weights are on (where its inputs must go)."""
+    return next(model.parameters()).device
+
+
+def lora_model(
+    base_path: Path, dtype: str, *, rank: int, alpha: int, targets: tuple[str, ...], device: str = "cpu"
+) -> Any:
+    """The GGUF base dequantized in ``dtype`` with a fresh peft LoRA, on ``device`` (a resolved
+    one); the LoRA weights (and so their optimizer state) in float32."""
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(
@@ -132,7 +166,7 @@ def lora_model(base_path: Path, dtype: str, *, rank: int, alpha: int, targets: t
     for _, parameter in model.named_parameters():
         if parameter.requires_grad:
             parameter.data = parameter.data.float()
-    return model
+    return model.to(device)
 
 
 def resume_log(log: Path, step: int) -> None:
@@ -170,7 +204,7 @@ def _write_checkpoint(root: Path, tmp: Path, step: int, model: Any, optimizer: A
 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    trainable = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
     save_file(trainable, str(tmp / "adapter.safetensors"))
     moments: dict[str, torch.Tensor] = {}
     names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
@@ -179,7 +213,7 @@ def _write_checkpoint(root: Path, tmp: Path, step: int, model: Any, optimizer: A
             st = optimizer.state.get(p, {})
             for key in ("exp_avg", "exp_avg_sq"):
                 if key in st:
-                    moments[f"{names[id(p)]}::{key}"] = st[key].contiguous()
+                    moments[f"{names[id(p)]}::{key}"] = st[key].cpu().contiguous()
             if "step" in st:
                 moments[f"{names[id(p)]}::step"] = torch.as_tensor(st["step"]).reshape(1).float()
     moments["rng::torch"] = torch.get_rng_state()
@@ -214,8 +248,8 @@ def _load_checkpoint(folder: Path, model: Any, optimizer: Any) -> dict[str, Any]
         if f"{name}::exp_avg" in moments:
             optimizer.state[p] = {
                 "step": moments[f"{name}::step"].reshape(()),
-                "exp_avg": moments[f"{name}::exp_avg"].clone(),
-                "exp_avg_sq": moments[f"{name}::exp_avg_sq"].clone(),
+                "exp_avg": moments[f"{name}::exp_avg"].to(p.device),
+                "exp_avg_sq": moments[f"{name}::exp_avg_sq"].to(p.device),
             }
     torch.set_rng_state(moments["rng::torch"])
     return dict(json.loads((path / "state.json").read_text(encoding="utf-8")))
@@ -297,6 +331,7 @@ def train_sft(
     traces = read_traces(data, max_easy=config.max_easy)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
     folder = out or paths.home / "runs" / "train" / name
+    device = resolve_device(config.device)  # before anything loads: --device cuda without a GPU is one line
     _check_run(folder, config)
     base_name, base_path = resolve_model(config.model, paths)
     arch = _architecture(base_path)
@@ -309,7 +344,9 @@ def train_sft(
             "(the prompt alone is longer); raise --seq-len"
         )
     torch.manual_seed(config.seed)
-    model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
+    model = lora_model(
+        base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets, device=device
+    )
     epochs = [pack(examples, config.seq_len, config.seed + epoch) for epoch in range(config.epochs)]
     schedule = [(epoch, i) for epoch, seqs in enumerate(epochs) for i in range(len(seqs))]
     total_steps = math.ceil(len(schedule) / config.grad_accum)
@@ -320,8 +357,8 @@ def train_sft(
         losses, n_tokens = [], 0
         for epoch, index in schedule[step * config.grad_accum : (step + 1) * config.grad_accum]:
             sequence: Example = epochs[epoch][index]
-            tokens = torch.tensor([sequence.tokens])
-            labels = torch.tensor([sequence.labels])
+            tokens = torch.tensor([sequence.tokens], device=model_device(model))
+            labels = torch.tensor([sequence.labels], device=model_device(model))
             loss = model(input_ids=tokens, labels=labels).loss
             (loss / config.grad_accum).backward()
             losses.append(float(loss.detach()))
@@ -349,6 +386,7 @@ def train_sft(
         "hours": round(state["seconds"] / 3600, 3),
         "tokens_per_s": round(state["tokens"] / max(state["seconds"], 1e-9), 1),
         "examples": len(examples),
+        "device": device,
         "sequences_per_epoch": len(epochs[0]),
         "final_loss": json.loads(log.read_text(encoding="utf-8").splitlines()[-1])["loss"] if log.is_file() else None,
     }
