@@ -75,6 +75,13 @@ def collect_command(
             "hint; kept under the plain prompt when it prints the answer without stating it."
         ),
     ] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="llama: llama.cpp (CPU, or its GPU build); cuda: the base in torch on a GPU, samples batched; "
+            "cpu: torch on the CPU (slow; tests)."
+        ),
+    ] = "llama",
     as_json: JsonFlag = False,
 ) -> None:
     """Sample solutions to train questions, keep the shortest correct ones (resumable)."""
@@ -94,6 +101,7 @@ def collect_command(
         adapter=adapter,
         greedy_first=greedy_first,
         rationalize=rationalize,
+        device=device,
     )
     started = time.monotonic()
 

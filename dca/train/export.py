@@ -62,6 +62,39 @@ def lora_tensors(model: Any, *, arch: str, n_blocks: int, dtype: str = "float16"
     }
 
 
+# GGUF block tensor -> the linear layer it is, in the architectures training supports (qwen2, llama)
+_GGUF_LAYERS = {
+    "attn_q": "q_proj",
+    "attn_k": "k_proj",
+    "attn_v": "v_proj",
+    "attn_output": "o_proj",
+    "ffn_gate": "gate_proj",
+    "ffn_up": "up_proj",
+    "ffn_down": "down_proj",
+}
+
+
+def adapter_shape(path: Path) -> tuple[int, float, tuple[str, ...]]:
+    """(rank, alpha, target layers) of a GGUF LoRA adapter, read from its tensors and header."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"{path} is not a readable GGUF adapter ({exc})") from None
+    field = reader.fields.get(gguf.Keys.Adapter.LORA_ALPHA)
+    a_tensors = [t for t in reader.tensors if t.name.endswith(".lora_a")]
+    if field is None or not a_tensors:
+        raise TrainError(f"{path} is not a LoRA adapter (no alpha or no lora_a tensors)")
+    alpha = float(field.parts[field.data[0]][0])
+    rank = int(a_tensors[0].shape[-1])  # GGUF lists dimensions innermost first: [in, r]
+    layers = {t.name.split(".")[2] for t in a_tensors if t.name.startswith("blk.")}
+    unknown = sorted(layers - set(_GGUF_LAYERS))
+    if unknown:
+        raise TrainError(f"{path.name} adapts layers training does not know: {', '.join(unknown)}")
+    return rank, alpha, tuple(v for k, v in _GGUF_LAYERS.items() if k in layers)
+
+
 def import_lora(model: Any, path: Path, *, arch: str, base_model: str, alpha: float) -> None:
     """Load a GGUF LoRA adapter (as :func:`export_lora` writes it) into the LoRA of a peft
     ``model`` made with the same targets, rank and alpha; refuse one made for another base."""

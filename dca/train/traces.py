@@ -40,6 +40,9 @@ FORMATS = TRACE_FORMATS
 ProgressFn = Callable[[int, int, int], None]  # (questions done, total, traces kept)
 
 
+COLLECT_DEVICES = ("llama", "cuda", "cpu")
+
+
 @dataclass(frozen=True, kw_only=True)
 class CollectConfig:
     """One trace collection; recorded beside the output and compared on resume."""
@@ -58,8 +61,13 @@ class CollectConfig:
     adapter: str | None = None
     greedy_first: bool = False  # a greedy solution first; samples only when it is wrong
     rationalize: bool = False  # programs: a question nothing solved gets a pass with its reference as a hint
+    # llama: llama.cpp (the inference runtime, CPU or its GPU build); cuda / cpu: the base in torch
+    # on that device (dca/train/torch_generator.py: batched samples on a GPU)
+    device: str = "llama"
 
     def __post_init__(self) -> None:
+        if self.device not in COLLECT_DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(COLLECT_DEVICES)}, got {self.device!r}")
         if self.format not in FORMATS:
             raise ConfigError(f"unknown trace format {self.format!r}; use one of: {', '.join(FORMATS)}")
         if not 1 <= self.samples <= 64:
@@ -266,11 +274,32 @@ def collect_question(
 def _check_config(out: Path, config: CollectConfig) -> None:
     path = out.with_name(out.name + ".config.json")
     diff = config_changes(
-        path, asdict(config), ignore=("limit",), defaults={"greedy_first": False, "rationalize": False}
+        path,
+        asdict(config),
+        ignore=("limit", "device"),  # the same samples, drawn by another engine: a run may resume on a GPU
+        defaults={"greedy_first": False, "rationalize": False},
     )
     if diff:
         raise TrainError(f"{out} was collected with other settings ({'; '.join(diff)}); use another --out")
     atomic_write_json(path, asdict(config))
+
+
+def _generator(config: CollectConfig, paths: Any) -> Generator:
+    """llama.cpp, or the base in torch on a device (a GPU: batched samples)."""
+    from dca.config import Paths
+
+    paths = paths or Paths.resolve()
+    if config.device == "llama":
+        from dca.runtime.llama import load_runtime
+
+        return load_runtime(config.model, paths=paths)
+    from dca.runtime.llama import resolve_model
+    from dca.train.sft import resolve_device
+    from dca.train.torch_generator import TorchGenerator
+
+    device = resolve_device(config.device)
+    name, path = resolve_model(config.model, paths)
+    return TorchGenerator(path, name=name, device=device, dtype="bfloat16" if device == "cuda" else "float32")
 
 
 def collect(
@@ -298,10 +327,7 @@ def collect(
     todo = [e for e in examples if e.id not in done]
     adapter = None
     if todo and not config.format.startswith("reference") and generator is None:
-        from dca.config import Paths
-        from dca.runtime.llama import load_runtime
-
-        generator = load_runtime(config.model, paths=paths or Paths.resolve())
+        generator = _generator(config, paths)
     if todo and config.adapter and generator is not None:
         from dca.config import Paths
         from dca.runtime.adapters import resolve_adapter
