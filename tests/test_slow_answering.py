@@ -32,6 +32,18 @@ def test_ask_end_to_end_with_the_small_model(tmp_path: Path) -> None:
     answer = json.loads(result.stdout)
     assert answer["sources"][0]["path"].endswith("paris.md")
     assert answer["usage"]["completion_tokens"] > 0 and answer["model"] == "smollm2-135m" and answer["answer"]
+    assert answer["support"] is None  # the grounded check is off unless asked
+    # issue 31: the grounded check on a real model reads P(Yes) after the answer, over the cached
+    # prompt; at threshold 1.0 every answer the model gave is turned into "not in the sources"
+    checked = _dca(
+        home, "ask", "What is the capital of France?", "--model", "smollm2-135m", "--json", "--max-tokens", "32",
+        "--min-support", "1.0", "--k-cutoff", "0.5",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    data = json.loads(checked.stdout)
+    assert 0.0 < data["support"] < 1.0
+    assert data["answer"] == "The sources do not contain the answer." and data["unsupported_answer"]
+    assert not data["grounded"] and "support" in data["warnings"][0]
 
 
 def test_default_model_does_not_obey_an_injected_document(tmp_path: Path) -> None:
