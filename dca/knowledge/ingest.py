@@ -21,7 +21,7 @@ import numpy as np
 
 from dca.config import Paths
 from dca.errors import IngestError, KnowledgeIndexError, SkipFile
-from dca.files import atomic_write_json, sha256_file
+from dca.files import sha256_file
 from dca.knowledge.chunking import Chunk, ChunkConfig, split_sections
 from dca.knowledge.embedding import Embedder
 from dca.knowledge.loaders import (
@@ -120,8 +120,7 @@ class _Ingestor:
         if self._embedder is None:
             self._embedder = self._factory()
             if self.index.manifest.dim == 0:
-                self.index.manifest.dim = self._embedder.dim
-                atomic_write_json(self.index.folder / "manifest.json", self.index.manifest.to_json())
+                self.index.set_dim(self._embedder.dim)
         return self._embedder
 
     def _flush(self, gen: int) -> None:
@@ -220,7 +219,7 @@ class _Ingestor:
         except (SkipFile, OSError) as exc:
             raise IngestError(f"{path} could not be read to the end ({exc}); fix or exclude it and rerun") from None
         if n_chunks == 0:
-            self.index.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            self.index.drop_document(doc_id)
             self.report.skipped[str(path)] = "no text"
             return 0
         (self.report.updated if existed else self.report.added).append(str(path))

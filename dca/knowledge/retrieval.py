@@ -96,11 +96,7 @@ def bm25_ranking(index: KnowledgeIndex, query: str, n: int) -> list[tuple[int, f
     terms = [w for w in words if w not in STOPWORDS] or words  # a query of stopwords alone keeps them
     if not terms:
         return []
-    match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
-    rows = index.db.execute(
-        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?", (match, n)
-    )
-    return [(int(r[0]), -float(r[1])) for r in rows]
+    return index.keyword_ranking(terms, n)
 
 
 def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:

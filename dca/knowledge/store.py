@@ -149,6 +149,21 @@ class StoredChunk:
 
 
 @dataclass(kw_only=True)
+class StoreCheck:
+    """What a store finds when it checks itself (``dca index verify``)."""
+
+    documents: int = 0
+    chunks: int = 0
+    vectors: int = 0
+    vectors_checked: int = 0  # stored vectors compared with the source of truth
+    problems: list[str] = field(default_factory=list)
+    damaged: bool = False  # beyond repair: only deleting the index and adding the files again helps
+
+
+VECTOR_SAMPLE = 64  # vectors compared on a plain verify; deep compares all of them
+
+
+@dataclass(kw_only=True)
 class Manifest:
     """manifest.json: what an index was made with and which vectors file is current."""
 
@@ -409,6 +424,24 @@ class KnowledgeIndex:
         self.db.execute("UPDATE documents SET n_chunks = n_chunks + ? WHERE id = ?", (len(ids), doc_id))
         return ids
 
+    def drop_document(self, doc_id: int) -> None:
+        """Delete a document row that got no chunks (inside the transaction that inserted it)."""
+        self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def set_dim(self, dim: int) -> None:
+        """Record the embedder's dimension (the first time anything is embedded)."""
+        self.manifest.dim = dim
+        atomic_write_json(self.folder / "manifest.json", self.manifest.to_json())
+
+    def keyword_ranking(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+        """(chunk id, score) of the ``n`` best BM25 matches of any of ``terms`` (SQLite FTS5), best first."""
+        match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        rows = self.db.execute(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+            (match, n),
+        )
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
     def get_chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
         if not ids:
             return {}
@@ -422,6 +455,58 @@ class KnowledgeIndex:
             r[0]: StoredChunk(id=r[0], path=r[1], text=r[2], heading=r[3], page=r[4], char_start=r[5], char_end=r[6])
             for r in rows
         }
+
+    # ---- self-check ---------------------------------------------------------------------
+    def check(self, *, deep: bool = False) -> StoreCheck:
+        """SQLite's integrity, the BM25 table's row count, FAISS's count, ids and vectors against
+        SQLite's (a sample, or all with ``deep``)."""
+        result = StoreCheck()
+        try:
+            integrity = self.db.execute("PRAGMA integrity_check").fetchone()[0]
+            if integrity != "ok":
+                return _damaged(result, self.name, integrity)
+            chunk_ids = np.array([r[0] for r in self.db.execute("SELECT id FROM chunks")], dtype=np.int64)
+            result.chunks = len(chunk_ids)
+            result.documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            fts = self.db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]
+            if fts != result.chunks:
+                result.problems.append(f"the BM25 table has {fts} rows for {result.chunks} chunks")
+            if self.manifest.dim:
+                try:
+                    vectors = self.vectors()
+                    result.vectors = vectors.ntotal
+                    if vectors.ntotal != result.chunks:
+                        result.problems.append(f"FAISS holds {vectors.ntotal} vectors for {result.chunks} chunks")
+                    elif not np.array_equal(np.sort(vectors.ids()), np.sort(chunk_ids)):
+                        result.problems.append("FAISS ids differ from the chunk ids in SQLite")
+                    else:
+                        self._compare_vectors(vectors, chunk_ids, result, deep)
+                except KnowledgeIndexError as exc:
+                    result.problems.append(str(exc))
+        except sqlite3.DatabaseError as exc:  # pages too damaged for SQLite to even check them
+            return _damaged(result, self.name, str(exc))
+        return result
+
+    def _compare_vectors(self, vectors: Any, chunk_ids: np.ndarray, result: StoreCheck, deep: bool) -> None:
+        """FAISS's stored vectors against SQLite's (the truth): all of them, or an even sample."""
+        ids = np.sort(chunk_ids)
+        if not deep and len(ids) > VECTOR_SAMPLE:
+            ids = ids[np.linspace(0, len(ids) - 1, VECTOR_SAMPLE).astype(np.int64)]
+        if not len(ids):
+            return
+        marks = ",".join("?" * len(ids))
+        rows = dict(self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", [int(i) for i in ids]))
+        truth = np.stack([np.frombuffer(rows[int(i)], dtype=np.float32) for i in ids])
+        bad = int(np.sum(np.abs(vectors.reconstruct(ids) - truth).max(axis=1) > 1e-4))
+        result.vectors_checked = len(ids)
+        if bad:
+            result.problems.append(
+                f"{bad} of {len(ids)} vectors checked in FAISS differ from SQLite's (the vector file is damaged)"
+            )
+
+    def repair(self) -> None:
+        """Rebuild what can be rebuilt from the source of truth (writers only): the FAISS file."""
+        self.rebuild_vectors()
 
     def stats(self) -> dict[str, Any]:
         n_docs, n_chunks = self.db.execute(
@@ -440,6 +525,15 @@ class KnowledgeIndex:
             "generation": self.generation,
             "bytes_on_disk": size,
         }
+
+
+def _damaged(result: StoreCheck, name: str, detail: str) -> StoreCheck:
+    result.problems.append(
+        f"the SQLite database is damaged ({detail}); delete the index (`dca index delete -i {name}`) "
+        "and add the files again"
+    )
+    result.damaged = True
+    return result
 
 
 def _connect(path: Path) -> sqlite3.Connection:
