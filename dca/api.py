@@ -64,9 +64,9 @@ class Assistant:
     # ---- lazily loaded parts -------------------------------------------------------------
     def _open_index(self) -> Any:
         if self._index is None:
-            from dca.knowledge.store import KnowledgeIndex
+            from dca.knowledge.stores import open_store
 
-            self._index = KnowledgeIndex.open(self.paths, str(self.index_name))
+            self._index = open_store(self.paths, str(self.index_name))
         return self._index
 
     @property

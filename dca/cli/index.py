@@ -191,12 +191,13 @@ def index_search(
 ) -> None:
     """Print the chunks that best match a query, with source, location and score."""
     index = settings().pick("index", index)
-    from dca.knowledge import KnowledgeIndex, SearchConfig
+    from dca.knowledge import SearchConfig
     from dca.knowledge.retrieval import search_index
+    from dca.knowledge.stores import open_store
 
     config = SearchConfig(k=k, mode=mode, source=source)
     paths = Paths.resolve()
-    opened = KnowledgeIndex.open(paths, index)
+    opened = open_store(paths, index)
     try:
         hits = search_index(opened, query, config, paths=paths)
     finally:
@@ -226,13 +227,14 @@ def index_list(
     import sqlite3
 
     from dca.errors import DcaError
-    from dca.knowledge import KnowledgeIndex, list_indexes
+    from dca.knowledge import list_indexes
+    from dca.knowledge.stores import open_store
 
     paths = Paths.resolve()
     rows: list[dict[str, Any]] = []
     for name in list_indexes(paths, hide_eval=not all_indexes):
         try:  # one broken index is marked; the others are still listed
-            opened = KnowledgeIndex.open(paths, name)
+            opened = open_store(paths, name)
             try:
                 rows.append(opened.stats())
             finally:
@@ -262,9 +264,9 @@ def index_list(
 def index_stats(name: IndexOpt = None, as_json: JsonFlag = False) -> None:
     """Counts, embedder, chunking and vector-index kind of one index."""
     name = settings().pick("index", name)
-    from dca.knowledge import KnowledgeIndex
+    from dca.knowledge.stores import open_store
 
-    opened = KnowledgeIndex.open(Paths.resolve(), name)
+    opened = open_store(Paths.resolve(), name)
     stats = opened.stats()
     opened.close()
     if as_json:
@@ -298,10 +300,10 @@ def index_verify(
 ) -> None:
     """Check FAISS against SQLite (counts, ids) and document hashes against the files on disk."""
     name = settings().pick("index", name)
-    from dca.knowledge import KnowledgeIndex
+    from dca.knowledge.stores import open_store
     from dca.knowledge.verify import verify_index
 
-    opened = KnowledgeIndex.open(Paths.resolve(), name)
+    opened = open_store(Paths.resolve(), name)
     try:
         if repair:
             with opened.writer():

@@ -85,11 +85,11 @@ def embedder_for(paths: Paths, index: str | None = None, flag: str | None = None
     the catalog's default."""
     if flag:
         return flag
-    from dca.knowledge.store import KnowledgeIndex, list_indexes
+    from dca.knowledge.stores import index_names, open_store
     from dca.models.catalog import Catalog
 
-    if index is not None and (must_exist or index in list_indexes(paths)):
-        opened = KnowledgeIndex.open(paths, index)
+    if index is not None and (must_exist or index in index_names(paths)):
+        opened = open_store(paths, index)
         opened.close()
         return opened.manifest.embedder
     return Catalog.load(paths).default("embedder").name

@@ -31,7 +31,8 @@ from dca.knowledge.loaders import (
     load_sections,
     normal_path,
 )
-from dca.knowledge.store import KnowledgeIndex, list_indexes
+from dca.knowledge.store import KnowledgeIndex
+from dca.knowledge.stores import create_store, index_names, open_store
 from dca.knowledge.vectors import AnnConfig
 
 log = logging.getLogger(__name__)
@@ -74,13 +75,11 @@ def open_index(
     paths: Paths, name: str, *, embedder_name: str, create: bool, chunking: ChunkConfig | None
 ) -> KnowledgeIndex:
     """Open ``name`` (creating it when asked) and check it was made with the same embedder."""
-    if name not in list_indexes(paths):
+    if name not in index_names(paths):
         if not create:
-            KnowledgeIndex.open(paths, name)  # raises the "no index named" error
-        return KnowledgeIndex.create(
-            paths, name, embedder=embedder_name, dim=0, chunking=(chunking or ChunkConfig()).to_json()
-        )
-    index = KnowledgeIndex.open(paths, name)
+            open_store(paths, name)  # raises the "no index named" error
+        return create_store(paths, name, embedder=embedder_name, dim=0, chunking=(chunking or ChunkConfig()).to_json())
+    index = open_store(paths, name)
     if index.manifest.embedder != embedder_name:
         raise KnowledgeIndexError(
             f"index {name!r} was built with embedder {index.manifest.embedder!r}, not {embedder_name!r}; "
@@ -245,7 +244,7 @@ def _run(
     work: Callable[[_Ingestor], None],
 ) -> IngestReport:
     started = time.monotonic()
-    if create and name not in list_indexes(paths):
+    if create and name not in index_names(paths):
         # A new index records its embedder: load it first, so an unknown or broken embedder
         # leaves nothing behind (an index made with it would refuse every later add).
         embedder = embedder_factory()

@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 from dca.config import Paths
 from dca.knowledge.retrieval import SearchConfig, search_index
 from dca.knowledge.store import KnowledgeIndex
+from dca.knowledge.stores import open_store
 
 
 class DcaRetriever(BaseRetriever):
@@ -36,7 +37,7 @@ class DcaRetriever(BaseRetriever):
         paths = Paths.resolve(self.home)
         with self._lock:  # one query at a time: catching up with new chunks changes the vectors
             if self._opened is None:
-                self._opened = KnowledgeIndex.open(paths, self.index)
+                self._opened = open_store(paths, self.index)
             config = SearchConfig(k=self.k, mode=self.mode, source=self.source)
             hits = search_index(self._opened, query, config, paths=paths)
         return [Document(page_content=h.chunk.text, metadata=_metadata(h.to_json())) for h in hits]

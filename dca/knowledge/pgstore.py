@@ -1,0 +1,359 @@
+"""One knowledge index in PostgreSQL: documents, chunks, pgvector embeddings and full-text search.
+
+The same methods as the embedded store (dca/knowledge/store.py), so ingest, retrieval and
+verify run unchanged on either. An index is one schema (``dca_<name>``) of a database named by
+a ``postgresql://`` URL; the password comes from libpq's usual places (``PGPASSWORD``,
+``~/.pgpass``), never from dca's own output.
+
+- Dense search: a pgvector HNSW index on the chunk embeddings (cosine); keyword search:
+  PostgreSQL full-text search (an ``english`` tsvector of heading and text, GIN-indexed,
+  ranked by ``ts_rank_cd``); fused by dca's retrieval exactly as the embedded store's.
+- Every change is one transaction: a killed ingest leaves nothing half done. Writers of one
+  index take a transaction-scoped advisory lock per document path, so several dca processes
+  may ingest into one index at once; readers never wait.
+- The embedder, its dimension and the chunking are recorded in the schema's ``meta`` table and
+  checked as the embedded store checks its manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from dca.errors import IndexNotFoundError, KnowledgeIndexError
+from dca.knowledge.store import Manifest, StoreCheck, StoredChunk, validate_index_name
+
+_SCHEMA_PREFIX = "dca_"
+
+
+def _schema(name: str) -> str:
+    validate_index_name(name)
+    return _SCHEMA_PREFIX + re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+def connect(url: str) -> Any:
+    """A connection to the database at ``url`` with pgvector registered; one line on failure."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise KnowledgeIndexError(
+            f"cannot reach the PostgreSQL store ({detail}); check the URL and the server"
+        ) from None
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.Error as exc:
+        conn.close()
+        raise KnowledgeIndexError(
+            f"the PostgreSQL database has no pgvector extension ({str(exc).strip().splitlines()[0]}); "
+            "install pgvector on the server (https://github.com/pgvector/pgvector)"
+        ) from None
+    register_vector(conn)
+    return conn
+
+
+def list_pg_indexes(url: str) -> list[str]:
+    conn = connect(url)
+    try:
+        rows = conn.execute(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+            "WHERE c.relname = 'meta' AND n.nspname LIKE %s",
+            (_SCHEMA_PREFIX + "%",),
+        ).fetchall()
+        names = []
+        for (schema,) in rows:
+            got = conn.execute(f'SELECT value FROM "{schema}".meta WHERE key = %s', ("name",)).fetchone()
+            if got:
+                names.append(str(got[0]))
+        return sorted(names)
+    finally:
+        conn.close()
+
+
+class PgIndex:
+    """An open index in PostgreSQL (the embedded ``KnowledgeIndex``'s methods)."""
+
+    def __init__(self, url: str, name: str, conn: Any, manifest: Manifest) -> None:
+        self.url = url
+        self.name = name
+        self.schema = _schema(name)
+        self.db = conn
+        self.manifest = manifest
+        self._in_transaction = False
+
+    # ---- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, name: str) -> PgIndex:
+        conn = connect(url)
+        schema = _schema(name)
+        exists = conn.execute(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'meta'",
+            (schema,),
+        ).fetchone()
+        if not exists:
+            conn.close()
+            raise IndexNotFoundError(
+                f"no index named {name!r} in the PostgreSQL store; create it with `dca index add PATH --index {name}`"
+            )
+        raw = dict(conn.execute(f'SELECT key, value FROM "{schema}".meta').fetchall())
+        manifest = Manifest(
+            embedder=raw["embedder"], dim=int(raw["dim"]), chunking=json.loads(raw["chunking"]), vectors_kind="hnsw"
+        )
+        return cls(url, name, conn, manifest)
+
+    @classmethod
+    def create(cls, url: str, name: str, *, embedder: str, dim: int, chunking: dict[str, int]) -> PgIndex:
+        conn = connect(url)
+        schema = _schema(name)
+        with conn.transaction():
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            conn.execute(
+                f"""
+                CREATE TABLE IF NOT EXISTS "{schema}".documents (
+                    id BIGSERIAL PRIMARY KEY, path TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL,
+                    size BIGINT NOT NULL, mtime_ns BIGINT NOT NULL, n_chunks INTEGER NOT NULL, gen BIGINT NOT NULL);
+                CREATE TABLE IF NOT EXISTS "{schema}".chunks (
+                    id BIGSERIAL PRIMARY KEY,
+                    doc_id BIGINT NOT NULL REFERENCES "{schema}".documents(id) ON DELETE CASCADE,
+                    ord INTEGER NOT NULL, text TEXT NOT NULL, heading TEXT NOT NULL, page INTEGER,
+                    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, n_tokens INTEGER NOT NULL,
+                    embedding vector, gen BIGINT NOT NULL,
+                    tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', heading || ' ' || text)) STORED);
+                CREATE INDEX IF NOT EXISTS chunks_doc ON "{schema}".chunks(doc_id);
+                CREATE INDEX IF NOT EXISTS chunks_tsv ON "{schema}".chunks USING gin(tsv);
+                CREATE SEQUENCE IF NOT EXISTS "{schema}".generation;
+                CREATE TABLE IF NOT EXISTS "{schema}".meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """
+            )
+            for key, value in (
+                ("name", name),
+                ("embedder", embedder),
+                ("dim", str(dim)),
+                ("chunking", json.dumps(chunking)),
+                ("created", str(time.time())),
+            ):
+                conn.execute(
+                    f'INSERT INTO "{schema}".meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING',
+                    (key, value),
+                )
+        conn.close()
+        index = cls.open(url, name)
+        if dim:
+            index.set_dim(dim)
+        return index
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[PgIndex]:
+        """Writers need no lock of their own here: each change locks what it touches."""
+        yield self
+
+    # ---- generations -------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        row = self.db.execute(f'SELECT last_value, is_called FROM "{self.schema}".generation').fetchone()
+        return int(row[0]) if row and row[1] else 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[int]:
+        with self.db.transaction():
+            gen = int(self.db.execute(f"SELECT nextval('\"{self.schema}\".generation')").fetchone()[0])
+            yield gen
+
+    # ---- vectors: they live in the chunks table --------------------------------------------
+    def vectors(self) -> _PgVectors:
+        return _PgVectors(self)
+
+    def note_applied(self, gen: int) -> None:
+        """Nothing to catch up: the vectors were committed with their chunks."""
+
+    def save_vectors(self, *, ann: Any = None) -> None:
+        """Nothing to save: PostgreSQL persisted every committed vector."""
+
+    def rebuild_vectors(self) -> None:
+        self.db.execute(f'REINDEX INDEX "{self.schema}".chunks_embedding')
+
+    # ---- documents and chunks ----------------------------------------------------------
+    def documents(self) -> dict[str, tuple[str, int, int]]:
+        rows = self.db.execute(f'SELECT path, sha256, size, mtime_ns FROM "{self.schema}".documents')
+        return {r[0]: (r[1], int(r[2]), int(r[3])) for r in rows}
+
+    def _lock(self, path: str) -> None:
+        self.db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{self.schema}:{path}",))
+
+    def delete_document(self, path: str) -> list[int]:
+        self._lock(path)
+        ids = [
+            int(r[0])
+            for r in self.db.execute(
+                f'SELECT c.id FROM "{self.schema}".chunks c JOIN "{self.schema}".documents d ON d.id = c.doc_id '
+                "WHERE d.path = %s",
+                (path,),
+            )
+        ]
+        self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE path = %s', (path,))
+        return ids
+
+    def insert_document(self, *, path: str, sha256: str, size: int, mtime_ns: int, gen: int) -> int:
+        self._lock(path)
+        self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE path = %s', (path,))  # a concurrent writer's copy
+        row = self.db.execute(
+            f'INSERT INTO "{self.schema}".documents(path, sha256, size, mtime_ns, n_chunks, gen) '
+            "VALUES (%s, %s, %s, %s, 0, %s) RETURNING id",
+            (path, sha256, size, mtime_ns, gen),
+        ).fetchone()
+        return int(row[0])
+
+    def insert_chunks(self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int) -> list[int]:
+        ids = []
+        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+            row = self.db.execute(
+                f'INSERT INTO "{self.schema}".chunks'
+                "(doc_id, ord, text, heading, page, char_start, char_end, n_tokens, embedding, gen) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    doc_id,
+                    first_ord + offset,
+                    chunk.text,
+                    chunk.heading,
+                    chunk.page,
+                    chunk.start,
+                    chunk.end,
+                    chunk.n_tokens,
+                    np.asarray(vector, dtype=np.float32),
+                    gen,
+                ),
+            ).fetchone()
+            ids.append(int(row[0]))
+        self.db.execute(
+            f'UPDATE "{self.schema}".documents SET n_chunks = n_chunks + %s WHERE id = %s', (len(ids), doc_id)
+        )
+        return ids
+
+    def drop_document(self, doc_id: int) -> None:
+        self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE id = %s', (doc_id,))
+
+    def set_dim(self, dim: int) -> None:
+        """Record the dimension and build the HNSW index for it (pgvector indexes need a fixed one)."""
+        with self.db.transaction():
+            self.db.execute(f'UPDATE "{self.schema}".meta SET value = %s WHERE key = %s', (str(dim), "dim"))
+            self.db.execute(f'ALTER TABLE "{self.schema}".chunks ALTER COLUMN embedding TYPE vector({int(dim)})')
+            self.db.execute(
+                f'CREATE INDEX IF NOT EXISTS chunks_embedding ON "{self.schema}".chunks '
+                "USING hnsw (embedding vector_cosine_ops)"
+            )
+        self.manifest.dim = dim
+
+    def keyword_ranking(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+        words = [t for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)]
+        if not words:
+            return []
+        query = " | ".join(words)
+        rows = self.db.execute(
+            f"SELECT id, ts_rank_cd(tsv, q) AS s FROM \"{self.schema}\".chunks, to_tsquery('english', %s) q "
+            "WHERE tsv @@ q ORDER BY s DESC, id LIMIT %s",
+            (query, n),
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def get_chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            f'SELECT c.id, d.path, c.text, c.heading, c.page, c.char_start, c.char_end FROM "{self.schema}".chunks c '
+            f'JOIN "{self.schema}".documents d ON d.id = c.doc_id WHERE c.id = ANY(%s)',
+            ([int(i) for i in ids],),
+        )
+        return {
+            int(r[0]): StoredChunk(
+                id=int(r[0]), path=r[1], text=r[2], heading=r[3], page=r[4], char_start=r[5], char_end=r[6]
+            )
+            for r in rows
+        }
+
+    # ---- self-check --------------------------------------------------------------------
+    def check(self, *, deep: bool = False) -> StoreCheck:
+        result = StoreCheck()
+        result.documents = int(self.db.execute(f'SELECT COUNT(*) FROM "{self.schema}".documents').fetchone()[0])
+        result.chunks = int(self.db.execute(f'SELECT COUNT(*) FROM "{self.schema}".chunks').fetchone()[0])
+        result.vectors = int(self.db.execute(f'SELECT COUNT(embedding) FROM "{self.schema}".chunks').fetchone()[0])
+        if self.manifest.dim and result.vectors != result.chunks:
+            result.problems.append(f"{result.chunks - result.vectors} chunks have no vector")
+        orphans = self.db.execute(
+            f'SELECT COUNT(*) FROM "{self.schema}".documents d WHERE n_chunks <> '
+            f'(SELECT COUNT(*) FROM "{self.schema}".chunks c WHERE c.doc_id = d.id)'
+        ).fetchone()[0]
+        if orphans:
+            result.problems.append(f"{orphans} documents record another number of chunks than they have")
+        return result
+
+    def repair(self) -> None:
+        self.rebuild_vectors()
+
+    def stats(self) -> dict[str, Any]:
+        check = self.check()
+        size = self.db.execute(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (self.schema,),
+        ).fetchone()[0]
+        return {
+            "name": self.name,
+            "documents": check.documents,
+            "chunks": check.chunks,
+            "embedder": self.manifest.embedder,
+            "dim": self.manifest.dim,
+            "chunking": self.manifest.chunking,
+            "vectors": "hnsw",
+            "ann": {},
+            "generation": self.generation,
+            "bytes_on_disk": int(size),
+        }
+
+
+class _PgVectors:
+    """The vector interface ingest and retrieval use, over the chunks table."""
+
+    def __init__(self, index: PgIndex) -> None:
+        self.index = index
+        self.kind = "hnsw"
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.db.execute(f'SELECT COUNT(embedding) FROM "{self.index.schema}".chunks').fetchone()[0])
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Nothing to do: the vectors were inserted with their chunks."""
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Nothing to do: the vectors went with their chunks."""
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        self.index.db.execute(f"SET hnsw.ef_search = {max(40, int(k))}")  # the HNSW search returns at most this many
+        for row, query in enumerate(np.asarray(queries, dtype=np.float32)):
+            found = self.index.db.execute(
+                f'SELECT id, 1 - (embedding <=> %s) FROM "{self.index.schema}".chunks '
+                "ORDER BY embedding <=> %s LIMIT %s",
+                (query, query, k),
+            ).fetchall()
+            for i, (chunk_id, score) in enumerate(found):
+                ids[row, i], scores[row, i] = int(chunk_id), float(score)
+        return scores, ids
+
+    def ids(self) -> np.ndarray:
+        rows = self.index.db.execute(f'SELECT id FROM "{self.index.schema}".chunks ORDER BY id').fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
