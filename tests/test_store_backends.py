@@ -92,3 +92,31 @@ def test_an_unreachable_postgres_store_is_one_line(home: Paths, monkeypatch: pyt
     with pytest.raises(ConfigError, match="DCA_STORE must be a postgresql:// URL"):
         open_store(home, "t")
     assert "DCA_STORE" in os.environ
+
+
+def test_the_cli_lists_marks_and_deletes_on_either_store(
+    home: Paths, tmp_path: Path, fake_embedder: HashEmbedder, store: str
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+    from dca.knowledge.stores import mark_eval_index
+
+    runner = CliRunner()
+    corpus = make_corpus(tmp_path / "corpus")
+    assert runner.invoke(app, ["index", "add", str(corpus), "-i", "t"]).exit_code == 0
+    assert runner.invoke(app, ["index", "add", str(corpus), "-i", "made-by-eval"]).exit_code == 0
+    mark_eval_index(home, "made-by-eval")
+    listed = runner.invoke(app, ["index", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["t"]  # eval-built indexes are hidden
+    every = json.loads(runner.invoke(app, ["index", "list", "--all", "--json"]).stdout)
+    assert sorted(row["name"] for row in every) == ["made-by-eval", "t"]
+    found = runner.invoke(app, ["index", "search", "dogs bark", "-i", "t", "--json"])
+    assert found.exit_code == 0 and json.loads(found.stdout)[0]["path"].endswith("animals.md")
+    assert runner.invoke(app, ["index", "delete", "-i", "t", "--yes"]).exit_code == 0
+    assert index_names(home, hide_eval=True) == []
+    gone = runner.invoke(app, ["index", "delete", "-i", "t", "--yes"])
+    assert gone.exit_code == 1 and "no index named 't'" in gone.stderr

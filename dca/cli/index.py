@@ -227,12 +227,11 @@ def index_list(
     import sqlite3
 
     from dca.errors import DcaError
-    from dca.knowledge import list_indexes
-    from dca.knowledge.stores import open_store
+    from dca.knowledge.stores import index_names, open_store, where
 
     paths = Paths.resolve()
     rows: list[dict[str, Any]] = []
-    for name in list_indexes(paths, hide_eval=not all_indexes):
+    for name in index_names(paths, hide_eval=not all_indexes):
         try:  # one broken index is marked; the others are still listed
             opened = open_store(paths, name)
             try:
@@ -244,9 +243,9 @@ def index_list(
     if as_json:
         print_json(rows)
         return
-    hidden = len(list_indexes(paths)) - len(rows) if not all_indexes else 0
+    hidden = len(index_names(paths)) - len(rows) if not all_indexes else 0
     if not rows:
-        typer.echo(f"no indexes yet in {paths.indexes}; create one with `dca index add PATH`")
+        typer.echo(f"no indexes yet in {where(paths)}; create one with `dca index add PATH`")
     if hidden:
         typer.echo(f"({hidden} built by `dca eval` not shown: --all lists them)")
     width = max((len(str(row["name"])) for row in rows), default=0) + 2
@@ -341,7 +340,7 @@ def index_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an index and all its files."""
-    from dca.knowledge.store import delete_index, require_index
+    from dca.knowledge.stores import delete_index, require_index
 
     paths = Paths.resolve()
     require_index(paths, name)  # before asking: no confirmation for an index that is not there

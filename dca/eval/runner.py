@@ -187,7 +187,7 @@ def _corpus_index(task: Task, paragraphs: tuple[str, ...], config: EvalConfig, p
     factory = (lambda: embedder) if embedder is not None else (lambda: load_embedder(paths=paths))
     embedder_name = embedder.name if embedder is not None else embedder_for(paths)
     add_paths(paths, name, [folder], embedder_name=embedder_name, embedder_factory=factory)
-    from dca.knowledge.store import mark_eval_index
+    from dca.knowledge.stores import mark_eval_index
 
     mark_eval_index(paths, name)
     return name

@@ -61,7 +61,8 @@ def connect(url: str) -> Any:
     return conn
 
 
-def list_pg_indexes(url: str) -> list[str]:
+def list_pg_indexes(url: str, *, hide_eval: bool = False) -> list[str]:
+    """Names of the indexes in the database (``hide_eval``: without those `dca eval` built)."""
     conn = connect(url)
     try:
         rows = conn.execute(
@@ -71,9 +72,9 @@ def list_pg_indexes(url: str) -> list[str]:
         ).fetchall()
         names = []
         for (schema,) in rows:
-            got = conn.execute(f'SELECT value FROM "{schema}".meta WHERE key = %s', ("name",)).fetchone()
-            if got:
-                names.append(str(got[0]))
+            meta = dict(conn.execute(f'SELECT key, value FROM "{schema}".meta').fetchall())
+            if "name" in meta and not (hide_eval and meta.get("made_by_eval")):
+                names.append(str(meta["name"]))
         return sorted(names)
     finally:
         conn.close()
@@ -154,6 +155,17 @@ class PgIndex:
 
     def close(self) -> None:
         self.db.close()
+
+    def mark_eval(self) -> None:
+        """Built by `dca eval` from a task's corpus (kept out of `dca index list`)."""
+        self.db.execute(
+            f'INSERT INTO "{self.schema}".meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING',
+            ("made_by_eval", "1"),
+        )
+
+    def drop(self) -> None:
+        """Delete the index: its schema and everything in it, in one transaction."""
+        self.db.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
 
     @contextmanager
     def writer(self) -> Iterator[PgIndex]:

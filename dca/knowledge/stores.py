@@ -46,12 +46,61 @@ def create_store(paths: Paths, name: str, *, embedder: str, dim: int, chunking: 
     return KnowledgeIndex.create(paths, name, embedder=embedder, dim=dim, chunking=chunking)
 
 
-def index_names(paths: Paths) -> list[str]:
+def index_names(paths: Paths, *, hide_eval: bool = False) -> list[str]:
+    """The indexes of the store (``hide_eval``: without those `dca eval` built)."""
     url = store_url()
     if url:
         from dca.knowledge.pgstore import list_pg_indexes
 
-        return list_pg_indexes(url)
+        return list_pg_indexes(url, hide_eval=hide_eval)
     from dca.knowledge.store import list_indexes
 
-    return list_indexes(paths)
+    return list_indexes(paths, hide_eval=hide_eval)
+
+
+def where(paths: Paths) -> str:
+    """Where the indexes are, for messages (never the password)."""
+    url = store_url()
+    if url:
+        rest = url.split("://", 1)[1]
+        return "the PostgreSQL store at " + rest.rsplit("@", 1)[-1]
+    return str(paths.indexes)
+
+
+def require_index(paths: Paths, name: str) -> None:
+    """IndexNotFoundError, naming the existing indexes, unless an index ``name`` exists."""
+    from dca.errors import IndexNotFoundError
+    from dca.knowledge.store import validate_index_name
+
+    validate_index_name(name)
+    names = index_names(paths)
+    if name not in names:
+        raise IndexNotFoundError(f"no index named {name!r} (existing: {', '.join(names) or 'none'})")
+
+
+def delete_index(paths: Paths, name: str) -> None:
+    url = store_url()
+    if url:
+        index = open_store(paths, name)
+        try:
+            index.drop()
+        finally:
+            index.close()
+        return
+    from dca.knowledge.store import delete_index as delete_embedded
+
+    delete_embedded(paths, name)
+
+
+def mark_eval_index(paths: Paths, name: str) -> None:
+    """Mark an index as built by `dca eval` (kept out of `dca index list`)."""
+    if store_url():
+        index = open_store(paths, name)
+        try:
+            index.mark_eval()
+        finally:
+            index.close()
+        return
+    from dca.knowledge.store import mark_eval_index as mark_embedded
+
+    mark_embedded(paths, name)
