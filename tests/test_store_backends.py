@@ -120,3 +120,106 @@ def test_the_cli_lists_marks_and_deletes_on_either_store(
     assert index_names(home, hide_eval=True) == []
     gone = runner.invoke(app, ["index", "delete", "-i", "t", "--yes"])
     assert gone.exit_code == 1 and "no index named 't'" in gone.stderr
+
+
+_WRITER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from conftest import HashEmbedder
+from dca.config import Paths
+from dca.knowledge import IngestConfig, add_paths
+
+class Slow(HashEmbedder):
+    def embed(self, texts):
+        time.sleep({pause})
+        return super().embed(texts)
+
+e = Slow()
+add_paths(Paths.resolve({home!r}), "t", [Path({corpus!r})], embedder_name=e.name, embedder_factory=lambda: e,
+          config=IngestConfig(batch_chunks=4, commit_chunks=8))
+"""
+
+
+def _corpus(folder: Path, n: int, tag: str) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        (folder / f"{tag}{i:03d}.md").write_text(f"# {tag} {i}\n\n" + f"Fact {tag}{i} is about topic {i % 7}. " * 30)
+    return folder
+
+
+def _chunk_rows(home: Paths) -> list[tuple[str, int, int, str]]:
+    index = open_store(home, "t")
+    try:
+        ids = [int(i) for i in index.vectors().ids()]
+        chunks = index.get_chunks(ids)
+    finally:
+        index.close()
+    return sorted((c.path, c.char_start, c.char_end, c.text) for c in chunks.values())
+
+
+def test_concurrent_writers_and_a_killed_one_leave_a_clean_index(
+    home: Paths, tmp_path: Path, embedder: HashEmbedder, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 30: several dca processes write one PostgreSQL index at once; one is killed with
+    SIGKILL mid-ingest; verify passes, and a rerun gives exactly a clean single ingest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute("DROP DATABASE IF EXISTS concurrent")
+        conn.execute("CREATE DATABASE concurrent")
+    url = postgres_server.get_uri("concurrent")  # type: ignore[attr-defined]
+    monkeypatch.setenv("DCA_STORE", url)
+    _add(home, embedder, _corpus(tmp_path / "seed", 1, "s"))  # the index exists before the writers race
+    corpora = [_corpus(tmp_path / f"c{w}", 30, f"w{w}x") for w in range(3)]
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "DCA_STORE": url}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER.format(tests=tests, home=str(home.home), corpus=str(c), pause=0.01)], env=env
+        )
+        for c in corpora
+    ]
+    victim = _corpus(tmp_path / "victim", 60, "v")
+    killed = subprocess.Popen(
+        [sys.executable, "-c", _WRITER.format(tests=tests, home=str(home.home), corpus=str(victim), pause=0.05)],
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill the fourth writer once it has committed a few documents
+        watched = open_store(home, "t")
+        try:
+            committed = sum(1 for p in watched.documents() if "/victim/" in p)
+        finally:
+            watched.close()
+        if committed >= 5:
+            break
+        time.sleep(0.1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert all(w.wait(timeout=300) == 0 for w in writers)
+    index = open_store(home, "t")
+    try:
+        partial = verify_index(index)
+        documents = index.documents()
+    finally:
+        index.close()
+    assert partial.ok, partial.problems
+    assert 5 <= sum(1 for p in documents if "/victim/" in p) < 60  # killed mid-ingest, in a committed state
+    assert len(documents) >= 1 + 90  # the three other writers finished
+    for corpus in (*corpora, victim):  # the rerun finishes what the kill left
+        _add(home, embedder, corpus)
+    monkeypatch.setenv("DCA_STORE", url)
+    raced = _chunk_rows(home)
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute("DROP DATABASE IF EXISTS clean")
+        conn.execute("CREATE DATABASE clean")
+    monkeypatch.setenv("DCA_STORE", postgres_server.get_uri("clean"))  # type: ignore[attr-defined]
+    for corpus in (tmp_path / "seed", *corpora, victim):
+        _add(home, HashEmbedder(), corpus)
+    assert raced == _chunk_rows(home)  # no duplicate, no lost chunk
