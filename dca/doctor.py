@@ -214,15 +214,56 @@ def _check_settings(paths: Paths) -> list[Check]:
         chosen = load_settings(paths)
     except DcaError as exc:
         return [Check(name="settings", ok=False, detail=str(exc), fix=f"fix or delete {settings_file(paths)}")]
+
+    def shown(name: str, value: object) -> str:
+        if value is None:
+            return "(catalog default)" if name == "model" else "(none)"
+        if name == "store" and "@" in str(value):  # a password in the URL is refused; never shown either
+            scheme, _, rest = str(value).partition("://")
+            user, _, host = rest.rpartition("@")
+            return f"{scheme}://{user.split(':')[0]}@{host}"
+        return str(value)
+
     return [
         Check(
             name=f"setting {name}",
             ok=True,
-            detail=f"{'(catalog default)' if value is None else value}  [{chosen.sources[name]}]",
+            detail=f"{shown(name, value)}  [{chosen.sources[name]}]",
             required=False,
         )
         for name, value in chosen.values.items()
     ]
+
+
+def _check_store(paths: Paths) -> list[Check]:
+    """A PostgreSQL store, when one is chosen: reachable, with pgvector."""
+    from dca.knowledge.stores import store_url, where
+
+    try:
+        url = store_url(paths)
+        if url is None:
+            return []
+        from dca.knowledge.pgstore import connect
+
+        conn = connect(url)
+        try:
+            version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        finally:
+            conn.close()
+    except ImportError:
+        return [
+            Check(
+                name="store",
+                ok=False,
+                detail="psycopg or pgvector is not installed",
+                fix="pip install -e '.[postgres]'",
+            )
+        ]
+    except DcaError as exc:
+        return [
+            Check(name="store", ok=False, detail=str(exc), fix="fix the store URL or the server, or unset DCA_STORE")
+        ]
+    return [Check(name="store", ok=True, detail=f"{where(paths)}: reachable, pgvector {version}")]
 
 
 def _check_sandbox() -> Check:
@@ -250,6 +291,7 @@ def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
         _check_llama(),
         _check_home(paths),
         *_check_settings(paths),
+        *_check_store(paths),
         *_check_models(paths, deep),
         _check_generation(paths),
         _check_indexes(paths),

@@ -1,7 +1,8 @@
-"""User settings: the defaults for model, index, k, threads, GPU layers and the question log.
+"""User settings: the defaults for model, index, k, threads, GPU layers, the question log and
+the store that holds the indexes.
 
 Each value comes from, in order: the command's flag, an environment variable
-(``DCA_MODEL``, ``DCA_INDEX``, ``DCA_K``, ``DCA_THREADS``, ``DCA_GPU_LAYERS``, ``DCA_LOG``),
+(``DCA_MODEL``, ``DCA_INDEX``, ``DCA_K``, ``DCA_THREADS``, ``DCA_GPU_LAYERS``, ``DCA_LOG``, ``DCA_STORE``),
 ``settings.toml`` in DCA_HOME (a ``[defaults]`` table), then dca's built-in default.
 ``dca doctor`` shows each effective value and where it came from.
 """
@@ -27,6 +28,7 @@ FIELDS: dict[str, tuple[str, type, Any, str]] = {
     "threads": ("DCA_THREADS", int, 0, "CPU threads of the generator (0: the physical cores)"),
     "gpu_layers": ("DCA_GPU_LAYERS", int, -1, "layers offloaded to a GPU (-1: all when the build can)"),
     "log": ("DCA_LOG", bool, True, "record questions in the question log (dca logs)"),
+    "store": ("DCA_STORE", str, None, "where indexes live: a postgresql:// URL (none: the embedded store)"),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 

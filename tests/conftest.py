@@ -272,5 +272,5 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
             conn.execute(f"CREATE DATABASE {database}")
         monkeypatch.setenv("DCA_STORE", server.get_uri(database))
     else:
-        monkeypatch.delenv("DCA_STORE", raising=False)
+        monkeypatch.setenv("DCA_STORE", "")  # empty: the embedded store (and restored after the test)
     return str(request.param)

@@ -89,7 +89,7 @@ def test_an_unreachable_postgres_store_is_one_line(home: Paths, monkeypatch: pyt
     monkeypatch.setenv("DCA_STORE", "mysql://x")
     from dca.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="DCA_STORE must be a postgresql:// URL"):
+    with pytest.raises(ConfigError, match=r"the store \(env DCA_STORE\) must be a postgresql:// URL"):
         open_store(home, "t")
     assert "DCA_STORE" in os.environ
 
@@ -120,6 +120,12 @@ def test_the_cli_lists_marks_and_deletes_on_either_store(
     assert index_names(home, hide_eval=True) == []
     gone = runner.invoke(app, ["index", "delete", "-i", "t", "--yes"])
     assert gone.exit_code == 1 and "no index named 't'" in gone.stderr
+    if store == "postgresql":  # --store URL says the same as DCA_STORE
+        url = os.environ.pop("DCA_STORE")
+        flagged = runner.invoke(app, ["index", "list", "--all", "--json", "--store", url])
+        assert [row["name"] for row in json.loads(flagged.stdout)] == ["made-by-eval"]
+    secret = runner.invoke(app, ["index", "list", "--store", "postgresql://me:hunter2@db.example/x"])
+    assert secret.exit_code == 1 and "holds a password" in secret.stderr and "hunter2" not in secret.stderr
 
 
 _WRITER = """
@@ -223,3 +229,18 @@ def test_concurrent_writers_and_a_killed_one_leave_a_clean_index(
     for corpus in (tmp_path / "seed", *corpora, victim):
         _add(home, HashEmbedder(), corpus)
     assert raced == _chunk_rows(home)  # no duplicate, no lost chunk
+
+
+def test_doctor_checks_the_store(home: Paths, store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dca.doctor import _check_settings, _check_store
+
+    checks = _check_store(home)
+    if store == "embedded":
+        assert checks == []
+    else:
+        assert checks[0].ok and "reachable, pgvector" in checks[0].detail
+        shown = next(c for c in _check_settings(home) if c.name == "setting store")
+        assert "postgresql://" in shown.detail and "[env DCA_STORE]" in shown.detail
+    monkeypatch.setenv("DCA_STORE", "postgresql://nobody@127.0.0.1:1/none")
+    down = _check_store(home)
+    assert not down[0].ok and "cannot reach" in down[0].detail and "unset DCA_STORE" in down[0].fix

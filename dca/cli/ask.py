@@ -12,6 +12,7 @@ from dca.cli.common import (
     AnswerStyle,
     JsonFlag,
     RetrievalMode,
+    StoreOpt,
     StrategyName,
     ThinkingMode,
     VerifySamples,
@@ -256,6 +257,7 @@ def ask(
     gpu_layers: GpuLayers = None,
     no_log: NoLog = False,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Answer a question from your documents, citing its sources (--think: reason first)."""
     from dca.cli.think import Display, consume
@@ -320,6 +322,7 @@ def chat(
     gpu_layers: GpuLayers = None,
     no_log: NoLog = False,
     resume: Annotated[bool, typer.Option("--continue", help="Continue the last logged conversation.")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer;
     during thinking it pauses to take a note (a second Ctrl-C cancels)."""

@@ -51,6 +51,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
+def _use_store(url: str | None) -> str | None:
+    """--store URL: this process's indexes live there (as DCA_STORE would say)."""
+    if url:
+        os.environ["DCA_STORE"] = url
+    return url
+
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        callback=_use_store,
+        is_eager=True,
+        help="Where the indexes live: a postgresql:// URL (default: the store setting; none: DCA_HOME/indexes).",
+    ),
+]
+
+
 _CONTROL = re.compile(
     r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (e.g. window titles, hyperlinks)
     r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI (colours, cursor moves, screen clears)

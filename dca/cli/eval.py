@@ -12,6 +12,7 @@ from dca.cli.common import (
     AnswerStyle,
     EvalSetting,
     JsonFlag,
+    StoreOpt,
     StrategyName,
     VerifySamples,
     print_json,
@@ -113,6 +114,7 @@ def eval_command(
     ] = "stated",
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Evaluate a model on this task; a rerun of the same command resumes the run folder."""
     from dca.errors import ConfigError

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli.common import JsonFlag, RetrievalMode, plain, print_json, progress_bar, resumes, settings, user_errors
+from dca.cli.common import (
+    JsonFlag,
+    RetrievalMode,
+    StoreOpt,
+    plain,
+    print_json,
+    progress_bar,
+    resumes,
+    settings,
+    user_errors,
+)
 from dca.config import Paths
 
 index_app = typer.Typer(
@@ -126,6 +136,7 @@ def index_add(
     embedder: EmbedderOpt = None,
     follow_symlinks: FollowSymlinks = False,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Add files and folders to an index; unchanged files are skipped, changed ones replaced."""
     index = settings().pick("index", index)
@@ -153,6 +164,7 @@ def index_sync(
     embedder: EmbedderOpt = None,
     follow_symlinks: FollowSymlinks = False,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Make the index match a folder: add new files, update changed ones, remove deleted ones."""
     index = settings().pick("index", index)
@@ -168,6 +180,7 @@ def index_remove(
     paths_in: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or folders to drop.")],
     index: IndexOpt = None,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Delete documents (files, or everything under a folder) from an index."""
     from dca.knowledge import remove_paths
@@ -188,6 +201,7 @@ def index_search(
     mode: Annotated[RetrievalMode, typer.Option(help="Dense + BM25 (hybrid), or one of them.")] = "hybrid",
     source: Annotated[str, typer.Option(help="Only sources matching this glob, e.g. '*.md'.")] = "",
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Print the chunks that best match a query, with source, location and score."""
     index = settings().pick("index", index)
@@ -222,6 +236,7 @@ def index_search(
 def index_list(
     all_indexes: Annotated[bool, typer.Option("--all", help="Also the indexes `dca eval` built.")] = False,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """List the indexes under DCA_HOME (without those `dca eval` built, unless --all)."""
     import sqlite3
@@ -260,7 +275,7 @@ def index_list(
 
 @index_app.command("stats")
 @user_errors
-def index_stats(name: IndexOpt = None, as_json: JsonFlag = False) -> None:
+def index_stats(name: IndexOpt = None, as_json: JsonFlag = False, store: StoreOpt = None) -> None:
     """Counts, embedder, chunking and vector-index kind of one index."""
     name = settings().pick("index", name)
     from dca.knowledge.stores import open_store
@@ -296,6 +311,7 @@ def index_verify(
         bool, typer.Option(help=f"Compare every FAISS vector with SQLite's (default: a sample of {64}).")
     ] = False,
     as_json: JsonFlag = False,
+    store: StoreOpt = None,
 ) -> None:
     """Check FAISS against SQLite (counts, ids) and document hashes against the files on disk."""
     name = settings().pick("index", name)
@@ -338,6 +354,7 @@ def index_verify(
 def index_delete(
     name: Annotated[str, typer.Option("--index", "-i", help="Index to delete (no default: name it).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Delete an index and all its files."""
     from dca.knowledge.stores import delete_index, require_index

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli.common import user_errors
+from dca.cli.common import StoreOpt, user_errors
 from dca.errors import ServeError
 
 
@@ -31,6 +31,7 @@ def serve(
     max_queue: Annotated[int, typer.Option(help="Requests waiting per model; more are answered 429.")] = 8,
     max_tokens: Annotated[int, typer.Option(help="Most answer tokens (or thinking budget) a request may ask.")] = 4096,
     timeout: Annotated[float, typer.Option(help="Seconds a request may run before it is stopped (504).")] = 600.0,
+    store: StoreOpt = None,
 ) -> None:
     """Serve the OpenAI API (chat with reasoning, embeddings) over warm local models."""
     from dca.config import Paths

@@ -45,7 +45,8 @@ def connect(url: str) -> Any:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = lines[0][:200] if lines else type(exc).__name__
         raise KnowledgeIndexError(
             f"cannot reach the PostgreSQL store ({detail}); check the URL and the server"
         ) from None

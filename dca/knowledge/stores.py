@@ -1,5 +1,7 @@
 """Which store holds the indexes: the embedded one (FAISS + SQLite under DCA_HOME/indexes, the
-default) or PostgreSQL + pgvector, chosen with a ``postgresql://`` URL in ``DCA_STORE``.
+default) or PostgreSQL + pgvector, chosen with a ``postgresql://`` URL: ``--store URL``, the
+``DCA_STORE`` environment variable or ``store = "..."`` in settings.toml. The URL carries no
+password (libpq's ``PGPASSWORD`` or ``~/.pgpass`` do), so no message ever shows one.
 
 Both stores have the same methods (dca/knowledge/store.py and dca/knowledge/pgstore.py), so
 everything above this module opens an index through ``open_store`` and never asks which.
@@ -7,25 +9,36 @@ everything above this module opens an index through ``open_store`` and never ask
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from dca.config import Paths
 from dca.errors import ConfigError
 
 
-def store_url() -> str | None:
+def store_url(paths: Paths | None = None) -> str | None:
     """The PostgreSQL URL of the store, or None for the embedded store."""
-    url = os.environ.get("DCA_STORE", "").strip()
+    from urllib.parse import urlsplit
+
+    from dca.settings import load_settings
+
+    chosen = load_settings(paths)
+    url = str(chosen["store"] or "").strip()
     if not url:
         return None
+    where = chosen.sources["store"]
     if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"DCA_STORE must be a postgresql:// URL, got {url.split('@')[-1]!r}")
+        raise ConfigError(f"the store ({where}) must be a postgresql:// URL, got {url.split('@')[-1]!r}")
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        raise ConfigError(f"the store URL ({where}) cannot be parsed; check it") from None
+    if password:
+        raise ConfigError(f"the store URL ({where}) holds a password; remove it and put it in PGPASSWORD or ~/.pgpass")
     return url
 
 
 def open_store(paths: Paths, name: str) -> Any:
-    url = store_url()
+    url = store_url(paths)
     if url:
         from dca.knowledge.pgstore import PgIndex
 
@@ -36,7 +49,7 @@ def open_store(paths: Paths, name: str) -> Any:
 
 
 def create_store(paths: Paths, name: str, *, embedder: str, dim: int, chunking: dict[str, int]) -> Any:
-    url = store_url()
+    url = store_url(paths)
     if url:
         from dca.knowledge.pgstore import PgIndex
 
@@ -48,7 +61,7 @@ def create_store(paths: Paths, name: str, *, embedder: str, dim: int, chunking: 
 
 def index_names(paths: Paths, *, hide_eval: bool = False) -> list[str]:
     """The indexes of the store (``hide_eval``: without those `dca eval` built)."""
-    url = store_url()
+    url = store_url(paths)
     if url:
         from dca.knowledge.pgstore import list_pg_indexes
 
@@ -60,7 +73,7 @@ def index_names(paths: Paths, *, hide_eval: bool = False) -> list[str]:
 
 def where(paths: Paths) -> str:
     """Where the indexes are, for messages (never the password)."""
-    url = store_url()
+    url = store_url(paths)
     if url:
         rest = url.split("://", 1)[1]
         return "the PostgreSQL store at " + rest.rsplit("@", 1)[-1]
@@ -79,7 +92,7 @@ def require_index(paths: Paths, name: str) -> None:
 
 
 def delete_index(paths: Paths, name: str) -> None:
-    url = store_url()
+    url = store_url(paths)
     if url:
         index = open_store(paths, name)
         try:
@@ -94,7 +107,7 @@ def delete_index(paths: Paths, name: str) -> None:
 
 def mark_eval_index(paths: Paths, name: str) -> None:
     """Mark an index as built by `dca eval` (kept out of `dca index list`)."""
-    if store_url():
+    if store_url(paths):
         index = open_store(paths, name)
         try:
             index.mark_eval()
