@@ -244,3 +244,44 @@ def test_doctor_checks_the_store(home: Paths, store: str, monkeypatch: pytest.Mo
     monkeypatch.setenv("DCA_STORE", "postgresql://nobody@127.0.0.1:1/none")
     down = _check_store(home)
     assert not down[0].ok and "cannot reach" in down[0].detail and "unset DCA_STORE" in down[0].fix
+
+
+def test_an_index_copies_between_the_stores_without_embedding_again(
+    home: Paths, tmp_path: Path, fake_embedder: HashEmbedder, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import psycopg
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute("DROP DATABASE IF EXISTS copies")
+        conn.execute("CREATE DATABASE copies")
+    url = postgres_server.get_uri("copies")  # type: ignore[attr-defined]
+    monkeypatch.setenv("DCA_STORE", "")
+    runner = CliRunner()
+    corpus = make_corpus(tmp_path / "corpus")
+    assert runner.invoke(app, ["index", "add", str(corpus), "-i", "t"]).exit_code == 0
+    local = runner.invoke(app, ["index", "search", "dogs bark fetch sticks", "-i", "t", "--json", "-k", "4"])
+    calls = fake_embedder.calls  # a search embeds its query; the copy must embed nothing
+    copied = runner.invoke(app, ["index", "copy", "-i", "t", "--to", url, "--json"])
+    assert copied.exit_code == 0, copied.output
+    counts = json.loads(copied.stdout)
+    assert counts["copied"] == counts["documents"] == 5 and counts["chunks"] > 5
+    assert fake_embedder.calls == calls  # nothing embedded again
+    again = json.loads(runner.invoke(app, ["index", "copy", "-i", "t", "--to", url, "--json"]).stdout)
+    assert again["skipped"] == 5 and again["copied"] == 0  # a rerun (or a killed copy's rerun) skips what is there
+    remote = runner.invoke(
+        app, ["index", "search", "dogs bark fetch sticks", "-i", "t", "--json", "-k", "4", "--store", url]
+    )
+    top = lambda out: json.loads(out.stdout)[0]  # noqa: E731
+    assert top(remote)["path"] == top(local)["path"] and top(remote)["text"] == top(local)["text"]
+    back = runner.invoke(app, ["index", "copy", "-i", "t", "--as", "t2", "--to", "embedded", "--store", url, "--json"])
+    assert back.exit_code == 0 and json.loads(back.stdout)["copied"] == 5
+    monkeypatch.setenv("DCA_STORE", "")
+    verified = runner.invoke(app, ["index", "verify", "-i", "t2", "--json"])
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"]
+    same = runner.invoke(app, ["index", "copy", "-i", "t", "--to", "embedded"])
+    assert same.exit_code == 1 and "same index" in same.stderr

@@ -365,3 +365,38 @@ def index_delete(
         raise typer.Exit(1)
     delete_index(paths, name)
     typer.echo(f"deleted index {name}")
+
+
+@index_app.command("copy")
+@user_errors
+@resumes
+def index_copy(
+    to: Annotated[
+        str, typer.Option("--to", help="Target store: a postgresql:// URL, or 'embedded' (DCA_HOME/indexes).")
+    ],
+    index: IndexOpt = None,
+    as_name: Annotated[str | None, typer.Option("--as", help="Name in the target (default: the same).")] = None,
+    store: StoreOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy an index to another store (embedded <-> PostgreSQL) without embedding again (resumable)."""
+    import os
+
+    from dca.knowledge.stores import copy_index, store_url
+
+    paths = Paths.resolve()
+    name = settings().pick("index", index)
+    source = store_url(paths)
+    target = None if to == "embedded" else to
+    if target is not None:
+        os.environ["DCA_STORE"] = target
+        target = store_url(paths)  # the same checks as any store URL (scheme, no password)
+        os.environ["DCA_STORE"] = source or ""
+    counts = copy_index(paths, name, source=source, target=target, as_name=as_name)
+    if as_json:
+        print_json(counts)
+        return
+    typer.echo(
+        f"copied {counts['copied']} documents ({counts['chunks']} chunks), {counts['skipped']} already there, "
+        f"into {to if target is None else 'the PostgreSQL store'} as {as_name or name}"
+    )

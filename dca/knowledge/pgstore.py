@@ -255,6 +255,19 @@ class PgIndex:
         )
         return ids
 
+    def document_chunks(self, path: str) -> tuple[list[Any], np.ndarray]:
+        """A document's chunks in order (as ``Chunk``s) and their vectors: what a copy needs."""
+        from dca.knowledge.chunking import Chunk
+
+        rows = self.db.execute(
+            f'SELECT c.text, c.char_start, c.char_end, c.heading, c.page, c.n_tokens, c.embedding FROM "{self.schema}".chunks c '
+            f'JOIN "{self.schema}".documents d ON d.id = c.doc_id WHERE d.path = %s ORDER BY c.ord',
+            (path,),
+        ).fetchall()
+        chunks = [Chunk(text=r[0], start=r[1], end=r[2], heading=r[3], page=r[4], n_tokens=r[5]) for r in rows]
+        vectors = np.array([_as_array(r[6]) for r in rows], dtype=np.float32).reshape(len(rows), self.manifest.dim)
+        return chunks, vectors
+
     def drop_document(self, doc_id: int) -> None:
         self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE id = %s', (doc_id,))
 
@@ -334,6 +347,12 @@ class PgIndex:
             "generation": self.generation,
             "bytes_on_disk": int(size),
         }
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """A pgvector value as float32 (the adapter gives a ``Vector`` or an array, by version)."""
+    value = value.to_numpy() if hasattr(value, "to_numpy") else value
+    return np.asarray(value, dtype=np.float32)
 
 
 class _PgVectors:

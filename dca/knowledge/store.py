@@ -424,6 +424,19 @@ class KnowledgeIndex:
         self.db.execute("UPDATE documents SET n_chunks = n_chunks + ? WHERE id = ?", (len(ids), doc_id))
         return ids
 
+    def document_chunks(self, path: str) -> tuple[list[Any], np.ndarray]:
+        """A document's chunks in order (as ``Chunk``s) and their vectors: what a copy needs."""
+        from dca.knowledge.chunking import Chunk
+
+        rows = self.db.execute(
+            "SELECT c.text, c.char_start, c.char_end, c.heading, c.page, c.n_tokens, c.vector FROM chunks c "
+            "JOIN documents d ON d.id = c.doc_id WHERE d.path = ? ORDER BY c.ord",
+            (path,),
+        ).fetchall()
+        chunks = [Chunk(text=r[0], start=r[1], end=r[2], heading=r[3], page=r[4], n_tokens=r[5]) for r in rows]
+        vectors = np.frombuffer(b"".join(r[6] for r in rows), dtype=np.float32).reshape(len(rows), self.manifest.dim)
+        return chunks, vectors
+
     def drop_document(self, doc_id: int) -> None:
         """Delete a document row that got no chunks (inside the transaction that inserted it)."""
         self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))

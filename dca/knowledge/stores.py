@@ -117,3 +117,71 @@ def mark_eval_index(paths: Paths, name: str) -> None:
     from dca.knowledge.store import mark_eval_index as mark_embedded
 
     mark_embedded(paths, name)
+
+
+def copy_index(
+    paths: Paths, name: str, *, source: str | None, target: str | None, as_name: str | None = None
+) -> dict[str, int]:
+    """Copy index ``name`` from one store to another (None: the embedded one) without embedding
+    anything again: documents, chunks and vectors as they are. One transaction per document;
+    documents already in the target with the same content are skipped, so a killed copy resumes."""
+    import os
+    from contextlib import contextmanager
+
+    @contextmanager
+    def using(url: str | None) -> Any:
+        old = os.environ.get("DCA_STORE")
+        os.environ["DCA_STORE"] = url or ""
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("DCA_STORE", None)
+            else:
+                os.environ["DCA_STORE"] = old
+
+    if (source or None) == (target or None) and (as_name or name) == name:
+        raise ConfigError("the copy's source and target are the same index; give another --to or --as")
+    with using(source):
+        src = open_store(paths, name)
+    dest_name = as_name or name
+    try:
+        with using(target):
+            if dest_name in index_names(paths):
+                dest = open_store(paths, dest_name)
+                if (dest.manifest.embedder, dest.manifest.dim) != (src.manifest.embedder, src.manifest.dim):
+                    dest.close()
+                    raise ConfigError(
+                        f"index {dest_name!r} in the target was made with {dest.manifest.embedder} "
+                        f"({dest.manifest.dim} dimensions), the source with {src.manifest.embedder}; give another --as"
+                    )
+            else:
+                dest = create_store(
+                    paths,
+                    dest_name,
+                    embedder=src.manifest.embedder,
+                    dim=src.manifest.dim,
+                    chunking=src.manifest.chunking,
+                )
+        counts = {"documents": 0, "copied": 0, "skipped": 0, "chunks": 0}
+        try:
+            with dest.writer():
+                there = dest.documents()
+                for path, (sha256, size, mtime_ns) in sorted(src.documents().items()):
+                    counts["documents"] += 1
+                    if there.get(path, ("",))[0] == sha256:
+                        counts["skipped"] += 1
+                        continue
+                    chunks, vectors = src.document_chunks(path)
+                    with dest.transaction() as gen:
+                        dest.delete_document(path)
+                        doc_id = dest.insert_document(path=path, sha256=sha256, size=size, mtime_ns=mtime_ns, gen=gen)
+                        dest.insert_chunks(doc_id, 0, chunks, vectors, gen)
+                    counts["copied"] += 1
+                    counts["chunks"] += len(chunks)
+                dest.save_vectors()
+        finally:
+            dest.close()
+        return counts
+    finally:
+        src.close()
