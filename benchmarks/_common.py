@@ -1,11 +1,15 @@
-"""Shared benchmark plumbing: machine facts, a printed table, JSON results written atomically."""
+"""Shared benchmark plumbing: machine facts, a printed table, JSON results written atomically,
+a throwaway index of a dataset's paragraphs."""
 
 from __future__ import annotations
 
 import os
 import platform
 import sys
+import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +86,28 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     )
     print(f"results written to {path}")
     return path
+
+
+@contextmanager
+def paragraph_index(paragraphs: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    """(index, embedder): the paragraphs ingested as `dca eval` does (one file each, dca's own
+    ingest, the default embedder) into a temporary DCA_HOME that shares the checkout's models."""
+    from dca.config import Paths
+    from dca.eval.datasets import write_paragraphs
+    from dca.knowledge import KnowledgeIndex, add_paths
+    from dca.knowledge.embedding import load_embedder
+
+    models_home = Paths.resolve()
+    embedder = load_embedder(paths=models_home)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Paths(home=Path(tmp) / "home")
+        (home.home / "models").mkdir(parents=True)
+        (home.models / "catalog.toml").symlink_to(models_home.catalog)
+        write_paragraphs(paragraphs, Path(tmp) / "corpus")
+        files = sorted((Path(tmp) / "corpus").glob("p*.txt"))
+        add_paths(home, "corpus", files, embedder_name=embedder.name, embedder_factory=lambda: embedder)
+        index = KnowledgeIndex.open(home, "corpus")
+        try:
+            yield index, embedder
+        finally:
+            index.close()

@@ -15,17 +15,14 @@ paragraphs). The answer quality at each k is measured with `dca eval` (docs/RESU
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import print_table, write_results
+from _common import paragraph_index, print_table, write_results
 
-from dca.config import Paths
-from dca.eval.datasets import load_hotpotqa, load_squad2, paragraph_of, write_paragraphs
-from dca.knowledge import KnowledgeIndex, SearchConfig, add_paths, search
-from dca.knowledge.embedding import load_embedder
+from dca.eval.datasets import load_hotpotqa, load_squad2, paragraph_of
+from dca.knowledge import SearchConfig, search
 from dca.knowledge.retrieval import adaptive_k
 
 CUTOFFS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -33,25 +30,10 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _ranked(paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int) -> list[dict[str, Any]]:
-    """For each (question, gold paragraphs): the hits' paragraph numbers, scores and lengths."""
-    models_home = Paths.resolve()
-    embedder = load_embedder(paths=models_home)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Paths(home=Path(tmp) / "home")
-        (home.home / "models").mkdir(parents=True)
-        (home.models / "catalog.toml").symlink_to(models_home.catalog)
-        write_paragraphs(paragraphs, Path(tmp) / "corpus")
-        files = sorted((Path(tmp) / "corpus").glob("p*.txt"))
-        add_paths(home, "corpus", files, embedder_name=embedder.name, embedder_factory=lambda: embedder)
-        index = KnowledgeIndex.open(home, "corpus")
-        try:
-            for question, gold in questions:
-                hits = search(index, question, embedder=embedder, config=SearchConfig(k=k, mode="hybrid"))
-                rows.append({"hits": hits, "gold": gold})
-        finally:
-            index.close()
-    return rows
+    """For each (question, gold paragraphs): the hits and the gold paragraph numbers."""
+    with paragraph_index(paragraphs) as (index, embedder):
+        config = SearchConfig(k=k, mode="hybrid")
+        return [{"hits": search(index, q, embedder=embedder, config=config), "gold": gold} for q, gold in questions]
 
 
 def _at(rows: list[dict[str, Any]], cutoff: float, k: int | None = None) -> dict[str, Any]:

@@ -8,16 +8,13 @@ BM25 and hybrid search through dca's own index and search code.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
-from _common import print_table, write_results
+from _common import paragraph_index, print_table, write_results
 
-from dca.config import Paths
-from dca.eval.datasets import load_squad2, paragraph_of, write_squad_corpus
-from dca.knowledge import KnowledgeIndex, SearchConfig, add_paths, search
-from dca.knowledge.embedding import load_embedder
+from dca.eval.datasets import load_squad2, paragraph_of
+from dca.knowledge import SearchConfig, search
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2_dev" / "dev-v2.0.json"
 
@@ -31,17 +28,8 @@ def main() -> None:
     questions = [q for q in corpus.questions if q.answers]
     if args.limit:
         questions = questions[: args.limit]
-    models_home = Paths.resolve()
-    embedder = load_embedder(paths=models_home)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Paths(home=Path(tmp) / "home")
-        (home.home / "models").mkdir(parents=True)
-        (home.models / "catalog.toml").symlink_to(models_home.catalog)
-        files = Path(tmp) / "corpus"
-        write_squad_corpus(corpus, files)
-        add_paths(home, "squad", [files], embedder_name=embedder.name, embedder_factory=lambda: embedder)
-        index = KnowledgeIndex.open(home, "squad")
+    with paragraph_index(corpus.paragraphs) as (index, embedder):
         for mode in ("dense", "bm25", "hybrid"):
             config = SearchConfig(k=10, mode=mode)
             r1 = r5 = mrr = 0.0
@@ -64,7 +52,6 @@ def main() -> None:
                 }
             )
             print_table(rows[-1:], ["mode", "recall@1", "recall@5", "MRR@10", "ms_per_query"])
-        index.close()
     print()
     print_table(rows, ["mode", "recall@1", "recall@5", "MRR@10", "ms_per_query"])
     write_results(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -32,6 +33,29 @@ Checkpointing = Annotated[
 ]
 Device = Annotated[str, typer.Option(help="Where torch trains: auto (cuda when torch sees a GPU), cpu or cuda.")]
 RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")]
+
+
+def _step_progress(label: str, *shown: str) -> Callable[[dict[str, object]], None]:
+    """A progress line for an optimizer loop's log lines (on a terminal): step, the ``shown``
+    metrics, tokens/s and the time left."""
+    started = time.monotonic()
+
+    def progress(line: dict[str, object]) -> None:
+        if sys.stderr.isatty():
+            step, total = int(line["step"]), int(line["total_steps"])  # type: ignore[call-overload]
+            eta = (time.monotonic() - started) / max(1, step) * (total - step)
+            metrics = "  ".join(f"{name} {line[name]}" for name in shown)
+            sys.stderr.write(
+                f"\r{label}: step {step}/{total}  {metrics}  {line['tokens_per_s']} tok/s  ETA {eta / 60:.1f} min   "
+            )
+            sys.stderr.flush()
+
+    return progress
+
+
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
 
 
 train_app = typer.Typer(
@@ -229,20 +253,8 @@ def sft_command(
         max_easy=max_easy,
         device=device,
     )
-    started = time.monotonic()
-
-    def progress(line: dict[str, object]) -> None:
-        if sys.stderr.isatty():
-            step, total = int(line["step"]), int(line["total_steps"])  # type: ignore[call-overload]
-            eta = (time.monotonic() - started) / max(1, step) * (total - step)
-            sys.stderr.write(
-                f"\rsft: step {step}/{total}  loss {line['loss']}  {line['tokens_per_s']} tok/s  ETA {eta / 60:.1f} min   "
-            )
-            sys.stderr.flush()
-
-    summary = train_sft(config, name=out, out=folder, progress=progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    summary = train_sft(config, name=out, out=folder, progress=_step_progress("sft", "loss"))
+    _end_progress()
     if as_json:
         print_json(summary)
         return
@@ -300,21 +312,8 @@ def dpo_command(
         seed=seed,
         device=device,
     )
-    started = time.monotonic()
-
-    def progress(line: dict[str, object]) -> None:
-        if sys.stderr.isatty():
-            step, total = int(line["step"]), int(line["total_steps"])  # type: ignore[call-overload]
-            eta = (time.monotonic() - started) / max(1, step) * (total - step)
-            sys.stderr.write(
-                f"\rdpo: step {step}/{total}  loss {line['loss']}  margin {line['margin']}  "
-                f"{line['tokens_per_s']} tok/s  ETA {eta / 60:.1f} min   "
-            )
-            sys.stderr.flush()
-
-    summary = train_dpo(config, name=out, out=folder, progress=progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    summary = train_dpo(config, name=out, out=folder, progress=_step_progress("dpo", "loss", "margin"))
+    _end_progress()
     if as_json:
         print_json(summary)
         return
