@@ -29,8 +29,12 @@ def test_index_docs_and_search_with_the_real_embedder(tmp_path: Path) -> None:
     assert len(json.loads(added.stdout)["added"]) >= 2
     found = _dca(home, "index", "search", "how does an interrupted pull resume", "--json")
     assert found.returncode == 0, found.stderr
-    top = json.loads(found.stdout)[0]
-    assert top["path"].endswith("models.md") and top["heading"]
+    hits = json.loads(found.stdout)
+    # the section that answers it, models.md "Pulling a model", is first by BM25 and fifth by the
+    # dense model; fused, it ties within 0.0005 with docs/cli.md's "Choices" (which says pull
+    # resumes after Ctrl-C), so it must be among the first two, not necessarily first
+    answer = [h for h in hits[:2] if h["path"].endswith("models.md") and "Pulling a model" in h["heading"]]
+    assert answer, [(h["path"], h["heading"]) for h in hits[:3]]
     again = _dca(home, "index", "add", str(DOCS))
     assert "0 added, 0 updated" in again.stdout
     assert _dca(home, "index", "verify").returncode == 0
