@@ -42,6 +42,9 @@ def _llama(path: str, threads: int, draft: int) -> object:
         n_threads=threads,
         verbose=False,
         draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft) if draft else None,
+        # a draft model needs the logits of every position; llama-cpp-python 0.3.36 forces that on
+        # but sizes its score buffer by this argument, so a prompt past n_batch fails unless it is given
+        logits_all=bool(draft),
     )
 
 
