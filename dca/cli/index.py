@@ -380,18 +380,12 @@ def index_copy(
     as_json: JsonFlag = False,
 ) -> None:
     """Copy an index to another store (embedded <-> PostgreSQL) without embedding again (resumable)."""
-    import os
-
-    from dca.knowledge.stores import copy_index, store_url
+    from dca.knowledge.stores import check_store_url, copy_index, store_url
 
     paths = Paths.resolve()
     name = settings().pick("index", index)
     source = store_url(paths)
-    target = None if to == "embedded" else to
-    if target is not None:
-        os.environ["DCA_STORE"] = target
-        target = store_url(paths)  # the same checks as any store URL (scheme, no password)
-        os.environ["DCA_STORE"] = source or ""
+    target = None if to == "embedded" else check_store_url(to, "--to")
     counts = copy_index(paths, name, source=source, target=target, as_name=as_name)
     if as_json:
         print_json(counts)

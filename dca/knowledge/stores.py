@@ -14,18 +14,13 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import ConfigError
 
+_CONFIGURED = object()  # a store argument not given: the configured store
 
-def store_url(paths: Paths | None = None) -> str | None:
-    """The PostgreSQL URL of the store, or None for the embedded store."""
+
+def check_store_url(url: str, where: str) -> str:
+    """``url`` if it names a PostgreSQL store without a password in it, else one ConfigError line."""
     from urllib.parse import urlsplit
 
-    from dca.settings import load_settings
-
-    chosen = load_settings(paths)
-    url = str(chosen["store"] or "").strip()
-    if not url:
-        return None
-    where = chosen.sources["store"]
     if not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"the store ({where}) must be a postgresql:// URL, got {url.split('@')[-1]!r}")
     try:
@@ -37,8 +32,22 @@ def store_url(paths: Paths | None = None) -> str | None:
     return url
 
 
-def open_store(paths: Paths, name: str) -> Any:
-    url = store_url(paths)
+def store_url(paths: Paths | None = None) -> str | None:
+    """The PostgreSQL URL of the configured store, or None for the embedded store."""
+    from dca.settings import load_settings
+
+    chosen = load_settings(paths)
+    url = str(chosen["store"] or "").strip()
+    return check_store_url(url, chosen.sources["store"]) if url else None
+
+
+def _url(paths: Paths, store: Any) -> str | None:
+    return store_url(paths) if store is _CONFIGURED else store
+
+
+def open_store(paths: Paths, name: str, *, store: Any = _CONFIGURED) -> Any:
+    """Open index ``name`` of the configured store, or of ``store`` (a URL, or None: the embedded one)."""
+    url = _url(paths, store)
     if url:
         from dca.knowledge.pgstore import PgIndex
 
@@ -48,8 +57,10 @@ def open_store(paths: Paths, name: str) -> Any:
     return KnowledgeIndex.open(paths, name)
 
 
-def create_store(paths: Paths, name: str, *, embedder: str, dim: int, chunking: dict[str, int]) -> Any:
-    url = store_url(paths)
+def create_store(
+    paths: Paths, name: str, *, embedder: str, dim: int, chunking: dict[str, int], store: Any = _CONFIGURED
+) -> Any:
+    url = _url(paths, store)
     if url:
         from dca.knowledge.pgstore import PgIndex
 
@@ -59,9 +70,9 @@ def create_store(paths: Paths, name: str, *, embedder: str, dim: int, chunking: 
     return KnowledgeIndex.create(paths, name, embedder=embedder, dim=dim, chunking=chunking)
 
 
-def index_names(paths: Paths, *, hide_eval: bool = False) -> list[str]:
+def index_names(paths: Paths, *, hide_eval: bool = False, store: Any = _CONFIGURED) -> list[str]:
     """The indexes of the store (``hide_eval``: without those `dca eval` built)."""
-    url = store_url(paths)
+    url = _url(paths, store)
     if url:
         from dca.knowledge.pgstore import list_pg_indexes
 
@@ -125,44 +136,28 @@ def copy_index(
     """Copy index ``name`` from one store to another (None: the embedded one) without embedding
     anything again: documents, chunks and vectors as they are. One transaction per document;
     documents already in the target with the same content are skipped, so a killed copy resumes."""
-    import os
-    from contextlib import contextmanager
-
-    @contextmanager
-    def using(url: str | None) -> Any:
-        old = os.environ.get("DCA_STORE")
-        os.environ["DCA_STORE"] = url or ""
-        try:
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("DCA_STORE", None)
-            else:
-                os.environ["DCA_STORE"] = old
-
-    if (source or None) == (target or None) and (as_name or name) == name:
+    if source == target and (as_name or name) == name:
         raise ConfigError("the copy's source and target are the same index; give another --to or --as")
-    with using(source):
-        src = open_store(paths, name)
+    src = open_store(paths, name, store=source)
     dest_name = as_name or name
     try:
-        with using(target):
-            if dest_name in index_names(paths):
-                dest = open_store(paths, dest_name)
-                if (dest.manifest.embedder, dest.manifest.dim) != (src.manifest.embedder, src.manifest.dim):
-                    dest.close()
-                    raise ConfigError(
-                        f"index {dest_name!r} in the target was made with {dest.manifest.embedder} "
-                        f"({dest.manifest.dim} dimensions), the source with {src.manifest.embedder}; give another --as"
-                    )
-            else:
-                dest = create_store(
-                    paths,
-                    dest_name,
-                    embedder=src.manifest.embedder,
-                    dim=src.manifest.dim,
-                    chunking=src.manifest.chunking,
+        if dest_name in index_names(paths, store=target):
+            dest = open_store(paths, dest_name, store=target)
+            if (dest.manifest.embedder, dest.manifest.dim) != (src.manifest.embedder, src.manifest.dim):
+                dest.close()
+                raise ConfigError(
+                    f"index {dest_name!r} in the target was made with {dest.manifest.embedder} "
+                    f"({dest.manifest.dim} dimensions), the source with {src.manifest.embedder}; give another --as"
                 )
+        else:
+            dest = create_store(
+                paths,
+                dest_name,
+                embedder=src.manifest.embedder,
+                dim=src.manifest.dim,
+                chunking=src.manifest.chunking,
+                store=target,
+            )
         counts = {"documents": 0, "copied": 0, "skipped": 0, "chunks": 0}
         try:
             with dest.writer():
