@@ -85,9 +85,10 @@ def _source_ok(path: str, pattern: str) -> bool:
 
 def dense_ranking(index: KnowledgeIndex, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
     vectors = index.vectors()
-    if vectors.ntotal == 0:
+    total = vectors.ntotal  # once: a PostgreSQL store counts its rows to answer
+    if total == 0:
         return []
-    scores, ids = vectors.search(embedder.embed([query]), min(n, vectors.ntotal))
+    scores, ids = vectors.search(embedder.embed([query]), min(n, total))
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 

@@ -88,7 +88,7 @@ def read_verifier(path: Path) -> Any:
         raise ConfigError(f"verifier {path} is damaged ({type(exc).__name__}); train it again") from None
     kind = data.get("format") if isinstance(data, dict) else None
     if kind == PROBE_FORMAT:
-        return Probe.load(path)
+        return Probe.from_json(data, path)
     if kind != FORMAT:
         raise ConfigError(f"verifier {path} is damaged (format {kind!r}); train it again")
     try:

@@ -68,6 +68,11 @@ class Probe:
             raise ConfigError(f"verifier {path} does not exist; train one with `dca train probe`") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"verifier {path} is damaged ({type(exc).__name__}); train it again") from None
+        return cls.from_json(data, path)
+
+    @classmethod
+    def from_json(cls, data: Any, path: Path) -> Probe:
+        """A probe from a probe file's parsed content (``path`` names it in errors)."""
         try:
             if data.get("format") != FORMAT:
                 raise ValueError(f"format {data.get('format')!r}")
