@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dca.choices import DTYPES
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
@@ -38,6 +39,7 @@ from dca.train.sft import (
     model_device,
     optimize,
     resolve_device,
+    resolve_dtype,
 )
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -63,7 +65,7 @@ class DPOConfig:
     grad_accum: int = 4  # pairs per optimizer step
     warmup: int = 5
     checkpoint_every: int = 25
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     gradient_checkpointing: bool = True
     device: str = "auto"  # auto (cuda when torch sees a GPU) | cpu | cuda
     seed: int = 0
@@ -79,8 +81,8 @@ class DPOConfig:
             raise ConfigError("epochs must be at least 1 and max_steps at least 0")
         if self.seq_len < 16 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.warmup < 0:
             raise ConfigError("seq_len >= 16, grad_accum >= 1, checkpoint_every >= 1 and warmup >= 0 are required")
-        if self.dtype not in ("bfloat16", "float32"):
-            raise ConfigError(f"dtype must be bfloat16 or float32, got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         check_device(self.device)
 
 
@@ -125,9 +127,10 @@ def dpo_loss(policy: tuple[Any, Any], reference: tuple[float, float], *, beta: f
     return -torch.nn.functional.logsigmoid(margin), margin.detach()
 
 
-def _reference_meta(config: DPOConfig, base_name: str, base_path: Path) -> dict[str, Any]:
+def _reference_meta(config: DPOConfig, base_name: str, base_path: Path, dtype: str) -> dict[str, Any]:
     init = Path(config.init_adapter) if config.init_adapter else None
     return {
+        "dtype": dtype,  # log-probabilities in bfloat16 and float32 differ: a margin needs one precision
         "pairs_sha256": config.data_sha256,
         "base": base_name,
         "base_size": base_path.stat().st_size,
@@ -210,7 +213,9 @@ def train_dpo(
     if config.init_adapter:
         import_lora(model, Path(config.init_adapter), arch=arch, base_model=base_name, alpha=config.alpha)
     cache = data.with_name(data.name + ".reference.jsonl")
-    reference = reference_logps(model, encoded, cache, _reference_meta(config, base_name, base_path))
+    reference = reference_logps(
+        model, encoded, cache, _reference_meta(config, base_name, base_path, resolve_dtype(config.dtype, device))
+    )
     schedule: list[int] = []
     for epoch in range(config.epochs):
         order = list(range(len(encoded)))

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dca.choices import DTYPES
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.eval.datasets import Example, load_gsm8k
@@ -74,11 +75,13 @@ class GRPOConfig:
     temperature: float = 1.0
     offset: int = 0  # skip the first N train questions (a dev split)
     checkpoint_every: int = 10
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     device: str = "auto"  # auto (cuda when there is one) | cpu | cuda
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.format not in ("program", "cot"):
             raise ConfigError(f"format must be program or cot, got {self.format!r}")
         if self.group < 2:
@@ -160,7 +163,9 @@ def train_grpo(
         lambda ex, text, toks: math_reward(ex, text, toks, fmt=config.format, budget=config.max_new_tokens)
     )
     torch.manual_seed(config.seed)
-    model = lora_model(base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets)
+    model = lora_model(
+        base_path, config.dtype, rank=config.rank, alpha=config.alpha, targets=config.targets, device=device
+    )
     if config.init_run:
         start = Path(config.init_run) / "checkpoints"
         latest = start / "latest"

@@ -294,12 +294,12 @@ def _generator(config: CollectConfig, paths: Any) -> Generator:
 
         return load_runtime(config.model, paths=paths)
     from dca.runtime.llama import resolve_model
-    from dca.train.sft import resolve_device
+    from dca.train.sft import resolve_device, resolve_dtype
     from dca.train.torch_generator import TorchGenerator
 
     device = resolve_device(config.device)
     name, path = resolve_model(config.model, paths)
-    return TorchGenerator(path, name=name, device=device, dtype="bfloat16" if device == "cuda" else "float32")
+    return TorchGenerator(path, name=name, device=device, dtype=resolve_dtype("auto", device))
 
 
 def collect(
