@@ -72,9 +72,9 @@ class Assistant:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            from dca.runtime.llama import load_runtime
+            from dca.runtime.remote import load_generator
 
-            self._generator = load_runtime(self._model, paths=self.paths, config=self._runtime_config)
+            self._generator = load_generator(self._model, paths=self.paths, config=self._runtime_config)
         return self._generator
 
     def index_size(self) -> int:

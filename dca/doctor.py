@@ -7,6 +7,7 @@ import platform
 import shutil
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from dca.config import Paths
 from dca.errors import DcaError
@@ -75,6 +76,12 @@ def _check_llama() -> Check:
         detail=f"llama-cpp-python {llama_cpp.__version__}, {where}; CPU features: "
         f"{' '.join(info.cpu_features) or 'none reported'}; {guard}",
     )
+
+
+def _few_tokens() -> Any:
+    from dca.runtime.generation import GenerationConfig
+
+    return GenerationConfig(max_tokens=4)
 
 
 def _check_generation(paths: Paths) -> Check:
@@ -218,6 +225,8 @@ def _check_settings(paths: Paths) -> list[Check]:
     def shown(name: str, value: object) -> str:
         if value is None:
             return "(catalog default)" if name == "model" else "(none)"
+        if name == "api_key":
+            return "(set, not shown)"
         if name == "store" and "@" in str(value):  # a password in the URL is refused; never shown either
             scheme, _, rest = str(value).partition("://")
             user, _, host = rest.rpartition("@")
@@ -266,6 +275,37 @@ def _check_store(paths: Paths) -> list[Check]:
     return [Check(name="store", ok=True, detail=f"{where(paths)}: reachable, pgvector {version}")]
 
 
+def _check_backend(paths: Paths) -> list[Check]:
+    """The openai backend, when chosen: the server reachable, the key taken, the model served."""
+    from dca.settings import load_settings
+
+    try:
+        chosen = load_settings(paths)
+        if chosen["backend"] != "openai":
+            return []
+        from dca.runtime.remote import load_generator
+
+        generator = load_generator(chosen["model"], paths=paths)
+        reply = generator.complete(generator.chat_prompt([{"role": "user", "content": "Say OK."}]), _few_tokens())
+    except DcaError as exc:
+        return [
+            Check(
+                name="backend",
+                ok=False,
+                detail=str(exc),
+                fix='start the server, or fix base_url / served_model / DCA_API_KEY (or set backend = "local")',
+            )
+        ]
+    return [
+        Check(
+            name="backend",
+            ok=True,
+            detail=f"openai at {generator.base_url}: serves {generator.model}, answered {reply.completion_tokens} "
+            f"tokens in {reply.prompt_seconds + reply.decode_seconds:.1f} s",
+        )
+    ]
+
+
 def _check_sandbox() -> Check:
     """Programs the model writes (program, mix, --think) run in the sandbox: is it a boundary here?"""
     from dca.reasoning.sandbox import isolation
@@ -292,6 +332,7 @@ def run_checks(paths: Paths, *, deep: bool = False) -> list[Check]:
         _check_home(paths),
         *_check_settings(paths),
         *_check_store(paths),
+        *_check_backend(paths),
         *_check_models(paths, deep),
         _check_generation(paths),
         _check_indexes(paths),

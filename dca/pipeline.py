@@ -227,7 +227,16 @@ def run_pipeline(
         )
     searching = retrieve is not None and strategy.thinks and strategy.max_searches > 0
     adapter_name = None
+    notes: list[str] = []
     adapter = choose_adapter(config.adapter, generator.name, thinking=strategy.thinks, paths=paths)
+    if adapter and not getattr(generator, "supports_adapters", True):
+        if config.adapter:
+            raise ConfigError(
+                f"adapter {adapter} cannot run on the openai backend: the server holds the weights; serve the "
+                "adapter there (llama-server --lora FILE) or use --backend local"
+            )
+        adapter = None  # the default adapter, on a server that holds the weights: the base model thinks
+        notes.append("the openai backend runs the server's model: thinking without dca's reasoning adapter")
     if adapter:
         adapter_name, adapter_path = resolve_adapter(adapter, paths)
         generator.load_adapter(adapter_name, adapter_path)
@@ -251,7 +260,7 @@ def run_pipeline(
         system = (system or SYSTEM_GROUNDED) + " " + SEARCH_STYLE[config.style]
     room = _room(strategy, config.max_tokens, searching)
     parts = _prompt(generator, question, hits, history or [], config, system, room, grounded=retrieve is not None)
-    warnings = _warnings(parts)
+    warnings = notes + _warnings(parts)
     if irrelevant:
         warnings.append(
             f"no source was similar enough to the question (best similarity "

@@ -1,8 +1,9 @@
-"""User settings: the defaults for model, index, k, threads, GPU layers, the question log and
-the store that holds the indexes.
+"""User settings: the defaults for model, index, k, threads, GPU layers, the question log, the
+store that holds the indexes and the backend that runs the model.
 
 Each value comes from, in order: the command's flag, an environment variable
-(``DCA_MODEL``, ``DCA_INDEX``, ``DCA_K``, ``DCA_THREADS``, ``DCA_GPU_LAYERS``, ``DCA_LOG``, ``DCA_STORE``),
+(``DCA_MODEL``, ``DCA_INDEX``, ``DCA_K``, ``DCA_THREADS``, ``DCA_GPU_LAYERS``, ``DCA_LOG``, ``DCA_STORE``,
+``DCA_BACKEND``, ``DCA_BASE_URL``, ``DCA_SERVED_MODEL``, ``DCA_API_KEY``, ``DCA_TIMEOUT``),
 ``settings.toml`` in DCA_HOME (a ``[defaults]`` table), then dca's built-in default.
 ``dca doctor`` shows each effective value and where it came from.
 """
@@ -29,6 +30,11 @@ FIELDS: dict[str, tuple[str, type, Any, str]] = {
     "gpu_layers": ("DCA_GPU_LAYERS", int, -1, "layers offloaded to a GPU (-1: all when the build can)"),
     "log": ("DCA_LOG", bool, True, "record questions in the question log (dca logs)"),
     "store": ("DCA_STORE", str, None, "where indexes live: a postgresql:// URL (none: the embedded store)"),
+    "backend": ("DCA_BACKEND", str, "local", "where the model runs: local (llama.cpp here) or openai (a server)"),
+    "base_url": ("DCA_BASE_URL", str, None, "the openai backend's server, e.g. http://127.0.0.1:8080/v1"),
+    "served_model": ("DCA_SERVED_MODEL", str, None, "the model's name on that server (none: its only model)"),
+    "api_key": ("DCA_API_KEY", str, None, "the API key of that server (never shown)"),
+    "timeout": ("DCA_TIMEOUT", int, 300, "seconds a request to that server may take"),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -66,11 +72,17 @@ def _parse(name: str, raw: Any, where: str) -> Any:
             value = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: {name} must be a whole number, got {raw!r}") from None
-        if (name == "k" and value < 1) or (name == "threads" and value < 0) or (name == "gpu_layers" and value < -1):
+        if (
+            (name in ("k", "timeout") and value < 1)
+            or (name == "threads" and value < 0)
+            or (name == "gpu_layers" and value < -1)
+        ):
             raise ConfigError(f"{where}: {name} is out of range ({value})")
         return value
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(f"{where}: {name} must be a non-empty string, got {raw!r}")
+    if name == "backend" and raw.strip() not in ("local", "openai"):
+        raise ConfigError(f"{where}: backend must be local or openai, got {raw!r}")
     return raw.strip()
 
 

@@ -10,6 +10,8 @@ import typer
 
 from dca.cli.common import (
     AnswerStyle,
+    BackendOpt,
+    BaseUrlOpt,
     JsonFlag,
     RetrievalMode,
     StoreOpt,
@@ -258,6 +260,8 @@ def ask(
     no_log: NoLog = False,
     as_json: JsonFlag = False,
     store: StoreOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Answer a question from your documents, citing its sources (--think: reason first)."""
     from dca.cli.think import Display, consume
@@ -323,6 +327,8 @@ def chat(
     no_log: NoLog = False,
     resume: Annotated[bool, typer.Option("--continue", help="Continue the last logged conversation.")] = False,
     store: StoreOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer;
     during thinking it pauses to take a note (a second Ctrl-C cancels)."""

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from dca.choices import (
     ANSWER_STYLES,
+    BACKENDS,
     DTYPES,
     EVAL_SETTINGS,
     RETRIEVAL_MODES,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     EvalSetting: TypeAlias = str
     TraceFormat: TypeAlias = str
     Dtype: TypeAlias = str
+    Backend: TypeAlias = str
     VerifySamples: TypeAlias = str
 else:
     RetrievalMode = Literal[RETRIEVAL_MODES]
@@ -45,6 +47,7 @@ else:
     EvalSetting = Literal[EVAL_SETTINGS]
     TraceFormat = Literal[TRACE_FORMATS]
     Dtype = Literal[DTYPES]
+    Backend = Literal[BACKENDS]
     VerifySamples = Literal[VERIFY_SAMPLES]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,6 +68,41 @@ StoreOpt = Annotated[
         callback=_use_store,
         is_eager=True,
         help="Where the indexes live: a postgresql:// URL (default: the store setting; none: DCA_HOME/indexes).",
+    ),
+]
+
+
+def _use_backend(name: str | None) -> str | None:
+    """--backend: where this process's model runs (as DCA_BACKEND would say)."""
+    if name:
+        os.environ["DCA_BACKEND"] = name
+    return name
+
+
+def _use_base_url(url: str | None) -> str | None:
+    """--base-url URL: the openai backend's server (as DCA_BASE_URL would say)."""
+    if url:
+        os.environ["DCA_BASE_URL"] = url
+    return url
+
+
+BackendOpt = Annotated[
+    Backend | None,
+    typer.Option(
+        "--backend",
+        callback=_use_backend,
+        is_eager=True,
+        help="Where the model runs: local (llama.cpp in this process) or openai (an OpenAI-compatible "
+        "server at --base-url; default: the backend setting).",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        callback=_use_base_url,
+        is_eager=True,
+        help="The OpenAI-compatible server of --backend openai, e.g. http://127.0.0.1:8080/v1 (API key: DCA_API_KEY).",
     ),
 ]
 

@@ -10,6 +10,8 @@ from typer.core import TyperGroup
 
 from dca.cli.common import (
     AnswerStyle,
+    BackendOpt,
+    BaseUrlOpt,
     EvalSetting,
     JsonFlag,
     StoreOpt,
@@ -115,6 +117,8 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
     store: StoreOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Evaluate a model on this task; a rerun of the same command resumes the run folder."""
     from dca.errors import ConfigError

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dca.cli.common import StoreOpt, user_errors
+from dca.cli.common import BackendOpt, BaseUrlOpt, StoreOpt, user_errors
 from dca.errors import ServeError
 
 
@@ -32,6 +32,8 @@ def serve(
     max_tokens: Annotated[int, typer.Option(help="Most answer tokens (or thinking budget) a request may ask.")] = 4096,
     timeout: Annotated[float, typer.Option(help="Seconds a request may run before it is stopped (504).")] = 600.0,
     store: StoreOpt = None,
+    backend: BackendOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Serve the OpenAI API (chat with reasoning, embeddings) over warm local models."""
     from dca.config import Paths
@@ -85,7 +87,8 @@ def _load(config: Any, paths: Any) -> tuple[dict[str, Any], Any]:
     """The generators and the embedder, loaded before the first request (that is the point)."""
     from dca.errors import DcaError
     from dca.knowledge.embedding import embedder_for, load_embedder
-    from dca.runtime.llama import RuntimeConfig, load_runtime
+    from dca.runtime.llama import RuntimeConfig
+    from dca.runtime.remote import load_generator
     from dca.settings import load_settings
 
     chosen = load_settings(paths)
@@ -95,7 +98,7 @@ def _load(config: Any, paths: Any) -> tuple[dict[str, Any], Any]:
     generators: dict[str, Any] = {}
     for name in config.models or (chosen["model"],):
         began = time.perf_counter()
-        generator = load_runtime(name, paths=paths, config=runtime)
+        generator = load_generator(name, paths=paths, config=runtime)
         generators[generator.name] = generator
         typer.echo(f"dca serve: loaded {generator.name} ({time.perf_counter() - began:.1f} s)", err=True)
     began = time.perf_counter()

@@ -223,9 +223,9 @@ def run_eval(
     todo = [e for e in examples if e.id not in done]
     if todo:
         from dca.api import AskConfig, Assistant
-        from dca.runtime.llama import load_runtime
+        from dca.runtime.remote import load_generator
 
-        generator = generator or load_runtime(config.model, paths=paths)
+        generator = generator or load_generator(config.model, paths=paths)
         rag = config.mode == "rag"
         assistant = Assistant(
             index=_corpus_index(task, data.paragraphs, config, paths, embedder) if rag else None,

@@ -76,9 +76,12 @@ class SFTConfig:
 
 def _check_run(folder: Path, config: Any) -> None:  # SFTConfig or DPOConfig
     path = folder / "config.json"
-    # the device is not the run's identity: checkpoints are device-free, a run may resume elsewhere;
+    # neither the device nor gradient checkpointing is the run's identity: checkpoints are
+    # device-free, a run may resume elsewhere, and recomputing activations changes no weight;
     # runs recorded before --device existed ran on the CPU's "auto"
-    diff = config_changes(path, asdict(config), ignore=("device",), defaults={"device": "auto"})
+    diff = config_changes(
+        path, asdict(config), ignore=("device", "gradient_checkpointing"), defaults={"device": "auto"}
+    )
     if diff:
         raise TrainError(
             f"{folder} was trained with another config ({'; '.join(diff)}); use another --out, "
