@@ -233,7 +233,7 @@ def run_pipeline(
         if config.adapter:
             raise ConfigError(
                 f"adapter {adapter} cannot run on the openai backend: the server holds the weights; serve the "
-                "adapter there (llama-server --lora FILE) or use --backend local"
+                "adapter there (llama-server --lora FILE), answer with --adapter none, or use --backend local"
             )
         adapter = None  # the default adapter, on a server that holds the weights: the base model thinks
         notes.append("the openai backend runs the server's model: thinking without dca's reasoning adapter")

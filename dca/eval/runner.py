@@ -42,6 +42,7 @@ class EvalConfig:
     data_sha256: str = ""  # filled in from the file: a changed dataset is a different run
     model: str | None = None  # None = the default generator
     adapter: str | None = None
+    backend: str = "local"  # where the model ran: the backend setting (local | openai) when the run began
     index: str | None = None  # rag: the index to search (default: built from the task's corpus)
     mode: str = ""  # closed-book | rag; "" = the task's default
     offset: int = 0  # skip the first N examples (e.g. a dev split of a train file)
@@ -110,6 +111,8 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
         raise EvalError(f"{data} is a folder; give the dataset file itself with --data")
     if not data.is_file():
         raise EvalError(f"{data} does not exist; give the dataset file with --data")
+    from dca.settings import load_settings
+
     task = get_task(config.task)
     adapter = config.adapter
     if adapter is None or adapter == NO_ADAPTER:
@@ -122,6 +125,7 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
             "data": str(data.resolve()),
             "data_sha256": sha256_file(data),
             "adapter": adapter,  # None: the base model alone
+            "backend": load_settings(paths or Paths.resolve())["backend"],
         }
     )
 

@@ -167,7 +167,7 @@ class RemoteRuntime:
     def load_adapter(self, name: str, path: Path) -> None:
         raise GeneratorError(
             f"adapter {name} cannot run on the openai backend: the server at {self.base_url} holds the weights; "
-            "serve the adapter there (llama-server --lora FILE) or use --backend local"
+            "serve the adapter there (llama-server --lora FILE), answer with --adapter none, or use --backend local"
         )
 
     def new_context(self, purpose: str, **fields: Any) -> Any:
