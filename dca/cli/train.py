@@ -59,6 +59,19 @@ def _step_progress(label: str, *shown: str) -> Callable[[dict[str, object]], Non
     return progress
 
 
+def _count_progress(label: str) -> Callable[[int, int], None]:
+    """A progress line for a counted pass (on a terminal): done/total and the time left."""
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            eta = (time.monotonic() - started) / max(1, done) * (total - done)
+            sys.stderr.write(f"\r{label}: {done}/{total}  ETA {eta / 60:.1f} min   ")
+            sys.stderr.flush()
+
+    return progress
+
+
 def _end_progress() -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -318,7 +331,13 @@ def dpo_command(
         seed=seed,
         device=device,
     )
-    summary = train_dpo(config, name=out, out=folder, progress=_step_progress("dpo", "loss", "margin"))
+    summary = train_dpo(
+        config,
+        name=out,
+        out=folder,
+        progress=_step_progress("dpo", "loss", "margin"),
+        reference_progress=_count_progress("dpo: the reference's log-probabilities, pairs"),
+    )
     _end_progress()
     if as_json:
         print_json(summary)

@@ -140,7 +140,11 @@ def _reference_meta(config: DPOConfig, base_name: str, base_path: Path, dtype: s
 
 
 def reference_logps(
-    model: Any, encoded: list[tuple[Example, Example]], cache: Path, meta: dict[str, Any]
+    model: Any,
+    encoded: list[tuple[Example, Example]],
+    cache: Path,
+    meta: dict[str, Any],
+    on_pair: Callable[[int, int], None] | None = None,
 ) -> list[tuple[float, float]]:
     """The reference's (chosen, rejected) log-probabilities of every pair, from ``cache`` or
     computed (and appended to it, line by line) with ``model`` as it is now."""
@@ -167,6 +171,8 @@ def reference_logps(
             handle.write(json.dumps({"logps": pair}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+            if on_pair:
+                on_pair(len(values), len(encoded))
     model.train()
     return [(float(c), float(r)) for c, r in values]
 
@@ -178,6 +184,7 @@ def train_dpo(
     paths: Paths | None = None,
     out: Path | None = None,
     progress: ProgressFn | None = None,
+    reference_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the preference LoRA ``name``; returns the run summary with the adapter's path."""
     import torch
@@ -214,7 +221,11 @@ def train_dpo(
         import_lora(model, Path(config.init_adapter), arch=arch, base_model=base_name, alpha=config.alpha)
     cache = data.with_name(data.name + ".reference.jsonl")
     reference = reference_logps(
-        model, encoded, cache, _reference_meta(config, base_name, base_path, resolve_dtype(config.dtype, device))
+        model,
+        encoded,
+        cache,
+        _reference_meta(config, base_name, base_path, resolve_dtype(config.dtype, device)),
+        reference_progress,
     )
     schedule: list[int] = []
     for epoch in range(config.epochs):
