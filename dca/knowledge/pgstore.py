@@ -230,26 +230,35 @@ class PgIndex:
         return int(row[0])
 
     def insert_chunks(self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int) -> list[int]:
-        ids = []
-        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
-            row = self.db.execute(
-                f'INSERT INTO "{self.schema}".chunks'
-                "(doc_id, ord, text, heading, page, char_start, char_end, n_tokens, embedding, gen) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    doc_id,
-                    first_ord + offset,
-                    chunk.text,
-                    chunk.heading,
-                    chunk.page,
-                    chunk.start,
-                    chunk.end,
-                    chunk.n_tokens,
-                    np.asarray(vector, dtype=np.float32),
-                    gen,
-                ),
-            ).fetchone()
-            ids.append(int(row[0]))
+        rows = [
+            (
+                doc_id,
+                first_ord + offset,
+                chunk.text,
+                chunk.heading,
+                chunk.page,
+                chunk.start,
+                chunk.end,
+                chunk.n_tokens,
+                np.asarray(vector, dtype=np.float32),
+                gen,
+            )
+            for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+        ]
+        ids: list[int] = []
+        if rows:
+            with self.db.cursor() as cursor:  # one pipelined batch, not a round trip per chunk
+                cursor.executemany(
+                    f'INSERT INTO "{self.schema}".chunks'
+                    "(doc_id, ord, text, heading, page, char_start, char_end, n_tokens, embedding, gen) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    rows,
+                    returning=True,
+                )
+                while True:
+                    ids.append(int(cursor.fetchone()[0]))
+                    if not cursor.nextset():
+                        break
         self.db.execute(
             f'UPDATE "{self.schema}".documents SET n_chunks = n_chunks + %s WHERE id = %s', (len(ids), doc_id)
         )
