@@ -9,8 +9,10 @@ LoRA adapters are loaded next to the base and chosen per request without reloadi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import functools
+import io
 import logging
 import os
 import threading
@@ -109,8 +111,12 @@ class LlamaRuntime:
         gpu_layers = config.n_gpu_layers
         if gpu_layers < 0:
             gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        # A vocabulary alone has no training context, so llama.cpp warns that any context exceeds
+        # it; its Python log callback prints that to sys.stderr whatever the log level (it resets
+        # the level while loading). Nothing else is said there by a load that succeeds.
+        hush = contextlib.redirect_stderr(io.StringIO()) if config.vocab_only else contextlib.nullcontext()
         try:
-            with model_params(extra_buffers=self.extra_buffers):
+            with model_params(extra_buffers=self.extra_buffers), hush:
                 self.llm = llama_cpp.Llama(
                     model_path=str(model_path),
                     n_ctx=config.n_ctx,

@@ -349,10 +349,7 @@ def load_generator(model: str | None = None, *, paths: Any = None, config: Any =
     if not chosen["base_url"]:
         raise ConfigError("the openai backend needs the server's URL: --base-url URL (or DCA_BASE_URL)")
     base_url = check_base_url(chosen["base_url"])
-    from dca.runtime.build import quiet_llama_log
-
-    with quiet_llama_log():  # a vocabulary alone has no training context: llama.cpp's warning is not news
-        vocab = load_runtime(model, paths=paths, config=RuntimeConfig(vocab_only=True, n_ctx=config.n_ctx))
+    vocab = load_runtime(model, paths=paths, config=RuntimeConfig(vocab_only=True, n_ctx=config.n_ctx))
     key = (vocab.name, base_url, chosen["served_model"], chosen["api_key"], config.n_ctx, chosen["timeout"])
     with _LOAD_LOCK:
         if key not in _LOADED:
