@@ -42,8 +42,9 @@ def main() -> None:
     for run in args.dpo:
         lines = _log(run)
         steps = [x["step"] for x in lines]
-        dpo_ax.plot(steps, [x["dpo"] for x in lines], label=f"{run.name} DPO loss")
-        margin_ax.plot(steps, [x["margin"] for x in lines], linestyle="--", label=f"{run.name} reward margin")
+        label = run.parent.name if run.name == "run" else run.name  # benchmarks/results/train/NAME/run
+        dpo_ax.plot(steps, [x["dpo"] for x in lines], label=f"{label} DPO loss")
+        margin_ax.plot(steps, [x["margin"] for x in lines], linestyle="--", label=f"{label} reward margin")
     dpo_ax.set(xlabel="optimizer step", ylabel="DPO loss", title="preference training")
     margin_ax.set(ylabel="reward margin (beta x log-ratio, chosen - rejected)")
     handles = dpo_ax.get_legend_handles_labels()[0] + margin_ax.get_legend_handles_labels()[0]
