@@ -54,43 +54,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
-def _use_store(url: str | None) -> str | None:
-    """--store URL: this process's indexes live there (as DCA_STORE would say)."""
-    if url:
-        os.environ["DCA_STORE"] = url
-    return url
+def _sets_env(variable: str) -> Callable[[str | None], str | None]:
+    """An option callback: a value given on the command line becomes ``variable`` for this process,
+    as if the environment had said it (settings read it from there)."""
+
+    def use(value: str | None) -> str | None:
+        if value:
+            os.environ[variable] = value
+        return value
+
+    return use
 
 
 StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        callback=_use_store,
+        callback=_sets_env("DCA_STORE"),
         is_eager=True,
         help="Where the indexes live: a postgresql:// URL (default: the store setting; none: DCA_HOME/indexes).",
     ),
 ]
 
 
-def _use_backend(name: str | None) -> str | None:
-    """--backend: where this process's model runs (as DCA_BACKEND would say)."""
-    if name:
-        os.environ["DCA_BACKEND"] = name
-    return name
-
-
-def _use_base_url(url: str | None) -> str | None:
-    """--base-url URL: the openai backend's server (as DCA_BASE_URL would say)."""
-    if url:
-        os.environ["DCA_BASE_URL"] = url
-    return url
-
-
 BackendOpt = Annotated[
     Backend | None,
     typer.Option(
         "--backend",
-        callback=_use_backend,
+        callback=_sets_env("DCA_BACKEND"),
         is_eager=True,
         help="Where the model runs: local (llama.cpp in this process) or openai (an OpenAI-compatible "
         "server at --base-url; default: the backend setting).",
@@ -100,7 +91,7 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        callback=_use_base_url,
+        callback=_sets_env("DCA_BASE_URL"),
         is_eager=True,
         help="The OpenAI-compatible server of --backend openai, e.g. http://127.0.0.1:8080/v1 (API key: DCA_API_KEY).",
     ),

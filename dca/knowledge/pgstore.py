@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from dca.errors import IndexNotFoundError, KnowledgeIndexError
-from dca.knowledge.store import Manifest, StoreCheck, StoredChunk, validate_index_name
+from dca.knowledge.store import Manifest, StoreCheck, StoredChunk, chunk_rows, validate_index_name
 
 _SCHEMA_PREFIX = "dca_"
 
@@ -230,21 +230,7 @@ class PgIndex:
         return int(row[0])
 
     def insert_chunks(self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int) -> list[int]:
-        rows = [
-            (
-                doc_id,
-                first_ord + offset,
-                chunk.text,
-                chunk.heading,
-                chunk.page,
-                chunk.start,
-                chunk.end,
-                chunk.n_tokens,
-                np.asarray(vector, dtype=np.float32),
-                gen,
-            )
-            for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
-        ]
+        rows = chunk_rows(doc_id, first_ord, chunks, vectors, gen, lambda v: v)
         ids: list[int] = []
         if rows:
             with self.db.cursor() as cursor:  # one pipelined batch, not a round trip per chunk

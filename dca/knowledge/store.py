@@ -135,6 +135,29 @@ def mark_eval_index(paths: Paths, name: str) -> None:
     (paths.indexes / validate_index_name(name) / EVAL_MARK).touch()
 
 
+def chunk_rows(
+    doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int, encode: Any
+) -> list[tuple[Any, ...]]:
+    """A document's chunks as the column values both stores insert (doc_id, ord, text, heading,
+    page, char_start, char_end, n_tokens, vector, gen); ``encode`` turns a float32 vector into
+    the store's own column type."""
+    return [
+        (
+            doc_id,
+            first_ord + offset,
+            chunk.text,
+            chunk.heading,
+            chunk.page,
+            chunk.start,
+            chunk.end,
+            chunk.n_tokens,
+            encode(np.asarray(vector, dtype=np.float32)),
+            gen,
+        )
+        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoredChunk:
     """A chunk as read back from the store, with where it came from."""
@@ -403,22 +426,11 @@ class KnowledgeIndex:
 
     def insert_chunks(self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int) -> list[int]:
         ids = []
-        for offset, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+        for row in chunk_rows(doc_id, first_ord, chunks, vectors, gen, lambda v: v.tobytes()):
             cursor = self.db.execute(
                 "INSERT INTO chunks(doc_id, ord, text, heading, page, char_start, char_end, n_tokens, vector, gen) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    doc_id,
-                    first_ord + offset,
-                    chunk.text,
-                    chunk.heading,
-                    chunk.page,
-                    chunk.start,
-                    chunk.end,
-                    chunk.n_tokens,
-                    np.asarray(vector, dtype=np.float32).tobytes(),
-                    gen,
-                ),
+                row,
             )
             ids.append(int(cursor.lastrowid or 0))
         self.db.execute("UPDATE documents SET n_chunks = n_chunks + ? WHERE id = ?", (len(ids), doc_id))

@@ -374,16 +374,21 @@ class LlamaRuntime:
 
         return sample_parallel(self, prompt, n, config)
 
-    def choice_probabilities(self, prompt: str, choices: Sequence[str], config: GenerationConfig) -> list[float]:
-        """Probability of each choice's first token right after ``prompt``, renormalized over the choices."""
-        import numpy as np
-
+    def first_tokens(self, choices: Sequence[str]) -> list[int]:
+        """The first token of each choice (what choice probabilities compare)."""
         first = []
         for choice in choices:
             ids = self.llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)
             if not ids:
                 raise GeneratorError(f"choice {choice!r} has no tokens")
             first.append(ids[0])
+        return first
+
+    def choice_probabilities(self, prompt: str, choices: Sequence[str], config: GenerationConfig) -> list[float]:
+        """Probability of each choice's first token right after ``prompt``, renormalized over the choices."""
+        import numpy as np
+
+        first = self.first_tokens(choices)
         captured: list[np.ndarray] = []
 
         def capture(_ids: Any, scores: Any) -> Any:

@@ -73,7 +73,6 @@ class RemoteRuntime:
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key or "none", timeout=timeout, max_retries=0)
         self._said: set[str] = set()
         self._n_works: bool | None = None  # whether the server honours n (None: not yet seen)
-        self.lock = threading.RLock()
         self.model = self._served_model(served_model)
 
     # ---- what the server serves ------------------------------------------------------------
@@ -293,14 +292,8 @@ class RemoteRuntime:
         log-probabilities of one generated token (renormalized over the choices)."""
         import math
 
-        first = []
-        for choice in choices:
-            ids = self.vocab.llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)
-            if not ids:
-                raise GeneratorError(f"choice {choice!r} has no tokens")
-            first.append(self.vocab.token_bytes(ids[0]).decode("utf-8", "replace"))
+        first = [self.vocab.token_bytes(t).decode("utf-8", "replace") for t in self.vocab.first_tokens(choices)]
         request, _ = self._request(prompt, GenerationConfig(max_tokens=1, temperature=0.0, adapter=config.adapter))
-        request["max_tokens"] = 1
         response = self._call(lambda: self.client.completions.create(logprobs=5, **request))
         logprobs = response.choices[0].logprobs if response.choices else None
         top = (logprobs.top_logprobs or [None])[0] if logprobs is not None else None
