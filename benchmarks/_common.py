@@ -89,13 +89,15 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def paragraph_index(paragraphs: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+def paragraph_index(paragraphs: Sequence[str], store: str | None = None) -> Iterator[tuple[Any, Any]]:
     """(index, embedder): the paragraphs ingested as `dca eval` does (one file each, dca's own
-    ingest, the default embedder) into a temporary DCA_HOME that shares the checkout's models."""
+    ingest, the default embedder) into a temporary DCA_HOME that shares the checkout's models;
+    ``store``: a PostgreSQL URL to hold the index instead of the embedded store."""
     from dca.config import Paths
     from dca.eval.datasets import write_paragraphs
-    from dca.knowledge import KnowledgeIndex, add_paths
+    from dca.knowledge import add_paths
     from dca.knowledge.embedding import load_embedder
+    from dca.knowledge.stores import open_store
 
     models_home = Paths.resolve()
     embedder = load_embedder(paths=models_home)
@@ -105,9 +107,17 @@ def paragraph_index(paragraphs: Sequence[str]) -> Iterator[tuple[Any, Any]]:
         (home.models / "catalog.toml").symlink_to(models_home.catalog)
         write_paragraphs(paragraphs, Path(tmp) / "corpus")
         files = sorted((Path(tmp) / "corpus").glob("p*.txt"))
-        add_paths(home, "corpus", files, embedder_name=embedder.name, embedder_factory=lambda: embedder)
-        index = KnowledgeIndex.open(home, "corpus")
+        before = os.environ.get("DCA_STORE")
+        os.environ["DCA_STORE"] = store or ""
         try:
-            yield index, embedder
+            add_paths(home, "corpus", files, embedder_name=embedder.name, embedder_factory=lambda: embedder)
+            index = open_store(home, "corpus")
+            try:
+                yield index, embedder
+            finally:
+                index.close()
         finally:
-            index.close()
+            if before is None:
+                os.environ.pop("DCA_STORE", None)
+            else:
+                os.environ["DCA_STORE"] = before

@@ -56,6 +56,22 @@ def test_changes_removals_and_verify(home: Paths, tmp_path: Path, embedder: Hash
     assert stats["documents"] == report.documents and stats["embedder"] == embedder.name
 
 
+def test_keyword_search_weighs_a_rare_word_over_a_common_repeated_one(
+    home: Paths, tmp_path: Path, embedder: HashEmbedder, store: str
+) -> None:
+    """BM25 on both stores: a word most chunks share counts for little, however often a chunk
+    repeats it; the one chunk with the rare word ranks first."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(8):
+        (corpus / f"river{i}.md").write_text(f"# River {i}\n\nThe river flows past town number {i}.\n")
+    (corpus / "floods.md").write_text("# Floods\n\nThe river river river river rose; the river river flooded.\n")
+    (corpus / "otter.md").write_text("# Otter\n\nAn otter swims in the river.\n")
+    _add(home, embedder, corpus)
+    hits = _search(home, embedder, "otter river", mode="bm25", k=3)
+    assert hits[0].chunk.path == str(corpus / "otter.md")
+
+
 def test_an_unknown_index_is_one_line_naming_how_to_make_it(home: Paths, store: str) -> None:
     with pytest.raises(IndexNotFoundError, match="no index named 'nope'"):
         open_store(home, "nope")
@@ -107,6 +123,41 @@ def test_the_cli_lists_marks_and_deletes_on_either_store(
         assert [row["name"] for row in json.loads(flagged.stdout)] == ["made-by-eval"]
     secret = runner.invoke(app, ["index", "list", "--store", "postgresql://me:hunter2@db.example/x"])
     assert secret.exit_code == 1 and "holds a password" in secret.stderr and "hunter2" not in secret.stderr
+
+
+def test_a_wrong_password_and_a_database_without_pgvector_are_one_line_each(
+    home: Paths, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that logs in with a password (scram-sha-256 for it alone, in the real server's
+    pg_hba.conf), and a database where it may not create the vector extension (pgvector is not
+    a trusted extension): the CLI says which, in one line, exit 1, and never shows the password."""
+    import psycopg
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    uri = postgres_server.get_uri()  # type: ignore[attr-defined]
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS plaindb")
+        conn.execute("DROP ROLE IF EXISTS plain")
+        conn.execute("CREATE ROLE plain LOGIN PASSWORD 'rightpass'")
+        conn.execute("CREATE DATABASE plaindb OWNER plain")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        if "plain" not in hba.read_text():
+            hba.write_text("local all plain scram-sha-256\n" + hba.read_text())
+        conn.execute("SELECT pg_reload_conf()")
+    socket = uri.split("host=")[1].split("&")[0]
+    monkeypatch.setenv("DCA_STORE", f"postgresql://plain@/plaindb?host={socket}")
+    runner = CliRunner()
+    monkeypatch.setenv("PGPASSWORD", "wrongpass")
+    wrong = runner.invoke(app, ["index", "list"])
+    assert wrong.exit_code == 1 and len(wrong.stderr.strip().splitlines()) == 1, wrong.output
+    assert "refused the login" in wrong.stderr and "PGPASSWORD" in wrong.stderr
+    assert "wrongpass" not in wrong.output and "Traceback" not in wrong.output
+    monkeypatch.setenv("PGPASSWORD", "rightpass")
+    bare = runner.invoke(app, ["index", "list"])
+    assert bare.exit_code == 1 and len(bare.stderr.strip().splitlines()) == 1, bare.output
+    assert "no pgvector extension" in bare.stderr and "rightpass" not in bare.output
 
 
 _WRITER = """

@@ -7,7 +7,7 @@ a ``postgresql://`` URL; the password comes from libpq's usual places (``PGPASSW
 
 - Dense search: a pgvector HNSW index on the chunk embeddings (cosine); keyword search:
   PostgreSQL full-text search (an ``english`` tsvector of heading and text, GIN-indexed,
-  ranked by ``ts_rank_cd``); fused by dca's retrieval exactly as the embedded store's.
+  ranked as BM25 ranks: each word's ``ts_rank`` weighted by its inverse document frequency); fused by dca's retrieval exactly as the embedded store's.
 - Every change is one transaction: a killed ingest leaves nothing half done. Writers of one
   index take a transaction-scoped advisory lock per document path, so several dca processes
   may ingest into one index at once; readers never wait.
@@ -47,6 +47,11 @@ def connect(url: str) -> Any:
     except psycopg.OperationalError as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         detail = lines[0][:200] if lines else type(exc).__name__
+        if "password" in detail.lower() or "authentication" in detail.lower():
+            raise KnowledgeIndexError(
+                f"the PostgreSQL store refused the login ({detail}); set the password in PGPASSWORD "
+                "or ~/.pgpass (never in the URL), or check the user name"
+            ) from None
         raise KnowledgeIndexError(
             f"cannot reach the PostgreSQL store ({detail}); check the URL and the server"
         ) from None
@@ -278,14 +283,27 @@ class PgIndex:
         self.manifest.dim = dim
 
     def keyword_ranking(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+        """(chunk id, score) of the ``n`` best full-text matches of any of ``terms``, best first.
+
+        Scored as BM25 scores: each word's match (``ts_rank`` of the word alone, which grows
+        with its count and falls with the chunk's length) weighted by its inverse document
+        frequency among the index's chunks, so a rare word counts for more than a common one.
+        PostgreSQL's own ``ts_rank_cd`` has no such weight: over OR-ed words it ranked chunks
+        that repeat common words first (SQuAD 2.0 recall@5 of keyword search 0.79 against
+        FTS5's BM25 0.95, docs/RESULTS.md)."""
         words = [t for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)]
         if not words:
             return []
-        query = " | ".join(words)
+        table = f'"{self.schema}".chunks'
+        query = "to_tsquery('english', %s)"
+        frequencies = ", ".join(f"count(*) FILTER (WHERE tsv @@ {query}) AS d{i}" for i in range(len(words)))
+        idf = "ln(1 + (t.n - d.d{i} + 0.5) / (d.d{i} + 0.5))"
+        score = " + ".join(f"{idf.format(i=i)} * ts_rank(m.tsv, {query}, 1)" for i in range(len(words)))
         rows = self.db.execute(
-            f"SELECT id, ts_rank_cd(tsv, q) AS s FROM \"{self.schema}\".chunks, to_tsquery('english', %s) q "
-            "WHERE tsv @@ q ORDER BY s DESC, id LIMIT %s",
-            (query, n),
+            f"WITH m AS MATERIALIZED (SELECT id, tsv FROM {table} WHERE tsv @@ {query}), "
+            f"d AS (SELECT {frequencies} FROM m), t AS (SELECT count(*)::float8 AS n FROM {table}) "
+            f"SELECT m.id, {score} AS s FROM m, d, t ORDER BY s DESC, m.id LIMIT %s",
+            (" | ".join(words), *words, *words, n),
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 
