@@ -135,7 +135,7 @@ def _check_models(paths: Paths, deep: bool) -> list[Check]:
                         "local": f"dca models rm {entry.name}, then dca models add PATH --name {entry.name}",
                         "bundled": f"restore models/{entry.file} from git, or reinstall dca",
                     }.get(entry.source.kind, f"dca pull {entry.name}"),
-                    required=entry.default and entry.role != "adapter",  # without it, --think still works
+                    required=entry.default and entry.role not in ("adapter", "verifier"),  # --think works without
                 )
             )
     stale = sorted(p.name for p in paths.partial.glob("*") if p.is_dir()) if paths.partial.is_dir() else []

@@ -34,7 +34,7 @@ from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
-from dca.runtime.adapters import choose_adapter, resolve_adapter
+from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
 SCHEMA_VERSION = 3
@@ -72,7 +72,8 @@ class AskConfig:
     system: str | None = None  # replaces the default system prompt (eval: the task's instructions)
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)  # strategy, budget, samples, search
     # verify: a learned verifier that weighs each sample by its P(right): a probe file of `dca train
-    # probe` or a NAME.verifier.json of `dca train dpo`; None: the weighted vote on execution facts alone
+    # probe`, a NAME.verifier.json of `dca train dpo`, or a catalog verifier's name; "none": the
+    # weighted vote on execution facts alone; None: the catalog's default verifier for the model
     verifier: str | None = None
     # Grounded or not: after a grounded single-pass answer, the model's P("Yes") that the sources
     # state it (dca/answer/support.py). None: not asked; below this value the answer becomes
@@ -94,13 +95,14 @@ class AskConfig:
         answer_instruction(self.style)  # raises for an unknown style
         if self.min_support is not None and not 0 <= self.min_support <= 1:
             raise ConfigError(f"min_support must be between 0 and 1, got {self.min_support}")
+        named_file = self.verifier is not None and ("/" in self.verifier or self.verifier.endswith(".json"))
+        if named_file and not Path(str(self.verifier)).expanduser().is_file():  # a catalog name is checked later
+            raise ConfigError(
+                f"verifier {self.verifier} does not exist; train one with `dca train probe` or `dca train dpo`"
+            )
         if self.support_question not in SUPPORT_QUESTIONS:
             raise ConfigError(
                 f"unknown support question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
-            )
-        if self.verifier is not None and not Path(self.verifier).is_file():
-            raise ConfigError(
-                f"verifier {self.verifier} does not exist; train one with `dca train probe` or `dca train dpo`"
             )
 
 
@@ -240,6 +242,10 @@ def run_pipeline(
     if adapter:
         adapter_name, adapter_path = resolve_adapter(adapter, paths)
         generator.load_adapter(adapter_name, adapter_path)
+    verifier = choose_verifier(config.verifier, generator.name, paths) if strategy.strategy == "verify" else None
+    if verifier and not getattr(generator, "supports_adapters", True) and config.verifier is None:
+        verifier = None  # the default verifier needs the weights here: the server's model votes on facts alone
+        notes.append("the openai backend runs the server's model: weighing samples without dca's learned verifier")
     gen = GenerationConfig(
         max_tokens=config.max_tokens,
         temperature=config.temperature,
@@ -300,7 +306,7 @@ def run_pipeline(
             strategy,
             question=question,
             gen=gen,
-            scorer=_verifier(config.verifier, generator) if strategy.strategy == "verify" else None,
+            scorer=_verifier(verifier, generator),
             retrieve=(lambda query: retrieve(query)) if searching and retrieve is not None else None,
             controls=controls,
         )

@@ -81,8 +81,9 @@ Samples = Annotated[int | None, typer.Option(help="vote/program-vote/mix/verify:
 Verifier = Annotated[
     str | None,
     typer.Option(
-        help="verify: a learned verifier that weighs each sample (NAME.probe.json of `dca train probe`, "
-        "NAME.verifier.json of `dca train dpo`)."
+        help="verify: the learned verifier that weighs each sample: a file (NAME.probe.json of `dca train probe`, "
+        "NAME.verifier.json of `dca train dpo`), a verifier of `dca models list`, or none (execution facts "
+        "alone). Default: the catalog's verifier for the model, when it has one."
     ),
 ]
 VerifyOn = Annotated[

@@ -99,7 +99,10 @@ def eval_command(
     ] = True,
     verifier: Annotated[
         str | None,
-        typer.Option(help="verify: a learned verifier (NAME.probe.json or NAME.verifier.json of `dca train`)."),
+        typer.Option(
+            help="verify: a learned verifier (NAME.probe.json or NAME.verifier.json of `dca train`, a verifier of "
+            "`dca models list`, or none); default: the catalog's verifier for the model, when it has one."
+        ),
     ] = None,
     verify_on: Annotated[
         VerifySamples, typer.Option(help="verify: the samples drawn and weighed: thoughts, programs, or both.")

@@ -26,7 +26,7 @@ from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.reasoning.config import ReasoningConfig
-from dca.runtime.adapters import NO_ADAPTER, choose_adapter
+from dca.runtime.adapters import NO_ADAPTER, NO_VERIFIER, choose_adapter, choose_verifier
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 # "Final answer: X", "The answer is X", "The final answer is: X" -> "X" (short-answer tasks)
@@ -60,7 +60,9 @@ class EvalConfig:
     samples: int = 5  # vote, program-vote, mix, verify: most samples
     adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
     greedy_first: bool = True  # votes: the first sample of each kind is greedy
-    verifier: str | None = None  # verify: a verifier file (`dca train probe|dpo`); None: execution facts only
+    # verify: a verifier file (`dca train probe|dpo`) or catalog verifier; "none": execution facts only;
+    # None: the catalog's default for the model (resolved into the run's config)
+    verifier: str | None = None
     verify_on: str = "cot"  # verify: the samples drawn (cot, program, mix)
     min_support: float | None = None  # rag: the grounded check's threshold (AskConfig.min_support)
     support_question: str = DEFAULT_SUPPORT_QUESTION  # rag: the grounded check's wording
@@ -118,6 +120,10 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
     if adapter is None or adapter == NO_ADAPTER:
         model = config.model or _default_generator(paths or Paths.resolve())
         adapter = choose_adapter(adapter, model, thinking=config.strategy != "direct", paths=paths or Paths.resolve())
+    verifier = config.verifier
+    if config.strategy == "verify" and verifier is None:  # the default verifier, named in the run's config
+        model = config.model or _default_generator(paths or Paths.resolve())
+        verifier = choose_verifier(None, model, paths or Paths.resolve()) or NO_VERIFIER
     return EvalConfig(
         **{
             **asdict(config),
@@ -125,6 +131,7 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
             "data": str(data.resolve()),
             "data_sha256": sha256_file(data),
             "adapter": adapter,  # None: the base model alone
+            "verifier": verifier,
             "backend": load_settings(paths or Paths.resolve())["backend"],
         }
     )

@@ -296,14 +296,16 @@ class PgIndex:
             return []
         table = f'"{self.schema}".chunks'
         query = "to_tsquery('english', %s)"
-        frequencies = ", ".join(f"count(*) FILTER (WHERE tsv @@ {query}) AS d{i}" for i in range(len(words)))
-        idf = "ln(1 + (t.n - d.d{i} + 0.5) / (d.d{i} + 0.5))"
-        score = " + ".join(f"{idf.format(i=i)} * ts_rank(m.tsv, {query}, 1)" for i in range(len(words)))
+        # one pass over the matching chunks: each word's rank (0 where it is absent), from which
+        # both its document frequency and the score follow
+        ranks = ", ".join(f"ts_rank(tsv, {query}, 1) AS r{i}" for i in range(len(words)))
+        frequencies = ", ".join(f"count(*) FILTER (WHERE r{i} > 1e-9) AS d{i}" for i in range(len(words)))
+        score = " + ".join(f"ln(1 + (t.n - d.d{i} + 0.5) / (d.d{i} + 0.5)) * m.r{i}" for i in range(len(words)))
         rows = self.db.execute(
-            f"WITH m AS MATERIALIZED (SELECT id, tsv FROM {table} WHERE tsv @@ {query}), "
+            f"WITH m AS MATERIALIZED (SELECT id, {ranks} FROM {table} WHERE tsv @@ {query}), "
             f"d AS (SELECT {frequencies} FROM m), t AS (SELECT count(*)::float8 AS n FROM {table}) "
             f"SELECT m.id, {score} AS s FROM m, d, t ORDER BY s DESC, m.id LIMIT %s",
-            (" | ".join(words), *words, *words, n),
+            (*words, " | ".join(words), n),
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 

