@@ -82,3 +82,67 @@ def test_an_adapter_turns_on_and_off_and_collect_runs_on_torch(tmp_path: Path, t
     assert all(len(json.loads(line)["samples"]) == 2 for line in out.read_text().splitlines())
     with pytest.raises(ConfigError, match="device must be one of llama, cuda, cpu"):
         CollectConfig(data=str(data), device="tpu")
+
+
+def test_requests_of_several_threads_decode_together_as_each_would_alone(tiny: Path) -> None:
+    """Cross-question batching (`collect --batch-questions`): prompts of different lengths,
+    padded on the left and masked, give each request what it gets alone; the batcher gathers
+    the threads' calls into one decode and hands each its own."""
+    import threading
+
+    torch_gen = TorchGenerator(tiny, name="tiny", device="cpu", dtype="float32")
+    questions = ["What is 2 + 2?", "Name a colour, please, in one short word or two.", "Hi"]
+    prompts = [torch_gen.chat_prompt([{"role": "user", "content": q}]) for q in questions]
+    greedy = GenerationConfig(max_tokens=10, temperature=0.0)
+    sampled = GenerationConfig(max_tokens=8, temperature=1.0, seed=3, top_k=0, top_p=1.0, min_p=0.0)
+    alone = [[c.text for c in torch_gen.sample(p, 2, sampled)] for p in prompts]
+    alone_greedy = [torch_gen.sample(p, 1, greedy)[0].text for p in prompts]
+    together = torch_gen._generate_many([(p, 2, sampled) for p in prompts] + [(p, 1, greedy) for p in prompts])
+    assert [[c.text for c in group] for group in together[:3]] == alone
+    assert [group[0].text for group in together[3:]] == alone_greedy
+    calls: list[int] = []
+    real = torch_gen._generate_many
+
+    def counted(requests):  # type: ignore[no-untyped-def]
+        calls.append(len(requests))
+        return real(requests)
+
+    torch_gen._generate_many = counted  # type: ignore[method-assign]
+    results: dict[int, str] = {}
+    with torch_gen.batching(3, wait_s=5.0):
+
+        def ask(i: int) -> None:
+            results[i] = torch_gen.sample(prompts[i], 1, greedy)[0].text
+            torch_gen.worker_done()
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert [results[i] for i in range(3)] == alone_greedy
+    assert calls == [3]  # one decode for the three threads
+    # an error reaches the thread that asked, in one line
+    with torch_gen.batching(1), pytest.raises(GeneratorError, match="context holds"):
+        torch_gen.sample("word " * 5000, 1, greedy)
+
+
+def test_collect_batches_questions_on_torch_and_refuses_it_on_llama(tmp_path: Path, tiny: Path, home: object) -> None:
+    from dca.train.traces import CollectConfig, collect
+
+    rows = [{"question": f"What is {i} + {i}?", "answer": f"#### {2 * i}"} for i in range(1, 6)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    base = CollectConfig(data=str(data), samples=2, model=str(tiny), device="cpu", temperature=0.0)
+    collect(base, out=one, paths=home)
+    counts = collect(CollectConfig(**{**base.__dict__, "batch_questions": 3}), out=many, paths=home)
+    assert counts["questions"] == 5 and counts["samples_drawn"] == 10
+
+    def by_id(path: Path) -> dict[str, list[str]]:
+        found = [json.loads(line) for line in path.read_text().splitlines()]
+        return {r["id"]: [s["output"] for s in r["samples"]] for r in found}
+
+    assert by_id(many) == by_id(one)  # greedy: the same samples, in whatever order questions finished
+    with pytest.raises(ConfigError, match="--batch-questions batches torch decoding"):
+        CollectConfig(data=str(data), batch_questions=4)

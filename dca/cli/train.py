@@ -125,6 +125,13 @@ def collect_command(
             "cpu: torch on the CPU (slow; tests)."
         ),
     ] = "llama",
+    batch_questions: Annotated[
+        int,
+        typer.Option(
+            help="cuda/cpu: questions solved at once, their samples decoded in one batch (a GPU decodes many "
+            "sequences in about the time of one)."
+        ),
+    ] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Sample solutions to train questions, keep the shortest correct ones (resumable)."""
@@ -145,6 +152,7 @@ def collect_command(
         greedy_first=greedy_first,
         rationalize=rationalize,
         device=device,
+        batch_questions=batch_questions,
     )
     started = time.monotonic()
 

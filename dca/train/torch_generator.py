@@ -15,7 +15,9 @@ do; the numbers that count are measured with `dca eval` on llama.cpp.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,59 @@ from dca.errors import GeneratorError
 from dca.runtime.generation import Completion, GenerationConfig, check_samples
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig
 from dca.runtime.sequence import TokenSequence
+
+Request = tuple[str, int, GenerationConfig]  # (prompt, samples, config) of one sample/stream call
+
+
+class _Batcher:
+    """Gathers the requests of several threads into one decode.
+
+    A thread that submits waits; the first waiting thread that finds no decode running leads:
+    it waits until every working thread has a request in (or ``wait_s`` passed: a thread
+    may be running a program), decodes them all at once and hands each its completions."""
+
+    def __init__(self, run: Callable[[list[Request]], list[list[Completion]]], workers: int, *, wait_s: float) -> None:
+        self.run = run
+        self.workers = workers
+        self.wait_s = wait_s
+        self.cond = threading.Condition()
+        self.pending: list[tuple[Request, dict[str, Any]]] = []
+        self.leading = False
+
+    def leave(self) -> None:
+        with self.cond:
+            self.workers -= 1
+            self.cond.notify_all()
+
+    def submit(self, request: Request) -> list[Completion]:
+        slot: dict[str, Any] = {}
+        with self.cond:
+            self.pending.append((request, slot))
+            self.cond.notify_all()
+            while not slot and self.leading:
+                self.cond.wait()
+            if slot:
+                return self._result(slot)
+            self.leading = True
+            self.cond.wait_for(lambda: len(self.pending) >= self.workers, timeout=self.wait_s)
+            batch, self.pending = self.pending, []
+        try:
+            results = self.run([r for r, _ in batch])
+            for (_, owner), completions in zip(batch, results, strict=True):
+                owner["result"] = completions
+        except BaseException as exc:  # every waiting thread gets the error, not a hang
+            for _, owner in batch:
+                owner["error"] = exc
+        with self.cond:
+            self.leading = False
+            self.cond.notify_all()
+        return self._result(slot)
+
+    @staticmethod
+    def _result(slot: dict[str, Any]) -> list[Completion]:
+        if "error" in slot:
+            raise slot["error"]
+        return slot["result"]  # type: ignore[no-any-return]
 
 
 class TorchGenerator:
@@ -39,6 +94,7 @@ class TorchGenerator:
         self.vocab = LlamaRuntime(base_path, name=name, config=RuntimeConfig(vocab_only=True))
         self.model: Any = _load_base(base_path, dtype).to(device).eval()
         self.adapters: dict[str, Path] = {}
+        self._batcher: _Batcher | None = None
 
     # ---- what the template and tokenizer say (llama.cpp's, as at inference) ----------------
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
@@ -104,33 +160,63 @@ class TorchGenerator:
         return contextlib.nullcontext()
 
     def _generate(self, prompt: str, n: int, config: GenerationConfig) -> list[Completion]:
+        if self._batcher is not None:
+            return self._batcher.submit((prompt, n, config))
+        return self._generate_many([(prompt, n, config)])[0]
+
+    def _generate_many(self, requests: Sequence[Request]) -> list[list[Completion]]:
+        """Every request's ``n`` sequences decoded together (one adapter a call: requests are
+        grouped by theirs). Prompts of different lengths are padded on the left and masked, so
+        each row sees only its own prompt; row ``s`` of a request draws from seed + s."""
+        results: list[list[Completion]] = [[] for _ in requests]
+        by_adapter: dict[str | None, list[int]] = {}
+        for number, (_, _, config) in enumerate(requests):
+            by_adapter.setdefault(config.adapter, []).append(number)
+        for adapter, numbers in by_adapter.items():
+            for number, completions in zip(numbers, self._decode([requests[i] for i in numbers], adapter), strict=True):
+                results[number] = completions
+        return results
+
+    def _decode(self, requests: Sequence[Request], adapter: str | None) -> list[list[Completion]]:
         import time
 
         import torch
 
-        tokens = self.tokenize(prompt)
-        budget = min(config.max_tokens, self.n_ctx - len(tokens))
-        if budget < 1:
-            raise GeneratorError(f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}")
-        completions = [Completion(prompt_tokens=len(tokens)) for _ in range(n)]
-        sequences = [TokenSequence(self.vocab, config, c, budget) for c in completions]
-        seed = 0 if config.seed is None else config.seed
-        generators = [torch.Generator(device=self.device).manual_seed(seed + s) for s in range(n)]
-        alive = list(range(n))
+        rows: list[tuple[list[int], TokenSequence, Any, GenerationConfig]] = []  # tokens, sequence, rng, config
+        grouped: list[list[Completion]] = []
+        for prompt, n, config in requests:
+            tokens = self.tokenize(prompt)
+            budget = min(config.max_tokens, self.n_ctx - len(tokens))
+            if budget < 1:
+                raise GeneratorError(f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}")
+            completions = [Completion(prompt_tokens=len(tokens)) for _ in range(n)]
+            seed = 0 if config.seed is None else config.seed
+            for s, completion in enumerate(completions):
+                rng = torch.Generator(device=self.device).manual_seed(seed + s)
+                rows.append((tokens, TokenSequence(self.vocab, config, completion, budget), rng, config))
+            grouped.append(completions)
+        width = max(len(tokens) for tokens, *_ in rows)
+        padded = any(len(tokens) < width for tokens, *_ in rows)
+        alive = list(range(len(rows)))
         started = time.perf_counter()
         first: float | None = None
-        with torch.no_grad(), self._adapter(config.adapter):
-            ids = torch.tensor([tokens] * n, device=self.device)
-            out = self.model(input_ids=ids, use_cache=True)
+        with torch.no_grad(), self._adapter(adapter):
+            ids = torch.tensor([[0] * (width - len(t)) + t for t, *_ in rows], device=self.device)
+            extra: dict[str, Any] = {}
+            if padded:  # left padding: masked, and positions counted from each row's first token
+                mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t, *_ in rows], device=self.device)
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                extra = {"attention_mask": mask, "position_ids": positions}
+            out = self.model(input_ids=ids, use_cache=True, **extra)
             past, logits = _cache_of(out), out.logits[:, -1].float()
             cache_kw = _cache_keyword(self.model)
-            for _ in range(budget):
+            while True:
                 if first is None:
                     first = time.perf_counter()
-                picked = [self._pick(logits[row], config, generators[s]) for row, s in enumerate(alive)]
+                picked = [self._pick(logits[row], rows[r][3], rows[r][2]) for row, r in enumerate(alive)]
                 still = []
-                for row, s in enumerate(alive):
-                    _, finished = sequences[s].accept(picked[row])
+                for row, r in enumerate(alive):
+                    _, finished = rows[r][1].accept(picked[row])
                     if not finished:
                         still.append(row)
                 if not still:
@@ -139,14 +225,35 @@ class TorchGenerator:
                 alive = [alive[row] for row in still]
                 past = _select(past, keep)
                 step = torch.tensor([[picked[row]] for row in still], device=self.device)
-                out = self.model(input_ids=step, use_cache=True, **{cache_kw: past})
+                if padded:
+                    mask = torch.cat([mask.index_select(0, keep), mask.new_ones((len(still), 1))], dim=-1)
+                    extra = {"attention_mask": mask, "position_ids": positions.index_select(0, keep)[:, -1:] + 1}
+                    positions = extra["position_ids"]
+                out = self.model(input_ids=step, use_cache=True, **{cache_kw: past}, **extra)
                 past, logits = _cache_of(out), out.logits[:, -1].float()
         ended = time.perf_counter()
-        for sequence, completion in zip(sequences, completions, strict=True):
+        for _, sequence, _, _ in rows:
             sequence.flush()
-            completion.prompt_seconds = (first or ended) - started
-            completion.decode_seconds = ended - (first or ended)
-        return completions
+        for completions in grouped:
+            for completion in completions:
+                completion.prompt_seconds = (first or ended) - started
+                completion.decode_seconds = ended - (first or ended)
+        return grouped
+
+    @contextmanager
+    def batching(self, workers: int, *, wait_s: float = 0.05) -> Iterator[None]:
+        """While open, ``sample`` and ``stream`` calls from up to ``workers`` threads are decoded
+        together: a GPU decodes many questions' samples in about the time of one's."""
+        self._batcher = _Batcher(self._generate_many, workers, wait_s=wait_s)
+        try:
+            yield
+        finally:
+            self._batcher = None
+
+    def worker_done(self) -> None:
+        """A batching thread has no more requests to make (the batch stops waiting for it)."""
+        if self._batcher is not None:
+            self._batcher.leave()
 
     @staticmethod
     def _pick(logits: Any, config: GenerationConfig, generator: Any) -> int:

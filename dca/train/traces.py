@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -64,10 +66,16 @@ class CollectConfig:
     # llama: llama.cpp (the inference runtime, CPU or its GPU build); cuda / cpu: the base in torch
     # on that device (dca/train/torch_generator.py: batched samples on a GPU)
     device: str = "llama"
+    # cuda / cpu: questions solved at once by as many threads, their samples decoded together
+    batch_questions: int = 1
 
     def __post_init__(self) -> None:
         if self.device not in COLLECT_DEVICES:
             raise ConfigError(f"device must be one of {', '.join(COLLECT_DEVICES)}, got {self.device!r}")
+        if not 1 <= self.batch_questions <= 512:
+            raise ConfigError(f"batch questions must be between 1 and 512, got {self.batch_questions}")
+        if self.batch_questions > 1 and self.device == "llama":
+            raise ConfigError("--batch-questions batches torch decoding: use it with --device cuda (or cpu)")
         if self.format not in FORMATS:
             raise ConfigError(f"unknown trace format {self.format!r}; use one of: {', '.join(FORMATS)}")
         if not 1 <= self.samples <= 64:
@@ -276,7 +284,8 @@ def _check_config(out: Path, config: CollectConfig) -> None:
     diff = config_changes(
         path,
         asdict(config),
-        ignore=("limit", "device"),  # the same samples, drawn by another engine: a run may resume on a GPU
+        # the same samples, drawn by another engine or batch: a run may resume on a GPU
+        ignore=("limit", "device", "batch_questions"),
         defaults={"greedy_first": False, "rationalize": False},
     )
     if diff:
@@ -300,6 +309,38 @@ def _generator(config: CollectConfig, paths: Any) -> Generator:
     device = resolve_device(config.device)
     name, path = resolve_model(config.model, paths)
     return TorchGenerator(path, name=name, device=device, dtype=resolve_dtype("auto", device))
+
+
+def _collect_batched(todo: list[Example], record: Callable[[Example], None], generator: Any, workers: int) -> None:
+    """``workers`` threads take questions in turn; their generator calls are decoded together.
+    An error in one thread, or an interrupt, stops the others after their current question (each
+    finished question is on disk: a rerun resumes)."""
+    queue = iter(todo)
+    take = threading.Lock()
+    stop = threading.Event()
+    workers = min(workers, len(todo))
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with take:
+                    example = next(queue, None)
+                if example is None:
+                    return
+                record(example)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            generator.worker_done()
+
+    with generator.batching(workers), ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(work) for _ in range(workers)]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            stop.set()
 
 
 def collect(
@@ -343,19 +384,30 @@ def collect(
         "dca": __version__,
     }
     finished = len(done & {e.id for e in examples})
-    for example in todo:
+    lock = threading.Lock()
+
+    def record(example: Example) -> None:
+        nonlocal finished, kept
         started = time.perf_counter()
         row = collect_question(generator, example, config, adapter)
         row["provenance"] = provenance
         row["seconds"] = round(time.perf_counter() - started, 2)
-        with out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        finished += 1
-        kept += len(row["traces"])
-        if progress:
-            progress(finished, len(examples), kept)
+        with lock:  # one whole line at a time, in the order questions finish (a rerun skips by id)
+            with out.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            finished += 1
+            kept += len(row["traces"])
+            if progress:
+                progress(finished, len(examples), kept)
+
+    batching = getattr(generator, "batching", None)
+    if config.batch_questions > 1 and batching is not None and len(todo) > 1:
+        _collect_batched(todo, record, generator, config.batch_questions)
+    else:
+        for example in todo:
+            record(example)
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
     return {
         "questions": len(rows),
