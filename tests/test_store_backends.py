@@ -70,6 +70,8 @@ def test_keyword_search_weighs_a_rare_word_over_a_common_repeated_one(
     _add(home, embedder, corpus)
     hits = _search(home, embedder, "otter river", mode="bm25", k=3)
     assert hits[0].chunk.path == str(corpus / "otter.md")
+    long = "otter " + " ".join(f"word{i}" for i in range(300))  # a pasted paragraph as the query
+    assert _search(home, embedder, long, mode="bm25", k=3)[0].chunk.path == str(corpus / "otter.md")
 
 
 def test_an_unknown_index_is_one_line_naming_how_to_make_it(home: Paths, store: str) -> None:

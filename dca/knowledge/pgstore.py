@@ -30,6 +30,7 @@ from dca.errors import IndexNotFoundError, KnowledgeIndexError
 from dca.knowledge.store import Manifest, StoreCheck, StoredChunk, chunk_rows, validate_index_name
 
 _SCHEMA_PREFIX = "dca_"
+_MAX_WORDS = 64  # keyword search reads the first 64 distinct words of a longer query
 
 
 def _schema(name: str) -> str:
@@ -291,7 +292,8 @@ class PgIndex:
         PostgreSQL's own ``ts_rank_cd`` has no such weight: over OR-ed words it ranked chunks
         that repeat common words first (SQuAD 2.0 recall@5 of keyword search 0.79 against
         FTS5's BM25 0.95, docs/RESULTS.md)."""
-        words = [t for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)]
+        # at most _MAX_WORDS words: each is a column of the query and a rank per matching chunk
+        words = [t for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)][:_MAX_WORDS]
         if not words:
             return []
         table = f'"{self.schema}".chunks'
