@@ -3,7 +3,10 @@
 Every eval row of a voting strategy records each sample's final answer, kind, program error
 and (verify runs) the self-judge's score, so the weighted vote can be scored against the
 plain majority and the self-judge's pick on exactly the same samples, without a model call.
-(`self_judge` is the top-scored sample's answer: the self-judge's, or a learned verifier's.)
+(`self_judge` is the top-scored sample's answer: the self-judge's, or a learned verifier's;
+`best_weighted` the top sample by its weight, the score times the execution facts' penalties,
+so a program that failed or printed nothing is never picked. Each is also compared with the
+majority question by question: questions gained and lost, and a two-sided sign test.)
 With scores, the AUROC of the score as a predictor of a sample being right, against that of
 its answer's vote share, over the scored samples (questions whose samples all agree are not
 scored; the within-question AUROC pairs only samples of one question).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -24,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dca.reasoning.answers import answers_match
 from dca.reasoning.events import Sample
 from dca.reasoning.vote import leader, tally
-from dca.reasoning.weigh import Weights, weighted_tally
+from dca.reasoning.weigh import Weights, execution_facts, sample_weight, weighted_tally
 
 
 def _parse(value: object) -> object:
@@ -40,7 +44,9 @@ def _pick(scores: dict[str, float]) -> str:
 
 def table(folder: Path) -> dict[str, object]:
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    counts = {"majority": 0, "self_judge": 0, "weighted_facts": 0, "weighted_judge": 0, "any_right": 0}
+    counts = {"majority": 0, "self_judge": 0, "best_weighted": 0, "weighted_facts": 0, "weighted_judge": 0}
+    counts["any_right"] = 0
+    paired = {"self_judge": [0, 0], "best_weighted": [0, 0]}  # questions gained, lost against the majority
     judged = False
     scored_rows: list[tuple[int, float, float, bool]] = []  # (question, score, vote share, right)
     for number, row in enumerate(rows):
@@ -68,14 +74,24 @@ def table(folder: Path) -> dict[str, object]:
         judged = judged or bool(scored)
         judge_pick = max(scored, key=lambda s: s.score or 0.0).final if scored else majority
         facts_only = [Sample(**{**s.__dict__, "score": None}) for s in samples]
+        weighed = [
+            (sample_weight(execution_facts(row["question"], s), s.score, Weights()), -order.index(s.final), s.final)
+            for s in samples
+            if s.final
+        ]
+        best = max(weighed)[2] if scored and weighed else majority  # ties: the answer seen first
         picks = {
             "majority": majority,
             "self_judge": judge_pick,
+            "best_weighted": best,
             "weighted_facts": _pick(weighted_tally(facts_only, row["question"], Weights())),
             "weighted_judge": _pick(weighted_tally(samples, row["question"], Weights())),
         }
         for name, answer in picks.items():
             counts[name] += right(answer)
+        for name, tally_ in paired.items():
+            tally_[0] += right(picks[name]) and not right(majority)
+            tally_[1] += right(majority) and not right(picks[name])
         counts["any_right"] += any(right(s.final) for s in samples)
         finals = [s.final for s in samples if s.final]
         for sample in scored:
@@ -84,8 +100,12 @@ def table(folder: Path) -> dict[str, object]:
     n = len(rows)
     result: dict[str, object] = {"run": folder.name, "questions": n}
     result |= {name: round(value / n, 3) for name, value in counts.items()}
+    for name, (gained, lost) in paired.items():
+        result[f"{name}_vs_majority"] = f"+{gained} -{lost} (p {_sign_test(gained, lost):.2f})"
     if not judged:
-        result["self_judge"] = result["weighted_judge"] = "-"
+        for name in ("self_judge", "best_weighted", "weighted_judge", "self_judge_vs_majority"):
+            result[name] = "-"
+        result["best_weighted_vs_majority"] = "-"
     for column, index in (("score_auroc", 1), ("share_auroc", 2)):
         pooled = _auroc([(r[index], r[3]) for r in scored_rows])
         within = _auroc([(r[index], r[3]) for r in scored_rows], [r[0] for r in scored_rows])
@@ -94,6 +114,15 @@ def table(folder: Path) -> dict[str, object]:
         )
     result["scored_samples"] = len(scored_rows)
     return result
+
+
+def _sign_test(gained: int, lost: int) -> float:
+    """Two-sided exact sign test of ``gained`` against ``lost`` questions (ties dropped)."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
 
 
 def _auroc(pairs: list[tuple[float, bool]], groups: list[int] | None = None) -> float | None:
@@ -114,8 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
-    columns = ["run", "questions", "majority", "self_judge", "weighted_facts", "weighted_judge", "any_right"]
-    columns += ["scored_samples", "score_auroc", "share_auroc"]
+    columns = ["run", "questions", "majority", "self_judge", "best_weighted", "weighted_facts", "weighted_judge"]
+    columns += ["any_right", "self_judge_vs_majority", "best_weighted_vs_majority", "scored_samples", "score_auroc"]
+    columns += ["share_auroc"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for folder in args.runs:
