@@ -52,6 +52,41 @@ def write_catalog(paths: Paths, entries: str) -> None:
     (paths.models / "catalog.toml").write_text(entries, encoding="utf-8")
 
 
+def catalog_with_bundled(paths: Paths, *, name: str, role: str, base: str, data: bytes) -> Path:
+    """A catalog of the scripted generator and one bundled, pinned file of ``role`` (adapter or
+    verifier) made for ``base``, written at models/adapters/NAME.gguf; its path."""
+    write_catalog(
+        paths,
+        f"""
+[[model]]
+name = "scripted"
+role = "generator"
+default = true
+file = "scripted.gguf"
+size = 0
+sha256 = ""
+[model.source]
+kind = "local"
+path = "/nonexistent/scripted.gguf"
+
+[[model]]
+name = "{name}"
+role = "{role}"
+base = "{base}"
+default = true
+file = "adapters/{name}.gguf"
+size = {len(data)}
+sha256 = "{hashlib.sha256(data).hexdigest()}"
+[model.source]
+kind = "bundled"
+""",
+    )
+    path = paths.models / "adapters" / f"{name}.gguf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def _gguf_string(text: str) -> bytes:
     raw = text.encode()
     return struct.pack("<Q", len(raw)) + raw

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedGenerator, sha256, write_catalog
+from conftest import ScriptedGenerator, catalog_with_bundled, write_catalog
 from typer.testing import CliRunner
 
 from dca.api import AskConfig, Assistant
@@ -26,36 +26,7 @@ ADAPTER = b"GGUF fake adapter bytes"
 
 
 def _catalog(paths: Paths, *, base: str = "scripted", data: bytes = ADAPTER) -> Path:
-    write_catalog(
-        paths,
-        f"""
-[[model]]
-name = "scripted"
-role = "generator"
-default = true
-file = "scripted.gguf"
-size = 0
-sha256 = ""
-[model.source]
-kind = "local"
-path = "/nonexistent/scripted.gguf"
-
-[[model]]
-name = "reason-test"
-role = "adapter"
-base = "{base}"
-default = true
-file = "adapters/reason-test.gguf"
-size = {len(data)}
-sha256 = "{sha256(data)}"
-[model.source]
-kind = "bundled"
-""",
-    )
-    path = paths.models / "adapters" / "reason-test.gguf"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(ADAPTER)
-    return path
+    return catalog_with_bundled(paths, name="reason-test", role="adapter", base=base, data=data)
 
 
 def test_an_adapter_entry_names_its_base_and_nothing_else_does(home: Paths) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ScriptedGenerator, sha256, write_catalog
+from conftest import ScriptedGenerator, catalog_with_bundled, write_catalog
 from typer.testing import CliRunner
 
 from dca import pipeline
@@ -28,36 +28,8 @@ VERIFIER = b"GGUF fake verifier adapter bytes"
 
 
 def _catalog(paths: Paths, *, base: str = "scripted") -> Path:
-    write_catalog(
-        paths,
-        f"""
-[[model]]
-name = "scripted"
-role = "generator"
-default = true
-file = "scripted.gguf"
-size = 0
-sha256 = ""
-[model.source]
-kind = "local"
-path = "/nonexistent/scripted.gguf"
-
-[[model]]
-name = "judge-test"
-role = "verifier"
-base = "{base}"
-default = true
-file = "adapters/judge-test.gguf"
-size = {len(VERIFIER)}
-sha256 = "{sha256(VERIFIER)}"
-[model.source]
-kind = "bundled"
-""",
-    )
-    folder = paths.models / "adapters"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "judge-test.gguf").write_bytes(VERIFIER)
-    card = folder / "judge-test.verifier.json"
+    adapter = catalog_with_bundled(paths, name="judge-test", role="verifier", base=base, data=VERIFIER)
+    card = adapter.with_name("judge-test.verifier.json")
     card.write_text(
         json.dumps(
             {"format": "dca-preference-verifier-1", "adapter": "judge-test.gguf", "base_model": base, "beta": 0.1}

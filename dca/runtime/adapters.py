@@ -47,23 +47,31 @@ def _catalog_adapter(name: str, paths: Paths) -> ModelEntry | None:
     return entry if entry.role == "adapter" else None
 
 
-def default_adapter(model: str, paths: Paths) -> str | None:
-    """The catalog's default adapter for the generator ``model`` when its file is present and
-    verified, else None (a missing or damaged file is logged, and the base model answers)."""
+def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
+    """The catalog's default ``role`` entry (adapter or verifier) for the generator ``model``
+    when its file is present and verified, else None (a missing or damaged file is logged)."""
     from dca.models.catalog import Catalog
     from dca.models.verify import check_model
 
     try:
-        entry = Catalog.load(paths).adapter_for(model)
+        catalog = Catalog.load(paths)
     except CatalogError:
         return None
+    entry = catalog.adapter_for(model) if role == "adapter" else catalog.verifier_for(model)
     if entry is None:
         return None
     status = check_model(entry, paths)
     if not status.verified:
-        log.warning("adapter %s is not used: %s", entry.name, status.detail)
+        log.warning("%s %s is not used: %s", role, entry.name, status.detail)
         return None
-    return entry.name
+    return entry
+
+
+def default_adapter(model: str, paths: Paths) -> str | None:
+    """The catalog's default adapter for the generator ``model`` when its file is present and
+    verified, else None (a missing or damaged file is logged, and the base model answers)."""
+    entry = _verified_default("adapter", model, paths)
+    return entry.name if entry is not None else None
 
 
 def choose_adapter(requested: str | None, model: str, *, thinking: bool, paths: Paths) -> str | None:
@@ -85,18 +93,8 @@ def verifier_file(entry: ModelEntry, paths: Paths) -> Path:
 def default_verifier(model: str, paths: Paths) -> Path | None:
     """The catalog's default verifier for the generator ``model`` when its adapter is present and
     verified (size and sha256) and its verifier file is there, else None (logged)."""
-    from dca.models.catalog import Catalog
-    from dca.models.verify import check_model
-
-    try:
-        entry = Catalog.load(paths).verifier_for(model)
-    except CatalogError:
-        return None
+    entry = _verified_default("verifier", model, paths)
     if entry is None:
-        return None
-    status = check_model(entry, paths)
-    if not status.verified:
-        log.warning("verifier %s is not used: %s", entry.name, status.detail)
         return None
     path = verifier_file(entry, paths)
     if not path.is_file():
