@@ -34,9 +34,13 @@ def test_an_adapter_entry_names_its_base_and_nothing_else_does(home: Paths) -> N
     entry = Catalog.load(home).adapter_for("scripted")
     assert entry is not None and entry.name == "reason-test" and entry.path(home).is_file()
     assert Catalog.load(home).adapter_for("another-model") is None
+
+
+@pytest.mark.parametrize("role", ["adapter", "verifier"])
+def test_an_adapter_or_verifier_without_a_base_is_refused(home: Paths, role: str) -> None:
     write_catalog(
         home,
-        '[[model]]\nname = "x"\nrole = "adapter"\nfile = "x.gguf"\nsize = 0\nsha256 = ""\n'
+        f'[[model]]\nname = "x"\nrole = "{role}"\nfile = "x.gguf"\nsize = 0\nsha256 = ""\n'
         '[model.source]\nkind = "local"\npath = "/x"\n',
     )
     with pytest.raises(CatalogError, match="names its base model"):

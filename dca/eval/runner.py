@@ -116,14 +116,15 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
     from dca.settings import load_settings
 
     task = get_task(config.task)
-    adapter = config.adapter
+    home = paths or Paths.resolve()
+    model = config.model or ""
+    adapter, verifier = config.adapter, config.verifier
     if adapter is None or adapter == NO_ADAPTER:
-        model = config.model or _default_generator(paths or Paths.resolve())
-        adapter = choose_adapter(adapter, model, thinking=config.strategy != "direct", paths=paths or Paths.resolve())
-    verifier = config.verifier
+        model = model or _default_generator(home)
+        adapter = choose_adapter(adapter, model, thinking=config.strategy != "direct", paths=home)
     if config.strategy == "verify" and verifier is None:  # the default verifier, named in the run's config
-        model = config.model or _default_generator(paths or Paths.resolve())
-        verifier = choose_verifier(None, model, paths or Paths.resolve()) or NO_VERIFIER
+        model = model or _default_generator(home)
+        verifier = choose_verifier(None, model, home) or NO_VERIFIER
     return EvalConfig(
         **{
             **asdict(config),
@@ -132,7 +133,7 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
             "data_sha256": sha256_file(data),
             "adapter": adapter,  # None: the base model alone
             "verifier": verifier,
-            "backend": load_settings(paths or Paths.resolve())["backend"],
+            "backend": load_settings(home)["backend"],
         }
     )
 

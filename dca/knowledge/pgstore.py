@@ -7,7 +7,8 @@ a ``postgresql://`` URL; the password comes from libpq's usual places (``PGPASSW
 
 - Dense search: a pgvector HNSW index on the chunk embeddings (cosine); keyword search:
   PostgreSQL full-text search (an ``english`` tsvector of heading and text, GIN-indexed,
-  ranked as BM25 ranks: each word's ``ts_rank`` weighted by its inverse document frequency); fused by dca's retrieval exactly as the embedded store's.
+  ranked as BM25 ranks: each word's ``ts_rank`` weighted by its inverse document frequency);
+  fused by dca's retrieval exactly as the embedded store's.
 - Every change is one transaction: a killed ingest leaves nothing half done. Writers of one
   index take a transaction-scoped advisory lock per document path, so several dca processes
   may ingest into one index at once; readers never wait.

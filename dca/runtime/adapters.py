@@ -26,7 +26,7 @@ def resolve_adapter(adapter: str, paths: Paths) -> tuple[str, Path]:
     path = Path(adapter).expanduser()
     if path.suffix == ".gguf" and path.is_file():
         return path.stem, path.resolve()
-    entry = _catalog_adapter(adapter, paths)
+    entry = _catalog_entry(adapter, "adapter", paths)
     if entry is not None:
         return adapter, entry.path(paths)
     candidate = paths.models / "adapters" / f"{adapter}.gguf"
@@ -37,14 +37,15 @@ def resolve_adapter(adapter: str, paths: Paths) -> tuple[str, Path]:
     raise ConfigError(f"no adapter {adapter!r} (put NAME.gguf in {folder}; found: {', '.join(known) or 'none'})")
 
 
-def _catalog_adapter(name: str, paths: Paths) -> ModelEntry | None:
+def _catalog_entry(name: str, role: str, paths: Paths) -> ModelEntry | None:
+    """The catalog entry ``name`` if it is one of ``role`` (adapter or verifier), else None."""
     from dca.models.catalog import Catalog
 
     try:
         entry = Catalog.load(paths).get(name)
     except CatalogError:
         return None
-    return entry if entry.role == "adapter" else None
+    return entry if entry.role == role else None
 
 
 def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
@@ -112,13 +113,8 @@ def choose_verifier(requested: str | None, model: str, paths: Paths) -> str | No
         path = Path(requested).expanduser()
         if path.is_file():
             return str(path)
-        from dca.models.catalog import Catalog
-
-        try:
-            entry = Catalog.load(paths).get(requested)
-        except CatalogError:
-            entry = None
-        if entry is not None and entry.role == "verifier":
+        entry = _catalog_entry(requested, "verifier", paths)
+        if entry is not None:
             return str(verifier_file(entry, paths))
         raise ConfigError(
             f"verifier {requested} does not exist; give a file of `dca train probe` or `dca train dpo`, "

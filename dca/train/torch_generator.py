@@ -138,12 +138,7 @@ class TorchGenerator:
     def choice_probabilities(self, prompt: str, choices: Sequence[str], config: GenerationConfig) -> list[float]:
         import torch
 
-        first = []
-        for choice in choices:
-            ids = self.vocab.llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)
-            if not ids:
-                raise GeneratorError(f"choice {choice!r} has no tokens")
-            first.append(ids[0])
+        first = self.vocab.first_tokens(choices)
         tokens = torch.tensor([self.tokenize(prompt)], device=self.device)
         with torch.no_grad(), self._adapter(config.adapter):
             logits = self.model(input_ids=tokens).logits[0, -1].float()

@@ -402,8 +402,7 @@ def collect(
             if progress:
                 progress(finished, len(examples), kept)
 
-    batching = getattr(generator, "batching", None)
-    if config.batch_questions > 1 and batching is not None and len(todo) > 1:
+    if config.batch_questions > 1 and hasattr(generator, "batching") and len(todo) > 1:
         _collect_batched(todo, record, generator, config.batch_questions)
     else:
         for example in todo:
