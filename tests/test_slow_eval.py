@@ -86,3 +86,7 @@ def test_killed_eval_resumes_to_the_same_summary(tmp_path: Path) -> None:
     expected_rows = [json.loads(line) for line in (tmp_path / "whole" / "results.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [r["id"] for r in expected_rows]  # each question once, in order
     assert [r["prediction"] for r in rows] == [r["prediction"] for r in expected_rows]
+    # Each row says how much of its prompt came from the KV cache: after the first question, at
+    # least the shared system prompt.
+    assert expected_rows[0]["cached_tokens"] == 0
+    assert all(0 < r["cached_tokens"] < r["prompt_tokens"] for r in expected_rows[1:])

@@ -290,6 +290,7 @@ def _row(task: Task, example: Example, answer: Any, retrieved: list[int] | None,
         "metrics": metrics,
         "retrieved": retrieved,
         "prompt_tokens": answer.prompt_tokens,
+        "cached_tokens": answer.cached_tokens,  # of prompt_tokens, read from the KV cache of an earlier prompt
         "completion_tokens": answer.completion_tokens,
     }
     if answer.support is not None:
