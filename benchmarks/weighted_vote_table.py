@@ -10,6 +10,10 @@ majority question by question: questions gained and lost, and a two-sided sign t
 With scores, the AUROC of the score as a predictor of a sample being right, against that of
 its answer's vote share, over the scored samples (questions whose samples all agree are not
 scored; the within-question AUROC pairs only samples of one question).
+`adaptive` replays `verify`'s default adaptive stop on a run drawn with `--fixed`: sample k of
+an adaptive run is sample k of the fixed run (the same seed), so the run stops at the first
+prefix the weighted vote on execution facts calls decided, and the verifier's scores decide
+that prefix. Its cost: samples drawn, their tokens against the fixed run's, samples scored.
 
     .venv/bin/python benchmarks/weighted_vote_table.py benchmarks/results/eval/gsm8k-verify8 [...]
 """
@@ -26,9 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dca.reasoning.answers import answers_match
+from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Sample
 from dca.reasoning.vote import leader, tally
-from dca.reasoning.weigh import Weights, execution_facts, sample_weight, weighted_tally
+from dca.reasoning.weigh import Weights, execution_facts, sample_weight, weighted_decided, weighted_tally
 
 
 def _parse(value: object) -> object:
@@ -42,11 +47,39 @@ def _pick(scores: dict[str, float]) -> str:
     return next(a for a, s in scores.items() if s == best)  # ties: the answer that appeared first
 
 
+def _adaptive(samples: list[Sample], question: str) -> tuple[str, int, int]:
+    """(pick, samples drawn, samples scored) of an adaptive `verify` over the same samples."""
+    config, n = ReasoningConfig(), len(samples)
+    drawn = n
+    for k in range(1, n):
+        facts = weighted_tally([Sample(**{**s.__dict__, "score": None}) for s in samples[:k]], question, Weights())
+        if weighted_decided(facts, k, n, threshold=config.threshold, min_samples=config.min_samples):
+            drawn = k
+            break
+    prefix = samples[:drawn]
+    votes = tally(s.final for s in prefix)
+    if len(votes) <= 1:  # unanimous: no verifier call
+        return leader(votes, list(votes))[0], drawn, 0
+    return _pick(weighted_tally(prefix, question, Weights())), drawn, sum(1 for s in prefix if s.final)
+
+
 def table(folder: Path) -> dict[str, object]:
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    counts = {"majority": 0, "self_judge": 0, "best_weighted": 0, "weighted_facts": 0, "weighted_judge": 0}
-    counts["any_right"] = 0
-    paired = {"self_judge": [0, 0], "best_weighted": [0, 0]}  # questions gained, lost against the majority
+    names = (
+        "majority",
+        "self_judge",
+        "best_weighted",
+        "weighted_facts",
+        "weighted_judge",
+        "adaptive_facts",
+        "adaptive",
+    )
+    counts = dict.fromkeys((*names, "any_right"), 0)
+    cost = {"drawn": 0, "scored": 0, "tokens": 0, "fixed_tokens": 0}
+    # questions gained, lost by a pick against another: (pick, against) -> [gained, lost]
+    paired = {("self_judge", "majority"): [0, 0], ("best_weighted", "majority"): [0, 0]}
+    paired[("weighted_judge", "weighted_facts")] = [0, 0]  # what the verifier adds to verify's vote
+    paired[("adaptive", "adaptive_facts")] = [0, 0]  # ... to the adaptive vote
     judged = False
     scored_rows: list[tuple[int, float, float, bool]] = []  # (question, score, vote share, right)
     for number, row in enumerate(rows):
@@ -61,6 +94,8 @@ def table(folder: Path) -> dict[str, object]:
                 final=s["final"],
                 program_error=s.get("program_error", ""),
                 score=s.get("score"),
+                reasoning_tokens=s.get("reasoning_tokens", 0),
+                answer_tokens=s.get("answer_tokens", 0),
             )
             for s in reasoning.get("samples", [])
         ]
@@ -80,19 +115,26 @@ def table(folder: Path) -> dict[str, object]:
             if s.final
         ]
         best = max(weighed)[2] if scored and weighed else majority  # ties: the answer seen first
+        pick, drawn, scored_n = _adaptive(samples, row["question"]) if samples else ("", 0, 0)
         picks = {
             "majority": majority,
             "self_judge": judge_pick,
             "best_weighted": best,
             "weighted_facts": _pick(weighted_tally(facts_only, row["question"], Weights())),
             "weighted_judge": _pick(weighted_tally(samples, row["question"], Weights())),
+            "adaptive_facts": _adaptive(facts_only, row["question"])[0] if samples else "",
+            "adaptive": pick,
         }
         for name, answer in picks.items():
             counts[name] += right(answer)
-        for name, tally_ in paired.items():
-            tally_[0] += right(picks[name]) and not right(majority)
-            tally_[1] += right(majority) and not right(picks[name])
+        for (name, against), tally_ in paired.items():
+            tally_[0] += right(picks[name]) and not right(picks[against])
+            tally_[1] += right(picks[against]) and not right(picks[name])
         counts["any_right"] += any(right(s.final) for s in samples)
+        cost["drawn"] += drawn
+        cost["scored"] += scored_n
+        cost["tokens"] += sum(s.tokens for s in samples[:drawn])
+        cost["fixed_tokens"] += sum(s.tokens for s in samples)
         finals = [s.final for s in samples if s.final]
         for sample in scored:
             share = finals.count(sample.final) / len(finals)
@@ -100,12 +142,11 @@ def table(folder: Path) -> dict[str, object]:
     n = len(rows)
     result: dict[str, object] = {"run": folder.name, "questions": n}
     result |= {name: round(value / n, 3) for name, value in counts.items()}
-    for name, (gained, lost) in paired.items():
-        result[f"{name}_vs_majority"] = f"+{gained} -{lost} (p {_sign_test(gained, lost):.2f})"
+    for (name, against), (gained, lost) in paired.items():
+        result[f"{name}_vs_{against}"] = f"+{gained} -{lost} (p {_sign_test(gained, lost):.2f})" if judged else "-"
     if not judged:
-        for name in ("self_judge", "best_weighted", "weighted_judge", "self_judge_vs_majority"):
+        for name in ("self_judge", "best_weighted", "weighted_judge"):
             result[name] = "-"
-        result["best_weighted_vs_majority"] = "-"
     for column, index in (("score_auroc", 1), ("share_auroc", 2)):
         pooled = _auroc([(r[index], r[3]) for r in scored_rows])
         within = _auroc([(r[index], r[3]) for r in scored_rows], [r[0] for r in scored_rows])
@@ -113,6 +154,10 @@ def table(folder: Path) -> dict[str, object]:
             "-" if pooled is None else f"{pooled:.3f} / {within:.3f}" if within is not None else f"{pooled:.3f}"
         )
     result["scored_samples"] = len(scored_rows)
+    result["adaptive_cost"] = (
+        f"{cost['drawn'] / n:.2f} drawn, {cost['tokens'] / max(1, cost['fixed_tokens']):.2f} of the tokens, "
+        f"{cost['scored'] / n:.2f} scored"
+    )
     return result
 
 
@@ -144,8 +189,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
     columns = ["run", "questions", "majority", "self_judge", "best_weighted", "weighted_facts", "weighted_judge"]
-    columns += ["any_right", "self_judge_vs_majority", "best_weighted_vs_majority", "scored_samples", "score_auroc"]
-    columns += ["share_auroc"]
+    columns += ["any_right", "self_judge_vs_majority", "best_weighted_vs_majority", "weighted_judge_vs_weighted_facts"]
+    columns += ["scored_samples", "score_auroc"]
+    columns += ["share_auroc", "adaptive_facts", "adaptive", "adaptive_vs_adaptive_facts", "adaptive_cost"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for folder in args.runs:

@@ -37,7 +37,7 @@ from dca.reasoning.think import Controls, generate
 from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Retrieval during reasoning asks for the answer in the style the user chose, without sources up front.
 SEARCH_STYLE = {
     "cited": "In the final answer, end each sentence with the number of the source it comes from, like [1].",
@@ -152,6 +152,7 @@ class Answer:
     model: str
     adapter: str | None
     index: str | None
+    verifier: str | None = None  # verify: the learned verifier that weighed the samples (its file's name)
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0  # every generated token: reasoning and answer
@@ -182,6 +183,7 @@ class Answer:
             "sources": [s.to_json() for s in self.sources],
             "model": self.model,
             "adapter": self.adapter,
+            "verifier": self.verifier,
             "index": self.index,
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
@@ -281,6 +283,7 @@ def run_pipeline(
         model=generator.name,
         adapter=adapter_name,
         index=index_name if retrieve is not None else None,
+        verifier=_verifier_name(verifier),
         warnings=warnings,
     )
     result: ReasoningResult | None = None
@@ -511,6 +514,18 @@ def _warnings(parts: PromptParts) -> list[str]:
     if parts.question_trimmed:
         warnings.append("the question was trimmed to fit the context window")
     return warnings
+
+
+def _verifier_name(path: str | None) -> str | None:
+    """A verifier file's name without its kind's suffix: a catalog verifier's name, or a run's.
+
+    >>> _verifier_name("models/adapters/qwen2.5-coder-1.5b-verifier.verifier.json"), _verifier_name(None)
+    ('qwen2.5-coder-1.5b-verifier', None)
+    """
+    if path is None:
+        return None
+    name = Path(path).name
+    return name.removesuffix(".verifier.json").removesuffix(".probe.json")
 
 
 def _verifier(path: str | None, generator: Generator) -> Any:

@@ -183,6 +183,7 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "sources",
         "model",
         "adapter",
+        "verifier",
         "index",
         "usage",
         "finish_reason",
@@ -197,8 +198,9 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "answer_tokens",
     }
     assert (
-        data["schema_version"] == 3
+        data["schema_version"] == 4
         and data["support"] is None
+        and data["verifier"] is None
         and data["reasoning"] is None
         and data["thinking"] is None
     )

@@ -185,7 +185,7 @@ def test_verify_weighs_votes_by_the_verifiers_score_and_records_the_majority() -
         yes=lambda prompt: 0.9 if "The answer is 4" in prompt else 0.2,
     )
     judge = SelfJudge(generator, GenerationConfig())
-    run = reason(generator, MESSAGES, ReasoningConfig(strategy="verify", n_samples=3, adaptive=False),
+    run = reason(generator, MESSAGES, ReasoningConfig(strategy="verify", n_samples=3, adaptive=False, verify_on="cot"),
                  question="What is 2 + 2?", scorer=judge)  # fmt: skip
     result = next(e for e in run if isinstance(e, Finished)).result
     # "4": 0.9 against "5": 0.2 + 0.2: the verifier's sure minority beats a doubted majority
@@ -200,7 +200,7 @@ def test_verify_without_a_verifier_is_the_vote_weighed_by_execution_facts() -> N
     generator = ScriptedGenerator(
         ["a </think>", "b </think>", "c </think>", "The answer is 2.5.", "The answer is 2.5.", "The answer is 3."]
     )
-    run = reason(generator, messages, ReasoningConfig(strategy="verify", n_samples=3, adaptive=False),
+    run = reason(generator, messages, ReasoningConfig(strategy="verify", n_samples=3, adaptive=False, verify_on="cot"),
                  question=question)  # fmt: skip
     result = next(e for e in run if isinstance(e, Finished)).result
     assert result.majority == "2.5" and result.final == "3"  # 2 x 0.3 = 0.6 against 1.0
@@ -209,7 +209,9 @@ def test_verify_without_a_verifier_is_the_vote_weighed_by_execution_facts() -> N
 
 def test_weighted_verify_stops_early_on_an_easy_question() -> None:
     generator = ScriptedGenerator(["a </think>", "The answer is 4."] * 5)
-    result, _ = _run(generator, strategy="verify", n_samples=5, adaptive=True, threshold=0.9, min_samples=2)
+    result, _ = _run(
+        generator, strategy="verify", n_samples=5, adaptive=True, threshold=0.9, min_samples=2, verify_on="cot"
+    )
     assert len(result.samples) == 2 and result.final == "4"
 
 
@@ -223,7 +225,7 @@ def test_verify_skips_the_judge_when_the_samples_agree() -> None:
     generator = ScriptedGenerator(
         ["a </think>", "b </think>", "c </think>", "The answer is 4.", "The answer is 4.", "4"], yes=yes
     )
-    result, _ = _run(generator, strategy="verify", n_samples=3, adaptive=False)
+    result, _ = _run(generator, strategy="verify", n_samples=3, adaptive=False, verify_on="cot")
     assert result.final == "4" and result.majority == "4" and judged == []
     assert [s.score for s in result.samples] == [None, None, None]
 

@@ -159,3 +159,40 @@ def test_the_self_judge_reads_yes_and_no_from_the_default_model(tmp_path: Path) 
     right = judge.score(question, "3 + 4 = 7. The answer is 7.")
     wrong = judge.score(question, "3 * 4 = 12. The answer is 12.")
     assert 0.0 <= wrong < right <= 1.0
+
+
+def test_ask_verify_weighs_with_the_shipped_verifier(tmp_path: Path) -> None:
+    """`dca ask --think --strategy verify` loads the shipped programs adapter and the shipped
+    verifier by default; the verifier's two adapters load in llama.cpp and score a program."""
+    from dca import pipeline
+    from dca.config import Paths
+    from dca.reasoning.events import Sample
+    from dca.reasoning.verify import solution_text
+    from dca.runtime.adapters import choose_verifier
+    from dca.runtime.llama import load_runtime
+
+    home = real_models_home(tmp_path)
+    env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    question = "Ann has 12 eggs. She uses 5 eggs for a cake and buys 6 more. How many eggs does she have now?"
+    command = [sys.executable, "-m", "dca", "ask", question, "--think", "--strategy", "verify", "--samples", "3"]
+    result = subprocess.run(
+        [*command, "--no-retrieval", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["thinking"]["strategy"] == "verify" and data["answer"], result.stdout[:500]
+    assert data["adapter"] == "qwen2.5-coder-1.5b-programs"
+    assert data["verifier"] == "qwen2.5-coder-1.5b-verifier"
+    assert all(s["kind"] == "program" for s in data["thinking"]["samples"])  # what the verifier scores
+
+    paths = Paths.resolve(home)
+    runtime = load_runtime(paths=paths)
+    scorer = pipeline._verifier(choose_verifier(None, runtime.name, paths), runtime)
+    program = Sample(kind="program", reasoning="eggs = 12 - 5 + 6\nprint(eggs)", answer="13", final="13")
+    score = scorer.score(question, solution_text(program))
+    assert 0.0 < score < 1.0 and score != 0.5  # a real implicit reward, not "no opinion"

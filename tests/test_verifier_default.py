@@ -84,11 +84,12 @@ def test_the_verify_strategy_weighs_with_the_default_and_a_server_skips_it(
     monkeypatch.setattr(pipeline, "_verifier", lambda path, generator: seen.append(path))
     verify = ReasoningConfig(strategy="verify", n_samples=2, verify_on="program")
     scripted = ["```python\nprint(4)\n```"]
-    Assistant(index=None, home=home.home, generator=ScriptedGenerator(scripted)).ask(
+    weighed = Assistant(index=None, home=home.home, generator=ScriptedGenerator(scripted)).ask(
         "2 + 2?", config=AskConfig(retrieval=False, adapter="none", reasoning=verify)
     )
     off = AskConfig(retrieval=False, adapter="none", verifier="none", reasoning=verify)
-    Assistant(index=None, home=home.home, generator=ScriptedGenerator(scripted)).ask("2 + 2?", config=off)
+    facts = Assistant(index=None, home=home.home, generator=ScriptedGenerator(scripted)).ask("2 + 2?", config=off)
+    assert (weighed.to_json()["verifier"], facts.to_json()["verifier"]) == ("judge-test", None)  # said to apps
     answer = Assistant(index=None, home=home.home, generator=_ServerGenerator(scripted)).ask(
         "2 + 2?", config=AskConfig(retrieval=False, adapter="none", reasoning=verify)
     )

@@ -135,7 +135,7 @@ def _reasoning(
     adaptive: bool,
     searches: int,
     fallback: bool,
-    verify_on: str = "cot",
+    verify_on: str = "program",
 ) -> Any:
     from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
 
@@ -254,7 +254,7 @@ def ask(
     fallback: Fallback = True,
     thinking: Thinking = "show",
     verifier: Verifier = None,
-    verify_on: VerifyOn = "cot",
+    verify_on: VerifyOn = "program",
     n_ctx: NCtx = 4096,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,

@@ -106,7 +106,7 @@ def eval_command(
     ] = None,
     verify_on: Annotated[
         VerifySamples, typer.Option(help="verify: the samples drawn and weighed: thoughts, programs, or both.")
-    ] = "cot",
+    ] = "program",
     min_support: Annotated[
         float | None,
         typer.Option(

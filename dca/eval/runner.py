@@ -63,7 +63,7 @@ class EvalConfig:
     # verify: a verifier file (`dca train probe|dpo`) or catalog verifier; "none": execution facts only;
     # None: the catalog's default for the model (resolved into the run's config)
     verifier: str | None = None
-    verify_on: str = "cot"  # verify: the samples drawn (cot, program, mix)
+    verify_on: str = "program"  # verify: the samples drawn (cot, program, mix)
     min_support: float | None = None  # rag: the grounded check's threshold (AskConfig.min_support)
     support_question: str = DEFAULT_SUPPORT_QUESTION  # rag: the grounded check's wording
     budget: int = 512  # thinking tokens per sample
@@ -155,6 +155,7 @@ def _check_run_folder(out: Path, config: EvalConfig) -> None:
     path = out / "config.json"
     # A key missing from an older run's config had the default that reproduces that run.
     defaults = asdict(EvalConfig(task=config.task, data=config.data))
+    defaults["verify_on"] = "cot"  # verify drew thoughts before the key was recorded
     try:
         diff = config_changes(path, asdict(config), ignore=_NOT_IDENTITY, defaults=defaults)
     except (ValueError, TypeError):  # not JSON, or JSON that is not an object

@@ -32,9 +32,10 @@ class ReasoningConfig:
     snippet_chars: int = 400  # characters kept of each inserted hit (prefill costs on a CPU)
     fallback: bool = True  # retrieval during reasoning: plain RAG when no answer comes out
     min_confidence: float = 0.0  # fall back to plain RAG below this vote share (0 = only on no answer)
-    # verify: the kind of samples drawn and weighed: thoughts, programs (what a preference verifier
-    # trained on programs scores), or both in turn as mix draws them
-    verify_on: str = "cot"
+    # verify: the kind of samples drawn and weighed: thoughts, programs (what the shipped preference
+    # verifier scores, and on GSM8K more accurate and faster than thoughts: docs/RESULTS.md), or
+    # both in turn as mix draws them
+    verify_on: str = "program"
     seed: int = 0
 
     def __post_init__(self) -> None:

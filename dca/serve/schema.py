@@ -275,6 +275,7 @@ def dca_extra(answer: Answer) -> dict[str, Any]:
         "support": answer.support,
         "index": answer.index,
         "adapter": answer.adapter,
+        "verifier": answer.verifier,
         "thinking": answer.reasoning.to_json() if answer.reasoning else None,
         "warnings": answer.warnings,
         "timings": {k: round(v, 4) for k, v in answer.timings.items()},
