@@ -145,6 +145,24 @@ def test_run_folder_of_an_older_version_resumes(home: Paths, tmp_path: Path) -> 
     assert summary["n"] == 2 and summary["metrics"]["accuracy"] == 1.0
 
 
+def test_verify_on_is_part_of_a_verify_run_only(home: Paths, tmp_path: Path) -> None:
+    """verify drew thoughts before it drew programs by default: an old verify run (no verify_on
+    recorded) is not resumed as a program run; a run of another strategy ignores the setting."""
+    data = str(_gsm8k(tmp_path))
+    _first_row_run(home, data, tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "verify_on": "cot"}))
+    more = EvalConfig(task="gsm8k", data=data, limit=2)  # verify_on: the default, program
+    generator = ScriptedGenerator(["The answer is 5."])
+    assert run_eval(more, out=tmp_path / "run", paths=home, generator=generator)["n"] == 2
+    old = {k: v for k, v in config.items() if k != "verify_on"} | {"strategy": "verify", "verifier": "none"}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(old))
+    verify = EvalConfig(task="gsm8k", data=data, strategy="verify", verifier="none", adapter="none", limit=1)
+    with pytest.raises(EvalError, match="verify_on: 'cot' -> 'program'"):
+        run_eval(verify, out=tmp_path / "old", paths=home, generator=generator)
+
+
 def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
     items = [
         {

@@ -157,7 +157,9 @@ def _check_run_folder(out: Path, config: EvalConfig) -> None:
     defaults = asdict(EvalConfig(task=config.task, data=config.data))
     defaults["verify_on"] = "cot"  # verify drew thoughts before the key was recorded
     try:
-        diff = config_changes(path, asdict(config), ignore=_NOT_IDENTITY, defaults=defaults)
+        # which samples verify draws is no part of another strategy's run
+        ignore = _NOT_IDENTITY if config.strategy == "verify" else (*_NOT_IDENTITY, "verify_on")
+        diff = config_changes(path, asdict(config), ignore=ignore, defaults=defaults)
     except (ValueError, TypeError):  # not JSON, or JSON that is not an object
         raise EvalError(
             f"{path} is damaged; delete the folder {out} to start the run afresh (or use another --out)"
