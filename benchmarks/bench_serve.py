@@ -8,6 +8,9 @@
    latency p50/p95 of the answered ones, requests/s, and the server's RSS sampled each second.
 
     .venv/bin/python benchmarks/bench_serve.py [--model qwen2.5-coder-1.5b] [--clients 8] [--seconds 60]
+        [--k N] [--no-load] [--out serve]
+
+`--k N` asks both ways with N sources (default: dca's default); `--no-load` skips part 2.
 
 The server and the CLI run in a temporary DCA_HOME whose models/ link to the checkout's
 (nothing is written to the user's home); the server binds 127.0.0.1 on a free port.
@@ -151,7 +154,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="warm and cold runs of the RAG question")
     parser.add_argument("--load-index", default=None, help="index the load requests use (default: closed-book)")
+    parser.add_argument("--k", type=int, default=None, help="sources per question, cold and warm (default: dca's)")
+    parser.add_argument("--no-load", action="store_true", help="warm and cold only, no load phase")
+    parser.add_argument("--out", default="serve", help="results file name under benchmarks/results/")
     args = parser.parse_args()
+    k_args = ["--k", str(args.k)] if args.k else []
 
     with tempfile.TemporaryDirectory() as tmp:
         home = _home(Path(tmp))
@@ -159,7 +166,9 @@ def main() -> None:
         cold = []
         for _ in range(args.repeats):
             began = time.perf_counter()
-            cold_answer = json.loads(_dca(home, "ask", QUESTION, "--model", args.model, "--json", "--no-log").stdout)
+            cold_answer = json.loads(
+                _dca(home, "ask", QUESTION, "--model", args.model, *k_args, "--json", "--no-log").stdout
+            )
             cold.append(time.perf_counter() - began)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -184,8 +193,9 @@ def main() -> None:
                     time.sleep(0.2)
             startup = time.perf_counter() - began
             model = httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
-            body = {"model": model, "messages": [{"role": "user", "content": QUESTION}]}
-            other = {"model": model, "messages": [{"role": "user", "content": "How do I add my documents?"}]}
+            extra = {"dca": {"k": args.k}} if args.k else {}
+            body = {"model": model, "messages": [{"role": "user", "content": QUESTION}], **extra}
+            other = {"model": model, "messages": [{"role": "user", "content": "How do I add my documents?"}], **extra}
             warm, cached, answers = [], [], []
             for _ in range(args.repeats):
                 # Another question first, so the measured prompt is not in the KV cache (only the
@@ -196,7 +206,11 @@ def main() -> None:
                     reply = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
                     times.append(time.perf_counter() - began)
                     answers.append(reply.json())
-            load = _load(url, model, args.clients, args.seconds, args.max_tokens, server.pid, args.load_index)
+            load = (
+                None
+                if args.no_load
+                else _load(url, model, args.clients, args.seconds, args.max_tokens, server.pid, args.load_index)
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -214,16 +228,19 @@ def main() -> None:
         ["what", "seconds"],
     )
     print()
-    print_table(
-        [{k: v for k, v in load.items() if k not in ("rss_mb", "outcomes")}
-         | {"outcomes": json.dumps(load["outcomes"]), "rss first/last/max MB":
-            f"{load['rss_mb']['first']}/{load['rss_mb']['last']}/{load['rss_mb']['max']}"}],
-        ["clients", "requests", "outcomes", "answered_per_s", "latency_p50_s", "latency_p95_s", "rss first/last/max MB"],
-    )  # fmt: skip
+    if load is not None:
+        print_table(
+            [{k: v for k, v in load.items() if k not in ("rss_mb", "outcomes")}
+             | {"outcomes": json.dumps(load["outcomes"]), "rss first/last/max MB":
+                f"{load['rss_mb']['first']}/{load['rss_mb']['last']}/{load['rss_mb']['max']}"}],
+            ["clients", "requests", "outcomes", "answered_per_s", "latency_p50_s", "latency_p95_s",
+             "rss first/last/max MB"],
+        )  # fmt: skip
     write_results(
-        "serve",
+        args.out,
         {
             "model": args.model,
+            "k": args.k,
             "question": QUESTION,
             "cold_s": [round(c, 2) for c in cold],
             "warm_s": [round(w, 2) for w in warm],
