@@ -25,7 +25,7 @@ from dca.files import atomic_write_bytes
 FIELDS: dict[str, tuple[str, type, Any, str]] = {
     "model": ("DCA_MODEL", str, None, "generator (none: the catalog's default)"),
     "index": ("DCA_INDEX", str, "default", "knowledge index of ask, chat and the index commands"),
-    "k": ("DCA_K", int, 5, "sources retrieved per question"),
+    "k": ("DCA_K", int, 3, "sources retrieved per question"),
     "threads": ("DCA_THREADS", int, 0, "CPU threads of the generator (0: the physical cores)"),
     "gpu_layers": ("DCA_GPU_LAYERS", int, -1, "layers offloaded to a GPU (-1: all when the build can)"),
     "log": ("DCA_LOG", bool, True, "record questions in the question log (dca logs)"),

@@ -20,11 +20,11 @@ runner = CliRunner()
 
 
 def test_precedence_env_over_file_over_builtin(home: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings(home).values["k"] == 5 and load_settings(home).sources["k"] == "built-in"
-    save_setting(home, "k", 3)
+    assert load_settings(home).values["k"] == 3 and load_settings(home).sources["k"] == "built-in"
+    save_setting(home, "k", 4)
     save_setting(home, "index", "notes")
     chosen = load_settings(home)
-    assert (chosen["k"], chosen.sources["k"]) == (3, "settings.toml") and chosen["index"] == "notes"
+    assert (chosen["k"], chosen.sources["k"]) == (4, "settings.toml") and chosen["index"] == "notes"
     monkeypatch.setenv("DCA_K", "7")
     chosen = load_settings(home)
     assert (chosen["k"], chosen.sources["k"]) == (7, "env DCA_K")
@@ -67,7 +67,7 @@ def test_models_default_sets_shows_and_unsets(home: Paths, monkeypatch: pytest.M
     runner.invoke(app, ["models", "default", "--unset"])
     assert "(built-in)" in runner.invoke(app, ["models", "default"]).stdout
     doctor = runner.invoke(app, ["doctor"]).stdout
-    assert "setting k: 5  [built-in]" in doctor and "setting model: (catalog default)  [built-in]" in doctor
+    assert "setting k: 3  [built-in]" in doctor and "setting model: (catalog default)  [built-in]" in doctor
 
 
 def test_ask_and_index_commands_follow_the_settings(
@@ -100,3 +100,10 @@ def test_ask_and_index_commands_follow_the_settings(
     assert stats.exit_code == 0 and json.loads(stats.stdout)["name"] == "notes"
     monkeypatch.setenv("DCA_INDEX", "nope")
     assert "no index named 'nope'" in runner.invoke(app, ["index", "stats"]).stderr
+
+
+def test_ask_and_the_api_retrieve_the_same_number_of_sources_by_default() -> None:
+    from dca.pipeline import AskConfig
+    from dca.settings import FIELDS
+
+    assert FIELDS["k"][2] == AskConfig.k == AskConfig().k == 3

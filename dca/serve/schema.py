@@ -193,7 +193,7 @@ def parse_chat(body: Any, limits: ServeConfig, *, default_index: str | None) -> 
             reasoning = replace(reasoning, budget=budget)
         if extra.get("samples") is not None:
             reasoning = replace(reasoning, n_samples=_bounded_int(extra["samples"], "dca.samples", limits.max_choices))
-        k = 5 if extra.get("k") is None else _bounded_int(extra["k"], "dca.k", 50)
+        k = AskConfig.k if extra.get("k") is None else _bounded_int(extra["k"], "dca.k", 50)  # dca ask's default
         if system is not None and index is not None:
             # the grounding rules (cite sources, say when they do not answer) stay; the client's text follows
             from dca.answer import SYSTEM_GROUNDED
