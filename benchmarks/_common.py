@@ -3,6 +3,7 @@ a throwaway index of a dataset's paragraphs."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
@@ -59,6 +60,15 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor(),
         **cpu(),
     }
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Two-sided exact sign test of ``gained`` against ``lost`` questions (ties dropped)."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

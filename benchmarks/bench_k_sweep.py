@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, print_table, write_results
+from _common import RESULTS, print_table, sign_test, write_results
 
 from dca.config import Paths
 from dca.eval.runner import EvalConfig, run_eval
@@ -55,15 +54,6 @@ def _rows(folder: Path, limit: int) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
 
 
-def _sign_p(gained: int, lost: int) -> float:
-    """Two-sided sign test."""
-    n = gained + lost
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
 def summarize(task: str, folders: dict[str, Path], limit: int) -> list[dict[str, Any]]:
     """One table row per setting: EM, F1, sources kept, gold recall, prompt tokens; EM paired with k=5."""
     base = {r["id"]: r for r in _rows(folders["k5"], limit)}
@@ -86,7 +76,7 @@ def summarize(task: str, folders: dict[str, Path], limit: int) -> list[dict[str,
                 "sources": sum(len(r["retrieved"] or []) for r in rows) / n,
                 "gold_recall": sum(recall) / max(1, len(recall)),
                 "prompt_tokens": sum(r["prompt_tokens"] for r in rows) / n,
-                "em_vs_k5": f"+{gained} -{lost} (p {_sign_p(gained, lost):.2f})",
+                "em_vs_k5": f"+{gained} -{lost} (p {sign_test(gained, lost):.2f})",
             }
         )
     return table

@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import sign_test
 
 from dca.reasoning.answers import answers_match
 from dca.reasoning.config import ReasoningConfig
@@ -143,7 +144,7 @@ def table(folder: Path) -> dict[str, object]:
     result: dict[str, object] = {"run": folder.name, "questions": n}
     result |= {name: round(value / n, 3) for name, value in counts.items()}
     for (name, against), (gained, lost) in paired.items():
-        result[f"{name}_vs_{against}"] = f"+{gained} -{lost} (p {_sign_test(gained, lost):.2f})" if judged else "-"
+        result[f"{name}_vs_{against}"] = f"+{gained} -{lost} (p {sign_test(gained, lost):.2f})" if judged else "-"
     if not judged:
         for name in ("self_judge", "best_weighted", "weighted_judge"):
             result[name] = "-"
@@ -159,15 +160,6 @@ def table(folder: Path) -> dict[str, object]:
         f"{cost['scored'] / n:.2f} scored"
     )
     return result
-
-
-def _sign_test(gained: int, lost: int) -> float:
-    """Two-sided exact sign test of ``gained`` against ``lost`` questions (ties dropped)."""
-    n = gained + lost
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def _auroc(pairs: list[tuple[float, bool]], groups: list[int] | None = None) -> float | None:

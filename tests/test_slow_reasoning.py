@@ -51,12 +51,11 @@ def test_a_program_answer_from_the_default_model(tmp_path: Path) -> None:
     assert any(isinstance(e, Thinking) for e in events)
 
 
-def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
-    home = real_models_home(tmp_path)
+def _ask_json(home: Path, *args: str) -> tuple[dict, str]:
+    """`dca ask ARGS --no-retrieval --json` in a new process: (its JSON, its stderr)."""
     env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    question = "A farmer has 17 sheep. All but 9 run away. How many sheep does the farmer have left?"
     result = subprocess.run(
-        [sys.executable, "-m", "dca", "ask", question, "--think", "--no-retrieval", "--json"],
+        [sys.executable, "-m", "dca", "ask", *args, "--no-retrieval", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -64,7 +63,13 @@ def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    return json.loads(result.stdout), result.stderr
+
+
+def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
+    home = real_models_home(tmp_path)
+    question = "A farmer has 17 sheep. All but 9 run away. How many sheep does the farmer have left?"
+    data, stderr = _ask_json(home, question, "--think")
     assert data["reasoning"] and data["answer"] and data["thinking"]["strategy"]
     assert data["usage"]["completion_tokens"] == data["usage"]["reasoning_tokens"] + data["usage"]["answer_tokens"]
     # The reasoning adapter that ships for the default model is loaded by --think.
@@ -73,9 +78,9 @@ def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
 
     shipped = Catalog.load(Paths(home=home)).adapter_for("qwen2.5-coder-1.5b")
     assert shipped is not None and shipped.name == "qwen2.5-coder-1.5b-programs"
-    assert data["adapter"] == shipped.name, result.stderr
+    assert data["adapter"] == shipped.name, stderr
     # llama.cpp's per-tensor warnings while the LoRA loads do not reach the user.
-    assert "llama_adapter_lora_init" not in result.stderr, result.stderr[:500]
+    assert "llama_adapter_lora_init" not in stderr, stderr[:500]
 
 
 class _Reader:
@@ -172,20 +177,9 @@ def test_ask_verify_weighs_with_the_shipped_verifier(tmp_path: Path) -> None:
     from dca.runtime.llama import load_runtime
 
     home = real_models_home(tmp_path)
-    env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     question = "Ann has 12 eggs. She uses 5 eggs for a cake and buys 6 more. How many eggs does she have now?"
-    command = [sys.executable, "-m", "dca", "ask", question, "--think", "--strategy", "verify", "--samples", "3"]
-    result = subprocess.run(
-        [*command, "--no-retrieval", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["thinking"]["strategy"] == "verify" and data["answer"], result.stdout[:500]
+    data, _ = _ask_json(home, question, "--think", "--strategy", "verify", "--samples", "3")
+    assert data["thinking"]["strategy"] == "verify" and data["answer"], data
     assert data["adapter"] == "qwen2.5-coder-1.5b-programs"
     assert data["verifier"] == "qwen2.5-coder-1.5b-verifier"
     assert all(s["kind"] == "program" for s in data["thinking"]["samples"])  # what the verifier scores
