@@ -30,6 +30,7 @@ from _common import RESULTS, print_table, sign_test, write_results
 
 from dca.config import Paths
 from dca.eval.runner import EvalConfig, run_eval
+from dca.files import complete_jsonl_lines
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EVAL = RESULTS / "eval"
@@ -48,10 +49,7 @@ def _tasks(data_dir: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _rows(folder: Path, limit: int) -> list[dict[str, Any]]:
-    path = folder / "results.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
+    return [json.loads(line) for line in complete_jsonl_lines(folder / "results.jsonl")][:limit]
 
 
 def summarize(task: str, folders: dict[str, Path], limit: int) -> list[dict[str, Any]]:

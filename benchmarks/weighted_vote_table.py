@@ -48,20 +48,23 @@ def _pick(scores: dict[str, float]) -> str:
     return next(a for a, s in scores.items() if s == best)  # ties: the answer that appeared first
 
 
-def _adaptive(samples: list[Sample], question: str) -> tuple[str, int, int]:
-    """(pick, samples drawn, samples scored) of an adaptive `verify` over the same samples."""
-    config, n = ReasoningConfig(), len(samples)
-    drawn = n
+def _adaptive_stop(facts_only: list[Sample], question: str) -> int:
+    """How many samples an adaptive `verify` draws: it stops on the weighted vote of execution
+    facts (the verifier scores only at the end), so ``facts_only`` carry no scores."""
+    config, n = ReasoningConfig(), len(facts_only)
     for k in range(1, n):
-        facts = weighted_tally([Sample(**{**s.__dict__, "score": None}) for s in samples[:k]], question, Weights())
+        facts = weighted_tally(facts_only[:k], question, Weights())
         if weighted_decided(facts, k, n, threshold=config.threshold, min_samples=config.min_samples):
-            drawn = k
-            break
-    prefix = samples[:drawn]
+            return k
+    return n
+
+
+def _prefix_pick(prefix: list[Sample], question: str) -> tuple[str, int]:
+    """(pick, samples scored) of `verify` deciding on the samples it drew."""
     votes = tally(s.final for s in prefix)
     if len(votes) <= 1:  # unanimous: no verifier call
-        return leader(votes, list(votes))[0], drawn, 0
-    return _pick(weighted_tally(prefix, question, Weights())), drawn, sum(1 for s in prefix if s.final)
+        return leader(votes, list(votes))[0], 0
+    return _pick(weighted_tally(prefix, question, Weights())), sum(1 for s in prefix if s.final)
 
 
 def table(folder: Path) -> dict[str, object]:
@@ -116,14 +119,15 @@ def table(folder: Path) -> dict[str, object]:
             if s.final
         ]
         best = max(weighed)[2] if scored and weighed else majority  # ties: the answer seen first
-        pick, drawn, scored_n = _adaptive(samples, row["question"]) if samples else ("", 0, 0)
+        drawn = _adaptive_stop(facts_only, row["question"])
+        pick, scored_n = _prefix_pick(samples[:drawn], row["question"])
         picks = {
             "majority": majority,
             "self_judge": judge_pick,
             "best_weighted": best,
             "weighted_facts": _pick(weighted_tally(facts_only, row["question"], Weights())),
             "weighted_judge": _pick(weighted_tally(samples, row["question"], Weights())),
-            "adaptive_facts": _adaptive(facts_only, row["question"])[0] if samples else "",
+            "adaptive_facts": _prefix_pick(facts_only[:drawn], row["question"])[0],
             "adaptive": pick,
         }
         for name, answer in picks.items():

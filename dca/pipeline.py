@@ -34,7 +34,7 @@ from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
-from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter
+from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter, verifier_name
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
 SCHEMA_VERSION = 4
@@ -285,7 +285,7 @@ def run_pipeline(
         model=generator.name,
         adapter=adapter_name,
         index=index_name if retrieve is not None else None,
-        verifier=_verifier_name(verifier),
+        verifier=verifier_name(verifier),
         warnings=warnings,
     )
     result: ReasoningResult | None = None
@@ -516,18 +516,6 @@ def _warnings(parts: PromptParts) -> list[str]:
     if parts.question_trimmed:
         warnings.append("the question was trimmed to fit the context window")
     return warnings
-
-
-def _verifier_name(path: str | None) -> str | None:
-    """A verifier file's name without its kind's suffix: a catalog verifier's name, or a run's.
-
-    >>> _verifier_name("models/adapters/qwen2.5-coder-1.5b-verifier.verifier.json"), _verifier_name(None)
-    ('qwen2.5-coder-1.5b-verifier', None)
-    """
-    if path is None:
-        return None
-    name = Path(path).name
-    return name.removesuffix(".verifier.json").removesuffix(".probe.json")
 
 
 def _verifier(path: str | None, generator: Generator) -> Any:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 NO_ADAPTER = "none"  # --adapter none: the base model alone, even where an adapter is the default
 NO_VERIFIER = "none"  # --verifier none: the weighted vote on execution facts alone
-VERIFIER_SUFFIX = ".verifier.json"
+VERIFIER_SUFFIX = ".verifier.json"  # `dca train dpo`'s verifier file, NAME.verifier.json
+PROBE_SUFFIX = ".probe.json"  # `dca train probe`'s, NAME.probe.json
 log = logging.getLogger(__name__)
 
 
@@ -83,6 +84,17 @@ def choose_adapter(requested: str | None, model: str, *, thinking: bool, paths: 
     if requested:
         return requested
     return default_adapter(model, paths) if thinking else None
+
+
+def verifier_name(path: str | None) -> str | None:
+    """A verifier file's name without its kind's suffix: a catalog verifier's name, or a run's.
+
+    >>> verifier_name("models/adapters/qwen2.5-coder-1.5b-verifier.verifier.json"), verifier_name(None)
+    ('qwen2.5-coder-1.5b-verifier', None)
+    """
+    if path is None:
+        return None
+    return Path(path).name.removesuffix(VERIFIER_SUFFIX).removesuffix(PROBE_SUFFIX)
 
 
 def verifier_file(entry: ModelEntry, paths: Paths) -> Path:

@@ -269,6 +269,7 @@ def train_dpo(
         alpha=config.alpha,
         base_model=base_name,
     )
+    from dca.runtime.adapters import VERIFIER_SUFFIX
     from dca.runtime.preference import PreferenceVerifier
 
     verifier = PreferenceVerifier(
@@ -278,7 +279,7 @@ def train_dpo(
         beta=config.beta,
         meta={"pairs": config.data, "pairs_sha256": config.data_sha256},
     )
-    verifier_path = folder / f"{name}.verifier.json"
+    verifier_path = folder / f"{name}{VERIFIER_SUFFIX}"
     atomic_write_json(verifier_path, verifier.to_json(folder))
     logged = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
     summary = {

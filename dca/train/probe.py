@@ -256,6 +256,7 @@ def train_probe(
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Fit the probe ``name``; returns its summary with the probe file's path."""
+    from dca.runtime.adapters import PROBE_SUFFIX
     from dca.runtime.llama import RuntimeConfig, load_runtime
     from dca.runtime.probe import Probe
 
@@ -302,7 +303,7 @@ def train_probe(
         **picks(rows, scores, dev),
     }
     probe = replace(probe, meta={"data": config.data, "data_sha256": config.data_sha256, **summary})
-    path = folder / f"{name}.probe.json"
+    path = folder / f"{name}{PROBE_SUFFIX}"
     atomic_write_json(path, probe.to_json())
     summary["probe"] = str(path)
     atomic_write_json(folder / "summary.json", summary)
