@@ -105,6 +105,31 @@ def test_a_reference_cache_of_other_pairs_or_another_start_is_refused(tmp_path: 
         train_dpo(config, name="b", paths=home, out=tmp_path / "b")
 
 
+def test_a_response_shared_by_pairs_is_read_once_even_after_a_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dca.train import dpo
+    from dca.train.data import Example
+
+    reads: list[tuple[int, ...]] = []
+
+    def fake_logp(model: object, example: Example) -> tuple[object, int]:
+        reads.append(tuple(example.tokens))
+        return torch.tensor(-float(sum(example.tokens))), len(example.tokens)
+
+    monkeypatch.setattr(dpo, "sequence_logp", fake_logp)
+    right, wrong1, wrong2, other = (Example([1, t], [-100, t]) for t in (2, 3, 4, 5))
+    encoded = [(right, wrong1), (right, wrong2), (other, wrong2)]  # two questions' pairs
+    cache = tmp_path / "pairs.jsonl.reference.jsonl"
+    model = torch.nn.Linear(1, 1)
+    first = dpo.reference_logps(model, encoded[:2], cache, {"m": 1})
+    assert first == [(-3.0, -4.0), (-3.0, -5.0)] and len(reads) == 3  # `right` read once
+    reads.clear()
+    assert dpo.reference_logps(model, encoded, cache, {"m": 1}) == [*first, (-6.0, -5.0)]
+    assert reads == [(1, 5)]  # resumed: the cached lines stand for `wrong2`; only `other` is new
+    assert len(cache.read_text().splitlines()) == 1 + 3
+
+
 def test_bad_pairs_and_adapters_are_one_line(tmp_path: Path, tiny: Path, home: Paths) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("")

@@ -163,10 +163,22 @@ def reference_logps(
         lines = [json.dumps({"meta": meta})]
     atomic_write_bytes(cache, "".join(line + "\n" for line in lines).encode("utf-8"))  # a cut last line dropped
     values = [tuple(json.loads(line)["logps"]) for line in lines[1:]]
+    # A question's pairs share their chosen (or rejected) response: each sequence is read once.
+    known: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
+    for done, logps in zip(encoded, values, strict=False):  # the cache may be partial
+        for example, logp in zip(done, logps, strict=True):
+            known[(tuple(example.tokens), tuple(example.labels))] = float(logp)
+
+    def logp_of(example: Example) -> float:
+        key = (tuple(example.tokens), tuple(example.labels))
+        if key not in known:
+            known[key] = float(sequence_logp(model, example)[0])
+        return known[key]
+
     model.eval()
     with torch.no_grad(), cache.open("a", encoding="utf-8") as handle:
         for chosen, rejected in encoded[len(values) :]:
-            pair = (float(sequence_logp(model, chosen)[0]), float(sequence_logp(model, rejected)[0]))
+            pair = (logp_of(chosen), logp_of(rejected))
             values.append(pair)
             handle.write(json.dumps({"logps": pair}) + "\n")
             handle.flush()
