@@ -531,7 +531,7 @@ def _verifier(path: str | None, generator: Generator) -> Any:
     verifier = read_verifier(Path(path))
     if isinstance(verifier, PreferenceVerifier):
         # as `dca train dpo` scored a program: the opening fence is part of the prompt, the rest
-        # of the program (and the end of turn) is the response
+        # of the program (and the end of turn) is the response; no worked examples (it never saw them)
 
         def prompt_for(question: str) -> str:
             return generator.chat_prompt(program_messages([{"role": "user", "content": question}])) + FENCE

@@ -93,6 +93,9 @@ def eval_command(
     budget: Annotated[int, typer.Option(help="Most thinking tokens per sample.")] = 512,
     min_thinking: Annotated[int, typer.Option(help="Extend thinking shorter than this many tokens.")] = 0,
     repair: Annotated[bool, typer.Option("--repair/--no-repair", help="program: one repair after an error.")] = True,
+    program_examples: Annotated[
+        int, typer.Option(help="Programs: worked examples shown before each question (few-shot).")
+    ] = 0,
     searches: Annotated[int, typer.Option(help="rag: most searches during reasoning (0: sources up front).")] = 0,
     fallback: Annotated[
         bool, typer.Option("--fallback/--no-fallback", help="rag with searches: plain RAG when no answer comes.")
@@ -156,6 +159,7 @@ def eval_command(
         budget=budget,
         min_thinking=min_thinking,
         repair=repair,
+        program_examples=program_examples,
         searches=searches,
         fallback=fallback,
     )

@@ -48,7 +48,8 @@ def _strategy(config: dict[str, Any]) -> str:
         how = "adaptive N<=" if config.get("adaptive", True) and strategy != "verify" else "N="
         return f"{strategy} {how}{config.get('samples', 5)}"
     if strategy == "program":
-        return "program" + ("" if config.get("repair", True) else " (no repair)")
+        shots = config.get("program_examples", 0)
+        return "program" + ("" if config.get("repair", True) else " (no repair)") + (f" {shots}-shot" if shots else "")
     return strategy
 
 

@@ -69,6 +69,7 @@ class EvalConfig:
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
+    program_examples: int = 0  # programs: worked examples before the question (few-shot)
     searches: int = 0  # rag: most searches during reasoning (0 = sources up front)
     fallback: bool = True  # rag with searches: plain RAG when reasoning gives no answer
 
@@ -98,6 +99,7 @@ class EvalConfig:
             budget=self.budget,
             min_thinking=self.min_thinking,
             repair=self.repair,
+            program_examples=self.program_examples,
             max_searches=self.searches,
             fallback=self.fallback,
             verify_on=self.verify_on,

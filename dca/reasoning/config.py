@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dca.choices import STRATEGIES, VERIFY_SAMPLES
 from dca.errors import ConfigError
+from dca.reasoning.examples import PROGRAM_EXAMPLES
 from dca.runtime.generation import MAX_SAMPLES
 
 MAX_BUDGET = 32_768  # thinking tokens; the context window bounds it further
@@ -27,6 +28,7 @@ class ReasoningConfig:
     repair: bool = True  # program: a failed program goes back to the model once, with its error
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
     program_tokens: int = 400  # most tokens of one program
+    program_examples: int = 0  # programs: worked examples shown before the question (few-shot)
     max_searches: int = 0  # retrieval during reasoning: most searches per sample (0 = off)
     search_k: int = 2  # hits inserted per search
     snippet_chars: int = 400  # characters kept of each inserted hit (prefill costs on a CPU)
@@ -59,6 +61,10 @@ class ReasoningConfig:
             raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
         if self.answer_tokens < 1 or self.program_tokens < 16:
             raise ConfigError("answer_tokens must be at least 1 and program_tokens at least 16")
+        if not 0 <= self.program_examples <= len(PROGRAM_EXAMPLES):
+            raise ConfigError(
+                f"program examples must be between 0 and {len(PROGRAM_EXAMPLES)}, got {self.program_examples}"
+            )
         if not 0 <= self.max_searches <= 16:
             raise ConfigError(f"max searches must be between 0 and 16, got {self.max_searches}")
         if self.search_k < 1 or self.snippet_chars < 50:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from dca.reasoning.answers import extract_answer
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Event, ProgramRan, Sample, Thinking
+from dca.reasoning.examples import PROGRAM_EXAMPLES
 from dca.reasoning.sandbox import ProgramResult, SandboxConfig, run_program
 from dca.reasoning.think import Controls, generate
 from dca.runtime.generation import Completion, GenerationConfig, Generator
@@ -23,10 +24,14 @@ PROGRAM_SYSTEM = (
 REPAIR = "The program failed: {error}\nFix it. Reply with the corrected program only."
 
 
-def program_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The conversation with its system prompt replaced by the program-writing instruction."""
+def program_messages(messages: list[dict[str, str]], examples: int = 0) -> list[dict[str, str]]:
+    """The conversation with its system prompt replaced by the program-writing instruction and,
+    before it, the first ``examples`` worked examples as earlier turns."""
     rest = [m for m in messages if m["role"] != "system"]
-    return [{"role": "system", "content": PROGRAM_SYSTEM}, *rest]
+    shown: list[dict[str, str]] = []
+    for question, code in PROGRAM_EXAMPLES[:examples]:
+        shown += [{"role": "user", "content": question}, {"role": "assistant", "content": f"{FENCE}{code}\n```"}]
+    return [{"role": "system", "content": PROGRAM_SYSTEM}, *shown, *rest]
 
 
 def _failure(result: ProgramResult) -> str:
@@ -48,7 +53,7 @@ def solve_with_program(
 ) -> Iterator[Event | Sample]:
     """Write a program for the last question in ``messages``, run it, repair it once. Yields
     events and, last, the Sample (its reasoning is the program)."""
-    conversation = program_messages(messages)
+    conversation = program_messages(messages, config.program_examples)
     code_config = replace(gen, max_tokens=config.program_tokens, stop=("```",))
     tokens = prompt_tokens = 0
     code = error = ""
