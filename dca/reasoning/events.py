@@ -101,6 +101,9 @@ class Sample:
     program_error: str = ""
     attempts: int = 1  # program: runs of the sandbox (2 after a repair)
     score: float | None = None  # verifier score
+    # token-level certainty of the program that gave the answer (dca.reasoning.certainty); None
+    # where the generator records no log-probabilities (batched samples, a remote server)
+    certainty: dict[str, float] | None = None
 
     @property
     def tokens(self) -> int:
@@ -163,6 +166,7 @@ class ReasoningResult:
                     "program_error": s.program_error,
                     "attempts": s.attempts,
                     "score": s.score,
+                    "certainty": s.certainty,
                 }
                 for s in self.samples
             ],

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from dca.reasoning.answers import extract_answer
+from dca.reasoning.certainty import certainty
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Event, ProgramRan, Sample, Thinking
 from dca.reasoning.examples import PROGRAM_EXAMPLES
@@ -54,9 +55,10 @@ def solve_with_program(
     """Write a program for the last question in ``messages``, run it, repair it once. Yields
     events and, last, the Sample (its reasoning is the program)."""
     conversation = program_messages(messages, config.program_examples)
-    code_config = replace(gen, max_tokens=config.program_tokens, stop=("```",))
+    code_config = replace(gen, max_tokens=config.program_tokens, stop=("```",), logprobs=True)
     tokens = prompt_tokens = 0
     code = error = ""
+    sure: dict[str, float] | None = None
     result: ProgramResult | None = None
     for attempt in range(2 if config.repair else 1):
         prompt = generator.chat_prompt(conversation) + FENCE
@@ -73,6 +75,7 @@ def solve_with_program(
         elif completion.text:
             yield Thinking(completion.text, sample)
         prompt_tokens = prompt_tokens or completion.prompt_tokens
+        sure = certainty(completion)
         tokens += completion.completion_tokens
         code = completion.text.strip()
         result = run_program(code, sandbox)
@@ -97,4 +100,5 @@ def solve_with_program(
         prompt_tokens=prompt_tokens,
         program_error=error,
         attempts=attempt + 1,
+        certainty=sure,
     )

@@ -30,6 +30,7 @@ class GenerationConfig:
     adapter: str | None = None  # a loaded LoRA adapter's name; None = the base model
     adapter_scale: float = 1.0  # strength of the adapter
     ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks: fixed-length outputs)
+    logprobs: bool = False  # record each generated token's log-probability and confidence (local runtime)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -50,9 +51,18 @@ class Completion:
     prompt_seconds: float = 0.0  # time to the first generated token
     decode_seconds: float = 0.0
     tokens: list[int] = field(default_factory=list)
+    # with GenerationConfig.logprobs, one entry per generated token (the end of turn included):
+    # its log-probability, and its step's confidence, minus the mean log-probability of the
+    # CONFIDENCE_TOP most likely tokens (high where the distribution is peaked)
+    token_logprobs: list[float] = field(default_factory=list)
+    token_confidence: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "tokens"}
+        return {k: v for k, v in self.__dict__.items() if k not in _PER_TOKEN}
+
+
+CONFIDENCE_TOP = 10
+_PER_TOKEN = ("tokens", "token_logprobs", "token_confidence")
 
 
 class Generator(Protocol):

@@ -26,7 +26,7 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import ConfigError, GeneratorError, ModelNotFoundError
 from dca.runtime.build import model_params, quiet_llama_log, read_build_info, use_extra_buffers
-from dca.runtime.generation import Completion, GenerationConfig, check_samples
+from dca.runtime.generation import CONFIDENCE_TOP, Completion, GenerationConfig, check_samples
 from dca.runtime.sequence import TokenSequence
 
 log = logging.getLogger(__name__)
@@ -330,6 +330,7 @@ class LlamaRuntime:
             budget = min(config.max_tokens, self.n_ctx - len(tokens))
             self.llm.set_seed(self.config.seed if config.seed is None else config.seed)
             sequence = TokenSequence(self, config, completion, budget)
+            steps = _StepLogprobs() if config.logprobs else None
             started = time.perf_counter()
             first = None
             try:
@@ -340,9 +341,12 @@ class LlamaRuntime:
                     top_k=config.top_k,
                     min_p=config.min_p,
                     repeat_penalty=1.0,
+                    logits_processor=steps.processors() if steps else None,
                 ):
                     if first is None:
                         first = time.perf_counter()
+                    if steps:
+                        steps.record(token, completion)
                     piece, finished = sequence.accept(token)
                     if piece:
                         yield piece
@@ -417,6 +421,35 @@ class LlamaRuntime:
             if on_text:
                 on_text(piece)
         return completion
+
+
+class _StepLogprobs:
+    """A logits processor that reads each step's distribution (and changes nothing): the chosen
+    token's log-probability and the step's confidence go into the completion."""
+
+    def __init__(self) -> None:
+        self.logprobs: Any = None
+        self.confidence = 0.0
+
+    def __call__(self, _ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        logits = np.asarray(scores, dtype=np.float64)
+        top = logits.max()
+        self.logprobs = logits - (top + np.log(np.exp(logits - top).sum()))
+        best = np.partition(self.logprobs, -CONFIDENCE_TOP)[-CONFIDENCE_TOP:]
+        self.confidence = float(-best.mean())
+        return scores
+
+    def processors(self) -> Any:
+        import llama_cpp
+
+        return llama_cpp.LogitsProcessorList([self])
+
+    def record(self, token: int, completion: Completion) -> None:
+        if self.logprobs is not None:
+            completion.token_logprobs.append(float(self.logprobs[token]))
+            completion.token_confidence.append(self.confidence)
 
 
 _LOADED: dict[tuple[str, RuntimeConfig], LlamaRuntime] = {}

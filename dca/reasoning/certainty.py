@@ -1,0 +1,36 @@
+"""How sure the model was of what it wrote, from its own token probabilities (free: read during
+decoding). Summaries of one generation's per-token log-probabilities and step confidences
+(``Completion.token_logprobs``, ``token_confidence``), as in confidence-filtered voting (DeepConf,
+Fu et al. 2025): a low stretch of confidence marks a generation more likely wrong."""
+
+from __future__ import annotations
+
+from statistics import fmean
+
+from dca.runtime.generation import Completion
+
+WINDOW = 8  # tokens in a confidence window: about one line of a short program
+
+
+def certainty(completion: Completion) -> dict[str, float] | None:
+    """Summaries of ``completion``'s token probabilities; None when none were recorded.
+
+    >>> c = Completion(token_logprobs=[-0.1, -2.0, -0.2], token_confidence=[9.0, 3.0, 8.0])
+    >>> certainty(c)["min_logprob"], certainty(c)["tail_conf"]
+    (-2.0, 6.6667)
+    """
+    logprobs, confidence = completion.token_logprobs, completion.token_confidence
+    if not logprobs or len(confidence) != len(logprobs):
+        return None
+    width = min(WINDOW, len(confidence))
+    windows = [fmean(confidence[i : i + width]) for i in range(len(confidence) - width + 1)]
+    lowest = sorted(confidence)[: max(1, len(confidence) // 10)]
+    values = {
+        "mean_logprob": fmean(logprobs),
+        "min_logprob": min(logprobs),
+        "mean_conf": fmean(confidence),
+        "min_window_conf": min(windows),
+        "tail_conf": fmean(confidence[-width:]),
+        "low10_conf": fmean(lowest),
+    }
+    return {name: round(value, 4) for name, value in values.items()}
