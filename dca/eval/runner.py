@@ -350,6 +350,8 @@ def _describe(config: dict[str, Any]) -> str:
         parts.insert(0, f"{'adaptive, N<=' if config.get('adaptive') else 'N='}{config.get('samples')}")
         if config.get("greedy_first") is False:
             parts.insert(1, "all sampled")
+    if config.get("program_examples"):
+        parts.append(f"{config['program_examples']} worked examples")
     if config.get("searches"):
         parts.append(f"{config['searches']} searches" + ("" if config.get("fallback") else ", no fallback"))
     return f"{config.get('strategy')} ({', '.join(parts)})"
