@@ -65,3 +65,45 @@ def test_the_program_sample_carries_its_certainty() -> None:
         "low10_conf": 4.0,
     }
     assert result.to_json()["samples"][0]["certainty"]["min_logprob"] == -0.5
+
+
+class _Certain(ScriptedGenerator):
+    """Scripted programs, each generated with the step confidence given beside it."""
+
+    def __init__(self, programs: list[tuple[str, float]]) -> None:
+        super().__init__([text for text, _ in programs])
+        self.confidence = [value for _, value in programs]
+
+    def stream(self, prompt: str, config: GenerationConfig, completion: Completion | None = None):  # type: ignore[no-untyped-def]
+        value = self.confidence[min(len(self.prompts), len(self.confidence) - 1)]
+        if completion is not None and config.logprobs:
+            completion.token_logprobs, completion.token_confidence = [-0.1] * 3, [value] * 3
+        yield from super().stream(prompt, config, completion)
+
+
+def _verify(generator: _Certain, question: str, **config: object) -> list[object]:
+    settings = ReasoningConfig(strategy="verify", verify_on="program", n_samples=5, **config)  # type: ignore[arg-type]
+    messages = [{"role": "user", "content": question}]
+    result = list(reason(generator, messages, settings, question=question))[-1]
+    assert isinstance(result, Finished)
+    return result.result.samples  # type: ignore[no-any-return]
+
+
+def test_a_sure_greedy_program_answers_alone_and_a_doubtful_one_draws_more() -> None:
+    sure = _Certain([("print(4)\n```", 11.0)] * 5)
+    assert len(_verify(sure, "How many apples?", sure_above=10.0)) == 1
+    assert len(sure.prompts) == 1
+    doubtful = _Certain([("print(4)\n```", 9.0)] + [("print(5)\n```", 11.0)] * 4)
+    assert len(_verify(doubtful, "How many apples?", sure_above=10.0)) > 1
+    flagged = _Certain([("print(-4)\n```", 12.0)] + [("print(4)\n```", 11.0)] * 4)  # sure, but a negative amount
+    samples = _verify(flagged, "How much money is left?", sure_above=10.0)
+    assert len(samples) > 1
+    off = _Certain([("print(4)\n```", 11.0)] * 5)
+    assert len(_verify(off, "How many apples?")) > 1  # None: verify as before, at least 2 samples
+
+
+def test_sure_above_is_checked() -> None:
+    from dca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--sure-above must be a certainty >= 0"):
+        ReasoningConfig(strategy="verify", sure_above=-1.0)

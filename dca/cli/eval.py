@@ -96,6 +96,12 @@ def eval_command(
     program_examples: Annotated[
         int, typer.Option(help="Programs: worked examples shown before each question (few-shot).")
     ] = 0,
+    sure_above: Annotated[
+        float | None,
+        typer.Option(
+            help="votes and verify: answer with the greedy first sample alone when its certainty is this high."
+        ),
+    ] = None,
     searches: Annotated[int, typer.Option(help="rag: most searches during reasoning (0: sources up front).")] = 0,
     fallback: Annotated[
         bool, typer.Option("--fallback/--no-fallback", help="rag with searches: plain RAG when no answer comes.")
@@ -160,6 +166,7 @@ def eval_command(
         min_thinking=min_thinking,
         repair=repair,
         program_examples=program_examples,
+        sure_above=sure_above,
         searches=searches,
         fallback=fallback,
     )

@@ -70,6 +70,7 @@ class EvalConfig:
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
     program_examples: int = 0  # programs: worked examples before the question (few-shot)
+    sure_above: float | None = None  # votes and verify: trust a sure greedy first sample alone
     searches: int = 0  # rag: most searches during reasoning (0 = sources up front)
     fallback: bool = True  # rag with searches: plain RAG when reasoning gives no answer
 
@@ -100,6 +101,7 @@ class EvalConfig:
             min_thinking=self.min_thinking,
             repair=self.repair,
             program_examples=self.program_examples,
+            sure_above=self.sure_above,
             max_searches=self.searches,
             fallback=self.fallback,
             verify_on=self.verify_on,
@@ -350,6 +352,8 @@ def _describe(config: dict[str, Any]) -> str:
         parts.insert(0, f"{'adaptive, N<=' if config.get('adaptive') else 'N='}{config.get('samples')}")
         if config.get("greedy_first") is False:
             parts.insert(1, "all sampled")
+    if config.get("sure_above") is not None:
+        parts.append(f"sure above {config['sure_above']}")
     if config.get("program_examples"):
         parts.append(f"{config['program_examples']} worked examples")
     if config.get("searches"):

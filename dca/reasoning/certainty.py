@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from statistics import fmean
 
+from dca.reasoning.events import Sample
+from dca.reasoning.weigh import execution_facts
 from dca.runtime.generation import Completion
 
 WINDOW = 8  # tokens in a confidence window: about one line of a short program
+# The summary a vote's first sample is trusted on: the best predictor of a right greedy program
+# of the six, on GSM8K's dev split (train rows 101-200; docs/RESULTS.md)
+STAT = "mean_conf"
 
 
 def certainty(completion: Completion) -> dict[str, float] | None:
@@ -34,3 +39,17 @@ def certainty(completion: Completion) -> dict[str, float] | None:
         "low10_conf": fmean(lowest),
     }
     return {name: round(value, 4) for name, value in values.items()}
+
+
+def is_sure(sample: Sample, question: str, threshold: float) -> bool:
+    """Is ``sample`` (a vote's greedy first) sure enough to answer alone: no execution fact
+    against it, and its certainty at least ``threshold``?
+
+    >>> sure = Sample(kind="program", reasoning="", answer="4", final="4", certainty={STAT: 11.0})
+    >>> is_sure(sure, "How many?", 10.0), is_sure(sure, "How many?", 12.0)
+    (True, False)
+    >>> is_sure(Sample(kind="program", reasoning="", answer="-4", final="-4", certainty={STAT: 11.0}), "How much is left?", 10.0)
+    False
+    """
+    value = (sample.certainty or {}).get(STAT)
+    return value is not None and value >= threshold and not execution_facts(question, sample)

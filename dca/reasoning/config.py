@@ -29,6 +29,9 @@ class ReasoningConfig:
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
     program_tokens: int = 400  # most tokens of one program
     program_examples: int = 0  # programs: worked examples shown before the question (few-shot)
+    # votes and verify, adaptive: stop after the greedy first sample when its execution facts are
+    # clean and its certainty (dca.reasoning.certainty.STAT) is at least this; None: never
+    sure_above: float | None = None
     max_searches: int = 0  # retrieval during reasoning: most searches per sample (0 = off)
     search_k: int = 2  # hits inserted per search
     snippet_chars: int = 400  # characters kept of each inserted hit (prefill costs on a CPU)
@@ -61,6 +64,8 @@ class ReasoningConfig:
             raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
         if self.answer_tokens < 1 or self.program_tokens < 16:
             raise ConfigError("answer_tokens must be at least 1 and program_tokens at least 16")
+        if self.sure_above is not None and not 0 <= self.sure_above < 1000:
+            raise ConfigError(f"--sure-above must be a certainty >= 0 (e.g. 9.7), got {self.sure_above}")
         if not 0 <= self.program_examples <= len(PROGRAM_EXAMPLES):
             raise ConfigError(
                 f"program examples must be between 0 and {len(PROGRAM_EXAMPLES)}, got {self.program_examples}"

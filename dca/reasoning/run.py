@@ -15,6 +15,7 @@ from dataclasses import replace
 from dca.choices import VOTING
 from dca.errors import ReasoningError
 from dca.reasoning.answers import extract_answer
+from dca.reasoning.certainty import is_sure
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Event, Finished, ReasoningResult, Sample, SampleFinished, VoteTally
 from dca.reasoning.program import FENCE, program_messages, solve_with_program
@@ -148,6 +149,9 @@ def _strategy(
     )
 
     def decided(counts: Counter[str]) -> bool:
+        sure = config.sure_above
+        if len(samples) == 1 and 0 in greedy_ks and sure is not None and is_sure(samples[0], question, sure):
+            return True  # the greedy single pass is trusted alone
         if config.strategy == "verify":  # the weighted vote (execution facts; the verifier scores at the end)
             scores = weighted_tally(samples, question, Weights())
             return weighted_decided(scores, len(samples), n, threshold=config.threshold, min_samples=config.min_samples)
