@@ -98,6 +98,8 @@ def test_a_sure_greedy_program_answers_alone_and_a_doubtful_one_draws_more() -> 
     flagged = _Certain([("print(-4)\n```", 12.0)] + [("print(4)\n```", 11.0)] * 4)  # sure, but a negative amount
     samples = _verify(flagged, "How much money is left?", sure_above=10.0)
     assert len(samples) > 1
+    remote = ScriptedGenerator(["print(4)\n```", "print(5)\n```"])  # no token probabilities: the facts decide
+    assert len(_verify(remote, "How many apples?", sure_above=10.0)) == 1  # type: ignore[arg-type]
     off = _Certain([("print(4)\n```", 11.0)] * 5)
     assert len(_verify(off, "How many apples?")) > 1  # None: verify as before, at least 2 samples
 

@@ -43,13 +43,18 @@ def certainty(completion: Completion) -> dict[str, float] | None:
 
 def is_sure(sample: Sample, question: str, threshold: float) -> bool:
     """Is ``sample`` (a vote's greedy first) sure enough to answer alone: no execution fact
-    against it, and its certainty at least ``threshold``?
+    against it, and its certainty at least ``threshold``? Where the generator reports no token
+    probabilities (a remote server), the execution facts alone decide, as `program` answers.
 
     >>> sure = Sample(kind="program", reasoning="", answer="4", final="4", certainty={STAT: 11.0})
     >>> is_sure(sure, "How many?", 10.0), is_sure(sure, "How many?", 12.0)
     (True, False)
     >>> is_sure(Sample(kind="program", reasoning="", answer="-4", final="-4", certainty={STAT: 11.0}), "How much is left?", 10.0)
     False
+    >>> is_sure(Sample(kind="program", reasoning="", answer="4", final="4"), "How many?", 10.0)  # no probabilities
+    True
     """
+    if execution_facts(question, sample):
+        return False
     value = (sample.certainty or {}).get(STAT)
-    return value is not None and value >= threshold and not execution_facts(question, sample)
+    return value is None or value >= threshold

@@ -30,7 +30,8 @@ class ReasoningConfig:
     program_tokens: int = 400  # most tokens of one program
     program_examples: int = 0  # programs: worked examples shown before the question (few-shot)
     # votes and verify, adaptive: stop after the greedy first sample when its execution facts are
-    # clean and its certainty (dca.reasoning.certainty.STAT) is at least this; None: never
+    # clean and its certainty (dca.reasoning.certainty.STAT) is at least this (a generator without
+    # token probabilities: the facts alone); None: never
     sure_above: float | None = None
     max_searches: int = 0  # retrieval during reasoning: most searches per sample (0 = off)
     search_k: int = 2  # hits inserted per search
