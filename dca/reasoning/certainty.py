@@ -42,7 +42,7 @@ def certainty(completion: Completion) -> dict[str, float] | None:
 
 
 def is_sure(sample: Sample, question: str, threshold: float) -> bool:
-    """Is ``sample`` (a vote's greedy first) sure enough to answer alone: no execution fact
+    """Is ``sample`` (a vote's greedy first program) sure enough to answer alone: no execution fact
     against it, and its certainty at least ``threshold``? Where the generator reports no token
     probabilities (a remote server), the execution facts alone decide, as `program` answers.
 
@@ -53,8 +53,10 @@ def is_sure(sample: Sample, question: str, threshold: float) -> bool:
     False
     >>> is_sure(Sample(kind="program", reasoning="", answer="4", final="4"), "How many?", 10.0)  # no probabilities
     True
+    >>> is_sure(Sample(kind="cot", reasoning="", answer="4", final="4"), "How many?", 10.0)
+    False
     """
-    if execution_facts(question, sample):
-        return False
+    if sample.kind != "program" or execution_facts(question, sample):
+        return False  # only programs are trusted alone: a thought's certainty is not read
     value = (sample.certainty or {}).get(STAT)
     return value is None or value >= threshold
