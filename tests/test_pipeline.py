@@ -63,12 +63,18 @@ def test_ask_think_json_keeps_reasoning_apart_with_token_counts(home: Paths, scr
 
 
 def test_ask_think_uses_the_measured_default(home: Paths, scripted: ScriptedGenerator) -> None:
-    from dca.reasoning.config import THINK_DEFAULT
+    from dca.cli.ask import _reasoning
+    from dca.reasoning.config import SURE_ABOVE, THINK_DEFAULT
 
-    scripted.answers = ["print(17 - 8)\n```"] if THINK_DEFAULT.strategy == "program" else scripted.answers
+    scripted.answers = ["print(17 - 8)\n```"]
     result = runner.invoke(app, ["ask", "A farmer has 17 sheep; all but 9 die.", "--no-retrieval", "--think", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["thinking"]["strategy"] == THINK_DEFAULT.strategy
+    thinking = json.loads(result.stdout)["thinking"]
+    assert thinking["strategy"] == THINK_DEFAULT.strategy == "verify" and thinking["final"] == "9"
+    args = (False, True, None, None, 0, None, True, 0, True)  # closed-book --think, nothing else
+    assert _reasoning(*args).sure_above == SURE_ABOVE
+    assert _reasoning(False, True, "verify", *args[3:]).sure_above is None  # a strategy by name votes
+    assert _reasoning(False, True, "verify", *args[3:], "program", 11.0).sure_above == 11.0
 
 
 def test_ask_think_with_a_program_prints_the_answer_after_the_program(home: Paths, scripted: ScriptedGenerator) -> None:

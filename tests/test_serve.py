@@ -124,7 +124,8 @@ def test_streaming_carries_reasoning_content_then_content(home: Paths) -> None:
     first_content = next(i for i, d in enumerate(deltas) if d.get("content"))
     assert any(d.get("reasoning_content") for d in deltas[:first_content])  # thinking comes first
     last = [c for c in chunks if c["choices"]][-1]["choices"][0]
-    assert last["finish_reason"] == "stop" and last["dca"]["thinking"]["strategy"] == "program"
+    assert last["finish_reason"] == "stop" and last["dca"]["thinking"]["strategy"] == "verify"
+    assert len(last["dca"]["thinking"]["samples"]) == 1  # a clean program answers alone (no probabilities here)
     assert chunks[-1]["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0
 
 

@@ -92,6 +92,13 @@ VerifyOn = Annotated[
 Adaptive = Annotated[
     bool, typer.Option("--adaptive/--fixed", help="votes and verify: stop sampling once the vote is decided.")
 ]
+SureAbove = Annotated[
+    float | None,
+    typer.Option(
+        help="votes and verify: answer with the greedy program alone when its mean step confidence is at "
+        "least this and its execution facts are clean (the --think default uses 9.7158; higher: more votes)."
+    ),
+]
 Searches = Annotated[int, typer.Option(help="With an index: most searches during reasoning (0: sources up front).")]
 Fallback = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Searches: plain RAG when no answer comes.")]
 Thinking = Annotated[
@@ -136,6 +143,7 @@ def _reasoning(
     searches: int,
     fallback: bool,
     verify_on: str = "program",
+    sure_above: float | None = None,
 ) -> Any:
     from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
 
@@ -155,6 +163,9 @@ def _reasoning(
     }
     if strategy:
         changes["strategy"] = strategy
+        changes["sure_above"] = None  # a strategy asked for by name votes; the gate is --think's default
+    if sure_above is not None:
+        changes["sure_above"] = sure_above
     if budget is not None:
         changes["budget"] = budget
     if samples is not None:
@@ -255,6 +266,7 @@ def ask(
     thinking: Thinking = "show",
     verifier: Verifier = None,
     verify_on: VerifyOn = "program",
+    sure_above: SureAbove = None,
     n_ctx: NCtx = 4096,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -269,7 +281,17 @@ def ask(
 
     question = _question(question)
     reasoning = _reasoning(
-        not no_retrieval, think, strategy, budget, min_thinking, samples, adaptive, searches, fallback, verify_on
+        not no_retrieval,
+        think,
+        strategy,
+        budget,
+        min_thinking,
+        samples,
+        adaptive,
+        searches,
+        fallback,
+        verify_on,
+        sure_above,
     )
     config = _config(
         k,

@@ -82,9 +82,13 @@ class ReasoningConfig:
         return self.strategy != "direct"
 
 
+# The certainty above which a greedy program answers alone (mean step confidence, the dev
+# split's 10 % quantile: docs/RESULTS.md, "Does the model know when its program is wrong?").
+SURE_ABOVE = 9.7158
 # What `dca ask --think` uses: chosen by accuracy per second on GSM8K on a 2-core CPU
-# (docs/RESULTS.md, "Reasoning strategies"; the trade-off is in docs/reasoning.md).
-THINK_DEFAULT = ReasoningConfig(strategy="program", budget=512)
+# (docs/RESULTS.md; the trade-off is in docs/reasoning.md): the greedy program, trusted alone
+# when it is sure and its execution facts are clean (87 % of questions), else verify's vote.
+THINK_DEFAULT = ReasoningConfig(strategy="verify", budget=512, sure_above=SURE_ABOVE)
 # ... and with an index (a question about the user's documents), from HotpotQA RAG: no thinking
 # variant measured beats the direct answer over the retrieved sources (EM 0.31; thinking over the
 # sources 0.20, 0.25 with the fallback; search during reasoning 0.21), so the direct answer it is.
