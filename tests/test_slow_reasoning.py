@@ -70,8 +70,12 @@ def test_ask_think_from_the_command_line(tmp_path: Path) -> None:
     home = real_models_home(tmp_path)
     question = "A farmer has 17 sheep. All but 9 run away. How many sheep does the farmer have left?"
     data, stderr = _ask_json(home, question, "--think")
-    assert data["reasoning"] and data["answer"] and data["thinking"]["strategy"]
+    assert data["reasoning"] and data["answer"] and data["thinking"]["strategy"] == "verify"
     assert data["usage"]["completion_tokens"] == data["usage"]["reasoning_tokens"] + data["usage"]["answer_tokens"]
+    # the greedy program's token certainty, read from llama.cpp, decides whether a vote follows
+    first = data["thinking"]["samples"][0]
+    assert first["kind"] == "program" and first["certainty"]["mean_conf"] > 0
+    assert (first["certainty"]["mean_conf"] >= 9.7158) == (len(data["thinking"]["samples"]) == 1) or not first["final"]
     # The reasoning adapter that ships for the default model is loaded by --think.
     from dca.config import Paths
     from dca.models.catalog import Catalog
