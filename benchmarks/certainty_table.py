@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from weighted_vote_table import _adaptive_stop, _auroc, _parse, _prefix_pick
+from weighted_vote_table import _adaptive_stop, _auroc, _parse, _prefix_pick, samples_of
 
 from dca.reasoning.answers import answers_match
 from dca.reasoning.events import Sample
@@ -38,23 +38,6 @@ QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 def _rows(folder: Path) -> dict[str, dict]:
     lines = (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()
     return {row["id"]: row for row in map(json.loads, filter(None, lines))}
-
-
-def _samples(row: dict) -> list[Sample]:
-    reasoning = _parse(row["reasoning"]) or {}
-    return [
-        Sample(
-            kind=s["kind"],
-            reasoning="",
-            answer=s["final"],
-            final=s["final"],
-            program_error=s.get("program_error", ""),
-            score=s.get("score"),
-            reasoning_tokens=s.get("reasoning_tokens", 0),
-            certainty=s.get("certainty"),
-        )
-        for s in reasoning.get("samples", [])
-    ]
 
 
 def _right(row: dict, answer: str) -> bool:
@@ -72,14 +55,14 @@ def replay(program: dict[str, dict], votes: dict[str, dict], stat: str, threshol
     ids = [i for i in program if i in votes]
     right = gated = drawn = scored = 0
     for i in ids:
-        greedy = _samples(program[i])[0]
+        greedy = samples_of(program[i])[0]
         question = program[i]["question"]
         if not _gated(greedy, question, stat, threshold):
             right += _right(program[i], greedy.final)
             drawn += 1
             continue
         gated += 1
-        rest = _samples(votes[i])
+        rest = samples_of(votes[i])
         first = rest[0]
         score = first.score if first.final == greedy.final else None
         samples = [Sample(**{**greedy.__dict__, "score": score}), *rest[1:]]
@@ -109,7 +92,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float)
     args = parser.parse_args()
     program = _rows(args.program_run)
-    greedy = {i: _samples(row)[0] for i, row in program.items()}
+    greedy = {i: samples_of(row)[0] for i, row in program.items()}
     right = {i: _right(program[i], s.final) for i, s in greedy.items()}
     flagged = {i: bool(execution_facts(program[i]["question"], s)) for i, s in greedy.items()}
     n = len(program)

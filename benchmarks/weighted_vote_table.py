@@ -41,6 +41,25 @@ def _parse(value: object) -> object:
     return ast.literal_eval(value) if isinstance(value, str) and value[:1] in "[{" else value
 
 
+def samples_of(row: dict) -> list[Sample]:
+    """The samples an eval row records (answers, program errors, scores, certainty; no texts)."""
+    reasoning = _parse(row["reasoning"]) or {}
+    return [
+        Sample(
+            kind=s["kind"],
+            reasoning="",
+            answer=s["final"],
+            final=s["final"],
+            program_error=s.get("program_error", ""),
+            score=s.get("score"),
+            reasoning_tokens=s.get("reasoning_tokens", 0),
+            answer_tokens=s.get("answer_tokens", 0),
+            certainty=s.get("certainty"),
+        )
+        for s in reasoning.get("samples", [])
+    ]
+
+
 def _pick(scores: dict[str, float]) -> str:
     if not scores:
         return ""
@@ -89,20 +108,7 @@ def table(folder: Path) -> dict[str, object]:
     for number, row in enumerate(rows):
         golds = _parse(row["gold"])
         golds = golds if isinstance(golds, list) else [golds]
-        reasoning = _parse(row["reasoning"]) or {}
-        samples = [
-            Sample(
-                kind=s["kind"],
-                reasoning="",
-                answer=s["final"],
-                final=s["final"],
-                program_error=s.get("program_error", ""),
-                score=s.get("score"),
-                reasoning_tokens=s.get("reasoning_tokens", 0),
-                answer_tokens=s.get("answer_tokens", 0),
-            )
-            for s in reasoning.get("samples", [])
-        ]
+        samples = samples_of(row)
         order = list(dict.fromkeys(s.final for s in samples if s.final))
 
         def right(answer: str, golds: list = golds) -> bool:
