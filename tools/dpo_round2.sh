@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data}
-LIMIT=${LIMIT:-450}  # questions collected from row 201 on (194 are done: rows 201-394)
+LIMIT=${LIMIT:-450}  # questions collected from row 201 on (237 are done: rows 201-437)
 R1=benchmarks/results/train/dpo1
 R2=benchmarks/results/train/dpo2
 stamp() { echo "== $(date -u +%FT%TZ) $*"; }
