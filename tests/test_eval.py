@@ -392,3 +392,10 @@ def test_majority_accuracy_counts_a_question_without_any_answer_as_wrong(home: P
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert [r["reasoning"]["majority"] for r in rows] == ["4", ""]
     assert summary["metrics"]["accuracy"] == summary["metrics"]["majority_accuracy"] == 0.5
+
+
+def test_the_report_tells_a_gated_vote_from_a_plain_one() -> None:
+    from dca.eval.report import _strategy
+
+    gated = _strategy({"strategy": "verify", "samples": 5, "sure_above": 9.7158})
+    assert gated == "verify N=5 sure above 9.7158" and _strategy({"strategy": "verify", "samples": 5}) == "verify N=5"

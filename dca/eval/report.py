@@ -46,7 +46,8 @@ def _strategy(config: dict[str, Any]) -> str:
         return f"cot budget {config.get('budget', 512)}"
     if strategy in VOTING:
         how = "adaptive N<=" if config.get("adaptive", True) and strategy != "verify" else "N="
-        return f"{strategy} {how}{config.get('samples', 5)}"
+        sure = config.get("sure_above")
+        return f"{strategy} {how}{config.get('samples', 5)}" + ("" if sure is None else f" sure above {sure}")
     if strategy == "program":
         shots = config.get("program_examples", 0)
         return "program" + ("" if config.get("repair", True) else " (no repair)") + (f" {shots}-shot" if shots else "")
