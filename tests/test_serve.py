@@ -356,3 +356,16 @@ def test_without_a_key_only_this_machine_may_call(home: Paths) -> None:
     with _client(home, ScriptedGenerator(), api_key="s3cret-key-123") as client:  # a key: the key decides
         keyed = {"host": "evil.test", "origin": "https://app.example", "authorization": "Bearer s3cret-key-123"}
         assert client.get("/v1/models", headers=keyed).status_code == 200
+
+
+def test_effort_low_keeps_the_gate_and_a_named_strategy_drops_it() -> None:
+    from dca.reasoning.config import SURE_ABOVE
+    from dca.serve.schema import parse_chat
+
+    def reasoning(**fields: Any) -> Any:
+        return parse_chat(_chat(**fields), ServeConfig(), default_index=None).configs[0].reasoning
+
+    assert reasoning(reasoning_effort="low").sure_above == SURE_ABOVE  # as `dca ask --think`
+    named = reasoning(reasoning_effort="low", dca={"strategy": "verify"})  # as `dca ask --strategy verify`
+    assert named.strategy == "verify" and named.sure_above is None
+    assert reasoning().sure_above is None and not reasoning().thinks

@@ -155,15 +155,14 @@ def _reasoning(
             err=True,
         )
     base = measured if think or (strategy and strategy != "direct") else ReasoningConfig()
+    if strategy:
+        base = base.named(strategy)
     changes: dict[str, Any] = {
         "min_thinking": min_thinking,
         "adaptive": adaptive,
         "fallback": fallback,
         "verify_on": verify_on,
     }
-    if strategy:
-        changes["strategy"] = strategy
-        changes["sure_above"] = None  # a strategy asked for by name votes; the gate is --think's default
     if sure_above is not None:
         changes["sure_above"] = sure_above
     if budget is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dca.choices import STRATEGIES, VERIFY_SAMPLES
 from dca.errors import ConfigError
@@ -80,6 +80,16 @@ class ReasoningConfig:
     def thinks(self) -> bool:
         """Does this strategy reason before answering (everything but ``direct``)?"""
         return self.strategy != "direct"
+
+    def named(self, strategy: str) -> ReasoningConfig:
+        """This config with a strategy the user asked for by name (``dca ask --strategy``, the
+        server's ``dca.strategy``): such a strategy votes, so the certainty gate, which is
+        ``--think``'s default, is dropped (``sure_above`` given as well turns it back on).
+
+        >>> THINK_DEFAULT.named("verify").sure_above is None
+        True
+        """
+        return replace(self, strategy=strategy, sure_above=None)
 
 
 # The certainty above which a greedy program answers alone (mean step confidence, the dev

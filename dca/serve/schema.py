@@ -183,7 +183,7 @@ def parse_chat(body: Any, limits: ServeConfig, *, default_index: str | None) -> 
     try:
         reasoning = effort_config(effort, retrieval=index is not None) if effort else ReasoningConfig()
         if extra.get("strategy") is not None:
-            reasoning = replace(reasoning, strategy=extra["strategy"], sure_above=None)  # as `dca ask --strategy`
+            reasoning = reasoning.named(extra["strategy"])  # as `dca ask --strategy`
         if budget is not None:
             budget = _bounded_int(budget, "dca.budget", limits.max_tokens)
             if not reasoning.thinks and extra.get("strategy") is None:
