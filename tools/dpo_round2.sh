@@ -6,13 +6,14 @@
 #    shipping rule needs it to beat the majority there too, and the pick rule (best-of-5 by the
 #    score, or the score-weighted vote) is chosen on these rows, not on test_dev.
 # 2. More judged samples from the shipped adapter (train rows 347 onwards; the committed file
-#    grows: commit it as it does), then pairs for round 2.
+#    grows: commit it as it does), then pairs for round 2. Run to the end on 2026-12-05: dpo2
+#    lost 10 points on dev (docs/RESULTS.md, "DPO round 2").
 # 3. DPO round 2: the same recipe at half the learning rate on the larger pair set, then its
 #    dev accuracy as the policy (program, greedy) against the shipped adapter's 0.72.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data}
-LIMIT=${LIMIT:-450}  # questions collected from row 201 on (237 are done: rows 201-437)
+LIMIT=${LIMIT:-254}  # questions collected from row 201 on: 254 (rows 201-454) made round 2 (docs/RESULTS.md)
 R1=benchmarks/results/train/dpo1
 R2=benchmarks/results/train/dpo2
 stamp() { echo "== $(date -u +%FT%TZ) $*"; }
