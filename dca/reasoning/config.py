@@ -83,8 +83,8 @@ class ReasoningConfig:
 
     def named(self, strategy: str) -> ReasoningConfig:
         """This config with a strategy the user asked for by name (``dca ask --strategy``, the
-        server's ``dca.strategy``): such a strategy votes, so the certainty gate, which is
-        ``--think``'s default, is dropped (``sure_above`` given as well turns it back on).
+        server's ``dca.strategy``) runs as named: the certainty gate, which is ``--think``'s
+        default, is dropped (``sure_above`` given as well turns it back on).
 
         >>> THINK_DEFAULT.named("verify").sure_above is None
         True
