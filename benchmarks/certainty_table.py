@@ -3,6 +3,8 @@
 PROGRAM_RUN is a `dca eval --strategy program` run whose rows record each program's token
 certainty (dca/reasoning/certainty.py). For each certainty summary: its AUROC as a predictor of
 the greedy answer being right, and the execution facts' flag (dca/reasoning/weigh.py) beside it.
+On a run of a gated vote (`verify --sure-above`, whose first sample is the greedy program), also
+its own answers against its greedy programs, question by question.
 
 With ``--votes VERIFY_RUN`` (a `verify --fixed` run of the same rows: its sample k > 0 is what
 an adaptive run draws k-th, the same seed), the gated vote is replayed: keep the greedy answer
@@ -98,6 +100,15 @@ def main() -> None:
     n = len(program)
     print(f"{args.program_run.name}: {n} questions, greedy accuracy {sum(right.values()) / n:.3f}; ", end="")
     print(f"facts flag {sum(flagged.values())} ({sum(right[i] for i in flagged if flagged[i])} of them right)")
+    voted = [i for i, row in program.items() if len(samples_of(row)) > 1]
+    if voted:  # a gated run (its first sample is the greedy program): its answers against its greedy
+        final = {i: bool(row["correct"]) for i, row in program.items()}
+        gained = sum(final[i] and not right[i] for i in program)
+        lost = sum(right[i] and not final[i] for i in program)
+        print(
+            f"the run's answers: accuracy {sum(final.values()) / n:.3f}, +{gained} -{lost} against its greedy ", end=""
+        )
+        print(f"programs; {len(voted)} questions went past the greedy")
     print("\n| certainty | AUROC (greedy right) | AUROC where the facts are clean |\n|---|---|---|")
     for stat in STATS:
         pairs = [((greedy[i].certainty or {}).get(stat, float("-inf")), right[i]) for i in program]
