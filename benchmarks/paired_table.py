@@ -1,0 +1,45 @@
+"""Two or more eval runs of the same questions, paired: each run's accuracy on the questions
+they share, and against the first run, the questions gained and lost with a two-sided sign test.
+
+    .venv/bin/python benchmarks/paired_table.py $E/gsm8k-train-dev-program-dpo2 \\
+        $E/gsm8k-train-dev-program-certainty $E/gsm8k-train-dev-program-dpo1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from _common import print_table, sign_test
+
+
+def _correct(run: Path) -> dict[str, bool]:
+    lines = (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return {row["id"]: bool(row["correct"]) for row in map(json.loads, filter(None, lines))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="eval run folders; the first is compared with each other")
+    args = parser.parse_args()
+    first, *others = (_correct(run) for run in args.runs)
+    rows = []
+    for run, other in zip(args.runs[1:], others, strict=True):
+        shared = [i for i in first if i in other]
+        gained = sum(first[i] and not other[i] for i in shared)
+        lost = sum(other[i] and not first[i] for i in shared)
+        rows.append(
+            {
+                "against": run.name,
+                "questions": len(shared),
+                args.runs[0].name: f"{sum(first[i] for i in shared) / len(shared):.3f}",
+                "it": f"{sum(other[i] for i in shared) / len(shared):.3f}",
+                "paired": f"+{gained} -{lost} (p {sign_test(gained, lost):.2f})",
+            }
+        )
+    print_table(rows, ["against", "questions", args.runs[0].name, "it", "paired"])
+
+
+if __name__ == "__main__":
+    main()
