@@ -11,5 +11,6 @@ VERIFY_SAMPLES = ("cot", "program", "mix")  # verify: what kind of samples it dr
 THINKING_MODES = ("show", "hide", "summary")  # how the CLI shows thinking
 EVAL_SETTINGS = ("closed-book", "rag")  # an eval task answered without or with an index
 TRACE_FORMATS = ("program", "cot", "reference", "reference-program")  # dca train collect
+PAIR_ANCHORS = ("none", "greedy")  # dca train pairs: the greedy solution on one side of every pair
 BACKENDS = ("local", "openai")  # where the model runs: llama.cpp here, or an OpenAI-compatible server
 DTYPES = ("auto", "bfloat16", "float32")  # training precision (auto: bfloat16 where the hardware computes it)

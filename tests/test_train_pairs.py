@@ -6,11 +6,13 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from conftest import ScriptedGenerator
 from typer.testing import CliRunner
 
 from dca.cli import app
-from dca.train.pairs import question_pairs
+from dca.errors import ConfigError
+from dca.train.pairs import greedy_pairs, question_pairs
 from dca.train.traces import CollectConfig, collect
 
 runner = CliRunner()
@@ -87,3 +89,67 @@ def test_pairs_command_writes_pairs_and_refuses_files_without_any(tmp_path: Path
     assert result.exit_code == 1 and "collect again" in result.stderr
     result = runner.invoke(app, ["train", "pairs", "--data", str(old), "--out", str(refused), "--per-question", "0"])
     assert result.exit_code == 1 and "per_question" in result.stderr
+
+
+def test_greedy_pairs_put_the_greedy_solution_on_one_side() -> None:
+    def row(greedy_ok: bool | None, verdicts: list[bool]) -> dict:
+        samples = [
+            {"response": f"r{k}", "final": "2" if ok else "3", "correct": ok, "tokens": 10 - k, "seed": k}
+            for k, ok in enumerate(verdicts)
+        ]
+        if greedy_ok is not None:
+            samples.insert(
+                0,
+                {"response": "g", "final": "2" if greedy_ok else "3", "correct": greedy_ok, "tokens": 5, "seed": None},
+            )
+        return {"id": "q", "question": "?", "gold": "2", "messages": [], "samples": samples}
+
+    rng = random.Random(0)
+    wrong_greedy = greedy_pairs(row(False, [True, False, True, True]), 2, rng)
+    assert [(p["chosen"], p["rejected"]) for p in wrong_greedy] == [("r3", "g"), ("r2", "g")]  # shortest right first
+    right_greedy = greedy_pairs(row(True, [True, False, False]), 4, rng)
+    assert sorted((p["chosen"], p["rejected"]) for p in right_greedy) == [("g", "r1"), ("g", "r2")]
+    assert greedy_pairs(row(True, [True, True]), 2, rng) == []  # nothing disagrees with it
+    assert greedy_pairs(row(None, [True, False]), 2, rng) == []  # no greedy solution: no anchor
+    same = row(False, [False, True])
+    same["samples"][1]["response"] = "g"  # a sample that repeats the greedy program is the greedy program
+    assert [(p["chosen"], p["rejected"]) for p in greedy_pairs(same, 2, rng)] == [("r1", "g")]
+
+
+def test_a_greedy_only_collection_merged_with_samples_makes_anchored_pairs(tmp_path: Path) -> None:
+    data = _train(tmp_path, 2)
+    greedy = tmp_path / "greedy.jsonl"
+    # greedy-only: one solution per question, nothing sampled even where it is wrong
+    collect(
+        CollectConfig(data=str(data), samples=0, greedy_first=True),
+        out=greedy,
+        generator=ScriptedGenerator(["print(3)\n```", "print(4)\n```"]),
+    )
+    rows = [json.loads(line) for line in greedy.read_text().splitlines()]
+    assert [[(s["final"], s["seed"]) for s in r["samples"]] for r in rows] == [[("3", None)], [("4", None)]]
+    sampled = tmp_path / "sampled.jsonl"
+    collect(
+        CollectConfig(data=str(data), samples=2),
+        out=sampled,
+        generator=ScriptedGenerator(["print(2)\n```", "print(7)\n```", "print(4)\n```", "print(9)\n```"]),
+    )
+    pairs = tmp_path / "pairs.jsonl"
+    args = ["train", "pairs", "--data", str(greedy), "--data", str(sampled), "--out", str(pairs), "--anchor", "greedy"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert counts["pairs"] == 2 and counts["with_greedy"] == 2 and counts["greedy_right"] == 1
+    made = [(p["chosen_final"], p["rejected_final"]) for p in map(json.loads, pairs.read_text().splitlines())]
+    assert made == [("2", "3"), ("4", "9")]  # question 1: the wrong greedy rejected; question 2: the right one chosen
+
+    refused = tmp_path / "none.jsonl"
+    result = runner.invoke(app, ["train", "pairs", "--data", str(sampled), "--out", str(refused), "--anchor", "greedy"])
+    assert result.exit_code == 1 and "no greedy solution" in result.stderr and "--greedy-first" in result.stderr
+    other = tmp_path / "other.jsonl"
+    row = json.loads(sampled.read_text().splitlines()[0])
+    other.write_text(json.dumps({**row, "question": "Something else?"}) + "\n")
+    result = runner.invoke(app, ["train", "pairs", "--data", str(sampled), "--data", str(other), "--out", str(refused)])
+    assert result.exit_code == 1 and "differs from the same id" in result.stderr
+    assert not refused.exists()
+    with pytest.raises(ConfigError, match="0 only with --greedy-first"):
+        CollectConfig(data=str(data), samples=0)

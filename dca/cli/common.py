@@ -20,6 +20,7 @@ from dca.choices import (
     BACKENDS,
     DTYPES,
     EVAL_SETTINGS,
+    PAIR_ANCHORS,
     RETRIEVAL_MODES,
     STRATEGIES,
     THINKING_MODES,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     ThinkingMode: TypeAlias = str
     EvalSetting: TypeAlias = str
     TraceFormat: TypeAlias = str
+    PairAnchor: TypeAlias = str
     Dtype: TypeAlias = str
     Backend: TypeAlias = str
     VerifySamples: TypeAlias = str
@@ -46,6 +48,7 @@ else:
     ThinkingMode = Literal[THINKING_MODES]
     EvalSetting = Literal[EVAL_SETTINGS]
     TraceFormat = Literal[TRACE_FORMATS]
+    PairAnchor = Literal[PAIR_ANCHORS]
     Dtype = Literal[DTYPES]
     Backend = Literal[BACKENDS]
     VerifySamples = Literal[VERIFY_SAMPLES]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from dca.cli.common import Dtype, JsonFlag, TraceFormat, print_json, resumes, user_errors
+from dca.cli.common import Dtype, JsonFlag, PairAnchor, TraceFormat, print_json, resumes, user_errors
 
 if TYPE_CHECKING:
     SolutionFormat = str
@@ -97,7 +97,9 @@ def collect_command(
             help="reference and reference-program: the dataset's own solutions as thoughts or as programs.",
         ),
     ] = "program",
-    samples: Annotated[int, typer.Option(help="Solutions sampled per question.")] = 4,
+    samples: Annotated[
+        int, typer.Option(help="Solutions sampled per question (0 with --greedy-first: the greedy one alone).")
+    ] = 4,
     keep: Annotated[int, typer.Option(help="Shortest correct solutions kept per question.")] = 1,
     offset: Annotated[int, typer.Option(help="Skip the first N questions.")] = 0,
     limit: Annotated[int, typer.Option(help="Questions after the offset (0 = all).")] = 0,
@@ -175,16 +177,30 @@ def collect_command(
 @train_app.command("pairs")
 @user_errors
 def pairs_command(
-    data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect` (every judged sample kept).")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Traces JSONL from `dca train collect` (every judged sample kept); repeat it to merge the "
+            "samples of the same questions from several files."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output JSONL: one (question, chosen, rejected) pair per line.")],
     per_question: Annotated[int, typer.Option(help="Most pairs per question.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the order of the wrong samples.")] = 0,
+    anchor: Annotated[
+        PairAnchor,
+        typer.Option(
+            help="greedy: the question's greedy solution (collect --greedy-first) on one side of every pair, "
+            "rejected where it is wrong, chosen where it is right."
+        ),
+    ] = "none",
     as_json: JsonFlag = False,
 ) -> None:
     """Pair right and wrong samples of the same question, for preference training (DPO)."""
     from dca.train.pairs import PairsConfig, make_pairs
 
-    counts = make_pairs(PairsConfig(data=str(data), per_question=per_question, seed=seed), out=out)
+    config = PairsConfig(data=tuple(str(d) for d in data), per_question=per_question, seed=seed, anchor=anchor)
+    counts = make_pairs(config, out=out)
     if as_json:
         print_json(counts)
         return

@@ -5,7 +5,12 @@ A question gives pairs only when some of its samples are right and some wrong (a
 a wrong answer, no answer, or a program that failed to run). At most ``per_question`` pairs
 per question (docs/training.md says why 2): the shortest right samples are the chosen ones,
 the wrong ones are taken in a seeded random order, and no (chosen, rejected) pair repeats.
-The output is written whole and atomically.
+
+``anchor="greedy"`` puts the question's greedy solution (``collect --greedy-first``) on one side
+of every pair: rejected where it is wrong (against the shortest right samples), chosen where it
+is right (against wrong samples): the pairs then move exactly what greedy decoding writes.
+Several traces files of the same questions (a greedy-only collection and a sampled one) are
+merged by question id. The output is written whole and atomically.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dca.choices import PAIR_ANCHORS as ANCHORS
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json
 from dca.train.data import read_judged
@@ -25,13 +31,36 @@ from dca.train.data import read_judged
 class PairsConfig:
     """How pairs are made; recorded beside the output."""
 
-    data: str  # traces JSONL from `dca train collect` (every judged sample kept)
+    data: tuple[str, ...]  # traces JSONL from `dca train collect` (every judged sample kept), merged by id
     per_question: int = 2  # most pairs per question
     seed: int = 0  # order of the rejected samples
+    anchor: str = "none"  # none | greedy: the greedy solution on one side of every pair
 
     def __post_init__(self) -> None:
         if not 1 <= self.per_question <= 64:
             raise ConfigError(f"per_question must be between 1 and 64, got {self.per_question}")
+        if self.anchor not in ANCHORS:
+            raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
+        if not self.data:
+            raise ConfigError("give at least one traces file")
+
+
+def _is_greedy(sample: dict[str, Any]) -> bool:
+    return "seed" in sample and sample["seed"] is None  # collect records greedy solutions with seed None
+
+
+def _pair(row: dict[str, Any], chosen: dict[str, Any], rejected: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "question": row["question"],
+        "gold": row["gold"],
+        "messages": row["messages"],
+        "chosen": chosen["response"],
+        "rejected": rejected["response"],
+        "chosen_final": chosen["final"],
+        "rejected_final": rejected["final"],
+        "rejected_error": rejected.get("error", ""),
+    }
 
 
 def question_pairs(row: dict[str, Any], per_question: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -61,31 +90,57 @@ def question_pairs(row: dict[str, Any], per_question: int, rng: random.Random) -
         free.discard((i, j))
         used_right[i] += 1
         used_wrong[j] += 1
-        chosen, rejected = right[i], wrong[j]
-        pairs.append(
-            {
-                "id": row["id"],
-                "question": row["question"],
-                "gold": row["gold"],
-                "messages": row["messages"],
-                "chosen": chosen["response"],
-                "rejected": rejected["response"],
-                "chosen_final": chosen["final"],
-                "rejected_final": rejected["final"],
-                "rejected_error": rejected.get("error", ""),
-            }
-        )
+        pairs.append(_pair(row, right[i], wrong[j]))
     return pairs
+
+
+def greedy_pairs(row: dict[str, Any], per_question: int, rng: random.Random) -> list[dict[str, Any]]:
+    """The pairs of one question with its greedy solution on one side: [] without a greedy
+    solution, or when no sample disagrees with it.
+
+    >>> row = {"id": "q1", "question": "1+1?", "gold": "2", "messages": [],
+    ...        "samples": [{"response": "g", "final": "3", "correct": False, "tokens": 5, "seed": None},
+    ...                    {"response": "a", "final": "2", "correct": True, "tokens": 9, "seed": 0},
+    ...                    {"response": "c", "final": "2", "correct": True, "tokens": 4, "seed": 1}]}
+    >>> [(p["chosen"], p["rejected"]) for p in greedy_pairs(row, 2, random.Random(0))]
+    [('c', 'g'), ('a', 'g')]
+    """
+    greedy = next((s for s in row["samples"] if _is_greedy(s)), None)
+    if greedy is None:
+        return []
+    others = [s for s in {s["response"]: s for s in row["samples"]}.values() if s["response"] != greedy["response"]]
+    if greedy["correct"]:
+        wrong = [s for s in others if not s["correct"]]
+        rng.shuffle(wrong)
+        return [_pair(row, greedy, s) for s in wrong[:per_question]]
+    right = sorted((s for s in others if s["correct"]), key=lambda s: (s["tokens"], s["response"]))
+    return [_pair(row, s, greedy) for s in right[:per_question]]
+
+
+def merged_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """The judged questions of every file, a question's samples from all of them together."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for number, row in enumerate(read_judged(path), 1):
+            if "id" not in row:
+                raise TrainError(f"{path} question {number} is not a collected question (no id)")
+            if (seen := rows.get(row["id"])) is None:
+                rows[row["id"]] = {**row, "samples": list(row["samples"])}
+            elif seen["question"] != row["question"] or seen["gold"] != row["gold"]:
+                raise TrainError(f"{path} question {number} ({row['id']}) differs from the same id in another file")
+            else:
+                seen["samples"] += row["samples"]
+    return list(rows.values())
 
 
 def make_pairs(config: PairsConfig, *, out: Path) -> dict[str, Any]:
     """Read the traces, write the pairs (and ``OUT.config.json``); returns counts."""
-    data = Path(config.data)
-    rows = read_judged(data)
-    if missing := [n for n, row in enumerate(rows, 1) if "id" not in row]:
-        raise TrainError(f"{data} question {missing[0]} is not a collected question (no id)")
+    files = [Path(d) for d in config.data]
+    rows = merged_rows(files)
+    data = ", ".join(str(f) for f in files)
     rng = random.Random(config.seed)
-    pairs = [pair for row in rows for pair in question_pairs(row, config.per_question, rng)]
+    make = greedy_pairs if config.anchor == "greedy" else question_pairs
+    pairs = [pair for row in rows for pair in make(row, config.per_question, rng)]
     all_right = sum(1 for r in rows if r["samples"] and all(s["correct"] for s in r["samples"]))
     all_wrong = sum(1 for r in rows if r["samples"] and not any(s["correct"] for s in r["samples"]))
     counts = {
@@ -95,6 +150,17 @@ def make_pairs(config: PairsConfig, *, out: Path) -> dict[str, Any]:
         "only_wrong": all_wrong,
         "pairs": len(pairs),
     }
+    if config.anchor == "greedy":
+        greedy = [next((s for s in r["samples"] if _is_greedy(s)), None) for r in rows]
+        counts["with_greedy"] = sum(g is not None for g in greedy)
+        counts["greedy_right"] = sum(bool(g and g["correct"]) for g in greedy)
+        if not counts["with_greedy"]:
+            raise TrainError(f"{data} holds no greedy solution; collect one with `dca train collect --greedy-first`")
+    if not pairs and config.anchor == "greedy":
+        raise TrainError(
+            f"{data} gives no pairs: no sample disagrees with its question's greedy solution "
+            f"({counts['greedy_right']} of {counts['with_greedy']} greedy solutions right); collect more samples"
+        )
     if not pairs:
         raise TrainError(
             f"{data} gives no pairs: none of its {len(rows)} questions has both a right and a wrong sample "

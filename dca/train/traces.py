@@ -52,7 +52,7 @@ class CollectConfig:
     data: str  # GSM8K train JSONL (never test rows)
     data_sha256: str = ""  # filled in from the file
     format: str = "program"  # program | cot | reference | reference-program (the dataset's solutions)
-    samples: int = 4  # solutions sampled per question
+    samples: int = 4  # solutions sampled per question (0 with greedy_first: the greedy solution only)
     keep: int = 1  # shortest correct solutions kept per question
     offset: int = 0  # skip the first N questions (e.g. keep them for a dev split)
     limit: int = 0  # questions after the offset (0 = all)
@@ -78,10 +78,13 @@ class CollectConfig:
             raise ConfigError("--batch-questions batches torch decoding: use it with --device cuda (or cpu)")
         if self.format not in FORMATS:
             raise ConfigError(f"unknown trace format {self.format!r}; use one of: {', '.join(FORMATS)}")
-        if not 1 <= self.samples <= 64:
-            raise ConfigError(f"samples must be between 1 and 64, got {self.samples}")
-        if not 1 <= self.keep <= self.samples:
-            raise ConfigError(f"keep must be between 1 and samples ({self.samples}), got {self.keep}")
+        if not (0 if self.greedy_first else 1) <= self.samples <= 64:
+            raise ConfigError(
+                f"samples must be between 1 and 64 (0 only with --greedy-first: the greedy solution alone), "
+                f"got {self.samples}"
+            )
+        if not 1 <= self.keep <= max(1, self.samples):
+            raise ConfigError(f"keep must be between 1 and samples ({max(1, self.samples)}), got {self.keep}")
         if self.offset < 0 or self.limit < 0:
             raise ConfigError("offset and limit must be >= 0")
         if "test" in Path(self.data).name.lower():
@@ -141,7 +144,7 @@ def _drafts(
 ) -> dict[int, Completion]:
     """Every sample's first pass from one batched call: on 2 cores llama.cpp decodes 16
     sequences at ~48 tok/s against ~30 one at a time (benchmarks/bench_trace_generation.py)."""
-    if config.samples == 1:
+    if config.samples <= 1:
         return {}
     reasoning = _reasoning(config)
     base = [{"role": "system", "content": MATH_SYSTEM}, {"role": "user", "content": example.question}]

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Issue 29, DPO round 3: pairs anchored on the greedy program, a smaller step. One resumable chain;
+# run it alone on the machine:
+#   nohup tools/dpo_round3.sh >> logs/dpo_round3.log 2>&1 &
+# Rounds 1 and 2 paired temperature samples and lost on dev (-5, -10). Here every pair has the
+# shipped adapter's greedy program on one side (rejected where it is wrong, chosen where it is
+# right), on the same questions as round 2 (train rows 201-454, whose samples are committed), at
+# lr 2e-5 (round 2: 5e-5). Then dev (train rows 101-200) as the policy, and the shipped adapter
+# on the same rows on the same machine (greedy output differs between machines).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+D=${DATA:-../shared/data}
+E=benchmarks/results/eval
+R1=benchmarks/results/train/dpo1
+R3=benchmarks/results/train/dpo3
+SHIPPED=qwen2.5-coder-1.5b-programs
+TAG=${TAG:?name this machine for the shipped adapter's dev run, e.g. TAG=zen4}
+stamp() { echo "== $(date -u +%FT%TZ) $*"; }
+mkdir -p "$R3"
+
+stamp greedy programs, train rows 201-454
+.venv/bin/dca train collect --data "$D/gsm8k/train.jsonl" --out "$R3/greedy.jsonl" --format program \
+  --greedy-first --samples 0 --offset 200 --limit 254 --adapter "$SHIPPED" --json || exit 1
+
+stamp pairs
+.venv/bin/dca train pairs --data "$R3/greedy.jsonl" --data "$R1/traces.jsonl" --anchor greedy \
+  --out "$R3/pairs.jsonl" --per-question 2 --json || exit 1
+
+stamp dpo3
+.venv/bin/dca train dpo --data "$R3/pairs.jsonl" --out dpo3 --init-adapter "models/adapters/$SHIPPED.gguf" \
+  --rank 8 --alpha 16 --lr 2e-5 --warmup 2 --epochs 1 --checkpoint-every 5 --no-grad-checkpointing --json || exit 1
+
+stamp dev eval dpo3
+.venv/bin/dca eval gsm8k --data "$D/gsm8k/train.jsonl" --offset 100 --limit 100 --strategy program \
+  --adapter runs/train/dpo3/dpo3.gguf --out "$E/gsm8k-train-dev-program-dpo3" || exit 1
+
+stamp dev eval shipped, this machine
+.venv/bin/dca eval gsm8k --data "$D/gsm8k/train.jsonl" --offset 100 --limit 100 --strategy program \
+  --adapter "$SHIPPED" --out "$E/gsm8k-train-dev-program-shipped-$TAG" || exit 1
+.venv/bin/python benchmarks/paired_table.py "$E/gsm8k-train-dev-program-dpo3" "$E/gsm8k-train-dev-program-shipped-$TAG"
+stamp done
