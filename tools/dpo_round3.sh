@@ -14,7 +14,7 @@ E=benchmarks/results/eval
 R1=benchmarks/results/train/dpo1
 R3=benchmarks/results/train/dpo3
 SHIPPED=qwen2.5-coder-1.5b-programs
-TAG=${TAG:?name this machine for the shipped adapter's dev run, e.g. TAG=zen4}
+TAG=${TAG:?name this machine, e.g. TAG=zen4: the shipped adapter runs on dev here too}
 stamp() { echo "== $(date -u +%FT%TZ) $*"; }
 mkdir -p "$R3"
 
