@@ -7,6 +7,8 @@
 # right), on the same questions as round 2 (train rows 201-454, whose samples are committed), at
 # lr 2e-5 (round 2: 5e-5). Then dev (train rows 101-200) as the policy, and the shipped adapter
 # on the same rows on the same machine (greedy output differs between machines).
+# NAME=dpo3b LR=5e-5 trains the same pairs at round 2's step (the reference cache is shared);
+# the greedy programs, pairs and the shipped adapter's dev run are then already done.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data}
@@ -14,6 +16,8 @@ E=benchmarks/results/eval
 R1=benchmarks/results/train/dpo1
 R3=benchmarks/results/train/dpo3
 SHIPPED=qwen2.5-coder-1.5b-programs
+NAME=${NAME:-dpo3}
+LR=${LR:-2e-5}
 TAG=${TAG:?name this machine, e.g. TAG=zen4: the shipped adapter runs on dev here too}
 stamp() { echo "== $(date -u +%FT%TZ) $*"; }
 mkdir -p "$R3"
@@ -26,16 +30,16 @@ stamp pairs
 .venv/bin/dca train pairs --data "$R3/greedy.jsonl" --data "$R1/traces.jsonl" --anchor greedy \
   --out "$R3/pairs.jsonl" --per-question 2 --json || exit 1
 
-stamp dpo3
-.venv/bin/dca train dpo --data "$R3/pairs.jsonl" --out dpo3 --init-adapter "models/adapters/$SHIPPED.gguf" \
-  --rank 8 --alpha 16 --lr 2e-5 --warmup 2 --epochs 1 --checkpoint-every 5 --no-grad-checkpointing --json || exit 1
+stamp "$NAME"
+.venv/bin/dca train dpo --data "$R3/pairs.jsonl" --out "$NAME" --init-adapter "models/adapters/$SHIPPED.gguf" \
+  --rank 8 --alpha 16 --lr "$LR" --warmup 2 --epochs 1 --checkpoint-every 5 --no-grad-checkpointing --json || exit 1
 
-stamp dev eval dpo3
+stamp dev eval "$NAME"
 .venv/bin/dca eval gsm8k --data "$D/gsm8k/train.jsonl" --offset 100 --limit 100 --strategy program \
-  --adapter runs/train/dpo3/dpo3.gguf --out "$E/gsm8k-train-dev-program-dpo3" || exit 1
+  --adapter "runs/train/$NAME/$NAME.gguf" --out "$E/gsm8k-train-dev-program-$NAME" || exit 1
 
 stamp dev eval shipped, this machine
 .venv/bin/dca eval gsm8k --data "$D/gsm8k/train.jsonl" --offset 100 --limit 100 --strategy program \
   --adapter "$SHIPPED" --out "$E/gsm8k-train-dev-program-shipped-$TAG" || exit 1
-.venv/bin/python benchmarks/paired_table.py "$E/gsm8k-train-dev-program-dpo3" "$E/gsm8k-train-dev-program-shipped-$TAG"
+.venv/bin/python benchmarks/paired_table.py "$E/gsm8k-train-dev-program-$NAME" "$E/gsm8k-train-dev-program-shipped-$TAG"
 stamp done
