@@ -45,8 +45,9 @@ class PairsConfig:
             raise ConfigError("give at least one traces file")
 
 
-def _is_greedy(sample: dict[str, Any]) -> bool:
-    return "seed" in sample and sample["seed"] is None  # collect records greedy solutions with seed None
+def _greedy(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The question's greedy solution: collect records it with seed None (sampled ones have a seed)."""
+    return next((s for s in row["samples"] if "seed" in s and s["seed"] is None), None)
 
 
 def _pair(row: dict[str, Any], chosen: dict[str, Any], rejected: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def greedy_pairs(row: dict[str, Any], per_question: int, rng: random.Random) -> 
     >>> [(p["chosen"], p["rejected"]) for p in greedy_pairs(row, 2, random.Random(0))]
     [('c', 'g'), ('a', 'g')]
     """
-    greedy = next((s for s in row["samples"] if _is_greedy(s)), None)
+    greedy = _greedy(row)
     if greedy is None:
         return []
     others = [s for s in {s["response"]: s for s in row["samples"]}.values() if s["response"] != greedy["response"]]
@@ -151,7 +152,7 @@ def make_pairs(config: PairsConfig, *, out: Path) -> dict[str, Any]:
         "pairs": len(pairs),
     }
     if config.anchor == "greedy":
-        greedy = [next((s for s in r["samples"] if _is_greedy(s)), None) for r in rows]
+        greedy = [_greedy(r) for r in rows]
         counts["with_greedy"] = sum(g is not None for g in greedy)
         counts["greedy_right"] = sum(bool(g and g["correct"]) for g in greedy)
         if not counts["with_greedy"]:
