@@ -3,6 +3,7 @@ a throwaway index of a dataset's paragraphs."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -60,6 +61,12 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor(),
         **cpu(),
     }
+
+
+def run_rows(run: Path) -> list[dict[str, Any]]:
+    """The rows of an eval run folder (its results.jsonl), in order."""
+    lines = (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line]
 
 
 def sign_test(gained: int, lost: int) -> float:

@@ -18,13 +18,12 @@ regex) with "after" (the similarity threshold, alone and together with the refus
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import print_table, write_results
+from _common import print_table, run_rows, write_results
 
 from dca.answer import is_refusal
 from dca.config import Paths
@@ -57,7 +56,7 @@ def _scores(rows: list[tuple[bool, float]], threshold: float) -> dict[str, float
 def _before_after(run: Path, rows: list[dict[str, Any]], thresholds: dict[str, float]) -> list[dict[str, Any]]:
     """On the questions of an eval run: the model's refusals against the similarity threshold."""
     by_id = {r["id"]: r for r in rows}
-    answers = [json.loads(line) for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    answers = run_rows(run)
     joined = [(by_id[a["id"]]["answerable"], is_refusal(a["prediction"]), by_id[a["id"]]["best"]) for a in answers]
     ways = [("before: the model's refusal (regex)", [refused for _, refused, _ in joined])]
     for name, t in thresholds.items():

@@ -21,12 +21,12 @@ Cost: samples drawn and programs scored per question (each about one program's t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import run_rows
 from weighted_vote_table import _adaptive_stop, _auroc, _parse, _prefix_pick, samples_of
 
 from dca.reasoning.answers import answers_match
@@ -38,8 +38,7 @@ QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
 def _rows(folder: Path) -> dict[str, dict]:
-    lines = (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()
-    return {row["id"]: row for row in map(json.loads, filter(None, lines))}
+    return {row["id"]: row for row in run_rows(folder)}
 
 
 def _right(row: dict, answer: str) -> bool:

@@ -16,20 +16,19 @@ unanswerable one 1, as SQuAD 2.0 scores them).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import print_table, write_results
+from _common import print_table, run_rows, write_results
 
 from dca.answer import is_refusal
 from dca.train.probe import auroc
 
 
 def _rows(run: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rows = run_rows(run)
     for row in rows:
         row["answerable"] = bool(row["gold"])
         row["refused"] = is_refusal(row["prediction"])

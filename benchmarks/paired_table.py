@@ -8,15 +8,13 @@ they share, and against the first run, the questions gained and lost with a two-
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from _common import print_table, sign_test
+from _common import print_table, run_rows, sign_test
 
 
 def _correct(run: Path) -> dict[str, bool]:
-    lines = (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
-    return {row["id"]: bool(row["correct"]) for row in map(json.loads, filter(None, lines))}
+    return {row["id"]: bool(row["correct"]) for row in run_rows(run)}
 
 
 def main() -> None:

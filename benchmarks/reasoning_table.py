@@ -22,13 +22,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from _common import run_rows
+
 from dca.eval.datasets import Example
 from dca.eval.tasks import get_task
 from dca.reasoning.vote import leader, tally
 
 
 def _rows(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return run_rows(run)
 
 
 def _name(config: dict[str, Any]) -> str:

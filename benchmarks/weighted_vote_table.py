@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import sign_test
+from _common import run_rows, sign_test
 
 from dca.reasoning.answers import answers_match
 from dca.reasoning.config import ReasoningConfig
@@ -87,7 +86,7 @@ def _prefix_pick(prefix: list[Sample], question: str) -> tuple[str, int]:
 
 
 def table(folder: Path) -> dict[str, object]:
-    rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rows = run_rows(folder)
     names = (
         "majority",
         "self_judge",
