@@ -180,8 +180,9 @@ def pairs_command(
     data: Annotated[
         list[Path],
         typer.Option(
+            metavar="<path>",
             help="Traces JSONL from `dca train collect` (every judged sample kept); repeat it to merge the "
-            "samples of the same questions from several files."
+            "samples of the same questions from several files.",
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output JSONL: one (question, chosen, rejected) pair per line.")],
