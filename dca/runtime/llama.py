@@ -390,6 +390,15 @@ class LlamaRuntime:
 
     def choice_probabilities(self, prompt: str, choices: Sequence[str], config: GenerationConfig) -> list[float]:
         """Probability of each choice's first token right after ``prompt``, renormalized over the choices."""
+        return self.choice_state(prompt, choices, config, hidden=False)[0]
+
+    def choice_state(
+        self, prompt: str, choices: Sequence[str], config: GenerationConfig, *, hidden: bool = True
+    ) -> tuple[list[float], Any]:
+        """:meth:`choice_probabilities`, and with ``hidden`` the final hidden state (after the last
+        norm, float32) at the last token of ``prompt``, read from the same forward pass: embeddings
+        are switched on in the main context for this call only, so the cached prefix is reused and
+        the logits are the same (tested)."""
         import numpy as np
 
         first = self.first_tokens(choices)
@@ -401,16 +410,28 @@ class LlamaRuntime:
 
         import llama_cpp
 
+        state = None
         with self.lock:
             tokens = self.tokenize(prompt)
             self._use_adapter(config.adapter, config.adapter_scale)
             processors = llama_cpp.LogitsProcessorList([capture])
-            for _ in self.llm.generate(tokens, temp=0.0, repeat_penalty=1.0, logits_processor=processors):
-                break  # the first token's logits are all that is needed
+            ctx = self.llm._ctx.ctx
+            if hidden:
+                # The last prompt token must be evaluated for its state: never take it from the cache.
+                self.llm.n_tokens = min(self.llm.n_tokens, len(tokens) - 1)
+                llama_cpp.llama_set_embeddings(ctx, True)
+            try:
+                for _ in self.llm.generate(tokens, temp=0.0, repeat_penalty=1.0, logits_processor=processors):
+                    if hidden:
+                        state = _last_hidden_state(self, ctx)
+                    break  # the first token's logits are all that is needed
+            finally:
+                if hidden:
+                    llama_cpp.llama_set_embeddings(ctx, False)
         logits = captured[0]
         picked = logits[first] - logits.max()
         weights = np.exp(picked)
-        return [float(w) for w in weights / weights.sum()]
+        return [float(w) for w in weights / weights.sum()], state
 
     def complete(
         self, prompt: str, config: GenerationConfig, on_text: Callable[[str], None] | None = None
@@ -490,3 +511,17 @@ def load_runtime(
         if key not in _LOADED:
             _LOADED[key] = LlamaRuntime(path, name=name, config=config)
         return _LOADED[key]
+
+
+def _last_hidden_state(runtime: LlamaRuntime, ctx: Any) -> Any:
+    """The hidden state of the last output of the latest decode on ``ctx`` (embeddings on)."""
+    import ctypes
+
+    import llama_cpp
+    import numpy as np
+
+    pointer = llama_cpp.llama_get_embeddings_ith(ctx, -1)
+    if not pointer:
+        raise GeneratorError("llama.cpp returned no hidden state (does this model support embeddings?)")
+    width = llama_cpp.llama_model_n_embd(runtime.llm._model.model)
+    return np.array(np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(width,)))

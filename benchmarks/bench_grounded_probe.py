@@ -1,0 +1,225 @@
+"""Grounded or not, step two (issue 31): a linear probe on the hidden state where the grounded
+check reads P("Yes"), against P("Yes") itself.
+
+The grounded check (dca/answer/support.py) asks, after a RAG answer, "Is that answer stated in
+the sources above?" and reads the model's P("Yes"); on SQuAD 2.0 it separates answerable from
+unanswerable questions no better than chance (AUROC 0.51, docs/RESULTS.md). P("Yes") against
+P("No") is one fixed direction in the final hidden state (the difference of two rows of the
+output layer). This script asks whether *some* direction of that same state knows: it records
+the state (from the same forward pass, `LlamaRuntime.choice_state`; no extra prefill) beside
+each `dca eval` row, fits a logistic-regression probe on SQuAD 2.0 rows of 15 articles, and
+scores it on the first 200 questions (the article "Normans", bench_not_in_sources' questions),
+which no fit reads.
+
+Every answer is a real `dca eval` row, the same as
+
+    dca eval squad2 --data $D/squad2_dev/dev-v2.0.json --setting rag --style short --max-tokens 32 \
+        --k 3 --adapter none --min-support 0 --offset O --limit N --out $E/squad2-probe-...
+
+run question by question in one process (a row's state is captured while its row is written);
+features go beside each run's results.jsonl (features.jsonl: id, float16 state in base64).
+Resumable: a rerun continues every folder where it stopped.
+
+    .venv/bin/python benchmarks/bench_grounded_probe.py [--data-dir ../shared/data] [--table-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import RESULTS, print_table, run_rows, write_results
+
+from dca.config import Paths
+from dca.eval.runner import EvalConfig, run_eval
+from dca.files import complete_jsonl_lines
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+EVAL = RESULTS / "eval"
+EVAL_ROWS = 200  # the first article (Normans): the questions bench_not_in_sources and the P(yes) run used
+# The first question of every other article of the half-dev file: training blocks, one per article.
+TRAIN_OFFSETS = (208, 626, 1050, 1494, 1749, 2170, 2543, 2805, 3250, 3708, 4065, 4449, 4813, 5299, 5701)
+TRAIN_ROWS = 22  # per article
+MAX_REFUSED = 0.05  # the product choice: refuse at most this share of answerable questions
+
+
+class Capture:
+    """The runtime, with the hidden state of its latest choice question kept."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.state: np.ndarray | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.runtime, name)
+
+    def choice_probabilities(self, prompt: str, choices: Any, config: Any) -> list[float]:
+        probabilities, self.state = self.runtime.choice_state(prompt, choices, config)
+        return list(probabilities)
+
+
+def _folders() -> dict[str, tuple[Path, int, int]]:
+    """name -> (run folder, offset, rows)."""
+    folders = {"eval": (EVAL / "squad2-probe-k3", 0, EVAL_ROWS)}
+    for offset in TRAIN_OFFSETS:
+        folders[f"train{offset}"] = (EVAL / f"squad2-probe-train-{offset}", offset, TRAIN_ROWS)
+    return folders
+
+
+def _encode(state: np.ndarray) -> str:
+    return base64.b64encode(state.astype(np.float16).tobytes()).decode("ascii")
+
+
+def _decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float64)
+
+
+def _features(folder: Path) -> dict[str, np.ndarray]:
+    path = folder / "features.jsonl"
+    if not path.exists():
+        return {}
+    return {row["id"]: _decode(row["state"]) for row in map(json.loads, complete_jsonl_lines(path))}
+
+
+def _done(folder: Path) -> list[dict[str, Any]]:
+    return run_rows(folder) if (folder / "results.jsonl").exists() else []
+
+
+def collect(data: Path, paths: Paths) -> None:
+    from dca.knowledge.embedding import load_embedder
+    from dca.runtime.llama import load_runtime
+
+    capture, embedder = Capture(load_runtime(paths=paths)), load_embedder(paths=paths)
+    folders = _folders()
+    rounds = TRAIN_ROWS
+    began = time.perf_counter()
+    for r in range(1, rounds + 1):
+        for folder, offset, rows in folders.values():
+            limit = round(rows * r / rounds)
+            config = EvalConfig(
+                task="squad2", mode="rag", data=str(data), answer_style="short", max_tokens=32, k=3,
+                adapter="none", min_support=0.0, offset=offset, limit=limit,
+            )  # fmt: skip
+            have = _features(folder)
+            for i in range(len(_done(folder)) + 1, limit + 1):  # row by row: a new row's state is the latest
+                capture.state = None
+                run_eval(replace(config, limit=i), out=folder, paths=paths, generator=capture, embedder=embedder)
+                last = _done(folder)[-1]
+                if last["id"] not in have and capture.state is not None:
+                    with (folder / "features.jsonl").open("a", encoding="utf-8") as out:
+                        out.write(json.dumps({"id": last["id"], "state": _encode(capture.state)}) + "\n")
+                    have[last["id"]] = capture.state
+        seen = sum(len(_done(f)) for f, _, _ in folders.values())
+        print(f"round {r}/{rounds}: {seen} rows, {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+
+
+def _rows(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """The run's rows; the states of those that have one, and which those are (a row without a
+    state is one the pipeline did not check: no answer, or the model's own refusal)."""
+    states = _features(folder)
+    rows = _done(folder)
+    has = np.array([r["id"] in states and r.get("support") is not None for r in rows], dtype=bool)
+    x = np.array([states[r["id"]] for r, h in zip(rows, has, strict=True) if h])
+    return rows, x.reshape(int(has.sum()), -1), has
+
+
+def _answerable(rows: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([bool(r["gold"]) for r in rows])
+
+
+def _threshold(scores: np.ndarray, answerable: np.ndarray) -> float:
+    """The highest threshold that refuses at most MAX_REFUSED of the answerable rows (a row is
+    refused when its score is below the threshold)."""
+    ranked = np.sort(scores[answerable])
+    allowed = int(np.floor(MAX_REFUSED * len(ranked)))
+    return float(ranked[allowed]) if allowed < len(ranked) else float(ranked[-1]) + 1e-9
+
+
+def _at(scores: np.ndarray, answerable: np.ndarray, threshold: float) -> dict[str, float]:
+    refused = scores < threshold
+    return {
+        "threshold": round(float(threshold), 4),
+        "unanswerable_refused": round(float(refused[~answerable].mean()), 3),
+        "answerable_refused": round(float(refused[answerable].mean()), 3),
+    }
+
+
+def table() -> dict[str, Any]:
+    from dca.train.probe import auroc, choose_l2, fit_logistic
+
+    folders = _folders()
+    eval_rows, eval_x, eval_has = _rows(folders["eval"][0])
+    train_rows: list[dict[str, Any]] = []
+    parts, groups, has = [], [], []
+    for number, (name, (folder, _, _)) in enumerate(folders.items()):
+        if name == "eval":
+            continue
+        rows, x, h = _rows(folder)
+        train_rows += rows
+        parts.append(x)
+        has.append(h)
+        groups += [number] * int(h.sum())
+    if not len(eval_x) or not sum(len(x) for x in parts):
+        raise SystemExit("no rows with states yet: run without --table-only first")
+    train_x, train_has = np.vstack(parts), np.concatenate(has)
+    train_y, eval_y = _answerable(train_rows), _answerable(eval_rows)
+    l2, cv = choose_l2(train_x, train_y[train_has], np.array(groups))
+    mean, scale = train_x.mean(axis=0), train_x.std(axis=0) + 1e-6
+    weights, bias = fit_logistic((train_x - mean) / scale, train_y[train_has], l2=l2)
+
+    def probe(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        scores = np.zeros(len(h))  # no state: the pipeline did not check, the model refused or said nothing
+        scores[h] = 1 / (1 + np.exp(-np.clip(((x - mean) / scale) @ weights + bias, -40, 40)))
+        return scores
+
+    def support(rows: list[dict[str, Any]]) -> np.ndarray:
+        return np.array([r["support"] if r.get("support") is not None else 0.0 for r in rows])
+
+    out = []
+    scored = {
+        "P(yes), the grounded check": (support(train_rows), support(eval_rows)),
+        "probe on the same hidden state": (probe(train_x, train_has), probe(eval_x, eval_has)),
+    }
+    for name, (train_scores, eval_scores) in scored.items():
+        threshold = _threshold(train_scores, train_y)
+        out.append(
+            {
+                "score": name,
+                "train_auroc": round(auroc(train_scores, train_y), 3),
+                "eval_auroc": round(auroc(eval_scores, eval_y), 3),
+                **_at(eval_scores, eval_y, threshold),
+            }
+        )
+    return {
+        "train_rows": len(train_rows),
+        "train_answerable": int(train_y.sum()),
+        "eval_rows": len(eval_rows),
+        "eval_answerable": int(eval_y.sum()),
+        "l2": l2,
+        "cross_validated_auroc_by_l2": cv,  # folds by article
+        "table": out,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--table-only", action="store_true", help="no model: fit and score what is recorded")
+    args = parser.parse_args()
+    if not args.table_only:
+        collect(args.data_dir / "squad2_dev" / "dev-v2.0.json", Paths.resolve())
+    summary = table()
+    print({k: v for k, v in summary.items() if k != "table"})
+    print_table(summary["table"], ["score", "train_auroc", "eval_auroc", "threshold", "unanswerable_refused", "answerable_refused"])
+    write_results("grounded_probe", summary)
+
+
+if __name__ == "__main__":
+    main()
