@@ -50,18 +50,31 @@ TRAIN_ROWS = 22  # per article
 MAX_REFUSED = 0.05  # the product choice: refuse at most this share of answerable questions
 
 
+POSITIONS = ("question", "answer", "check")  # the states read, in this order
+
+
 class Capture:
-    """The runtime, with the hidden state of its latest choice question kept."""
+    """The runtime, with the hidden states of its latest grounded check kept: at the end of the
+    answer's prompt (what the model knew before answering), at the end of its answer, and where
+    the check reads P("Yes"). Qwen's chat template: the answer is the last assistant turn before
+    the check's user turn."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
-        self.state: np.ndarray | None = None
+        self.states: np.ndarray | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.runtime, name)
 
     def choice_probabilities(self, prompt: str, choices: Any, config: Any) -> list[float]:
-        probabilities, self.state = self.runtime.choice_state(prompt, choices, config)
+        user = prompt.rfind("<|im_start|>user")
+        header = "<|im_start|>assistant\n"
+        assistant = prompt.rfind(header, 0, user)
+        if user < 0 or assistant < 0:
+            raise SystemExit("the check's prompt is not in Qwen's chat template: this script reads Qwen models")
+        question = len(self.runtime.tokenize(prompt[: assistant + len(header)])) - 1
+        answer = len(self.runtime.tokenize(prompt[:user].rstrip("\n"))) - 1  # the answer's closing token
+        probabilities, self.states = self.runtime.choice_state(prompt, choices, config, at=(question, answer, -1))
         return list(probabilities)
 
 
@@ -81,11 +94,11 @@ def _decode(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float64)
 
 
-def _features(folder: Path) -> dict[str, np.ndarray]:
+def _features(folder: Path, position: str = "check") -> dict[str, np.ndarray]:
     path = folder / "features.jsonl"
     if not path.exists():
         return {}
-    return {row["id"]: _decode(row["state"]) for row in map(json.loads, complete_jsonl_lines(path))}
+    return {row["id"]: _decode(row[position]) for row in map(json.loads, complete_jsonl_lines(path))}
 
 
 def _done(folder: Path) -> list[dict[str, Any]]:
@@ -109,25 +122,77 @@ def collect(data: Path, paths: Paths) -> None:
             )  # fmt: skip
             have = _features(folder)
             for i in range(len(_done(folder)) + 1, limit + 1):  # row by row: a new row's state is the latest
-                capture.state = None
+                capture.states = None
                 run_eval(replace(config, limit=i), out=folder, paths=paths, generator=capture, embedder=embedder)
                 last = _done(folder)[-1]
-                if last["id"] not in have and capture.state is not None:
+                if last["id"] not in have and capture.states is not None:
+                    states = dict(zip(POSITIONS, map(_encode, capture.states), strict=True))
                     with (folder / "features.jsonl").open("a", encoding="utf-8") as out:
-                        out.write(json.dumps({"id": last["id"], "state": _encode(capture.state)}) + "\n")
-                    have[last["id"]] = capture.state
+                        out.write(json.dumps({"id": last["id"], **states}) + "\n")
+                    have[last["id"]] = capture.states
         seen = sum(len(_done(f)) for f, _, _ in folders.values())
         print(f"round {r}/{rounds}: {seen} rows, {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
 
 
-def _rows(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """The run's rows; the states of those that have one, and which those are (a row without a
-    state is one the pipeline did not check: no answer, or the model's own refusal)."""
-    states = _features(folder)
+def _rows(folder: Path, position: str) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """The run's rows; the states at ``position`` of those that have one, and which those are (a
+    row without a state is one the pipeline did not check: no answer, or the model's own refusal)."""
+    states = _features(folder, position)
     rows = _done(folder)
     has = np.array([r["id"] in states and r.get("support") is not None for r in rows], dtype=bool)
     x = np.array([states[r["id"]] for r, h in zip(rows, has, strict=True) if h])
     return rows, x.reshape(int(has.sum()), -1), has
+
+
+def _split(position: str) -> dict[str, Any]:
+    """Training rows (the 15 articles) and evaluation rows (Normans), with their states."""
+    folders = _folders()
+    eval_rows, eval_x, eval_has = _rows(folders["eval"][0], position)
+    train_rows: list[dict[str, Any]] = []
+    parts, groups, has = [], [], []
+    for number, (name, (folder, _, _)) in enumerate(folders.items()):
+        if name != "eval":
+            rows, x, h = _rows(folder, position)
+            train_rows += rows
+            parts.append(x)
+            has.append(h)
+            groups += [number] * int(h.sum())
+    if not len(eval_x) or not sum(len(x) for x in parts):
+        raise SystemExit("no rows with states yet: run without --table-only first")
+    return {
+        "train_rows": train_rows,
+        "train_x": np.vstack(parts),
+        "train_has": np.concatenate(has),
+        "groups": np.array(groups),
+        "eval_rows": eval_rows,
+        "eval_x": eval_x,
+        "eval_has": eval_has,
+    }
+
+
+def _probe_scores(split: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
+    """Out-of-fold scores of the training rows (folds by article), the scores of the evaluation
+    rows by the probe fitted on all training rows, the l2 and its cross-validation table. A row
+    without a state scores 0: the pipeline did not check it (the model refused or said nothing)."""
+    from dca.train.probe import CV_FOLDS, choose_l2, fit_logistic
+
+    x, has, groups = split["train_x"], split["train_has"], split["groups"]
+    y = _answerable(split["train_rows"])[has]
+    l2, cv = choose_l2(x, y, groups)
+
+    def fit_and_score(train: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        mean, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
+        weights, bias = fit_logistic((train - mean) / scale, labels, l2=l2)
+        return 1 / (1 + np.exp(-np.clip(((rows - mean) / scale) @ weights + bias, -40, 40)))
+
+    oof = np.zeros(len(y))
+    for k in range(CV_FOLDS):
+        test = groups % CV_FOLDS == k
+        oof[test] = fit_and_score(x[~test], y[~test], x[test])
+    train_scores, eval_scores = np.zeros(len(has)), np.zeros(len(split["eval_has"]))
+    train_scores[has] = oof
+    eval_scores[split["eval_has"]] = fit_and_score(x, y, split["eval_x"])
+    return train_scores, eval_scores, l2, cv
 
 
 def _answerable(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -152,58 +217,37 @@ def _at(scores: np.ndarray, answerable: np.ndarray, threshold: float) -> dict[st
 
 
 def table() -> dict[str, Any]:
-    from dca.train.probe import auroc, choose_l2, fit_logistic
+    from dca.train.probe import auroc
 
-    folders = _folders()
-    eval_rows, eval_x, eval_has = _rows(folders["eval"][0])
-    train_rows: list[dict[str, Any]] = []
-    parts, groups, has = [], [], []
-    for number, (name, (folder, _, _)) in enumerate(folders.items()):
-        if name == "eval":
-            continue
-        rows, x, h = _rows(folder)
-        train_rows += rows
-        parts.append(x)
-        has.append(h)
-        groups += [number] * int(h.sum())
-    if not len(eval_x) or not sum(len(x) for x in parts):
-        raise SystemExit("no rows with states yet: run without --table-only first")
-    train_x, train_has = np.vstack(parts), np.concatenate(has)
-    train_y, eval_y = _answerable(train_rows), _answerable(eval_rows)
-    l2, cv = choose_l2(train_x, train_y[train_has], np.array(groups))
-    mean, scale = train_x.mean(axis=0), train_x.std(axis=0) + 1e-6
-    weights, bias = fit_logistic((train_x - mean) / scale, train_y[train_has], l2=l2)
-
-    def probe(x: np.ndarray, h: np.ndarray) -> np.ndarray:
-        scores = np.zeros(len(h))  # no state: the pipeline did not check, the model refused or said nothing
-        scores[h] = 1 / (1 + np.exp(-np.clip(((x - mean) / scale) @ weights + bias, -40, 40)))
-        return scores
+    base = _split("check")
+    train_y, eval_y = _answerable(base["train_rows"]), _answerable(base["eval_rows"])
 
     def support(rows: list[dict[str, Any]]) -> np.ndarray:
         return np.array([r["support"] if r.get("support") is not None else 0.0 for r in rows])
 
+    scored = {"P(yes), the grounded check": (support(base["train_rows"]), support(base["eval_rows"]))}
+    fits = {}
+    for position in POSITIONS:
+        train_scores, eval_scores, l2, cv = _probe_scores(_split(position))
+        scored[f"probe on the state at the {position}"] = (train_scores, eval_scores)
+        fits[position] = {"l2": l2, "cross_validated_auroc_by_l2": cv}
     out = []
-    scored = {
-        "P(yes), the grounded check": (support(train_rows), support(eval_rows)),
-        "probe on the same hidden state": (probe(train_x, train_has), probe(eval_x, eval_has)),
-    }
     for name, (train_scores, eval_scores) in scored.items():
-        threshold = _threshold(train_scores, train_y)
+        threshold = _threshold(train_scores, train_y)  # chosen on the training articles only
         out.append(
             {
                 "score": name,
-                "train_auroc": round(auroc(train_scores, train_y), 3),
+                "train_auroc": round(auroc(train_scores, train_y), 3),  # probes: out of fold, by article
                 "eval_auroc": round(auroc(eval_scores, eval_y), 3),
                 **_at(eval_scores, eval_y, threshold),
             }
         )
     return {
-        "train_rows": len(train_rows),
+        "train_rows": len(train_y),
         "train_answerable": int(train_y.sum()),
-        "eval_rows": len(eval_rows),
+        "eval_rows": len(eval_y),
         "eval_answerable": int(eval_y.sum()),
-        "l2": l2,
-        "cross_validated_auroc_by_l2": cv,  # folds by article
+        "fits": fits,
         "table": out,
     }
 
@@ -217,7 +261,10 @@ def main() -> None:
         collect(args.data_dir / "squad2_dev" / "dev-v2.0.json", Paths.resolve())
     summary = table()
     print({k: v for k, v in summary.items() if k != "table"})
-    print_table(summary["table"], ["score", "train_auroc", "eval_auroc", "threshold", "unanswerable_refused", "answerable_refused"])
+    print_table(
+        summary["table"],
+        ["score", "train_auroc", "eval_auroc", "threshold", "unanswerable_refused", "answerable_refused"],
+    )
     write_results("grounded_probe", summary)
 
 

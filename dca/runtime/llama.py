@@ -393,12 +393,19 @@ class LlamaRuntime:
         return self.choice_state(prompt, choices, config, hidden=False)[0]
 
     def choice_state(
-        self, prompt: str, choices: Sequence[str], config: GenerationConfig, *, hidden: bool = True
+        self,
+        prompt: str,
+        choices: Sequence[str],
+        config: GenerationConfig,
+        *,
+        hidden: bool = True,
+        at: Sequence[int] = (-1,),
     ) -> tuple[list[float], Any]:
-        """:meth:`choice_probabilities`, and with ``hidden`` the final hidden state (after the last
-        norm, float32) at the last token of ``prompt``, read from the same forward pass: embeddings
-        are switched on in the main context for this call only, so the cached prefix is reused and
-        the logits are the same (tested)."""
+        """:meth:`choice_probabilities`, and with ``hidden`` the final hidden states (after the
+        last norm, float32, one row per position) at the prompt's token positions ``at`` (negative:
+        from its end; -1 the last token), read from the same forward pass: embeddings are switched
+        on in the main context for this call only, the cached prefix before the earliest position
+        is reused, and the logits are the same (tested)."""
         import numpy as np
 
         first = self.first_tokens(choices)
@@ -410,20 +417,23 @@ class LlamaRuntime:
 
         import llama_cpp
 
-        state = None
+        states = None
         with self.lock:
             tokens = self.tokenize(prompt)
+            positions = [p if p >= 0 else len(tokens) + p for p in at]
+            if hidden and not all(0 <= p < len(tokens) for p in positions):
+                raise GeneratorError(f"token positions {list(at)} are outside a prompt of {len(tokens)} tokens")
             self._use_adapter(config.adapter, config.adapter_scale)
             processors = llama_cpp.LogitsProcessorList([capture])
             ctx = self.llm._ctx.ctx
             if hidden:
-                # The last prompt token must be evaluated for its state: never take it from the cache.
-                self.llm.n_tokens = min(self.llm.n_tokens, len(tokens) - 1)
+                # Every position read must be evaluated now: the cache is used only before the first.
+                self.llm.n_tokens = min(self.llm.n_tokens, min(positions))
                 llama_cpp.llama_set_embeddings(ctx, True)
             try:
                 for _ in self.llm.generate(tokens, temp=0.0, repeat_penalty=1.0, logits_processor=processors):
                     if hidden:
-                        state = _last_hidden_state(self, ctx)
+                        states = np.stack([_hidden_state_at(self, ctx, p - len(tokens)) for p in positions])
                     break  # the first token's logits are all that is needed
             finally:
                 if hidden:
@@ -431,7 +441,7 @@ class LlamaRuntime:
         logits = captured[0]
         picked = logits[first] - logits.max()
         weights = np.exp(picked)
-        return [float(w) for w in weights / weights.sum()], state
+        return [float(w) for w in weights / weights.sum()], states
 
     def complete(
         self, prompt: str, config: GenerationConfig, on_text: Callable[[str], None] | None = None
@@ -513,15 +523,16 @@ def load_runtime(
         return _LOADED[key]
 
 
-def _last_hidden_state(runtime: LlamaRuntime, ctx: Any) -> Any:
-    """The hidden state of the last output of the latest decode on ``ctx`` (embeddings on)."""
+def _hidden_state_at(runtime: LlamaRuntime, ctx: Any, index: int) -> Any:
+    """The hidden state of output ``index`` (negative: from the last) of the latest decode on
+    ``ctx`` (embeddings on: every token it evaluated is an output)."""
     import ctypes
 
     import llama_cpp
     import numpy as np
 
-    pointer = llama_cpp.llama_get_embeddings_ith(ctx, -1)
+    pointer = llama_cpp.llama_get_embeddings_ith(ctx, index)
     if not pointer:
-        raise GeneratorError("llama.cpp returned no hidden state (does this model support embeddings?)")
+        raise GeneratorError(f"llama.cpp has no hidden state for output {index} (outside the last batch evaluated?)")
     width = llama_cpp.llama_model_n_embd(runtime.llm._model.model)
     return np.array(np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(width,)))

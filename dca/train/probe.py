@@ -96,7 +96,20 @@ def within_auroc(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> 
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float, steps: int = 25) -> tuple[np.ndarray, float]:
-    """Ridge logistic regression by Newton's method on (already standardized) ``features``."""
+    """Ridge logistic regression by Newton's method on (already standardized) ``features``.
+
+    With fewer rows than features the weights of the penalized fit lie in the span of the rows
+    (any part outside it adds penalty and changes no prediction), so the fit runs in that basis:
+    the same weights, a rows-by-rows system instead of a features-by-features one."""
+    n, width = features.shape
+    if n < width and l2 > 0:
+        _, _, basis = np.linalg.svd(features, full_matrices=False)
+        w, b = _newton(features @ basis.T, labels, l2=l2, steps=steps)
+        return basis.T @ w, b
+    return _newton(features, labels, l2=l2, steps=steps)
+
+
+def _newton(features: np.ndarray, labels: np.ndarray, *, l2: float, steps: int) -> tuple[np.ndarray, float]:
     n, width = features.shape
     x = np.hstack([features, np.ones((n, 1))])
     y = labels.astype(np.float64)
