@@ -20,7 +20,7 @@ run question by question in one process (a row's state is captured while its row
 features go beside each run's results.jsonl (features.jsonl: id, float16 state in base64).
 Resumable: a rerun continues every folder where it stopped.
 
-    .venv/bin/python benchmarks/bench_grounded_probe.py [--data-dir ../shared/data] [--table-only]
+    .venv/bin/python benchmarks/bench_grounded_probe.py [--data-dir ../shared/data] [--table-only] [--write-probe FILE]
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _split(position: str) -> dict[str, Any]:
     folders = _folders()
     eval_rows, eval_x, eval_has = _rows(folders["eval"][0], position)
     train_rows: list[dict[str, Any]] = []
-    parts, groups, has = [], [], []
+    parts, groups, has, every = [], [], [], []
     for number, (name, (folder, _, _)) in enumerate(folders.items()):
         if name != "eval":
             rows, x, h = _rows(folder, position)
@@ -157,13 +157,15 @@ def _split(position: str) -> dict[str, Any]:
             parts.append(x)
             has.append(h)
             groups += [number] * int(h.sum())
+            every += [number] * len(rows)
     if not len(eval_x) or not sum(len(x) for x in parts):
         raise SystemExit("no rows with states yet: run without --table-only first")
     return {
         "train_rows": train_rows,
         "train_x": np.vstack(parts),
         "train_has": np.concatenate(has),
-        "groups": np.array(groups),
+        "groups": np.array(groups),  # the article of each row with a state
+        "every_group": np.array(every),  # the article of each training row
         "eval_rows": eval_rows,
         "eval_x": eval_x,
         "eval_has": eval_has,
@@ -171,27 +173,40 @@ def _split(position: str) -> dict[str, Any]:
 
 
 def _probe_scores(split: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
-    """Out-of-fold scores of the training rows (folds by article), the scores of the evaluation
-    rows by the probe fitted on all training rows, the l2 and its cross-validation table. A row
-    without a state scores 0: the pipeline did not check it (the model refused or said nothing)."""
-    from dca.train.probe import CV_FOLDS, choose_l2, fit_logistic
+    """Out-of-fold scores of the training rows (5 folds of 3 articles), the scores of the
+    evaluation rows by the probe fitted on all training rows, the l2 and its cross-validation
+    table. The l2 is the one whose AUROC within the held-out fold, averaged over folds, is best:
+    pooled out-of-fold scores would mix five fits whose intercepts follow their folds' share of
+    answerable questions. A row without a state scores 0: the pipeline did not check it (the
+    model refused or said nothing)."""
+    from dca.train.probe import CV_FOLDS, L2_GRID, auroc, fit_logistic
 
     x, has, groups = split["train_x"], split["train_has"], split["groups"]
     y = _answerable(split["train_rows"])[has]
-    l2, cv = choose_l2(x, y, groups)
+    folds = groups % CV_FOLDS
 
-    def fit_and_score(train: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def fit_and_score(train: np.ndarray, labels: np.ndarray, rows: np.ndarray, l2: float) -> np.ndarray:
         mean, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
         weights, bias = fit_logistic((train - mean) / scale, labels, l2=l2)
         return 1 / (1 + np.exp(-np.clip(((rows - mean) / scale) @ weights + bias, -40, 40)))
 
-    oof = np.zeros(len(y))
-    for k in range(CV_FOLDS):
-        test = groups % CV_FOLDS == k
-        oof[test] = fit_and_score(x[~test], y[~test], x[test])
+    def out_of_fold(l2: float) -> np.ndarray:
+        oof = np.zeros(len(y))
+        for k in range(CV_FOLDS):
+            test = folds == k
+            if test.any():
+                oof[test] = fit_and_score(x[~test], y[~test], x[test], l2)
+        return oof
+
+    cv, oofs = {}, {}
+    for l2 in L2_GRID:
+        oofs[l2] = out_of_fold(l2)
+        within = [auroc(oofs[l2][folds == k], y[folds == k]) for k in range(CV_FOLDS)]
+        cv[f"{l2:g}"] = round(float(np.nanmean(within)), 4)
+    l2 = max(L2_GRID, key=lambda v: (cv[f"{v:g}"], v))  # ties: the stronger penalty
     train_scores, eval_scores = np.zeros(len(has)), np.zeros(len(split["eval_has"]))
-    train_scores[has] = oof
-    eval_scores[split["eval_has"]] = fit_and_score(x, y, split["eval_x"])
+    train_scores[has] = oofs[l2]
+    eval_scores[split["eval_has"]] = fit_and_score(x, y, split["eval_x"], l2)
     return train_scores, eval_scores, l2, cv
 
 
@@ -217,9 +232,16 @@ def _at(scores: np.ndarray, answerable: np.ndarray, threshold: float) -> dict[st
 
 
 def table() -> dict[str, Any]:
-    from dca.train.probe import auroc
+    from dca.train.probe import CV_FOLDS, auroc
 
     base = _split("check")
+    folds = base["every_group"] % CV_FOLDS
+
+    def fold_auroc(scores: np.ndarray) -> float:
+        """AUROC within each fold of held-out articles, averaged: how well a score ranks a new
+        article's questions (the probes' scores are out of fold)."""
+        return float(np.nanmean([auroc(scores[folds == k], train_y[folds == k]) for k in range(CV_FOLDS)]))
+
     train_y, eval_y = _answerable(base["train_rows"]), _answerable(base["eval_rows"])
 
     def support(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -230,14 +252,14 @@ def table() -> dict[str, Any]:
     for position in POSITIONS:
         train_scores, eval_scores, l2, cv = _probe_scores(_split(position))
         scored[f"probe on the state at the {position}"] = (train_scores, eval_scores)
-        fits[position] = {"l2": l2, "cross_validated_auroc_by_l2": cv}
+        fits[position] = {"l2": l2, "auroc_within_held_out_folds_by_l2": cv}
     out = []
     for name, (train_scores, eval_scores) in scored.items():
         threshold = _threshold(train_scores, train_y)  # chosen on the training articles only
         out.append(
             {
                 "score": name,
-                "train_auroc": round(auroc(train_scores, train_y), 3),  # probes: out of fold, by article
+                "train_auroc": round(fold_auroc(train_scores), 3),
                 "eval_auroc": round(auroc(eval_scores, eval_y), 3),
                 **_at(eval_scores, eval_y, threshold),
             }
@@ -252,10 +274,45 @@ def table() -> dict[str, Any]:
     }
 
 
+def write_probe(path: Path, summary: dict[str, Any], model: str) -> dict[str, Any]:
+    """Fit the probe of the position with the best out-of-fold AUROC on the training articles
+    (never the evaluation's) on all training rows, and write it as a grounded-check probe file;
+    its ``threshold`` is the one the table applies (at most 5 % of the training articles'
+    answerable questions refused, out of fold)."""
+    from dca.files import atomic_write_json
+    from dca.runtime.probe import GROUNDED, Probe
+    from dca.train.probe import fit_logistic
+
+    rows = {r["score"].removeprefix("probe on the state at the "): r for r in summary["table"]}
+    position = max(POSITIONS, key=lambda p: rows[p]["train_auroc"])
+    split = _split(position)
+    x, has = split["train_x"], split["train_has"]
+    y = _answerable(split["train_rows"])[has]
+    l2 = summary["fits"][position]["l2"]
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    weights, bias = fit_logistic((x - mean) / scale, y, l2=l2)
+    meta = {
+        "reads": GROUNDED,
+        "position": position,
+        "support_question": "stated",
+        "trained_on": "SQuAD 2.0 half-dev, 22 questions of each of 15 articles (not Normans), RAG k=3 short answers",
+        "train_rows": len(y),
+        "l2": l2,
+        "cross_validated_auroc": rows[position]["train_auroc"],
+        "threshold": rows[position]["threshold"],  # refuses at most 5 % of answerable (out of fold)
+        "eval_auroc": rows[position]["eval_auroc"],
+    }
+    probe = Probe(base_model=model, weights=weights, bias=bias, mean=mean, scale=scale, meta=meta)
+    atomic_write_json(path, probe.to_json())
+    return meta
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--table-only", action="store_true", help="no model: fit and score what is recorded")
+    parser.add_argument("--write-probe", type=Path, help="write the best position's probe here (a probe file)")
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="the model the rows were answered by")
     args = parser.parse_args()
     if not args.table_only:
         collect(args.data_dir / "squad2_dev" / "dev-v2.0.json", Paths.resolve())
@@ -265,6 +322,9 @@ def main() -> None:
         summary["table"],
         ["score", "train_auroc", "eval_auroc", "threshold", "unanswerable_refused", "answerable_refused"],
     )
+    if args.write_probe:
+        summary["probe"] = {"path": str(args.write_probe), **write_probe(args.write_probe, summary, args.model)}
+        print(f"probe written to {args.write_probe}: {summary['probe']}")
     write_results("grounded_probe", summary)
 
 

@@ -82,6 +82,9 @@ class AskConfig:
     # "not in the sources" (0: asked and recorded, never refused).
     min_support: float | None = None
     support_question: str = DEFAULT_SUPPORT_QUESTION  # which wording asks it (measured in RESULTS)
+    # a grounded-check probe file: the support is its P(the sources state the answer) from the
+    # model's hidden state where the check reads P("Yes"), instead of that P("Yes"); None: P("Yes")
+    grounded_probe: str | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -102,6 +105,13 @@ class AskConfig:
             raise ConfigError(
                 f"verifier {self.verifier} does not exist; train one with `dca train probe` or `dca train dpo`"
             )
+        if self.grounded_probe is not None and not Path(self.grounded_probe).expanduser().is_file():
+            raise ConfigError(
+                f"grounded-check probe {self.grounded_probe} does not exist; "
+                "fit one with benchmarks/bench_grounded_probe.py --write-probe"
+            )
+        if self.grounded_probe is not None and self.min_support is None:
+            raise ConfigError("a grounded-check probe is read by the grounded check: give min_support too")
         if self.support_question not in SUPPORT_QUESTIONS:
             raise ConfigError(
                 f"unknown support question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
@@ -297,7 +307,7 @@ def run_pipeline(
         yield from _single_pass(generator, parts.messages, gen, completion)
         text = completion.text.strip()
         if config.min_support is not None and parts.sources and text and not is_refusal(text):
-            base.support = _support(generator, parts.messages, text, gen, config.support_question)
+            base.support = _support(generator, parts.messages, text, gen, config)
             if base.support < config.min_support:
                 base.unsupported_text, text = text, NO_ANSWER
                 base.warnings.append(
@@ -450,12 +460,26 @@ def _single_pass(
 
 
 def _support(
-    generator: Generator, messages: list[dict[str, str]], text: str, gen: GenerationConfig, question: str
+    generator: Generator, messages: list[dict[str, str]], text: str, gen: GenerationConfig, config: AskConfig
 ) -> float:
-    """P("Yes") that the sources state ``text`` (the prompt before it is still in the KV cache)."""
+    """P("Yes") that the sources state ``text`` (the prompt before it is still in the KV cache), or
+    with a grounded-check probe, the probe's score of the hidden state read in the same pass."""
     check = replace(gen, temperature=0.0, max_tokens=1, stop=())
-    prompt = generator.chat_prompt(support_messages(messages, text, question))
+    prompt = generator.chat_prompt(support_messages(messages, text, config.support_question))
+    if config.grounded_probe is not None:
+        return _grounded_scorer(config.grounded_probe, generator).score(
+            generator.chat_prompt(messages), text, prompt, check
+        )
     return generator.choice_probabilities(prompt, ["Yes", "No"], check)[0]
+
+
+def _grounded_scorer(path: str, generator: Generator) -> Any:
+    from dca.runtime.probe import GroundedScorer, Probe
+
+    probe = Probe.load(Path(path).expanduser())
+    if not hasattr(generator, "choice_state"):
+        raise ConfigError("a grounded-check probe reads the model's hidden states: it needs a local model")
+    return GroundedScorer(generator, probe)  # type: ignore[arg-type]
 
 
 def _room(strategy: ReasoningConfig, answer_tokens: int, searching: bool) -> int:

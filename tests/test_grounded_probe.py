@@ -55,3 +55,107 @@ def test_the_choice_state_is_the_hidden_state_and_changes_nothing(tmp_path: Path
     second = Completion()
     assert "".join(runtime.stream(answer, config, second)) == text and second.tokens == first.tokens
     assert runtime.choice_probabilities(check, ["Yes", "No"], one) == pytest.approx(plain, abs=1e-6)
+
+
+def _grounded_probe(path: Path, width: int, *, bias: float, position: str = "answer", **meta: object) -> Path:
+    import json
+
+    from dca.runtime.probe import GROUNDED, Probe
+
+    rng = np.random.default_rng(0)
+    probe = Probe(
+        base_model="tiny",
+        weights=rng.normal(size=width) * 0.01,
+        bias=bias,
+        mean=np.zeros(width),
+        scale=np.ones(width),
+        meta={"reads": GROUNDED, "position": position, **meta},
+    )
+    path.write_text(json.dumps(probe.to_json()))
+    return path
+
+
+def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: Path) -> None:
+    from dca.answer.support import support_messages
+    from dca.pipeline import AskConfig, _support
+    from dca.runtime.probe import Probe, answer_end
+
+    model, tokens = tiny_qwen2()
+    runtime = LlamaRuntime(
+        write_gguf(model, tokens, tmp_path / "tiny.gguf"), name="tiny", config=RuntimeConfig(n_ctx=256)
+    )
+    width = model.config.hidden_size
+    messages = [{"role": "user", "content": "Sources: [1] 3 + 3 is 6. Question: 3 + 3?"}]
+    gen = GenerationConfig(max_tokens=6, ignore_eos=True)
+    text = "".join(runtime.stream(runtime.chat_prompt(messages), gen)).strip() or "six"
+    plain = _support(runtime, messages, text, gen, AskConfig(min_support=0.5))  # P("Yes")
+    answer_prompt = runtime.chat_prompt(messages)
+    check = runtime.chat_prompt(support_messages(messages, text))
+    closing = len(runtime.tokenize(check[: answer_end(answer_prompt, text, check)]))  # the token after the answer
+    one = GenerationConfig(temperature=0.0, max_tokens=1)
+    at_answer = runtime.choice_state(check, ["Yes", "No"], one, at=(closing,))[1][0]
+    expected = {  # each state read on its own
+        "question": hidden_state(runtime, answer_prompt),
+        "answer": at_answer,
+        "check": hidden_state(runtime, check),
+    }
+    for position, state in expected.items():
+        path = _grounded_probe(tmp_path / f"{position}.json", width, bias=0.3, position=position)
+        score = _support(runtime, messages, text, gen, AskConfig(min_support=0.5, grounded_probe=str(path)))
+        assert score == pytest.approx(float(Probe.load(path).predict(state[None, :].astype(float))[0]), abs=1e-5)
+        assert score != pytest.approx(plain)
+    assert not np.allclose(expected["question"], expected["answer"]) and not np.allclose(
+        expected["answer"], expected["check"]
+    )
+    # bias alone moves the score: the probe, not P("Yes"), decides
+    low = _grounded_probe(tmp_path / "low.json", width, bias=-4.0)
+    high = _grounded_probe(tmp_path / "high.json", width, bias=4.0)
+    assert _support(runtime, messages, text, gen, AskConfig(min_support=0.5, grounded_probe=str(low))) < 0.1
+    assert _support(runtime, messages, text, gen, AskConfig(min_support=0.5, grounded_probe=str(high))) > 0.9
+
+
+def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path) -> None:
+    import json
+
+    from conftest import ScriptedGenerator
+
+    from dca.errors import ConfigError
+    from dca.pipeline import AskConfig, _support
+    from dca.runtime.probe import GroundedScorer, Probe
+
+    with pytest.raises(ConfigError, match="grounded-check probe .* does not exist"):
+        AskConfig(min_support=0.5, grounded_probe=str(tmp_path / "missing.json"))
+    path = _grounded_probe(tmp_path / "g.json", 8, bias=0.0)
+    with pytest.raises(ConfigError, match="give min_support too"):
+        AskConfig(grounded_probe=str(path))
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text("{not json")
+    messages = [{"role": "user", "content": "q"}]
+    with pytest.raises(ConfigError, match="damaged"):
+        _support(
+            ScriptedGenerator(),
+            messages,
+            "a",
+            GenerationConfig(),
+            AskConfig(min_support=0.5, grounded_probe=str(damaged)),
+        )  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="needs a local model"):
+        _support(
+            ScriptedGenerator(), messages, "a", GenerationConfig(), AskConfig(min_support=0.5, grounded_probe=str(path))
+        )  # type: ignore[arg-type]
+
+    class Named:
+        name = "tiny"
+
+    verifier = json.loads(path.read_text())
+    verifier["meta"] = {}
+    (tmp_path / "verifier.json").write_text(json.dumps(verifier))
+    with pytest.raises(ConfigError, match="scores reasoning samples"):
+        GroundedScorer(Named(), Probe.load(tmp_path / "verifier.json"))  # type: ignore[arg-type]
+    Named.name = "other"
+    with pytest.raises(ConfigError, match="reads tiny's hidden states, not other's"):
+        GroundedScorer(Named(), Probe.load(path))  # type: ignore[arg-type]
+    Named.name = "tiny"
+    unknown = _grounded_probe(tmp_path / "u.json", 8, bias=0.0, position="middle")
+    with pytest.raises(ConfigError, match="position 'middle'"):
+        GroundedScorer(Named(), Probe.load(unknown))  # type: ignore[arg-type]

@@ -27,7 +27,6 @@ def test_the_logistic_fit_separates_a_learnable_toy() -> None:
     assert np.isnan(auroc([0.1, 0.2], [True, True]))
 
 
-
 def test_with_fewer_rows_than_features_the_fit_is_the_same_in_the_rows_basis() -> None:
     from dca.train.probe import _newton
 
@@ -37,6 +36,7 @@ def test_with_fewer_rows_than_features_the_fit_is_the_same_in_the_rows_basis() -
     weights, bias = fit_logistic(x, y, l2=3.0)  # 20 rows, 50 features: the reduced fit
     full_weights, full_bias = _newton(x, y, l2=3.0, steps=50)  # the 50-dimensional Newton fit
     assert np.allclose(weights, full_weights, atol=1e-6) and bias == pytest.approx(full_bias, abs=1e-6)
+
 
 def _probe(width: int = 3) -> Probe:
     return Probe(

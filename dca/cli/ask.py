@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -57,6 +58,14 @@ MinSupport = Annotated[
     typer.Option(
         help="Ask the model whether the sources state its answer; below this P(yes) answer 'not in the "
         "sources' (0: ask and report it, never refuse; unset: do not ask).",
+    ),
+]
+GroundedProbe = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="With --min-support: score the check with this probe on the model's hidden state instead of "
+        "its P(yes) (docs/answering.md).",
     ),
 ]
 NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
@@ -188,6 +197,7 @@ def _config(
     verifier: str | None = None,
     min_support: float | None = None,
     k_cutoff: float = 0.0,
+    grounded_probe: Path | None = None,
 ) -> Any:
     from dca.api import AskConfig
     from dca.reasoning.config import ReasoningConfig
@@ -206,6 +216,7 @@ def _config(
         verifier=verifier,
         min_support=min_support,
         k_cutoff=k_cutoff,
+        grounded_probe=None if grounded_probe is None else str(grounded_probe),
     )
 
 
@@ -247,6 +258,7 @@ def ask(
     mode: Mode = "hybrid",
     min_similarity: MinSimilarity = 0.0,
     min_support: MinSupport = None,
+    grounded_probe: GroundedProbe = None,
     k_cutoff: KCutoff = 0.0,
     no_retrieval: NoRetrieval = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
@@ -306,6 +318,7 @@ def ask(
         verifier,
         min_support,
         k_cutoff,
+        grounded_probe,
     )
     display = Display(thinking)  # checks --thinking before the model loads
     assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)

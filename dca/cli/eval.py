@@ -126,6 +126,14 @@ def eval_command(
     support_question: Annotated[
         str, typer.Option(help="rag: the wording of the grounded check (stated | answers; docs/answering.md).")
     ] = "stated",
+    grounded_probe: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="rag, with --min-support: score the grounded check with this probe on the model's hidden "
+            "state instead of its P(yes) (docs/answering.md).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/TASK-MODE-STRATEGY-MODEL).")] = None,
     as_json: JsonFlag = False,
     store: StoreOpt = None,
@@ -148,6 +156,7 @@ def eval_command(
         verify_on=verify_on,
         min_support=min_support,
         support_question=support_question,
+        grounded_probe=None if grounded_probe is None else str(grounded_probe),
         index=index,
         mode=setting or "",
         offset=offset,

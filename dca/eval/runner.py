@@ -66,6 +66,7 @@ class EvalConfig:
     verify_on: str = "program"  # verify: the samples drawn (cot, program, mix)
     min_support: float | None = None  # rag: the grounded check's threshold (AskConfig.min_support)
     support_question: str = DEFAULT_SUPPORT_QUESTION  # rag: the grounded check's wording
+    grounded_probe: str | None = None  # rag: the grounded check's probe file (AskConfig.grounded_probe)
     budget: int = 512  # thinking tokens per sample
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
@@ -264,6 +265,7 @@ def run_eval(
                 verifier=config.verifier,
                 min_support=config.min_support,
                 support_question=config.support_question,
+                grounded_probe=config.grounded_probe,
             ),
         )
         for example in todo:

@@ -118,3 +118,66 @@ class ProbeScorer:
                 f"{len(features)} values; it was trained for another model"
             )
         return float(self.probe.predict(features[None, :].astype(np.float64))[0])
+
+
+def answer_end(answer_prompt: str, answer: str, check_prompt: str) -> int:
+    """Where ``answer`` ends in ``check_prompt``, the conversation that continues ``answer_prompt``
+    with it (the token after it, in chat templates the one closing the turn, is the grounded
+    probe's "answer" position).
+
+    >>> check = "user: Q\\nassistant: A.\\nuser: stated?\\nassistant:"
+    >>> check[: answer_end("user: Q\\nassistant:", "A.", check)]
+    'user: Q\\nassistant: A.'
+    """
+    pairs = enumerate(zip(answer_prompt, check_prompt, strict=False))
+    start = next((i for i, (a, b) in pairs if a != b), min(len(answer_prompt), len(check_prompt)))
+    found = check_prompt.find(answer, start)
+    if found < 0:
+        raise ConfigError("the grounded check's prompt does not hold the answer (an unexpected chat template)")
+    return found + len(answer)
+
+
+GROUNDED = "grounded"  # meta["reads"] of a probe that scores whether the sources state an answer
+GROUNDED_POSITIONS = ("question", "answer", "check")  # where its hidden state is read (meta["position"])
+
+
+class GroundedScorer:
+    """P(the sources state the answer): a probe over the hidden state at the end of the answer's
+    prompt, at the token that closes the answer, or where the check reads P("Yes") (the probe's
+    ``position``), all read in the grounded check's own forward pass (dca/answer/support.py asks the
+    question; the probe replaces the P("Yes") the model gives to it; docs/RESULTS.md)."""
+
+    def __init__(self, runtime: LlamaRuntime, probe: Probe) -> None:
+        if probe.meta.get("reads") != GROUNDED:
+            raise ConfigError(
+                "this probe scores reasoning samples (a verifier), not grounded answers; "
+                "give a grounded-check probe (benchmarks/bench_grounded_probe.py --write-probe)"
+            )
+        if probe.base_model != runtime.name:
+            raise ConfigError(
+                f"this grounded-check probe reads {probe.base_model}'s hidden states, not {runtime.name}'s; "
+                f"use it with --model {probe.base_model}"
+            )
+        self.position = str(probe.meta.get("position", "answer"))
+        if self.position not in GROUNDED_POSITIONS:
+            raise ConfigError(f"the grounded-check probe reads position {self.position!r}, which dca does not know")
+        self.runtime = runtime
+        self.probe = probe
+
+    def score(self, answer_prompt: str, answer: str, check_prompt: str, config: Any) -> float:
+        """``answer_prompt`` is what the answer was generated from, ``check_prompt`` the check's
+        prompt that contains it followed by ``answer``."""
+        position = {
+            "question": lambda: len(self.runtime.tokenize(answer_prompt)) - 1,  # before the answer
+            "answer": lambda: len(
+                self.runtime.tokenize(check_prompt[: answer_end(answer_prompt, answer, check_prompt)])
+            ),
+            "check": lambda: -1,  # where the check reads P("Yes")
+        }[self.position]()
+        _, states = self.runtime.choice_state(check_prompt, ["Yes", "No"], config, at=(position,))
+        if states.shape[1:] != self.probe.weights.shape:
+            raise ConfigError(
+                f"the grounded-check probe has {len(self.probe.weights)} weights but the model's hidden state "
+                f"has {states.shape[1]} values; it was trained for another model"
+            )
+        return float(self.probe.predict(states[:1].astype(np.float64))[0])
