@@ -11,7 +11,7 @@ from typing import Any
 
 from dca.config import Paths
 from dca.errors import DcaError
-from dca.models.catalog import Catalog
+from dca.models.catalog import MADE_FOR_A_BASE, Catalog
 from dca.models.verify import check_model
 
 _MIN_FREE_DISK = 2 << 30
@@ -135,7 +135,7 @@ def _check_models(paths: Paths, deep: bool) -> list[Check]:
                         "local": f"dca models rm {entry.name}, then dca models add PATH --name {entry.name}",
                         "bundled": f"restore models/{entry.file} from git, or reinstall dca",
                     }.get(entry.source.kind, f"dca pull {entry.name}"),
-                    required=entry.default and entry.role not in ("adapter", "verifier"),  # --think works without
+                    required=entry.default and entry.role not in MADE_FOR_A_BASE,  # dca answers without them
                 )
             )
     stale = sorted(p.name for p in paths.partial.glob("*") if p.is_dir()) if paths.partial.is_dir() else []

@@ -34,7 +34,14 @@ from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
-from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter, verifier_name
+from dca.runtime.adapters import (
+    NO_PROBE,
+    choose_adapter,
+    choose_grounded_probe,
+    choose_verifier,
+    resolve_adapter,
+    verifier_name,
+)
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
 SCHEMA_VERSION = 4
@@ -82,8 +89,9 @@ class AskConfig:
     # "not in the sources" (0: asked and recorded, never refused).
     min_support: float | None = None
     support_question: str = DEFAULT_SUPPORT_QUESTION  # which wording asks it (measured in RESULTS)
-    # a grounded-check probe file: the support is its P(the sources state the answer) from the
-    # model's hidden state where the check reads P("Yes"), instead of that P("Yes"); None: P("Yes")
+    # the grounded check's probe: its P(the sources state the answer) from the model's hidden state,
+    # read in the check's pass, is the support instead of P("Yes"): a probe file or a catalog
+    # probe's name; "none": P("Yes"); None: the catalog's default probe for the model, if any
     grounded_probe: str | None = None
 
     def __post_init__(self) -> None:
@@ -105,12 +113,13 @@ class AskConfig:
             raise ConfigError(
                 f"verifier {self.verifier} does not exist; train one with `dca train probe` or `dca train dpo`"
             )
-        if self.grounded_probe is not None and not Path(self.grounded_probe).expanduser().is_file():
+        probe = self.grounded_probe
+        named_probe = probe is not None and ("/" in probe or probe.endswith(".json"))
+        if named_probe and not Path(str(probe)).expanduser().is_file():  # a catalog name is checked later
             raise ConfigError(
-                f"grounded-check probe {self.grounded_probe} does not exist; "
-                "fit one with benchmarks/bench_grounded_probe.py --write-probe"
+                f"grounded-check probe {probe} does not exist; give a probe file, a probe of `dca models list`, or none"
             )
-        if self.grounded_probe is not None and self.min_support is None:
+        if probe not in (None, NO_PROBE) and self.min_support is None:
             raise ConfigError("a grounded-check probe is read by the grounded check: give min_support too")
         if self.support_question not in SUPPORT_QUESTIONS:
             raise ConfigError(
@@ -260,6 +269,7 @@ def run_pipeline(
     if verifier and not getattr(generator, "supports_adapters", True) and config.verifier is None:
         verifier = None  # the default verifier needs the weights here: the server's model votes on facts alone
         notes.append("the openai backend runs the server's model: weighing samples without dca's learned verifier")
+    grounded = _grounded_scorer(config, generator, paths, notes) if retrieve is not None else None
     gen = GenerationConfig(
         max_tokens=config.max_tokens,
         temperature=config.temperature,
@@ -307,7 +317,7 @@ def run_pipeline(
         yield from _single_pass(generator, parts.messages, gen, completion)
         text = completion.text.strip()
         if config.min_support is not None and parts.sources and text and not is_refusal(text):
-            base.support = _support(generator, parts.messages, text, gen, config)
+            base.support = _support(generator, parts.messages, text, gen, config.support_question, grounded)
             if base.support < config.min_support:
                 base.unsupported_text, text = text, NO_ANSWER
                 base.warnings.append(
@@ -460,25 +470,39 @@ def _single_pass(
 
 
 def _support(
-    generator: Generator, messages: list[dict[str, str]], text: str, gen: GenerationConfig, config: AskConfig
+    generator: Generator,
+    messages: list[dict[str, str]],
+    text: str,
+    gen: GenerationConfig,
+    question: str = DEFAULT_SUPPORT_QUESTION,
+    grounded: Any = None,
 ) -> float:
     """P("Yes") that the sources state ``text`` (the prompt before it is still in the KV cache), or
-    with a grounded-check probe, the probe's score of the hidden state read in the same pass."""
+    with a grounded-check probe (a GroundedScorer), its score of the hidden state read in the same pass."""
     check = replace(gen, temperature=0.0, max_tokens=1, stop=())
-    prompt = generator.chat_prompt(support_messages(messages, text, config.support_question))
-    if config.grounded_probe is not None:
-        return _grounded_scorer(config.grounded_probe, generator).score(
-            generator.chat_prompt(messages), text, prompt, check
-        )
+    prompt = generator.chat_prompt(support_messages(messages, text, question))
+    if grounded is not None:
+        return float(grounded.score(generator.chat_prompt(messages), text, prompt, check))
     return generator.choice_probabilities(prompt, ["Yes", "No"], check)[0]
 
 
-def _grounded_scorer(path: str, generator: Generator) -> Any:
+def _grounded_scorer(config: AskConfig, generator: Generator, paths: Paths, notes: list[str]) -> Any:
+    """The grounded check's probe scorer when the check is asked for and a probe is chosen (the
+    one asked for, or the catalog's default for the model), else None. Read before the answer,
+    so that a bad probe file is reported before anything is generated."""
+    if config.min_support is None:
+        return None
+    path = choose_grounded_probe(config.grounded_probe, generator.name, paths)
+    if path is None:
+        return None
     from dca.runtime.probe import GroundedScorer, Probe
 
-    probe = Probe.load(Path(path).expanduser())
+    probe = Probe.load(Path(path))
     if not hasattr(generator, "choice_state"):
-        raise ConfigError("a grounded-check probe reads the model's hidden states: it needs a local model")
+        if config.grounded_probe:
+            raise ConfigError("a grounded-check probe reads the model's hidden states: it needs a local model")
+        notes.append("the openai backend runs the server's model: the grounded check reads its P(yes)")
+        return None  # the default probe needs the weights here: the check reads the server's P("Yes")
     return GroundedScorer(generator, probe)  # type: ignore[arg-type]
 
 

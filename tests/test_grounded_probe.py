@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 
 from tiny_models import tiny_qwen2, write_gguf
 
+from dca.config import Paths
 from dca.errors import GeneratorError
 from dca.runtime.generation import Completion, GenerationConfig
 from dca.runtime.hidden import hidden_state
@@ -75,9 +76,9 @@ def _grounded_probe(path: Path, width: int, *, bias: float, position: str = "ans
     return path
 
 
-def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: Path) -> None:
+def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: Path, home: Paths) -> None:
     from dca.answer.support import support_messages
-    from dca.pipeline import AskConfig, _support
+    from dca.pipeline import AskConfig, _grounded_scorer, _support
     from dca.runtime.probe import Probe, answer_end
 
     model, tokens = tiny_qwen2()
@@ -88,7 +89,12 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     messages = [{"role": "user", "content": "Sources: [1] 3 + 3 is 6. Question: 3 + 3?"}]
     gen = GenerationConfig(max_tokens=6, ignore_eos=True)
     text = "".join(runtime.stream(runtime.chat_prompt(messages), gen)).strip() or "six"
-    plain = _support(runtime, messages, text, gen, AskConfig(min_support=0.5))  # P("Yes")
+    plain = _support(runtime, messages, text, gen)  # P("Yes")
+
+    def scored(path: Path) -> float:
+        grounded = _grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), runtime, home, [])
+        return _support(runtime, messages, text, gen, grounded=grounded)
+
     answer_prompt = runtime.chat_prompt(messages)
     check = runtime.chat_prompt(support_messages(messages, text))
     closing = len(runtime.tokenize(check[: answer_end(answer_prompt, text, check)]))  # the token after the answer
@@ -101,7 +107,7 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     }
     for position, state in expected.items():
         path = _grounded_probe(tmp_path / f"{position}.json", width, bias=0.3, position=position)
-        score = _support(runtime, messages, text, gen, AskConfig(min_support=0.5, grounded_probe=str(path)))
+        score = scored(path)
         assert score == pytest.approx(float(Probe.load(path).predict(state[None, :].astype(float))[0]), abs=1e-5)
         assert score != pytest.approx(plain)
     assert not np.allclose(expected["question"], expected["answer"]) and not np.allclose(
@@ -110,17 +116,19 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     # bias alone moves the score: the probe, not P("Yes"), decides
     low = _grounded_probe(tmp_path / "low.json", width, bias=-4.0)
     high = _grounded_probe(tmp_path / "high.json", width, bias=4.0)
-    assert _support(runtime, messages, text, gen, AskConfig(min_support=0.5, grounded_probe=str(low))) < 0.1
-    assert _support(runtime, messages, text, gen, AskConfig(min_support=0.5, grounded_probe=str(high))) > 0.9
+    assert scored(low) < 0.1 and scored(high) > 0.9
+    # without min_support there is no check, and "none" reads P("Yes")
+    assert _grounded_scorer(AskConfig(grounded_probe=None), runtime, home, []) is None
+    assert _grounded_scorer(AskConfig(min_support=0.5, grounded_probe="none"), runtime, home, []) is None
 
 
-def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path) -> None:
+def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None:
     import json
 
     from conftest import ScriptedGenerator
 
     from dca.errors import ConfigError
-    from dca.pipeline import AskConfig, _support
+    from dca.pipeline import AskConfig, _grounded_scorer
     from dca.runtime.probe import GroundedScorer, Probe
 
     with pytest.raises(ConfigError, match="grounded-check probe .* does not exist"):
@@ -128,21 +136,15 @@ def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path) -> None:
     path = _grounded_probe(tmp_path / "g.json", 8, bias=0.0)
     with pytest.raises(ConfigError, match="give min_support too"):
         AskConfig(grounded_probe=str(path))
+    with pytest.raises(ConfigError, match="grounded-check probe no-such-probe does not exist"):
+        _grounded_scorer(AskConfig(min_support=0.5, grounded_probe="no-such-probe"), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
+    assert _grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, []) is None  # no default here
     damaged = tmp_path / "damaged.json"
     damaged.write_text("{not json")
-    messages = [{"role": "user", "content": "q"}]
     with pytest.raises(ConfigError, match="damaged"):
-        _support(
-            ScriptedGenerator(),
-            messages,
-            "a",
-            GenerationConfig(),
-            AskConfig(min_support=0.5, grounded_probe=str(damaged)),
-        )  # type: ignore[arg-type]
+        _grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(damaged)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="needs a local model"):
-        _support(
-            ScriptedGenerator(), messages, "a", GenerationConfig(), AskConfig(min_support=0.5, grounded_probe=str(path))
-        )  # type: ignore[arg-type]
+        _grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
 
     class Named:
         name = "tiny"

@@ -1,7 +1,8 @@
 """Where LoRA adapters come from: the catalog (the reasoning adapter that ships with dca),
 ``models/adapters/NAME.gguf``, or an explicit GGUF path; and which one a question uses. The same
 for the verify strategy's learned verifier: a catalog verifier (a preference-trained LoRA with
-its ``NAME.verifier.json`` beside it), or a verifier file of `dca train probe|dpo`."""
+its ``NAME.verifier.json`` beside it), or a verifier file of `dca train probe|dpo`; and for the
+grounded check's probe (a catalog probe, or a probe file)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 NO_ADAPTER = "none"  # --adapter none: the base model alone, even where an adapter is the default
 NO_VERIFIER = "none"  # --verifier none: the weighted vote on execution facts alone
+NO_PROBE = "none"  # --grounded-probe none: the grounded check reads the model's P("Yes")
 VERIFIER_SUFFIX = ".verifier.json"  # `dca train dpo`'s verifier file, NAME.verifier.json
 PROBE_SUFFIX = ".probe.json"  # `dca train probe`'s, NAME.probe.json
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def _catalog_entry(name: str, role: str, paths: Paths) -> ModelEntry | None:
 
 
 def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
-    """The catalog's default ``role`` entry (adapter or verifier) for the generator ``model``
+    """The catalog's default ``role`` entry (adapter, verifier or probe) for the generator ``model``
     when its file is present and verified, else None (a missing or damaged file is logged)."""
     from dca.models.catalog import Catalog
     from dca.models.verify import check_model
@@ -59,7 +61,7 @@ def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
         catalog = Catalog.load(paths)
     except CatalogError:
         return None
-    entry = catalog.adapter_for(model) if role == "adapter" else catalog.verifier_for(model)
+    entry = {"adapter": catalog.adapter_for, "verifier": catalog.verifier_for, "probe": catalog.probe_for}[role](model)
     if entry is None:
         return None
     status = check_model(entry, paths)
@@ -134,3 +136,23 @@ def choose_verifier(requested: str | None, model: str, paths: Paths) -> str | No
         )
     found = default_verifier(model, paths)
     return str(found) if found else None
+
+
+def choose_grounded_probe(requested: str | None, model: str, paths: Paths) -> str | None:
+    """The probe file the grounded check scores with: the file or catalog probe asked for; none
+    for ``none`` (the model's P("Yes")); else the catalog's default probe for ``model`` when it is
+    present and verified (None: there is none)."""
+    if requested == NO_PROBE:
+        return None
+    if requested:
+        path = Path(requested).expanduser()
+        if path.is_file():
+            return str(path)
+        entry = _catalog_entry(requested, "probe", paths)
+        if entry is not None:
+            return str(entry.path(paths))
+        raise ConfigError(
+            f"grounded-check probe {requested} does not exist; give a probe file, a probe of `dca models list`, or none"
+        )
+    found = _verified_default("probe", model, paths)
+    return str(found.path(paths)) if found else None
