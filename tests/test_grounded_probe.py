@@ -161,3 +161,37 @@ def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None
     unknown = _grounded_probe(tmp_path / "u.json", 8, bias=0.0, position="middle")
     with pytest.raises(ConfigError, match="position 'middle'"):
         GroundedScorer(Named(), Probe.load(unknown))  # type: ignore[arg-type]
+
+
+def test_the_catalogs_probe_is_the_default_none_a_file_or_a_name(
+    home: Paths, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from conftest import ScriptedGenerator, catalog_with_bundled
+
+    from dca.errors import CatalogError, ConfigError
+    from dca.models.catalog import Catalog
+    from dca.pipeline import AskConfig, _grounded_scorer
+    from dca.runtime.adapters import choose_grounded_probe
+
+    data = _grounded_probe(tmp_path / "p.json", 8, bias=0.0).read_bytes()
+    shipped = catalog_with_bundled(home, name="grounded-test", role="probe", base="scripted", data=data)
+    entry = Catalog.load(home).probe_for("scripted")
+    assert entry is not None and entry.name == "grounded-test" and Catalog.load(home).probe_for("other") is None
+    assert choose_grounded_probe(None, "scripted", home) == str(shipped)
+    assert choose_grounded_probe("none", "scripted", home) is None
+    assert choose_grounded_probe("grounded-test", "other", home) == str(shipped)  # asked for by name
+    assert choose_grounded_probe(None, "other", home) is None  # made for another base
+    with pytest.raises(ConfigError, match="grounded-check probe scripted does not exist"):  # a generator is no probe
+        choose_grounded_probe("scripted", "scripted", home)
+    # the default on a generator without hidden states (a server's model): P("Yes"), said once
+    notes: list[str] = []
+    assert _grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, notes) is None  # type: ignore[arg-type]
+    assert notes == ["the openai backend runs the server's model: the grounded check reads its P(yes)"]
+    shipped.write_bytes(b"X" * len(data))  # same size, other bytes: not used, logged
+    assert choose_grounded_probe(None, "scripted", home) is None and "grounded-test is not used" in caplog.text
+    from dca.models.catalog import ModelEntry, ModelSource
+
+    with pytest.raises(CatalogError, match="names its base model"):
+        ModelEntry(
+            name="p", role="probe", file="p.json", size=0, sha256="", source=ModelSource(kind="local", path="/p")
+        )
