@@ -138,10 +138,13 @@ def _rows(folder: Path, position: str) -> tuple[list[dict[str, Any]], np.ndarray
     """The run's rows; the states at ``position`` of those that have one, and which those are (a
     row without a state is one the pipeline did not check: no answer, or the model's own refusal)."""
     states = _features(folder, position)
-    rows = _done(folder)
+    rows = [r for r in _done(folder) if r["id"] in _SNAPSHOT.setdefault(folder, {r["id"] for r in _done(folder)})]
     has = np.array([r["id"] in states and r.get("support") is not None for r in rows], dtype=bool)
     x = np.array([states[r["id"]] for r, h in zip(rows, has, strict=True) if h])
     return rows, x.reshape(int(has.sum()), -1), has
+
+
+_SNAPSHOT: dict[Path, set[str]] = {}  # the rows of each folder as first read: one table, one set of rows
 
 
 def _split(position: str) -> dict[str, Any]:

@@ -167,14 +167,17 @@ class GroundedScorer:
     def score(self, answer_prompt: str, answer: str, check_prompt: str, config: Any) -> float:
         """``answer_prompt`` is what the answer was generated from, ``check_prompt`` the check's
         prompt that contains it followed by ``answer``."""
-        position = {
-            "question": lambda: len(self.runtime.tokenize(answer_prompt)) - 1,  # before the answer
-            "answer": lambda: len(
-                self.runtime.tokenize(check_prompt[: answer_end(answer_prompt, answer, check_prompt)])
-            ),
-            "check": lambda: -1,  # where the check reads P("Yes")
-        }[self.position]()
-        _, states = self.runtime.choice_state(check_prompt, ["Yes", "No"], config, at=(position,))
+        # All three states are read in every check, in one pass from the end of the answer's
+        # prompt on, as the probes were trained: the same tokens evaluated in another split of
+        # batches give hidden states that differ by ~1 % (llama.cpp's kernels), which moved a
+        # probe's score by up to 0.13 (docs/RESULTS.md).
+        at = (
+            len(self.runtime.tokenize(answer_prompt)) - 1,  # question: before the answer
+            len(self.runtime.tokenize(check_prompt[: answer_end(answer_prompt, answer, check_prompt)])),  # answer
+            -1,  # check: where the check reads P("Yes")
+        )
+        _, read = self.runtime.choice_state(check_prompt, ["Yes", "No"], config, at=at)
+        states = read[GROUNDED_POSITIONS.index(self.position)][None, :]
         if states.shape[1:] != self.probe.weights.shape:
             raise ConfigError(
                 f"the grounded-check probe has {len(self.probe.weights)} weights but the model's hidden state "
