@@ -277,6 +277,43 @@ def table() -> dict[str, Any]:
     }
 
 
+def per_article(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """AUROC within each training article: P("Yes") as read, each probe fitted on the other 14
+    articles (leave one article out, at its position's l2): is an article's ranking better by
+    the probe than by P("Yes")?"""
+    from dca.train.probe import auroc, fit_logistic
+
+    base = _split("check")
+    y_all, every = _answerable(base["train_rows"]), base["every_group"]
+    support = np.array([r["support"] if r.get("support") is not None else 0.0 for r in base["train_rows"]])
+    articles = sorted(set(every.tolist()))
+    scores = {"P(yes)": support}
+    for position in POSITIONS:
+        split, l2 = _split(position), summary["fits"][position]["l2"]
+        x, has, groups = split["train_x"], split["train_has"], split["groups"]
+        y = y_all[has]
+        held = np.zeros(len(y))
+        for article in articles:
+            test = groups == article
+            mean, scale = x[~test].mean(axis=0), x[~test].std(axis=0) + 1e-6
+            weights, bias = fit_logistic((x[~test] - mean) / scale, y[~test], l2=l2)
+            held[test] = ((x[test] - mean) / scale) @ weights + bias
+        full = np.full(len(y_all), -np.inf)  # no state: refused by the model, ranked lowest
+        full[has] = held
+        scores[position] = full
+    by = {name: np.array([auroc(v[every == a], y_all[every == a]) for a in articles]) for name, v in scores.items()}
+    return [
+        {
+            "score": name,
+            "mean": round(float(np.nanmean(v)), 3),
+            "min": round(float(np.nanmin(v)), 3),
+            "max": round(float(np.nanmax(v)), 3),
+            "articles_above_p_yes": "" if name == "P(yes)" else f"{int((v > by['P(yes)']).sum())} of {len(v)}",
+        }
+        for name, v in by.items()
+    ]
+
+
 def write_probe(path: Path, summary: dict[str, Any], model: str) -> dict[str, Any]:
     """Fit the probe of the position with the best out-of-fold AUROC on the training articles
     (never the evaluation's) on all training rows, and write it as a grounded-check probe file;
@@ -325,6 +362,8 @@ def main() -> None:
         summary["table"],
         ["score", "train_auroc", "eval_auroc", "threshold", "unanswerable_refused", "answerable_refused"],
     )
+    summary["per_article"] = per_article(summary)
+    print_table(summary["per_article"], ["score", "mean", "min", "max", "articles_above_p_yes"])
     if args.write_probe:
         summary["probe"] = {"path": str(args.write_probe), **write_probe(args.write_probe, summary, args.model)}
         print(f"probe written to {args.write_probe}: {summary['probe']}")
