@@ -46,6 +46,27 @@ def test_ask_end_to_end_with_the_small_model(tmp_path: Path) -> None:
     assert not data["grounded"] and "support" in data["warnings"][0]
 
 
+def test_the_grounded_check_scores_with_the_measured_probe(tmp_path: Path) -> None:
+    """The probe of docs/RESULTS.md ("Grounded or not, step two") through `dca ask`: the default
+    model's hidden states, read in the check's pass; another model's is refused in one line."""
+    home = real_models_home(tmp_path)
+    probe = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "grounded" / "check.probe.json"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "paris.md").write_text("# Paris\n\nParis is the capital of France. It lies on the Seine.\n")
+    assert _dca(home, "index", "add", str(corpus)).returncode == 0
+    question = ["ask", "What is the capital of France?", "--json", "--max-tokens", "16", "--min-support", "0"]
+    checked = _dca(home, *question, "--grounded-probe", str(probe))
+    assert checked.returncode == 0, checked.stderr
+    data = json.loads(checked.stdout)
+    assert 0.0 < data["support"] < 1.0 and data["answer"] != "The sources do not contain the answer."
+    plain = json.loads(_dca(home, *question).stdout)  # P("Yes") on the same answer: another score
+    assert plain["answer"] == data["answer"] and plain["support"] != data["support"]
+    other = _dca(home, *question, "--grounded-probe", str(probe), "--model", "smollm2-135m")
+    assert other.returncode == 1 and "reads qwen2.5-coder-1.5b's hidden states, not smollm2-135m's" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
 def test_default_model_does_not_obey_an_injected_document(tmp_path: Path) -> None:
     """Plain-text instructions inside a source are quoted data. Whether a model obeys them is
     model-dependent: smollm2-135m does for some prompts, so this runs the default 1.5B model."""
