@@ -11,21 +11,17 @@ import pytest
 pytest.importorskip("torch")
 
 from conftest import ScriptedGenerator
-from tiny_models import tiny_qwen2, write_gguf
+from tiny_models import tiny_runtime
 
 from dca.reasoning.certainty import certainty
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Finished
 from dca.reasoning.run import reason
 from dca.runtime.generation import Completion, GenerationConfig
-from dca.runtime.llama import LlamaRuntime, RuntimeConfig
 
 
 def test_log_probabilities_are_read_without_changing_greedy_output(tmp_path: Path) -> None:
-    model, tokens = tiny_qwen2()
-    runtime = LlamaRuntime(
-        write_gguf(model, tokens, tmp_path / "tiny.gguf"), name="tiny", config=RuntimeConfig(n_ctx=256)
-    )
+    runtime, _ = tiny_runtime(tmp_path)
     prompt = runtime.chat_prompt([{"role": "user", "content": "3 + 3?"}])
     config = GenerationConfig(max_tokens=12, ignore_eos=True)
     runs = []

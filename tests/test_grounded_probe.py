@@ -10,20 +10,16 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tiny_models import tiny_qwen2, write_gguf
+from tiny_models import tiny_runtime
 
 from dca.config import Paths
 from dca.errors import GeneratorError
 from dca.runtime.generation import Completion, GenerationConfig
 from dca.runtime.hidden import hidden_state
-from dca.runtime.llama import LlamaRuntime, RuntimeConfig
 
 
 def test_the_choice_state_is_the_hidden_state_and_changes_nothing(tmp_path: Path) -> None:
-    model, tokens = tiny_qwen2()
-    runtime = LlamaRuntime(
-        write_gguf(model, tokens, tmp_path / "tiny.gguf"), name="tiny", config=RuntimeConfig(n_ctx=256)
-    )
+    runtime, model = tiny_runtime(tmp_path)
     answer = runtime.chat_prompt([{"role": "user", "content": "Sources: [1] 3 + 3 is 6. Question: 3 + 3?"}])
     config = GenerationConfig(max_tokens=8, ignore_eos=True)
     first = Completion()
@@ -81,10 +77,7 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     from dca.pipeline import AskConfig, _grounded_scorer, _support
     from dca.runtime.probe import Probe, answer_end
 
-    model, tokens = tiny_qwen2()
-    runtime = LlamaRuntime(
-        write_gguf(model, tokens, tmp_path / "tiny.gguf"), name="tiny", config=RuntimeConfig(n_ctx=256)
-    )
+    runtime, model = tiny_runtime(tmp_path)
     width = model.config.hidden_size
     messages = [{"role": "user", "content": "Sources: [1] 3 + 3 is 6. Question: 3 + 3?"}]
     gen = GenerationConfig(max_tokens=6, ignore_eos=True)

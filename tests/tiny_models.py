@@ -91,3 +91,12 @@ def write_gguf(model: Any, tokens: list[str], path: Path, chat_template: str | N
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def tiny_runtime(folder: Path, n_ctx: int = 256) -> tuple[Any, Any]:
+    """(a llama.cpp runtime named "tiny" over the tiny model written in ``folder``, the torch model)."""
+    from dca.runtime.llama import LlamaRuntime, RuntimeConfig
+
+    model, tokens = tiny_qwen2()
+    path = write_gguf(model, tokens, folder / "tiny.gguf")
+    return LlamaRuntime(path, name="tiny", config=RuntimeConfig(n_ctx=n_ctx)), model

@@ -7,6 +7,7 @@ grounded check's probe (a catalog probe, or a probe file)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,24 +119,31 @@ def default_verifier(model: str, paths: Paths) -> Path | None:
     return path
 
 
+def _asked_for(requested: str, role: str, paths: Paths, file_of: Callable[[ModelEntry], Path]) -> str | None:
+    """The file a ``--verifier`` or ``--grounded-probe`` value names: a file, or the file of a
+    catalog entry of ``role`` (``file_of`` finds it); None when it names neither."""
+    path = Path(requested).expanduser()
+    if path.is_file():
+        return str(path)
+    entry = _catalog_entry(requested, role, paths)
+    return str(file_of(entry)) if entry is not None else None
+
+
 def choose_verifier(requested: str | None, model: str, paths: Paths) -> str | None:
     """The verifier file the verify strategy weighs with: the file or catalog verifier asked for;
     none for ``none``; else the catalog's default verifier for ``model`` (None: there is none)."""
     if requested == NO_VERIFIER:
         return None
     if requested:
-        path = Path(requested).expanduser()
-        if path.is_file():
-            return str(path)
-        entry = _catalog_entry(requested, "verifier", paths)
-        if entry is not None:
-            return str(verifier_file(entry, paths))
-        raise ConfigError(
-            f"verifier {requested} does not exist; give a file of `dca train probe` or `dca train dpo`, "
-            "a verifier of `dca models list`, or none"
-        )
-    found = default_verifier(model, paths)
-    return str(found) if found else None
+        found = _asked_for(requested, "verifier", paths, lambda entry: verifier_file(entry, paths))
+        if found is None:
+            raise ConfigError(
+                f"verifier {requested} does not exist; give a file of `dca train probe` or `dca train dpo`, "
+                "a verifier of `dca models list`, or none"
+            )
+        return found
+    default = default_verifier(model, paths)
+    return str(default) if default else None
 
 
 def choose_grounded_probe(requested: str | None, model: str, paths: Paths) -> str | None:
@@ -145,14 +153,12 @@ def choose_grounded_probe(requested: str | None, model: str, paths: Paths) -> st
     if requested == NO_PROBE:
         return None
     if requested:
-        path = Path(requested).expanduser()
-        if path.is_file():
-            return str(path)
-        entry = _catalog_entry(requested, "probe", paths)
-        if entry is not None:
-            return str(entry.path(paths))
-        raise ConfigError(
-            f"grounded-check probe {requested} does not exist; give a probe file, a probe of `dca models list`, or none"
-        )
-    found = _verified_default("probe", model, paths)
-    return str(found.path(paths)) if found else None
+        found = _asked_for(requested, "probe", paths, lambda entry: entry.path(paths))
+        if found is None:
+            raise ConfigError(
+                f"grounded-check probe {requested} does not exist; give a probe file, a probe of "
+                "`dca models list`, or none"
+            )
+        return found
+    default = _verified_default("probe", model, paths)
+    return str(default.path(paths)) if default else None
