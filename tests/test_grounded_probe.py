@@ -174,6 +174,17 @@ def test_the_catalogs_probe_is_the_default_none_a_file_or_a_name(
     assert choose_grounded_probe("none", "scripted", home) is None
     assert choose_grounded_probe("grounded-test", "other", home) == str(shipped)  # asked for by name
     assert choose_grounded_probe(None, "other", home) is None  # made for another base
+    from dca.eval.runner import EvalConfig, resolve_config
+
+    squad = tmp_path / "squad.json"
+    squad.write_text("{}")
+    run = EvalConfig(task="squad2", data=str(squad), model="scripted", min_support=0.0)
+    assert resolve_config(run, home).grounded_probe == str(shipped)  # the default, named in the run's config
+    assert resolve_config(EvalConfig(task="squad2", data=str(squad), model="scripted"), home).grounded_probe is None
+    assert (
+        resolve_config(EvalConfig(task="squad2", data=str(squad), model="other", min_support=0.0), home).grounded_probe
+        is None
+    )
     with pytest.raises(ConfigError, match="grounded-check probe scripted does not exist"):  # a generator is no probe
         choose_grounded_probe("scripted", "scripted", home)
     # the default on a generator without hidden states (a server's model): P("Yes"), said once

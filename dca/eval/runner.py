@@ -26,7 +26,13 @@ from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.reasoning.config import ReasoningConfig
-from dca.runtime.adapters import NO_ADAPTER, NO_VERIFIER, choose_adapter, choose_verifier
+from dca.runtime.adapters import (
+    NO_ADAPTER,
+    NO_VERIFIER,
+    choose_adapter,
+    choose_grounded_probe,
+    choose_verifier,
+)
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 # "Final answer: X", "The answer is X", "The final answer is: X" -> "X" (short-answer tasks)
@@ -130,6 +136,9 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
     if config.strategy == "verify" and verifier is None:  # the default verifier, named in the run's config
         model = model or _default_generator(home)
         verifier = choose_verifier(None, model, home) or NO_VERIFIER
+    probe = config.grounded_probe
+    if config.min_support is not None and probe is None:  # the default probe (if any), named in the run's config
+        probe = choose_grounded_probe(None, model or _default_generator(home), home)
     return EvalConfig(
         **{
             **asdict(config),
@@ -138,6 +147,7 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
             "data_sha256": sha256_file(data),
             "adapter": adapter,  # None: the base model alone
             "verifier": verifier,
+            "grounded_probe": probe,
             "backend": load_settings(home)["backend"],
         }
     )
