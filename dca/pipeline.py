@@ -120,7 +120,9 @@ class AskConfig:
                 f"grounded-check probe {probe} does not exist; give a probe file, a probe of `dca models list`, or none"
             )
         if probe not in (None, NO_PROBE) and self.min_support is None:
-            raise ConfigError("a grounded-check probe is read by the grounded check: give --min-support (min_support) too")
+            raise ConfigError(
+                "a grounded-check probe is read by the grounded check: give --min-support (min_support) too"
+            )
         if self.support_question not in SUPPORT_QUESTIONS:
             raise ConfigError(
                 f"unknown support question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"

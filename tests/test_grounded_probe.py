@@ -127,7 +127,7 @@ def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None
     with pytest.raises(ConfigError, match="grounded-check probe .* does not exist"):
         AskConfig(min_support=0.5, grounded_probe=str(tmp_path / "missing.json"))
     path = _grounded_probe(tmp_path / "g.json", 8, bias=0.0)
-    with pytest.raises(ConfigError, match="give --min-support \(min_support\) too"):
+    with pytest.raises(ConfigError, match=r"give --min-support \(min_support\) too"):
         AskConfig(grounded_probe=str(path))
     with pytest.raises(ConfigError, match="grounded-check probe no-such-probe does not exist"):
         _grounded_scorer(AskConfig(min_support=0.5, grounded_probe="no-such-probe"), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
