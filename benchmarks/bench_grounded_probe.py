@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import sys
 import time
@@ -54,10 +55,11 @@ POSITIONS = ("question", "answer", "check")  # the states read, in this order
 
 
 class Capture:
-    """The runtime, with the hidden states of its latest grounded check kept: at the end of the
-    answer's prompt (what the model knew before answering), at the end of its answer, and where
-    the check reads P("Yes"). Qwen's chat template: the answer is the last assistant turn before
-    the check's user turn."""
+    """The runtime, with the hidden states of its latest grounded check kept, read as the
+    grounded probe reads them (dca.runtime.probe.grounded_states): at the end of the answer's
+    prompt (what the model knew before answering), at the end of its answer, and where the check
+    reads P("Yes"). Qwen's chat template: the answer is the last assistant turn before the
+    check's user turn."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
@@ -67,14 +69,16 @@ class Capture:
         return getattr(self.runtime, name)
 
     def choice_probabilities(self, prompt: str, choices: Any, config: Any) -> list[float]:
+        from dca.runtime.probe import grounded_states
+
         user = prompt.rfind("<|im_start|>user")
         header = "<|im_start|>assistant\n"
         assistant = prompt.rfind(header, 0, user)
-        if user < 0 or assistant < 0:
+        if user < 0 or assistant < 0 or list(choices) != ["Yes", "No"]:
             raise SystemExit("the check's prompt is not in Qwen's chat template: this script reads Qwen models")
-        question = len(self.runtime.tokenize(prompt[: assistant + len(header)])) - 1
-        answer = len(self.runtime.tokenize(prompt[:user].rstrip("\n"))) - 1  # the answer's closing token
-        probabilities, self.states = self.runtime.choice_state(prompt, choices, config, at=(question, answer, -1))
+        start = assistant + len(header)
+        answer = prompt[start:user].removesuffix("\n").removesuffix("<|im_end|>")
+        probabilities, self.states = grounded_states(self.runtime, prompt[:start], answer, prompt, config)
         return list(probabilities)
 
 
@@ -94,11 +98,18 @@ def _decode(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float64)
 
 
-def _features(folder: Path, position: str = "check") -> dict[str, np.ndarray]:
+def _encoded(folder: Path) -> dict[str, dict[str, str]]:
+    """The recorded states of a run folder: question id -> {position: encoded state}."""
     path = folder / "features.jsonl"
     if not path.exists():
         return {}
-    return {row["id"]: _decode(row[position]) for row in map(json.loads, complete_jsonl_lines(path))}
+    return {row["id"]: row for row in map(json.loads, complete_jsonl_lines(path))}
+
+
+@functools.cache
+def _recorded(folder: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
+    """A run folder's rows and states, read once for all tables (a collection may be appending)."""
+    return _done(folder), _encoded(folder)
 
 
 def _done(folder: Path) -> list[dict[str, Any]]:
@@ -120,7 +131,7 @@ def collect(data: Path, paths: Paths) -> None:
                 task="squad2", mode="rag", data=str(data), answer_style="short", max_tokens=32, k=3,
                 adapter="none", min_support=0.0, offset=offset, limit=limit,
             )  # fmt: skip
-            have = _features(folder)
+            have = set(_encoded(folder))
             for i in range(len(_done(folder)) + 1, limit + 1):  # row by row: a new row's state is the latest
                 capture.states = None
                 run_eval(replace(config, limit=i), out=folder, paths=paths, generator=capture, embedder=embedder)
@@ -129,7 +140,7 @@ def collect(data: Path, paths: Paths) -> None:
                     states = dict(zip(POSITIONS, map(_encode, capture.states), strict=True))
                     with (folder / "features.jsonl").open("a", encoding="utf-8") as out:
                         out.write(json.dumps({"id": last["id"], **states}) + "\n")
-                    have[last["id"]] = capture.states
+                    have.add(last["id"])
         seen = sum(len(_done(f)) for f, _, _ in folders.values())
         print(f"round {r}/{rounds}: {seen} rows, {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
 
@@ -137,16 +148,13 @@ def collect(data: Path, paths: Paths) -> None:
 def _rows(folder: Path, position: str) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
     """The run's rows; the states at ``position`` of those that have one, and which those are (a
     row without a state is one the pipeline did not check: no answer, or the model's own refusal)."""
-    states = _features(folder, position)
-    rows = [r for r in _done(folder) if r["id"] in _SNAPSHOT.setdefault(folder, {r["id"] for r in _done(folder)})]
-    has = np.array([r["id"] in states and r.get("support") is not None for r in rows], dtype=bool)
-    x = np.array([states[r["id"]] for r, h in zip(rows, has, strict=True) if h])
+    rows, encoded = _recorded(folder)
+    has = np.array([r["id"] in encoded and r.get("support") is not None for r in rows], dtype=bool)
+    x = np.array([_decode(encoded[r["id"]][position]) for r, h in zip(rows, has, strict=True) if h])
     return rows, x.reshape(int(has.sum()), -1), has
 
 
-_SNAPSHOT: dict[Path, set[str]] = {}  # the rows of each folder as first read: one table, one set of rows
-
-
+@functools.cache
 def _split(position: str) -> dict[str, Any]:
     """Training rows (the 15 articles) and evaluation rows (Normans), with their states."""
     folders = _folders()
@@ -213,6 +221,11 @@ def _probe_scores(split: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float,
     return train_scores, eval_scores, l2, cv
 
 
+def _support(rows: list[dict[str, Any]]) -> np.ndarray:
+    """P("Yes") of each row; 0 where the pipeline did not check (the model refused or said nothing)."""
+    return np.array([r["support"] if r.get("support") is not None else 0.0 for r in rows])
+
+
 def _answerable(rows: list[dict[str, Any]]) -> np.ndarray:
     return np.array([bool(r["gold"]) for r in rows])
 
@@ -247,10 +260,7 @@ def table() -> dict[str, Any]:
 
     train_y, eval_y = _answerable(base["train_rows"]), _answerable(base["eval_rows"])
 
-    def support(rows: list[dict[str, Any]]) -> np.ndarray:
-        return np.array([r["support"] if r.get("support") is not None else 0.0 for r in rows])
-
-    scored = {"P(yes), the grounded check": (support(base["train_rows"]), support(base["eval_rows"]))}
+    scored = {"P(yes), the grounded check": (_support(base["train_rows"]), _support(base["eval_rows"]))}
     fits = {}
     for position in POSITIONS:
         train_scores, eval_scores, l2, cv = _probe_scores(_split(position))
@@ -285,7 +295,7 @@ def per_article(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
     base = _split("check")
     y_all, every = _answerable(base["train_rows"]), base["every_group"]
-    support = np.array([r["support"] if r.get("support") is not None else 0.0 for r in base["train_rows"]])
+    support = _support(base["train_rows"])
     articles = sorted(set(every.tolist()))
     scores = {"P(yes)": support}
     for position in POSITIONS:

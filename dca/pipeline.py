@@ -108,18 +108,16 @@ class AskConfig:
         answer_instruction(self.style)  # raises for an unknown style
         if self.min_support is not None and not 0 <= self.min_support <= 1:
             raise ConfigError(f"min_support must be between 0 and 1, got {self.min_support}")
-        named_file = self.verifier is not None and ("/" in self.verifier or self.verifier.endswith(".json"))
-        if named_file and not Path(str(self.verifier)).expanduser().is_file():  # a catalog name is checked later
+        if _missing_file(self.verifier):  # a catalog name is checked later
             raise ConfigError(
                 f"verifier {self.verifier} does not exist; train one with `dca train probe` or `dca train dpo`"
             )
-        probe = self.grounded_probe
-        named_probe = probe is not None and ("/" in probe or probe.endswith(".json"))
-        if named_probe and not Path(str(probe)).expanduser().is_file():  # a catalog name is checked later
+        if _missing_file(self.grounded_probe):
             raise ConfigError(
-                f"grounded-check probe {probe} does not exist; give a probe file, a probe of `dca models list`, or none"
+                f"grounded-check probe {self.grounded_probe} does not exist; give a probe file, a probe of "
+                "`dca models list`, or none"
             )
-        if probe not in (None, NO_PROBE) and self.min_support is None:
+        if self.grounded_probe not in (None, NO_PROBE) and self.min_support is None:
             raise ConfigError(
                 "a grounded-check probe is read by the grounded check: give --min-support (min_support) too"
             )
@@ -127,6 +125,13 @@ class AskConfig:
             raise ConfigError(
                 f"unknown support question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
             )
+
+
+def _missing_file(value: str | None) -> bool:
+    """Whether ``value`` (a --verifier or --grounded-probe) names a file, not a catalog entry, and
+    that file is not there."""
+    named = value is not None and ("/" in value or value.endswith(".json"))
+    return named and not Path(str(value)).expanduser().is_file()
 
 
 @dataclass(frozen=True, kw_only=True)

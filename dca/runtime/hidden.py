@@ -8,12 +8,10 @@ tokens.
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from dca.errors import GeneratorError
-from dca.runtime.llama import LlamaRuntime
+from dca.runtime.llama import LlamaRuntime, hidden_vector
 from dca.runtime.side import SideContext, side_context
 
 
@@ -40,10 +38,8 @@ def hidden_state(runtime: LlamaRuntime, prompt: str) -> np.ndarray:
             ),
         )
         slot.evaluate(tokens)  # last-token pooling: every evaluated position is an output
-        ctx = slot.context.ctx
-        pointer = llama_cpp.llama_get_embeddings_seq(ctx, 0)
-        if not pointer:
-            raise GeneratorError("llama.cpp returned no hidden state (does this model support embeddings?)")
-        width = llama_cpp.llama_model_n_embd(runtime.llm._model.model)
-        array = np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(width,))
-        return np.array(array, dtype=np.float32)
+        return hidden_vector(
+            runtime,
+            llama_cpp.llama_get_embeddings_seq(slot.context.ctx, 0),
+            "llama.cpp returned no hidden state (does this model support embeddings?)",
+        )

@@ -526,13 +526,25 @@ def load_runtime(
 def _hidden_state_at(runtime: LlamaRuntime, ctx: Any, index: int) -> Any:
     """The hidden state of output ``index`` (negative: from the last) of the latest decode on
     ``ctx`` (embeddings on: every token it evaluated is an output)."""
+    import llama_cpp
+
+    return hidden_vector(
+        runtime,
+        llama_cpp.llama_get_embeddings_ith(ctx, index),
+        f"llama.cpp has no hidden state for output {index} (outside the last batch evaluated?)",
+    )
+
+
+def hidden_vector(runtime: LlamaRuntime, pointer: Any, missing: str) -> Any:
+    """A copy, as float32 of the model's embedding width, of the hidden state llama.cpp's
+    ``pointer`` points at; a null pointer is a GeneratorError saying ``missing``."""
     import ctypes
 
     import llama_cpp
     import numpy as np
 
-    pointer = llama_cpp.llama_get_embeddings_ith(ctx, index)
     if not pointer:
-        raise GeneratorError(f"llama.cpp has no hidden state for output {index} (outside the last batch evaluated?)")
+        raise GeneratorError(missing)
     width = llama_cpp.llama_model_n_embd(runtime.llm._model.model)
-    return np.array(np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(width,)))
+    array = np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(width,))
+    return np.array(array, dtype=np.float32)

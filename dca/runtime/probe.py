@@ -48,6 +48,23 @@ class Probe:
         z = ((features - self.mean) / self.scale) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
+    def require_model(self, model: str, what: str) -> None:
+        """A one-line ConfigError unless this probe reads ``model``'s hidden states (``what`` names
+        the probe in it)."""
+        if self.base_model != model:
+            raise ConfigError(
+                f"this {what} reads {self.base_model}'s hidden states, not {model}'s; use it with --model {self.base_model}"
+            )
+
+    def score(self, state: np.ndarray, what: str) -> float:
+        """P for one hidden state; a state of another width (another model's) is a one-line ConfigError."""
+        if state.shape != self.weights.shape:
+            raise ConfigError(
+                f"the {what} has {len(self.weights)} weights but the model's hidden state has "
+                f"{len(state)} values; it was trained for another model"
+            )
+        return float(self.predict(state[None, :].astype(np.float64))[0])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -100,24 +117,14 @@ class ProbeScorer:
     """Scores a solution with a probe over ``runtime``'s hidden state (the verify strategy's verifier)."""
 
     def __init__(self, runtime: LlamaRuntime, probe: Probe) -> None:
-        if probe.base_model != runtime.name:
-            raise ConfigError(
-                f"this verifier reads {probe.base_model}'s hidden states, not {runtime.name}'s; "
-                f"use it with --model {probe.base_model}"
-            )
+        probe.require_model(runtime.name, "verifier")
         self.runtime = runtime
         self.probe = probe
 
     def score(self, question: str, solution: str) -> float:
         from dca.runtime.hidden import hidden_state
 
-        features = hidden_state(self.runtime, probe_prompt(self.runtime, question, solution))
-        if features.shape != self.probe.weights.shape:
-            raise ConfigError(
-                f"the verifier has {len(self.probe.weights)} weights but the model's hidden state has "
-                f"{len(features)} values; it was trained for another model"
-            )
-        return float(self.probe.predict(features[None, :].astype(np.float64))[0])
+        return self.probe.score(hidden_state(self.runtime, probe_prompt(self.runtime, question, solution)), "verifier")
 
 
 def answer_end(answer_prompt: str, answer: str, check_prompt: str) -> int:
@@ -153,11 +160,7 @@ class GroundedScorer:
                 "this probe scores reasoning samples (a verifier), not grounded answers; "
                 "give a grounded-check probe (benchmarks/bench_grounded_probe.py --write-probe)"
             )
-        if probe.base_model != runtime.name:
-            raise ConfigError(
-                f"this grounded-check probe reads {probe.base_model}'s hidden states, not {runtime.name}'s; "
-                f"use it with --model {probe.base_model}"
-            )
+        probe.require_model(runtime.name, "grounded-check probe")
         self.position = str(probe.meta.get("position", "answer"))
         if self.position not in GROUNDED_POSITIONS:
             raise ConfigError(f"the grounded-check probe reads position {self.position!r}, which dca does not know")
@@ -167,20 +170,20 @@ class GroundedScorer:
     def score(self, answer_prompt: str, answer: str, check_prompt: str, config: Any) -> float:
         """``answer_prompt`` is what the answer was generated from, ``check_prompt`` the check's
         prompt that contains it followed by ``answer``."""
-        # All three states are read in every check, in one pass from the end of the answer's
-        # prompt on, as the probes were trained: the same tokens evaluated in another split of
-        # batches give hidden states that differ by ~1 % (llama.cpp's kernels), which moved a
-        # probe's score by up to 0.13 (docs/RESULTS.md).
-        at = (
-            len(self.runtime.tokenize(answer_prompt)) - 1,  # question: before the answer
-            len(self.runtime.tokenize(check_prompt[: answer_end(answer_prompt, answer, check_prompt)])),  # answer
-            -1,  # check: where the check reads P("Yes")
-        )
-        _, read = self.runtime.choice_state(check_prompt, ["Yes", "No"], config, at=at)
-        states = read[GROUNDED_POSITIONS.index(self.position)][None, :]
-        if states.shape[1:] != self.probe.weights.shape:
-            raise ConfigError(
-                f"the grounded-check probe has {len(self.probe.weights)} weights but the model's hidden state "
-                f"has {states.shape[1]} values; it was trained for another model"
-            )
-        return float(self.probe.predict(states[:1].astype(np.float64))[0])
+        _, states = grounded_states(self.runtime, answer_prompt, answer, check_prompt, config)
+        return self.probe.score(states[GROUNDED_POSITIONS.index(self.position)], "grounded-check probe")
+
+
+def grounded_states(
+    runtime: LlamaRuntime, answer_prompt: str, answer: str, check_prompt: str, config: Any
+) -> tuple[list[float], np.ndarray]:
+    """The check's P("Yes"), P("No") and the hidden states at GROUNDED_POSITIONS (one row each),
+    read in one pass from the end of the answer's prompt on: how every grounded probe is trained
+    and scored. The same tokens evaluated in another split of batches give hidden states that
+    differ by ~1 % (llama.cpp's kernels), which moved a probe's score by up to 0.13 (docs/RESULTS.md)."""
+    at = (
+        len(runtime.tokenize(answer_prompt)) - 1,  # question: before the answer
+        len(runtime.tokenize(check_prompt[: answer_end(answer_prompt, answer, check_prompt)])),  # answer
+        -1,  # check: where the check reads P("Yes")
+    )
+    return runtime.choice_state(check_prompt, ["Yes", "No"], config, at=at)
