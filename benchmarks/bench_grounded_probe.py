@@ -147,8 +147,11 @@ def collect(data: Path, paths: Paths) -> None:
 
 def _rows(folder: Path, position: str) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
     """The run's rows; the states at ``position`` of those that have one, and which those are (a
-    row without a state is one the pipeline did not check: no answer, or the model's own refusal)."""
+    row without a state is one the pipeline did not check: no answer, or the model's own refusal).
+    A checked row whose state was not written (the collection killed between the two files) is
+    left out, not counted as a refusal."""
     rows, encoded = _recorded(folder)
+    rows = [r for r in rows if r["id"] in encoded or r.get("support") is None]
     has = np.array([r["id"] in encoded and r.get("support") is not None for r in rows], dtype=bool)
     x = np.array([_decode(encoded[r["id"]][position]) for r, h in zip(rows, has, strict=True) if h])
     return rows, x.reshape(int(has.sum()), -1), has
