@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -18,49 +17,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dca.files import atomic_write_json
+from dca.machine import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def cpu() -> dict[str, str]:
-    """The CPU's model name and the instruction-set flags llama.cpp's speed depends on
-    (the CPU differs from one machine to the next: every figure needs its CPU)."""
-    model, flags, ids = platform.processor(), [], {}
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() in ("vendor_id", "cpu family", "model"):
-                    ids[key.strip()] = value.strip()  # a VM's model name may hide the generation
-                elif key.strip() == "flags":
-                    flags = value.split()
-                    break
-    except OSError:
-        pass
-    wanted = ("avx", "avx2", "fma", "f16c", "bmi2", "avx_vnni")
-    shown = [f for f in flags if f in wanted or f.startswith(("avx512", "amx"))]
-    if ids:
-        model += f" ({ids.get('vendor_id', '?')} family {ids.get('cpu family', '?')} model {ids.get('model', '?')})"
-    return {"cpu_model": model, "cpu_flags": " ".join(shown)}
-
-
-def machine() -> dict[str, Any]:
-    mem = ""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            mem = handle.readline().split(":")[1].strip()
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "memory": mem,
-        "processor": platform.processor(),
-        **cpu(),
-    }
 
 
 def run_rows(run: Path) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # how an index is searched (the f
 ANSWER_STYLES = ("cited", "short")  # grounded answers: sentences ending in [n], or the answer alone
 STRATEGIES = ("direct", "cot", "vote", "program", "program-vote", "mix", "verify")  # how a question is reasoned about
 VOTING = ("vote", "program-vote", "mix", "verify")  # the strategies that draw several samples
+PROGRAM_PROMPTS = ("plain", "quantities", "plan", "check")  # programs: the instruction (dca.reasoning.program)
 VERIFY_SAMPLES = ("cot", "program", "mix")  # verify: what kind of samples it draws and weighs
 THINKING_MODES = ("show", "hide", "summary")  # how the CLI shows thinking
 EVAL_SETTINGS = ("closed-book", "rag")  # an eval task answered without or with an index

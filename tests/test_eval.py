@@ -44,6 +44,10 @@ def test_gsm8k_accuracy_by_hand(home: Paths, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert [r["correct"] for r in rows] == [True, False, True]
     assert "Solve the problem step by step" in generator.prompts[0]
+    machine = summary["machine"]  # every figure with its CPU (greedy output depends on it)
+    assert machine["cpus"] >= 1 and isinstance(machine["cpu_model"], str) and "cpu_flags" in machine
+    if Path("/proc/cpuinfo").exists():
+        assert " family " in machine["cpu_model"]
 
 
 def test_math500_boxed_answers(home: Paths, tmp_path: Path) -> None:
@@ -397,5 +401,7 @@ def test_majority_accuracy_counts_a_question_without_any_answer_as_wrong(home: P
 def test_the_report_tells_a_gated_vote_from_a_plain_one() -> None:
     from dca.eval.report import _strategy
 
+    assert _strategy({"strategy": "program", "program_prompt": "plan"}) == "program plan prompt"
+    assert _strategy({"strategy": "program"}) == "program"  # an older run: the plain prompt
     gated = _strategy({"strategy": "verify", "samples": 5, "sure_above": 9.7158})
     assert gated == "verify N=5 sure above 9.7158" and _strategy({"strategy": "verify", "samples": 5}) == "verify N=5"

@@ -21,6 +21,7 @@ from dca.choices import (
     DTYPES,
     EVAL_SETTINGS,
     PAIR_ANCHORS,
+    PROGRAM_PROMPTS,
     RETRIEVAL_MODES,
     STRATEGIES,
     THINKING_MODES,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     EvalSetting: TypeAlias = str
     TraceFormat: TypeAlias = str
     PairAnchor: TypeAlias = str
+    ProgramPrompt: TypeAlias = str
     Dtype: TypeAlias = str
     Backend: TypeAlias = str
     VerifySamples: TypeAlias = str
@@ -49,6 +51,7 @@ else:
     EvalSetting = Literal[EVAL_SETTINGS]
     TraceFormat = Literal[TRACE_FORMATS]
     PairAnchor = Literal[PAIR_ANCHORS]
+    ProgramPrompt = Literal[PROGRAM_PROMPTS]
     Dtype = Literal[DTYPES]
     Backend = Literal[BACKENDS]
     VerifySamples = Literal[VERIFY_SAMPLES]

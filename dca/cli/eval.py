@@ -14,6 +14,7 @@ from dca.cli.common import (
     BaseUrlOpt,
     EvalSetting,
     JsonFlag,
+    ProgramPrompt,
     StoreOpt,
     StrategyName,
     VerifySamples,
@@ -96,6 +97,9 @@ def eval_command(
     program_examples: Annotated[
         int, typer.Option(help="Programs: worked examples shown before each question (few-shot).")
     ] = 0,
+    program_prompt: Annotated[
+        ProgramPrompt, typer.Option(help="Programs: the instruction (docs/reasoning.md, design notes).")
+    ] = "plain",
     sure_above: Annotated[
         float | None,
         typer.Option(
@@ -175,6 +179,7 @@ def eval_command(
         min_thinking=min_thinking,
         repair=repair,
         program_examples=program_examples,
+        program_prompt=program_prompt,
         sure_above=sure_above,
         searches=searches,
         fallback=fallback,

@@ -50,7 +50,13 @@ def _strategy(config: dict[str, Any]) -> str:
         return f"{strategy} {how}{config.get('samples', 5)}" + ("" if sure is None else f" sure above {sure}")
     if strategy == "program":
         shots = config.get("program_examples", 0)
-        return "program" + ("" if config.get("repair", True) else " (no repair)") + (f" {shots}-shot" if shots else "")
+        prompt = config.get("program_prompt", "plain")
+        return (
+            "program"
+            + ("" if config.get("repair", True) else " (no repair)")
+            + (f" {shots}-shot" if shots else "")
+            + ("" if prompt == "plain" else f" {prompt} prompt")
+        )
     return strategy
 
 

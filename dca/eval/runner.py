@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
+from dca.machine import machine
 from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import (
     NO_ADAPTER,
@@ -77,6 +77,7 @@ class EvalConfig:
     min_thinking: int = 0
     repair: bool = True  # program: one repair after an error
     program_examples: int = 0  # programs: worked examples before the question (few-shot)
+    program_prompt: str = "plain"  # programs: the instruction (dca.reasoning.program.PROGRAM_PROMPTS)
     sure_above: float | None = None  # votes and verify: trust a sure greedy first sample alone
     searches: int = 0  # rag: most searches during reasoning (0 = sources up front)
     fallback: bool = True  # rag with searches: plain RAG when reasoning gives no answer
@@ -108,6 +109,7 @@ class EvalConfig:
             min_thinking=self.min_thinking,
             repair=self.repair,
             program_examples=self.program_examples,
+            program_prompt=self.program_prompt,
             sure_above=self.sure_above,
             max_searches=self.searches,
             fallback=self.fallback,
@@ -353,7 +355,7 @@ def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dic
             "completion_tokens": round(sum(r["completion_tokens"] for r in rows) / max(1, n), 1),
             "seconds": round(sum(r["seconds"] for r in rows) / max(1, n), 2),
         },
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
     }
 
 
@@ -368,6 +370,8 @@ def _describe(config: dict[str, Any]) -> str:
         parts.append(f"sure above {config['sure_above']}")
     if config.get("program_examples"):
         parts.append(f"{config['program_examples']} worked examples")
+    if config.get("program_prompt", "plain") != "plain":
+        parts.append(f"{config['program_prompt']} prompt")
     if config.get("searches"):
         parts.append(f"{config['searches']} searches" + ("" if config.get("fallback") else ", no fallback"))
     return f"{config.get('strategy')} ({', '.join(parts)})"

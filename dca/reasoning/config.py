@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from dca.choices import STRATEGIES, VERIFY_SAMPLES
+from dca.choices import PROGRAM_PROMPTS, STRATEGIES, VERIFY_SAMPLES
 from dca.errors import ConfigError
 from dca.reasoning.examples import PROGRAM_EXAMPLES
 from dca.runtime.generation import MAX_SAMPLES
@@ -29,6 +29,7 @@ class ReasoningConfig:
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
     program_tokens: int = 400  # most tokens of one program
     program_examples: int = 0  # programs: worked examples shown before the question (few-shot)
+    program_prompt: str = "plain"  # programs: the instruction, a name in dca.reasoning.program.PROGRAM_PROMPTS
     # votes and verify, adaptive: stop after the greedy first sample when its execution facts are
     # clean and its certainty (dca.reasoning.certainty.STAT) is at least this (a generator without
     # token probabilities: the facts alone); None: never
@@ -70,6 +71,10 @@ class ReasoningConfig:
         if not 0 <= self.program_examples <= len(PROGRAM_EXAMPLES):
             raise ConfigError(
                 f"program examples must be between 0 and {len(PROGRAM_EXAMPLES)}, got {self.program_examples}"
+            )
+        if self.program_prompt not in PROGRAM_PROMPTS:
+            raise ConfigError(
+                f"unknown program prompt {self.program_prompt!r}; choose one of {', '.join(PROGRAM_PROMPTS)}"
             )
         if not 0 <= self.max_searches <= 16:
             raise ConfigError(f"max searches must be between 0 and 16, got {self.max_searches}")

@@ -26,6 +26,7 @@ from dca.choices import DTYPES
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, config_changes, sha256_file
+from dca.machine import cpu_flags
 from dca.train.data import Example, encode, pack, read_traces
 
 SUPPORTED_ARCHITECTURES = ("qwen2", "llama")
@@ -160,13 +161,7 @@ def cpu_has_bf16(flags: str | None = None) -> bool:
     >>> cpu_has_bf16("fpu avx2 avx512f avx512_bf16"), cpu_has_bf16("fpu avx2 fma"), cpu_has_bf16("amx_bf16 x")
     (True, False, True)
     """
-    if flags is None:
-        try:
-            text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:  # not Linux: no way to tell here, so the safe choice
-            return False
-        flags = next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "")
-    found = set(flags.split())
+    found = set((cpu_flags() if flags is None else flags).split())  # none read (not Linux): False
     return bool(found & {"avx512_bf16", "amx_bf16"})
 
 
