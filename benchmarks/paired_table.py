@@ -1,5 +1,6 @@
 """Two or more eval runs of the same questions, paired: each run's accuracy on the questions
-they share, and against the first run, the questions gained and lost with a two-sided sign test.
+they share, and each later run against the first: "+gained -lost" counts the questions it gets
+right where the first is wrong, and wrong where the first is right (two-sided sign test).
 
     .venv/bin/python benchmarks/paired_table.py $E/gsm8k-train-dev-program-dpo2 \\
         $E/gsm8k-train-dev-program-certainty $E/gsm8k-train-dev-program-dpo1
@@ -25,8 +26,8 @@ def main() -> None:
     rows = []
     for run, other in zip(args.runs[1:], others, strict=True):
         shared = [i for i in first if i in other]
-        gained = sum(first[i] and not other[i] for i in shared)
-        lost = sum(other[i] and not first[i] for i in shared)
+        gained = sum(other[i] and not first[i] for i in shared)  # the later run's view, as RESULTS reads it
+        lost = sum(first[i] and not other[i] for i in shared)
         rows.append(
             {
                 "against": run.name,
