@@ -3,8 +3,9 @@
 # two train-side dev splits, greedy programs with the shipped adapter, paired against "plain".
 #   SPLIT=dev2 nohup tools/program_prompts.sh quantities plan check >> logs/program_prompts.log 2>&1 &
 # dev2 = train rows 7374-7473 (nothing trained or chosen on them), dev = train rows 101-200.
-# The "plain" runs of both splits are the committed -shipped-$TAG runs (same machine kind: rerun
-# them with tools/dev2_check.sh on another CPU). Run it alone on the machine.
+# The "plain" runs of both splits are the committed -shipped-$TAG runs of the same machine kind;
+# on another CPU make them first (tools/dev2_check.sh for dev2; for dev the same dca eval with
+# --offset 100 --out $E/gsm8k-train-dev-program-shipped-$TAG). Run it alone on the machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data}
