@@ -400,8 +400,13 @@ def test_majority_accuracy_counts_a_question_without_any_answer_as_wrong(home: P
 
 def test_the_report_tells_a_gated_vote_from_a_plain_one() -> None:
     from dca.eval.report import _strategy
+    from dca.eval.runner import _describe
 
     assert _strategy({"strategy": "program", "program_prompt": "plan"}) == "program plan prompt"
     assert _strategy({"strategy": "program"}) == "program"  # an older run: the plain prompt
+    searching = {"strategy": "cot", "budget": 256, "searches": 3, "fallback": False}
+    assert _strategy(searching) == "cot budget 256 3 searches, no fallback"  # one home for these words
+    assert _describe(searching) == "cot (budget 256, 3 searches, no fallback)"
+    assert _strategy({"strategy": "program", "repair": False}) == "program no repair"
     gated = _strategy({"strategy": "verify", "samples": 5, "sure_above": 9.7158})
     assert gated == "verify N=5 sure above 9.7158" and _strategy({"strategy": "verify", "samples": 5}) == "verify N=5"

@@ -39,25 +39,34 @@ def _shape_problem(summary: object) -> str:
     return ""
 
 
+def setting_words(config: dict[str, Any]) -> list[str]:
+    """The settings that tell a run's reasoning apart beyond its strategy and sample count, in
+    words: the report's label and the summary's description both use them."""
+    words = []
+    if config.get("sure_above") is not None:
+        words.append(f"sure above {config['sure_above']}")
+    if config.get("program_examples"):
+        words.append(f"{config['program_examples']} worked examples")
+    if config.get("program_prompt", "plain") != "plain":
+        words.append(f"{config['program_prompt']} prompt")
+    if config.get("strategy") in ("program", "program-vote", "mix", "verify") and not config.get("repair", True):
+        words.append("no repair")
+    if config.get("searches"):
+        words.append(f"{config['searches']} searches" + ("" if config.get("fallback", True) else ", no fallback"))
+    return words
+
+
 def _strategy(config: dict[str, Any]) -> str:
-    """The reasoning strategy with its main setting, e.g. "vote adaptive N<=5" or "cot budget 256"."""
+    """The reasoning strategy with its main settings, e.g. "vote adaptive N<=5" or "cot budget 256"."""
     strategy = config.get("strategy", "direct")
     if strategy == "cot":
-        return f"cot budget {config.get('budget', 512)}"
-    if strategy in VOTING:
+        head = f"cot budget {config.get('budget', 512)}"
+    elif strategy in VOTING:
         how = "adaptive N<=" if config.get("adaptive", True) and strategy != "verify" else "N="
-        sure = config.get("sure_above")
-        return f"{strategy} {how}{config.get('samples', 5)}" + ("" if sure is None else f" sure above {sure}")
-    if strategy == "program":
-        shots = config.get("program_examples", 0)
-        prompt = config.get("program_prompt", "plain")
-        return (
-            "program"
-            + ("" if config.get("repair", True) else " (no repair)")
-            + (f" {shots}-shot" if shots else "")
-            + ("" if prompt == "plain" else f" {prompt} prompt")
-        )
-    return strategy
+        head = f"{strategy} {how}{config.get('samples', 5)}"
+    else:
+        head = strategy
+    return " ".join([head, *setting_words(config)])
 
 
 def _label(summary: dict[str, Any]) -> str:
@@ -66,9 +75,7 @@ def _label(summary: dict[str, Any]) -> str:
     if config["mode"] == "rag" and config.get("answer_style", "cited") != "cited":
         label += f" ({config['answer_style']} answers)"
     if config.get("strategy", "direct") != "direct":
-        label += f" {_strategy(config)}"
-        if config.get("searches"):
-            label += f", {config['searches']} searches" + ("" if config.get("fallback", True) else " no fallback")
+        label += f" {_strategy(config)}"  # searches during reasoning among its words
     return label + (f" +{config['adapter']}" if config["adapter"] else "")
 
 

@@ -22,6 +22,7 @@ from dca.choices import VOTING
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
+from dca.eval.report import setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.machine import machine
@@ -366,15 +367,7 @@ def _describe(config: dict[str, Any]) -> str:
         parts.insert(0, f"{'adaptive, N<=' if config.get('adaptive') else 'N='}{config.get('samples')}")
         if config.get("greedy_first") is False:
             parts.insert(1, "all sampled")
-    if config.get("sure_above") is not None:
-        parts.append(f"sure above {config['sure_above']}")
-    if config.get("program_examples"):
-        parts.append(f"{config['program_examples']} worked examples")
-    if config.get("program_prompt", "plain") != "plain":
-        parts.append(f"{config['program_prompt']} prompt")
-    if config.get("searches"):
-        parts.append(f"{config['searches']} searches" + ("" if config.get("fallback") else ", no fallback"))
-    return f"{config.get('strategy')} ({', '.join(parts)})"
+    return f"{config.get('strategy')} ({', '.join([*parts, *setting_words(config)])})"
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
