@@ -14,22 +14,15 @@ accuracy, the share of questions gated, and extra programs per question.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 from _common import print_table
 from certainty_table import STATS, _gated, _right, _rows
 from weighted_vote_table import samples_of
 
+from dca.reasoning.vote import leader, tally
+
 QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
-
-
-def _majority(finals: list[str]) -> str:
-    counts = Counter(f for f in finals if f)
-    if not counts:
-        return ""
-    top = max(counts.values())
-    return next(f for f in finals if f and counts[f] == top)  # ties: the earliest run
 
 
 def main() -> None:
@@ -49,7 +42,8 @@ def main() -> None:
             question = first[i]["question"]
             if q > 0 and _gated(greedy[i], question, args.stat, threshold):
                 gated += 1
-                pick = _majority([greedy[i].final, *(samples_of(o[i])[0].final for o in others)])
+                finals = [greedy[i].final, *(samples_of(o[i])[0].final for o in others)]
+                pick = leader(tally(finals), finals)[0]  # ties: the earliest run
             else:
                 pick = greedy[i].final
             right += _right(first[i], pick)
