@@ -48,6 +48,8 @@ def test_gsm8k_accuracy_by_hand(home: Paths, tmp_path: Path) -> None:
     assert machine["cpus"] >= 1 and isinstance(machine["cpu_model"], str) and "cpu_flags" in machine
     if Path("/proc/cpuinfo").exists():
         assert " family " in machine["cpu_model"]
+    assert {r["cpu"] for r in rows} == {machine["cpu_model"]}  # each row says which CPU made it
+    assert summary["row_cpus"] == {machine["cpu_model"]: 3}
 
 
 def test_math500_boxed_answers(home: Paths, tmp_path: Path) -> None:
@@ -244,12 +246,18 @@ def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path
 
     with pytest.raises(KeyboardInterrupt):
         run_eval(EvalConfig(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=Dies(answers))
-    with (tmp_path / "cut" / "results.jsonl").open("a") as handle:
+    cut = tmp_path / "cut" / "results.jsonl"
+    first, *others = cut.read_text().splitlines(keepends=True)
+    older = json.loads(first)
+    del older["cpu"]  # a row written before rows carried their CPU
+    cut.write_text(json.dumps(older) + "\n" + "".join(others))
+    with cut.open("a") as handle:
         handle.write('{"id": "gsm8k-3", "quest')  # a line cut short by a kill
     rest = ScriptedGenerator(answers[2:])
     resumed = run_eval(EvalConfig(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=rest)
     assert len(rest.prompts) == 1  # only the missing example ran again
     assert resumed["metrics"] == full["metrics"] and resumed["n"] == full["n"]
+    assert resumed["row_cpus"] == {resumed["machine"]["cpu_model"]: 2, "not recorded": 1}
 
 
 def test_bad_input(home: Paths, tmp_path: Path) -> None:
@@ -295,6 +303,9 @@ def test_report_table_and_plot(home: Paths, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "| gsm8k closed-book default | 2 | accuracy | 0.5 |" in result.stdout
     assert "| gsm8k closed-book default | 2 | accuracy | 1.0 |" in result.stdout
+    from dca.machine import cpu
+
+    assert result.stdout.count(f"| {cpu()['cpu_model']} |") == 2  # the CPU that made each run's rows
     assert (tmp_path / "rep" / "report.png").stat().st_size > 5000
 
 
@@ -368,6 +379,15 @@ def test_eval_report_is_a_subcommand_whose_json_is_honoured(home: Paths, tmp_pat
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["runs"][0]["value"] == 0.5 and data["plot"].endswith("report.png")
+    assert data["runs"][0]["cpu"] == "?"  # a summary older than machine records
+
+
+def test_the_report_names_the_cpus_of_a_run_resumed_elsewhere() -> None:
+    from dca.eval.report import run_cpu
+
+    assert run_cpu({"row_cpus": {"EPYC": 3, "Xeon": 1}}) == "EPYC (3 rows); Xeon (1 rows)"
+    assert run_cpu({"row_cpus": {"EPYC": 4}, "machine": {"cpu_model": "Xeon"}}) == "EPYC"
+    assert run_cpu({"machine": {"cpu_model": "Xeon"}}) == "Xeon"
 
 
 def test_offset_skips_a_dev_split_and_is_part_of_the_run(home: Paths, tmp_path: Path) -> None:

@@ -205,7 +205,7 @@ def report_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Compare run folders: a table and a plot of quality against seconds and tokens per question."""
-    from dca.eval.report import load_summary, write_report
+    from dca.eval.report import load_summary, run_cpu, write_report
 
     md, png = write_report(list(runs), out)
     if as_json:
@@ -223,6 +223,7 @@ def report_command(
                         "value": s["metrics"][s["primary_metric"]],
                         "per_question": s["per_question"],
                         "config": s["config"],
+                        "cpu": run_cpu(s),
                     }
                     for run, s in zip(runs, summaries, strict=True)
                 ],

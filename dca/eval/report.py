@@ -95,18 +95,32 @@ def _curve(summary: dict[str, Any]) -> str:
     )
 
 
+def run_cpu(summary: dict[str, Any]) -> str:
+    """The CPU that made a run's rows (greedy output and speed depend on it): the rows' own
+    record, else the summary's machine (older runs), "?" for runs older still; a run resumed on
+    other CPUs names each with its row count."""
+    rows = summary.get("row_cpus")
+    if isinstance(rows, dict) and rows:
+        if len(rows) == 1:
+            return str(next(iter(rows)))
+        return "; ".join(f"{name} ({count} rows)" for name, count in rows.items())
+    machine = summary.get("machine")
+    return str(machine.get("cpu_model") or "?") if isinstance(machine, dict) else "?"
+
+
 def compare_table(summaries: list[dict[str, Any]]) -> str:
-    """A markdown table: one row per run, its primary metric and its cost."""
+    """A markdown table: one row per run, its primary metric, its cost and the CPU it ran on
+    (compare seconds, and greedy answers, only between runs on the same CPU)."""
     lines = [
-        "| run | n | metric | value | other metrics | tokens/question | seconds/question |",
-        "|---|---|---|---|---|---|---|",
+        "| run | n | metric | value | other metrics | tokens/question | seconds/question | cpu |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         primary = s["primary_metric"]
         others = ", ".join(f"{k} {v}" for k, v in s["metrics"].items() if k != primary)
         lines.append(
             f"| {_label(s)} | {s['n']} | {primary} | {s['metrics'].get(primary, 0)} | {others} | "
-            f"{s['per_question']['completion_tokens']} | {s['per_question']['seconds']} |"
+            f"{s['per_question']['completion_tokens']} | {s['per_question']['seconds']} | {run_cpu(s)} |"
         )
     return "\n".join(lines) + "\n"
 

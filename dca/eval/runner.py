@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from dca.eval.datasets import Example, paragraph_of, write_paragraphs
 from dca.eval.report import setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
-from dca.machine import machine
+from dca.machine import cpu, machine
 from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import (
     NO_ADAPTER,
@@ -281,12 +282,14 @@ def run_eval(
                 grounded_probe=config.grounded_probe,
             ),
         )
+        here = cpu()["cpu_model"]  # on every row: a run resumed on another CPU says which rows it made
         for example in todo:
             started = time.perf_counter()
             answer = assistant.ask(example.question)
             retrieved = [paragraph_of(s.path) for s in answer.sources] if rag else None
             row = _row(task, example, answer, retrieved, config.k)
             row["seconds"] = round(time.perf_counter() - started, 3)
+            row["cpu"] = here
             rows.append(row)
             _append(out, row)
             if progress:
@@ -356,7 +359,10 @@ def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dic
             "completion_tokens": round(sum(r["completion_tokens"] for r in rows) / max(1, n), 1),
             "seconds": round(sum(r["seconds"] for r in rows) / max(1, n), 2),
         },
-        "machine": machine(),
+        "machine": machine(),  # the machine that wrote this summary
+        # the CPUs that made the rows (greedy output depends on the CPU): more than one means the
+        # run was resumed elsewhere; rows from before rows carried it count as "not recorded"
+        "row_cpus": dict(Counter(str(r.get("cpu", "not recorded")) for r in rows).most_common()),
     }
 
 
