@@ -69,8 +69,19 @@ def paragraph_index(paragraphs: Sequence[str], store: str | None = None) -> Iter
     """(index, embedder): the paragraphs ingested as `dca eval` does (one file each, dca's own
     ingest, the default embedder) into a temporary DCA_HOME that shares the checkout's models;
     ``store``: a PostgreSQL URL to hold the index instead of the embedded store."""
-    from dca.config import Paths
     from dca.eval.datasets import write_paragraphs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_paragraphs(paragraphs, Path(tmp) / "corpus")
+        with folder_index(Path(tmp) / "corpus", store) as pair:
+            yield pair
+
+
+@contextmanager
+def folder_index(folder: Path, store: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """(index, embedder): ``folder`` ingested as `dca index add` does (its ignore files heeded)
+    into a temporary DCA_HOME that shares the checkout's models."""
+    from dca.config import Paths
     from dca.knowledge import add_paths
     from dca.knowledge.embedding import load_embedder
     from dca.knowledge.stores import open_store
@@ -81,12 +92,10 @@ def paragraph_index(paragraphs: Sequence[str], store: str | None = None) -> Iter
         home = Paths(home=Path(tmp) / "home")
         (home.home / "models").mkdir(parents=True)
         (home.models / "catalog.toml").symlink_to(models_home.catalog)
-        write_paragraphs(paragraphs, Path(tmp) / "corpus")
-        files = sorted((Path(tmp) / "corpus").glob("p*.txt"))
         before = os.environ.get("DCA_STORE")
         os.environ["DCA_STORE"] = store or ""
         try:
-            add_paths(home, "corpus", files, embedder_name=embedder.name, embedder_factory=lambda: embedder)
+            add_paths(home, "corpus", [folder], embedder_name=embedder.name, embedder_factory=lambda: embedder)
             index = open_store(home, "corpus")
             try:
                 yield index, embedder

@@ -9,7 +9,10 @@ its gold-paragraph recall stays within ``--max-recall-loss`` of k=5's. The table
 the evaluation sets (SQuAD answerable first 100, HotpotQA dev 100: recall of both gold
 paragraphs). The answer quality at each k is measured with `dca eval` (docs/RESULTS.md).
 
-    .venv/bin/python benchmarks/adaptive_k_table.py [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/adaptive_k_table.py [--data-dir ../shared/data] [--fusion convex|rrf]
+
+Results go to benchmarks/results/adaptive_k_<fusion>.json (the cutoff compares fused scores,
+whose scale the fusion sets).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from _common import paragraph_index, print_table, write_results
 
+from dca.choices import FUSIONS
 from dca.eval.datasets import load_hotpotqa, load_squad2, paragraph_of
 from dca.knowledge import SearchConfig, search
 from dca.knowledge.retrieval import adaptive_k
@@ -29,10 +33,12 @@ CUTOFFS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _ranked(paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int) -> list[dict[str, Any]]:
+def _ranked(
+    paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int, fusion: str
+) -> list[dict[str, Any]]:
     """For each (question, gold paragraphs): the hits and the gold paragraph numbers."""
     with paragraph_index(paragraphs) as (index, embedder):
-        config = SearchConfig(k=k, mode="hybrid")
+        config = SearchConfig(k=k, mode="hybrid", fusion=fusion)
         return [{"hits": search(index, q, embedder=embedder, config=config), "gold": gold} for q, gold in questions]
 
 
@@ -57,6 +63,7 @@ def main() -> None:
     parser.add_argument("--calibration-offset", type=int, default=1000)
     parser.add_argument("--calibration", type=int, default=500)
     parser.add_argument("--max-recall-loss", type=float, default=0.01)
+    parser.add_argument("--fusion", choices=FUSIONS, default=FUSIONS[0])
     args = parser.parse_args()
     began = time.perf_counter()
     squad = load_squad2(args.data_dir / "squad2_dev" / "dev-v2.0.json")
@@ -66,10 +73,13 @@ def main() -> None:
         squad.paragraphs,
         [(q.question, {q.paragraph}) for q in answerable[:100] + calibration_q],
         args.k,
+        args.fusion,
     )
     evaluation, calibration = squad_rows[:100], squad_rows[100:]
     hotpot = load_hotpotqa(args.data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json")
-    hotpot_rows = _ranked(hotpot.paragraphs, [(e.question, set(e.support)) for e in hotpot.examples], args.k)
+    hotpot_rows = _ranked(
+        hotpot.paragraphs, [(e.question, set(e.support)) for e in hotpot.examples], args.k, args.fusion
+    )
     table = []
     sets = (("squad calibration", calibration), ("squad first 100", evaluation), ("hotpotqa 100", hotpot_rows))
     for name, rows in sets:
@@ -88,9 +98,10 @@ def main() -> None:
     print_table(table, ["set", "rule", "mean_k", "recall", "source_chars"])
     print(f"chosen cutoff {chosen} (fewest sources within {args.max_recall_loss} recall of k={args.k} on calibration)")
     write_results(
-        "adaptive_k",
+        f"adaptive_k_{args.fusion}",
         {
             "k": args.k,
+            "fusion": args.fusion,
             "calibration": f"SQuAD 2.0 answerable questions {args.calibration_offset}-"
             f"{args.calibration_offset + len(calibration_q) - 1}",
             "max_recall_loss": args.max_recall_loss,

@@ -4,6 +4,7 @@ the CLI's help lists them (this module imports nothing, so `dca --help` stays li
 from __future__ import annotations
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # how an index is searched (the first is the default)
+FUSIONS = ("convex", "rrf")  # hybrid search: how the dense and keyword rankings are fused (dca.knowledge.retrieval)
 ANSWER_STYLES = ("cited", "short")  # grounded answers: sentences ending in [n], or the answer alone
 STRATEGIES = ("direct", "cot", "vote", "program", "program-vote", "mix", "verify")  # how a question is reasoned about
 VOTING = ("vote", "program-vote", "mix", "verify")  # the strategies that draw several samples

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from dca.cli import app
 from dca.config import Paths
-from dca.errors import IngestError, KnowledgeIndexError
+from dca.errors import ConfigError, IngestError, KnowledgeIndexError
 from dca.knowledge import IngestConfig, KnowledgeIndex, SearchConfig, add_paths, remove_paths, search, sync_folder
 from dca.knowledge.stores import open_store
 from dca.knowledge.verify import verify_index
@@ -102,6 +102,39 @@ def test_bm25_leaves_function_words_out_of_the_query(
     # PostgreSQL's english text search indexes no function words at all: such a query finds nothing
     # by keyword there (hybrid search still has the dense side)
     assert [Path(h.chunk.path).name for h in only] == (["chatty.md"] if store == "embedded" else [])
+
+
+def test_convex_fusion_keeps_what_ranks_throw_away() -> None:
+    """Reciprocal rank fusion sees ranks only: a chunk dense search puts far ahead of the rest
+    but BM25 ranks 20th among near-equal scores loses to one BM25 ranks first by a hair and dense
+    search scores far below. The convex combination of normalised scores keeps both gaps."""
+    from dca.knowledge.retrieval import fuse_convex, fuse_rrf
+
+    answer, weak = 1, 99
+    dense = [(answer, 0.80)] + [(100 + i, 0.60 - 0.002 * i) for i in range(8)] + [(weak, 0.50)]
+    dense += [(120 + i, 0.45 - 0.001 * i) for i in range(40)]  # the last candidate scores 0.411
+    keyword = [(weak, 3.50)] + [(200 + i, 3.49 - 0.01 * i) for i in range(18)] + [(answer, 3.30)]
+    keyword += [(300 + i, 1.0 - 0.01 * i) for i in range(30)]
+    assert [chunk for chunk, _ in fuse_rrf([dense, keyword], 60)[:1]] == [weak]
+    fused = dict(fuse_convex([dense, keyword]))
+    assert max(fused, key=fused.__getitem__) == answer
+    assert fused[answer] == pytest.approx(0.5 * 1 + 0.5 * (3.30 - 0.71) / (3.50 - 0.71))
+    # first in both: 1; scores in [0, 1]; an empty ranking adds nothing, a flat one gives 1
+    both = fuse_convex([[(7, 0.9), (8, 0.1)], [(7, 5.0), (8, 1.0)]])
+    assert both == [(7, 1.0), (8, 0.0)]
+    assert fuse_convex([[(7, 0.9), (8, 0.1)], []]) == [(7, 0.5), (8, 0.0)]
+    assert fuse_convex([[(7, 0.4), (8, 0.4)], [(8, 2.0)]]) == [(8, 1.0), (7, 0.5)]
+    assert fuse_convex([[], []]) == []
+
+
+def test_fusion_is_checked(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    with pytest.raises(ConfigError, match="fusion must be one of convex, rrf"):
+        SearchConfig(fusion="max")
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus)
+    for fusion in ("convex", "rrf"):
+        top = _search(home, embedder, "dogs bark fetch sticks", mode="hybrid", fusion=fusion, k=3)[0]
+        assert top.chunk.heading == "Animals > Dogs"
 
 
 def test_source_glob_filters(home: Paths, tmp_path: Path, embedder: HashEmbedder, store: str) -> None:
