@@ -27,6 +27,7 @@ from dca.answer import (
     is_refusal,
     support_messages,
 )
+from dca.choices import FUSIONS
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.retrieval import Hit
@@ -64,6 +65,7 @@ class AskConfig:
     # of the best source's (0: always k; knowledge.retrieval.adaptive_k)
     k_cutoff: float = 0.0
     mode: str = "hybrid"  # retrieval mode: dense, bm25 or hybrid
+    fusion: str = "convex"  # hybrid: how dense and keyword rankings are fused (SearchConfig.fusion)
     retrieval: bool = True  # False: answer closed-book, without the index
     max_tokens: int = 512  # room kept for the answer
     temperature: float = 0.0
@@ -99,6 +101,8 @@ class AskConfig:
             raise ConfigError(f"k must be at least 1, got {self.k}")
         if not 0 <= self.k_cutoff < 1:
             raise ConfigError(f"k_cutoff must be in [0, 1), got {self.k_cutoff}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if not 0 <= self.min_similarity <= 1:
             raise ConfigError(f"min_similarity must be between 0 and 1, got {self.min_similarity}")
         if not 0 < self.top_p <= 1:

@@ -343,6 +343,17 @@ def test_the_support_check_asks_whether_the_sources_state_the_answer(
         AskConfig(support_question="vibes")
 
 
+def test_the_fusion_reaches_the_search(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    generator = ScriptedGenerator([])
+    convex = _assistant(home, embedder, generator, k=3).retrieve("what do dogs do in the park")
+    rrf = _assistant(home, embedder, generator, k=3, fusion="rrf").retrieve("what do dogs do in the park")
+    assert convex[0].chunk.heading == rrf[0].chunk.heading == "Animals > Dogs"
+    assert convex[0].score == 1.0  # first by both methods: the convex combination's top
+    assert rrf[0].score == pytest.approx(2 / 61)  # first in both rankings: 1/61 + 1/61
+    with pytest.raises(ConfigError, match="fusion must be one of convex, rrf"):
+        AskConfig(fusion="sum")
+
+
 def test_adaptive_k_keeps_the_sources_near_the_best_score(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
     """Issue 31: with k_cutoff, sources after the first one far below the best are not given."""
     from types import SimpleNamespace

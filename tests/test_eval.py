@@ -117,6 +117,46 @@ def test_squad2_rag_metrics_by_hand(home: Paths, tmp_path: Path, embedder: HashE
     assert "<source" in generator.prompts[0]
 
 
+def test_rag_runs_record_their_fusion_and_older_runs_read_as_rrf(
+    home: Paths, tmp_path: Path, embedder: HashEmbedder
+) -> None:
+    """The fusion changed default on 2026-12-06: a RAG run folder made before records none and
+    was fused by reciprocal rank, so resuming it with the new default is refused by name."""
+    data = str(_squad(tmp_path))
+
+    def run(out: str, **config: object) -> dict:
+        answers = ["Paris", "The sources do not contain the answer.", "Mount Fuji"]
+        return run_eval(
+            EvalConfig(task="squad2", data=data, k=1, answer_style="short", **config),  # type: ignore[arg-type]
+            out=tmp_path / out,
+            paths=home,
+            generator=ScriptedGenerator(answers),
+            embedder=embedder,
+        )
+
+    assert run("new")["config"]["fusion"] == "convex"
+    from dca.eval.report import _label, load_summary
+
+    assert _label(load_summary(tmp_path / "new")) == "squad2 rag default k=1 (short answers)"
+    run("old", fusion="rrf")
+    recorded = json.loads((tmp_path / "old" / "config.json").read_text())
+    del recorded["fusion"]  # as a run folder made before the key existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(recorded))
+    with pytest.raises(EvalError, match="fusion: 'rrf' -> 'convex'"):
+        run("old")
+    assert run("old", fusion="rrf")["n"] == 3  # resumes with the fusion it was made with
+    assert _label(load_summary(tmp_path / "old")) == "squad2 rag default k=1 rrf (short answers)"
+    with pytest.raises(ConfigError, match="--fusion must be one of convex, rrf, got 'max'"):
+        EvalConfig(task="squad2", data=data, fusion="max")
+    # a closed-book run searches nothing: an older one without the key still resumes
+    gsm = str(_gsm8k(tmp_path))
+    _first_row_run(home, gsm, tmp_path / "book")
+    recorded = json.loads((tmp_path / "book" / "config.json").read_text())
+    del recorded["fusion"]
+    (tmp_path / "book" / "config.json").write_text(json.dumps(recorded))
+    _first_row_run(home, gsm, tmp_path / "book")
+
+
 def test_squad2_short_answer_style(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
     generator = ScriptedGenerator(["Paris", "The sources do not contain the answer.", "Mount Fuji"])
     data = str(_squad(tmp_path))

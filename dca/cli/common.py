@@ -20,6 +20,7 @@ from dca.choices import (
     BACKENDS,
     DTYPES,
     EVAL_SETTINGS,
+    FUSIONS,
     PAIR_ANCHORS,
     PROGRAM_PROMPTS,
     RETRIEVAL_MODES,
@@ -33,6 +34,7 @@ from dca.errors import DcaError
 # Option types that take one of a few words: help lists them, anything else is one clear error.
 if TYPE_CHECKING:
     RetrievalMode: TypeAlias = str
+    Fusion: TypeAlias = str
     AnswerStyle: TypeAlias = str
     StrategyName: TypeAlias = str
     ThinkingMode: TypeAlias = str
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     VerifySamples: TypeAlias = str
 else:
     RetrievalMode = Literal[RETRIEVAL_MODES]
+    Fusion = Literal[FUSIONS]
     AnswerStyle = Literal[ANSWER_STYLES]
     StrategyName = Literal[STRATEGIES]
     ThinkingMode = Literal[THINKING_MODES]

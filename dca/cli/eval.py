@@ -13,6 +13,7 @@ from dca.cli.common import (
     BackendOpt,
     BaseUrlOpt,
     EvalSetting,
+    Fusion,
     JsonFlag,
     ProgramPrompt,
     StoreOpt,
@@ -77,6 +78,9 @@ def eval_command(
     k_cutoff: Annotated[
         float, typer.Option(help="rag: adaptive k, drop sources below this fraction of the best one's score.")
     ] = 0.0,
+    fusion: Annotated[
+        Fusion, typer.Option(help="rag: how hybrid search fuses dense and keyword rankings (docs/knowledge.md).")
+    ] = "convex",
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 512,
     style: Annotated[
         AnswerStyle,
@@ -169,6 +173,7 @@ def eval_command(
         seed=seed,
         k=k,
         k_cutoff=k_cutoff,
+        fusion=fusion,
         max_tokens=max_tokens,
         answer_style=style,
         strategy=strategy,

@@ -72,8 +72,12 @@ def _strategy(config: dict[str, Any]) -> str:
 def _label(summary: dict[str, Any]) -> str:
     config = summary["config"]
     label = f"{summary['task']} {config['mode']} {config['model'] or 'default'}"
-    if config["mode"] == "rag" and config.get("answer_style", "cited") != "cited":
-        label += f" ({config['answer_style']} answers)"
+    if config["mode"] == "rag":
+        # how many sources, and how they were found (a run older than the key was fused by rrf)
+        label += f" k={config.get('k', 5)}" + (f" cutoff {config['k_cutoff']}" if config.get("k_cutoff") else "")
+        label += " rrf" if config.get("fusion", "rrf") == "rrf" else ""
+        if config.get("answer_style", "cited") != "cited":
+            label += f" ({config['answer_style']} answers)"
     if config.get("strategy", "direct") != "direct":
         label += f" {_strategy(config)}"  # searches during reasoning among its words
     return label + (f" +{config['adapter']}" if config["adapter"] else "")

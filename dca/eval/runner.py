@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.answer import DEFAULT_SUPPORT_QUESTION, SUPPORT_QUESTIONS, answer_instruction, strip_citations
-from dca.choices import VOTING
+from dca.choices import FUSIONS, VOTING
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
@@ -59,6 +59,7 @@ class EvalConfig:
     seed: int = 0
     k: int = 5  # retrieved sources per question (rag; the most, with k_cutoff)
     k_cutoff: float = 0.0  # rag: adaptive k (AskConfig.k_cutoff; 0: always k)
+    fusion: str = "convex"  # rag: hybrid search's fusion (SearchConfig.fusion; runs before 2026-12-06: rrf)
     max_tokens: int = 512
     # rag: how the answer is asked for: "cited" is `dca ask`'s prompt (sentences ending in [n]);
     # "short" asks for the answer phrase alone, which is what SQuAD-style EM/F1 measure.
@@ -92,6 +93,8 @@ class EvalConfig:
         answer_instruction(self.answer_style)  # raises for an unknown style
         if not 0 <= self.k_cutoff < 1:
             raise ConfigError(f"--k-cutoff must be in [0, 1), got {self.k_cutoff}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.min_support is not None and not 0 <= self.min_support <= 1:
             raise ConfigError(f"--min-support must be between 0 and 1, got {self.min_support}")
         if self.support_question not in SUPPORT_QUESTIONS:
@@ -175,9 +178,12 @@ def _check_run_folder(out: Path, config: EvalConfig) -> None:
     # A key missing from an older run's config had the default that reproduces that run.
     defaults = asdict(EvalConfig(task=config.task, data=config.data))
     defaults["verify_on"] = "cot"  # verify drew thoughts before the key was recorded
+    defaults["fusion"] = "rrf"  # hybrid search fused by reciprocal rank before the key was recorded
     try:
         # which samples verify draws is no part of another strategy's run
         ignore = _NOT_IDENTITY if config.strategy == "verify" else (*_NOT_IDENTITY, "verify_on")
+        if config.mode != "rag":  # no retrieval, no fusion
+            ignore = (*ignore, "fusion")
         diff = config_changes(path, asdict(config), ignore=ignore, defaults=defaults)
     except (ValueError, TypeError):  # not JSON, or JSON that is not an object
         raise EvalError(
@@ -269,6 +275,7 @@ def run_eval(
             config=AskConfig(
                 k=config.k,
                 k_cutoff=config.k_cutoff,
+                fusion=config.fusion,
                 retrieval=rag,
                 max_tokens=config.max_tokens,
                 seed=config.seed,
