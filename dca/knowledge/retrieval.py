@@ -40,9 +40,9 @@ class SearchConfig:
     source: str = ""  # glob on the source path, e.g. "*.md" or "*/docs/*"; "" = all
     candidates: int = 50  # per-method candidates fused by hybrid search
     # hybrid: "convex" = the mean of the two methods' scores, each min-max normalised over its
-    # candidates (Bruch et al. 2023); "rrf" = reciprocal rank fusion, which ranks a chunk first
-    # in one list and absent from the other as high as one ranked near the top of both. Convex
-    # is the default since it found the gold source more often on every set measured
+    # candidates (Bruch et al. 2023); "rrf" = reciprocal rank fusion, which sees ranks only: a
+    # chunk first in one list by a hair gains as much as one far ahead of the rest. Convex is
+    # the default since it found the gold source in the top 3 more often on every set measured
     # (docs/RESULTS.md, "Fusing dense and keyword rankings").
     fusion: str = "convex"
     rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
