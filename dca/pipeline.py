@@ -25,12 +25,13 @@ from dca.answer import (
     build_prompt,
     cited_numbers,
     is_refusal,
+    repoint_citations,
     support_messages,
 )
 from dca.choices import FUSIONS
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
-from dca.knowledge.retrieval import Hit
+from dca.knowledge.retrieval import STOPWORDS, Hit
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
@@ -45,7 +46,7 @@ from dca.runtime.adapters import (
 )
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Retrieval during reasoning asks for the answer in the style the user chose, without sources up front.
 SEARCH_STYLE = {
     "cited": "In the final answer, end each sentence with the number of the source it comes from, like [1].",
@@ -66,6 +67,10 @@ class AskConfig:
     k_cutoff: float = 0.0
     mode: str = "hybrid"  # retrieval mode: dense, bm25 or hybrid
     fusion: str = "convex"  # hybrid: how dense and keyword rankings are fused (SearchConfig.fusion)
+    # move a citation whose source lacks its claim to the source that holds it (the model cites
+    # the wrong source for 12-20 % of SQuAD answers: docs/RESULTS.md, "Do cited answers cite the
+    # right source?")
+    repoint_citations: bool = True
     retrieval: bool = True  # False: answer closed-book, without the index
     max_tokens: int = 512  # room kept for the answer
     temperature: float = 0.0
@@ -177,6 +182,9 @@ class Answer:
     text: str
     sources: list[Source]  # everything the model was shown
     citations: list[int]  # numbers of the sources the answer cites, in order of mention
+    # (from, to): citations the model pointed at a source lacking their claim, moved to the one
+    # that holds it (AskConfig.repoint_citations); a streamed answer showed them unmoved
+    citations_moved: list[tuple[int, int]] = field(default_factory=list)
     grounded: bool  # False when the answer says the sources do not contain it
     # the model's P(the sources state the answer), when asked (AskConfig.min_support); None: not asked
     support: float | None = None
@@ -212,6 +220,7 @@ class Answer:
             "support": None if self.support is None else round(self.support, 4),
             "unsupported_answer": self.unsupported_text or None,
             "citations": [s.to_json() for s in self.cited_sources],
+            "citations_moved": [list(move) for move in self.citations_moved],
             "sources": [s.to_json() for s in self.sources],
             "model": self.model,
             "adapter": self.adapter,
@@ -385,6 +394,8 @@ def run_pipeline(
         elif not live and text:
             yield AnswerText(text)
     ended = time.perf_counter()
+    if config.repoint_citations and base.sources and text and not is_refusal(text):
+        text, base.citations_moved = repoint_citations(text, [s.text for s in base.sources], STOPWORDS)
     base.text = text
     base.citations = cited_numbers(text, len(base.sources))
     base.grounded = bool(base.sources) and not is_refusal(text)

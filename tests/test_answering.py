@@ -180,6 +180,7 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "support",
         "unsupported_answer",
         "citations",
+        "citations_moved",
         "sources",
         "model",
         "adapter",
@@ -198,7 +199,7 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "answer_tokens",
     }
     assert (
-        data["schema_version"] == 4
+        data["schema_version"] == 5
         and data["support"] is None
         and data["verifier"] is None
         and data["reasoning"] is None
@@ -341,6 +342,42 @@ def test_the_support_check_asks_whether_the_sources_state_the_answer(
             AskConfig(min_support=bad)
     with pytest.raises(ConfigError, match="unknown support question"):
         AskConfig(support_question="vibes")
+
+
+def test_repoint_citations_moves_only_a_citation_whose_source_lacks_the_claim() -> None:
+    from dca.answer import repoint_citations
+    from dca.knowledge.retrieval import STOPWORDS
+
+    sources = ["Bohemond's nephew Tancred led the army.", "Robert ruled Apulia.", "Tancred led the army well."]
+    # the model's commonest slip: the claim is in [1], it writes [2]
+    assert repoint_citations("Tancred led the army [2].", sources, STOPWORDS) == ("Tancred led the army [1].", [(2, 1)])
+    same = "Robert ruled Apulia [2]. Tancred led the army [3]."  # right as cited: untouched
+    assert repoint_citations(same, sources, STOPWORDS) == (same, [])
+    # several numbers on one claim: the wrong one moves, a duplicate is dropped, [9] (no such
+    # source) stays for the caller to ignore as before
+    assert repoint_citations("Tancred led the army [2, 1][9].", sources, STOPWORDS) == (
+        "Tancred led the army [1][9].",
+        [(2, 1)],
+    )
+    # a source covering more than half of the claim is not overruled, however much better another is
+    half = ["Tancred led the army of Bohemond.", "Tancred led an army."]
+    assert repoint_citations("Tancred led the army of Bohemond [2].", half, STOPWORDS)[1] == []
+    assert repoint_citations("It is [2].", sources, STOPWORDS)[1] == []  # no content words: no claim
+    assert repoint_citations("No markers here.", sources, STOPWORDS) == ("No markers here.", [])
+
+
+def test_an_answer_citing_the_wrong_source_is_repointed(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    question = "what do dogs do in the park"
+    cats = _assistant(home, embedder, ScriptedGenerator([]), k=3).retrieve(question)
+    wrong = next(n for n, hit in enumerate(cats, start=1) if "Dogs" not in hit.chunk.heading)
+    right = next(n for n, hit in enumerate(cats, start=1) if "Dogs" in hit.chunk.heading)
+    text = f"Dogs bark and fetch sticks in the park [{wrong}]."
+    answer = _assistant(home, embedder, ScriptedGenerator([text]), k=3).ask(question)
+    assert answer.text == f"Dogs bark and fetch sticks in the park [{right}]."
+    assert answer.citations == [right] and answer.citations_moved == [(wrong, right)]
+    assert answer.to_json()["citations_moved"] == [[wrong, right]]
+    kept = _assistant(home, embedder, ScriptedGenerator([text]), k=3, repoint_citations=False).ask(question)
+    assert kept.text == text and kept.citations == [wrong] and kept.citations_moved == []
 
 
 def test_the_fusion_reaches_the_search(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:

@@ -1,6 +1,6 @@
 """Grounded answering: prompts that fit the context window, sources as data, citations."""
 
-from dca.answer.citations import cited_numbers, strip_citations
+from dca.answer.citations import cited_numbers, repoint_citations, strip_citations
 from dca.answer.prompt import (
     NO_ANSWER,
     STYLES,
@@ -28,6 +28,7 @@ __all__ = [
     "cited_numbers",
     "escape_source_text",
     "is_refusal",
+    "repoint_citations",
     "source_block",
     "strip_citations",
     "support_messages",

@@ -337,6 +337,9 @@ def ask(
         typer.echo(plain(answer.text))
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    if live and answer.citations_moved:  # the streamed text showed the model's own markers
+        moved = ", ".join(f"[{a}] -> [{b}]" for a, b in answer.citations_moved)
+        typer.echo(f"note: citations moved to the source that states the claim: {moved}", err=True)
     _print_sources(answer, all_sources=style == "short" or answer.reasoning is not None)
     _log(answer, None, no_log)
 

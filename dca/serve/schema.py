@@ -271,6 +271,7 @@ def dca_extra(answer: Answer) -> dict[str, Any]:
     return {
         "sources": [s.to_json() for s in answer.sources],
         "citations": answer.citations,
+        "citations_moved": [list(move) for move in answer.citations_moved],
         "grounded": answer.grounded,
         "support": answer.support,
         "index": answer.index,
