@@ -248,6 +248,25 @@ def test_cli_ask_json_and_errors(
     assert json.loads(with_support.stdout)["support"] == 0.5  # the scripted model's P(yes)
 
 
+def test_cli_says_which_citations_moved_after_a_streamed_answer(
+    home: Paths, indexed: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dca.runtime.llama as llama_module
+
+    sources = Assistant(index="default", home=home.home, embedder=fake_embedder).retrieve("what do volcanoes do")
+    lava = next(n for n, hit in enumerate(sources, start=1) if hit.chunk.path.endswith("notes.jsonl"))
+    wrong = 1 if lava != 1 else 2
+    text = f"Volcanoes erupt molten lava [{wrong}]."
+    generator = ScriptedGenerator([text])
+    monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
+    streamed = runner.invoke(app, ["ask", "what do volcanoes do", "--stream"])
+    assert streamed.exit_code == 0, streamed.output
+    assert text in streamed.stdout  # as the model wrote it, live
+    assert f"note: citations moved to the source that states the claim: [{wrong}] -> [{lava}]" in streamed.stderr
+    printed = runner.invoke(app, ["ask", "what do volcanoes do"])  # not streamed: the moved text, no note
+    assert f"Volcanoes erupt molten lava [{lava}]." in printed.stdout and "note:" not in printed.stderr
+
+
 def test_missing_model_says_which_pull_to_run(home: Paths, indexed: Path, fake_embedder: HashEmbedder) -> None:
     result = runner.invoke(app, ["ask", "cats", "--model", "qwen2.5-coder-0.5b"])
     assert result.exit_code == 1 and "dca pull qwen2.5-coder-0.5b" in result.stderr

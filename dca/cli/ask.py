@@ -220,6 +220,14 @@ def _config(
     )
 
 
+def _note_moved_citations(answer: Any) -> None:
+    """After a streamed answer, whose text showed the model's own markers: which citations dca
+    moved to the source that states their claim (the sources listed next follow the moves)."""
+    if answer.citations_moved:
+        moved = ", ".join(f"[{a}] -> [{b}]" for a, b in answer.citations_moved)
+        typer.echo(f"note: citations moved to the source that states the claim: {moved}", err=True)
+
+
 def _print_sources(answer: Any, all_sources: bool = False) -> None:
     shown = answer.sources if all_sources else answer.cited_sources
     if not shown:
@@ -337,9 +345,8 @@ def ask(
         typer.echo(plain(answer.text))
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    if live and answer.citations_moved:  # the streamed text showed the model's own markers
-        moved = ", ".join(f"[{a}] -> [{b}]" for a, b in answer.citations_moved)
-        typer.echo(f"note: citations moved to the source that states the claim: {moved}", err=True)
+    if live:
+        _note_moved_citations(answer)
     _print_sources(answer, all_sources=style == "short" or answer.reasoning is not None)
     _log(answer, None, no_log)
 
@@ -433,6 +440,7 @@ def chat(
             if answer is None:
                 typer.echo("\n(cancelled)")
                 continue
+            _note_moved_citations(answer)  # a chat turn streams its answer
             _print_sources(answer, all_sources=style == "short")
             _log(answer, conversation_id, no_log)
         except KeyboardInterrupt:
