@@ -383,6 +383,8 @@ def test_repoint_citations_moves_only_a_citation_whose_source_lacks_the_claim() 
     assert repoint_citations("Tancred led the army of Bohemond [2].", half, STOPWORDS)[1] == []
     assert repoint_citations("It is [2].", sources, STOPWORDS)[1] == []  # no content words: no claim
     assert repoint_citations("No markers here.", sources, STOPWORDS) == ("No markers here.", [])
+    code = "Tancred led army[2] and rows[1][2] and f(x)[2], as Robert ruled Apulia [2]."
+    assert repoint_citations(code, sources, STOPWORDS) == (code, [])  # indexing is not a citation
 
 
 def test_an_answer_citing_the_wrong_source_is_repointed(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:

@@ -56,15 +56,21 @@ def repoint_citations(
     that holds it, and the (from, to) moves made. A marker's claim is the text since the
     previous marker (a marker right after another cites the same claim). A citation moves only
     when its source covers at most WEAK_COVERAGE of the claim's content words and another covers
-    at least MARGIN more; numbers outside 1..len(sources) and claims without content words stay.
+    at least MARGIN more; numbers outside 1..len(sources), claims without content words and
+    indexing in code (``a[1]``, ``f(x)[0]``) stay.
 
     >>> repoint_citations("Tancred [2].", ["Bohemond's nephew Tancred led", "Robert ruled Apulia"])
     ('Tancred [1].', [(2, 1)])
     """
     moves: list[tuple[int, int]] = []
     pieces: list[str] = []
-    last, claim = 0, ""
+    last, claim, indexing = 0, "", False
     for match in _MARKER.finditer(text):
+        before = text[match.start() - 1] if match.start() else " "
+        # "a[1]", "f(x)[0]", "a[1][2]": indexing in code, never moved
+        indexing = before.isalnum() or before in "_)" or (before == "]" and indexing)
+        if indexing:
+            continue
         claim = text[last : match.start()].strip() or claim
         numbers: list[int] = []
         for part in re.split(r"[,;]", match.group(1)):
