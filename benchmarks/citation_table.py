@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import print_table, run_rows
 
-from dca.answer.citations import repoint_citations
+from dca.answer.citations import coverage, repoint_citations
 from dca.eval.datasets import load_squad2
 from dca.knowledge.retrieval import STOPWORDS
 
@@ -43,12 +43,6 @@ def claims(text: str) -> list[tuple[str, list[int]]]:
         found.append((claim, [int(n) for n in re.split(r"[,;]", match.group(1))]))
         last = match.end()
     return found
-
-
-def coverage(claim: str, source: str) -> float:
-    """The share of the claim's content words that the source has."""
-    words = {w for w in WORD.findall(claim.lower()) if w not in STOPWORDS}
-    return len(words & set(WORD.findall(source.lower()))) / len(words) if words else 0.0
 
 
 def main() -> None:
@@ -81,7 +75,7 @@ def main() -> None:
                         if not 1 <= n <= len(sources):
                             t["out_of_range"] += 1
                             continue
-                        cover = [coverage(claim, s) for s in sources]
+                        cover = [coverage(claim, s, STOPWORDS) for s in sources]
                         best = max(range(len(sources)), key=cover.__getitem__)
                         if margin is None:
                             done = repoint_citations(f"{claim} [{n}]", sources, STOPWORDS)[1]
