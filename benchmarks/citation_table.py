@@ -21,28 +21,16 @@ from pathlib import Path
 
 from _common import print_table, run_rows
 
-from dca.answer.citations import coverage, repoint_citations
+from dca.answer.citations import claims, coverage, repoint_citations
 from dca.eval.datasets import load_squad2
 from dca.knowledge.retrieval import STOPWORDS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2_dev" / "dev-v2.0.json"
-MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 WORD = re.compile(r"\w+")
 
 
 def _norm(text: str) -> str:
     return " ".join(WORD.findall(text.lower()))
-
-
-def claims(text: str) -> list[tuple[str, list[int]]]:
-    """(claim, cited numbers) for each marker; a marker right after another cites the same claim."""
-    found: list[tuple[str, list[int]]] = []
-    last = 0
-    for match in MARKER.finditer(text):
-        claim = text[last : match.start()].strip() or (found[-1][0] if found else "")
-        found.append((claim, [int(n) for n in re.split(r"[,;]", match.group(1))]))
-        last = match.end()
-    return found
 
 
 def main() -> None:
@@ -67,9 +55,9 @@ def main() -> None:
             t.update(out_of_range=0, checked=0, right=0, right_after=0, moved=0)
             for row in rows:
                 sources = [paragraphs[p] for p in row["retrieved"]]
-                found = claims(row["prediction"])
+                found = list(claims(row["prediction"]))
                 t["cited"] += bool(found)
-                for claim, numbers in found:
+                for _, claim, numbers in found:
                     for n in numbers:
                         t["citations"] += 1
                         if not 1 <= n <= len(sources):

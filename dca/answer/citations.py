@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
@@ -49,38 +50,45 @@ def coverage(claim: str, source: str, stopwords: frozenset[str]) -> float:
     return len(words & set(_WORD.findall(source.lower()))) / len(words) if words else 0.0
 
 
+def claims(text: str) -> Iterator[tuple[re.Match[str], str, list[int]]]:
+    """Each citation marker of ``text`` with its claim (the text since the previous marker; a
+    marker right after another cites the same claim) and the numbers it cites. Indexing in code
+    (``a[1]``, ``f(x)[0]``, ``rows[1][2]``) is no citation and is skipped."""
+    last, claim, indexing = 0, "", False
+    for match in _MARKER.finditer(text):
+        before = text[match.start() - 1] if match.start() else " "
+        indexing = before.isalnum() or before in "_)" or (before == "]" and indexing)
+        if indexing:
+            continue
+        claim = text[last : match.start()].strip() or claim
+        last = match.end()
+        yield match, claim, [int(part) for part in re.split(r"[,;]", match.group(1))]
+
+
 def repoint_citations(
     text: str, sources: list[str], stopwords: frozenset[str] = frozenset()
 ) -> tuple[str, list[tuple[int, int]]]:
     """``text`` with each citation that points at a source lacking its claim moved to the source
-    that holds it, and the (from, to) moves made. A marker's claim is the text since the
-    previous marker (a marker right after another cites the same claim). A citation moves only
-    when its source covers at most WEAK_COVERAGE of the claim's content words and another covers
-    at least MARGIN more; numbers outside 1..len(sources), claims without content words and
-    indexing in code (``a[1]``, ``f(x)[0]``) stay.
+    that holds it, and the (from, to) moves made (claims as :func:`claims` finds them). A
+    citation moves only when its source covers at most WEAK_COVERAGE of the claim's content
+    words and another covers at least MARGIN more; numbers outside 1..len(sources), claims
+    without content words and indexing in code (``a[1]``, ``f(x)[0]``) stay.
 
     >>> repoint_citations("Tancred [2].", ["Bohemond's nephew Tancred led", "Robert ruled Apulia"])
     ('Tancred [1].', [(2, 1)])
     """
     moves: list[tuple[int, int]] = []
     pieces: list[str] = []
-    last, claim, indexing = 0, "", False
-    for match in _MARKER.finditer(text):
-        before = text[match.start() - 1] if match.start() else " "
-        # "a[1]", "f(x)[0]", "a[1][2]": indexing in code, never moved
-        indexing = before.isalnum() or before in "_)" or (before == "]" and indexing)
-        if indexing:
-            continue
-        claim = text[last : match.start()].strip() or claim
+    last = 0
+    for match, claim, cited in claims(text):
+        cover = [coverage(claim, s, stopwords) for s in sources]  # once per marker
+        best = max(range(len(sources)), key=cover.__getitem__) + 1 if sources else 0
         numbers: list[int] = []
-        for part in re.split(r"[,;]", match.group(1)):
-            number = int(part)
-            if 1 <= number <= len(sources):
-                cover = [coverage(claim, s, stopwords) for s in sources]
-                best = max(range(len(sources)), key=cover.__getitem__) + 1
-                if cover[number - 1] <= WEAK_COVERAGE and cover[best - 1] >= cover[number - 1] + MARGIN:
-                    moves.append((number, best))
-                    number = best
+        for number in cited:
+            in_range = 1 <= number <= len(sources)
+            if in_range and cover[number - 1] <= WEAK_COVERAGE and cover[best - 1] >= cover[number - 1] + MARGIN:
+                moves.append((number, best))
+                number = best
             if number not in numbers:
                 numbers.append(number)
         pieces.append(text[last : match.start()] + "[" + ", ".join(map(str, numbers)) + "]")

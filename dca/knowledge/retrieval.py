@@ -153,10 +153,9 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
         similarity = dict(dense)
         if config.mode == "dense":
             ranked = dense
-        elif config.fusion == "rrf":
-            ranked = fuse_rrf([dense, bm25_ranking(index, query, n)], config.rrf_k)
         else:
-            ranked = fuse_convex([dense, bm25_ranking(index, query, n)])
+            rankings = [dense, bm25_ranking(index, query, n)]
+            ranked = fuse_rrf(rankings, config.rrf_k) if config.fusion == "rrf" else fuse_convex(rankings)
     chunks = index.get_chunks([chunk_id for chunk_id, _ in ranked])
     hits: list[Hit] = []
     for chunk_id, score in ranked:
