@@ -211,6 +211,8 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
 
 def test_cited_numbers_and_refusals() -> None:
     assert cited_numbers("a [3] b [1,2] c [9]", 3) == [3, 1, 2]
+    # indexing in code is no citation: the answer cites [2] only
+    assert cited_numbers("Take the second row [2]:\n```\nx = rows[1][3]\nprint(f(x)[1])\n```", 3) == [2]
     assert is_refusal("I could not find that in the sources.") and not is_refusal("It is 42 [1].")
 
 

@@ -21,15 +21,15 @@ _STRIP = re.compile(r"\s*" + _MARKER.pattern)
 
 
 def cited_numbers(text: str, n_sources: int) -> list[int]:
-    """Source numbers cited as [1], [2, 3] or [1][4], in order of first mention, within 1..n_sources.
+    """Source numbers cited as [1], [2, 3] or [1][4], in order of first mention, within 1..n_sources;
+    indexing in code (``a[1]``) is no citation, as in :func:`claims`.
 
-    >>> cited_numbers("Paris [2]. It is big [1, 2][7].", 3)
+    >>> cited_numbers("Paris [2]. It is big [1, 2][7]. Use rows[3].", 3)
     [2, 1]
     """
     seen: list[int] = []
-    for match in _MARKER.finditer(text):
-        for part in re.split(r"[,;]", match.group(1)):
-            number = int(part)
+    for _, _, numbers in claims(text):
+        for number in numbers:
             if 1 <= number <= n_sources and number not in seen:
                 seen.append(number)
     return seen

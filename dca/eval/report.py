@@ -10,6 +10,9 @@ from dca.choices import VOTING
 from dca.errors import ReportError
 from dca.files import atomic_write_bytes
 
+# A RAG run recorded before its config had the key "fusion" was fused by reciprocal rank.
+UNRECORDED_FUSION = "rrf"
+
 
 def load_summary(run: Path) -> dict[str, Any]:
     """A run's summary.json, checked for what the report reads; a missing or damaged one is a ReportError."""
@@ -73,9 +76,9 @@ def _label(summary: dict[str, Any]) -> str:
     config = summary["config"]
     label = f"{summary['task']} {config['mode']} {config['model'] or 'default'}"
     if config["mode"] == "rag":
-        # how many sources, and how they were found (a run older than the key was fused by rrf)
+        # how many sources, and how they were found
         label += f" k={config.get('k', 5)}" + (f" cutoff {config['k_cutoff']}" if config.get("k_cutoff") else "")
-        label += " rrf" if config.get("fusion", "rrf") == "rrf" else ""
+        label += " rrf" if config.get("fusion", UNRECORDED_FUSION) == "rrf" else ""
         if config.get("answer_style", "cited") != "cited":
             label += f" ({config['answer_style']} answers)"
     if config.get("strategy", "direct") != "direct":

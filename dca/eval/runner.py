@@ -23,7 +23,7 @@ from dca.choices import FUSIONS, VOTING
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
-from dca.eval.report import setting_words
+from dca.eval.report import UNRECORDED_FUSION, setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.machine import cpu, machine
@@ -178,7 +178,7 @@ def _check_run_folder(out: Path, config: EvalConfig) -> None:
     # A key missing from an older run's config had the default that reproduces that run.
     defaults = asdict(EvalConfig(task=config.task, data=config.data))
     defaults["verify_on"] = "cot"  # verify drew thoughts before the key was recorded
-    defaults["fusion"] = "rrf"  # hybrid search fused by reciprocal rank before the key was recorded
+    defaults["fusion"] = UNRECORDED_FUSION
     try:
         # which samples verify draws is no part of another strategy's run
         ignore = _NOT_IDENTITY if config.strategy == "verify" else (*_NOT_IDENTITY, "verify_on")
