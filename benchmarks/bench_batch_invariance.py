@@ -4,16 +4,22 @@ logits in a batch as alone.
 
 Speculative decoding checks K drafted tokens in one llama_decode call; it is exact only if
 each token's logits in that batch equal the logits the plain decode computes for it alone, and
-it is faster only if the batch costs little more than one token. The default model evaluates
-a grounded prompt (~470 tokens), decodes 24 tokens greedily one at a time, then evaluates the
+it is faster only if the batch costs little more than one token. The model evaluates a
+grounded prompt (~470 tokens), decodes 24 tokens greedily one at a time, then evaluates the
 same 24 tokens again in batches of 2, 4 and 8 from the same KV-cache position and compares
-the logits row by row; with llama.cpp's repacked weights (dca's default) and without them.
+the logits row by row; with llama.cpp's repacked weights (dca's default) and without them,
+each with flash attention on (llama.cpp's default on a CPU) and off. ``--build`` names the
+llama-cpp-python build in the results (run it again with another build first on PYTHONPATH,
+e.g. one compiled with ``-DGGML_LLAMAFILE=OFF``).
 
     .venv/bin/python benchmarks/bench_batch_invariance.py      # benchmarks/results/batch_invariance.json
+    PYTHONPATH=/tmp/nollamafile .venv/bin/python benchmarks/bench_batch_invariance.py \
+        --build "GGML_LLAMAFILE=OFF" --name batch_invariance_no_llamafile
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -37,14 +43,14 @@ def _prompt() -> str:
     )
 
 
-def measure(extra_buffers: bool) -> dict[str, object]:
+def measure(model: Path, extra_buffers: bool, flash_attn: bool) -> dict[str, object]:
     import llama_cpp
 
     threads = physical_cores()
     with model_params(extra_buffers=extra_buffers):
         llm = llama_cpp.Llama(
-            model_path=str(MODEL), n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads,
-            logits_all=True, verbose=False,
+            model_path=str(model), n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads,
+            logits_all=True, flash_attn=flash_attn, verbose=False,
         )  # fmt: skip
     try:
         tokens = llm.tokenize(_prompt().encode(), add_bos=False, special=True)
@@ -62,6 +68,7 @@ def measure(extra_buffers: bool) -> dict[str, object]:
         one_token_ms = round(1000 * (time.perf_counter() - began) / STEPS, 1)
         row: dict[str, object] = {
             "weights": "repacked (default)" if extra_buffers else "not repacked",
+            "flash_attention": "on (default)" if flash_attn else "off",
             "prompt_tokens": start,
             "one_token_ms": one_token_ms,
         }
@@ -89,17 +96,21 @@ def measure(extra_buffers: bool) -> dict[str, object]:
 
 
 def main() -> None:
-    rows = [measure(True), measure(False)]
-    columns = ["weights", "one_token_ms"]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=MODEL, help="a GGUF file (default: the 1.5B default model)")
+    parser.add_argument("--build", default="dca's build (portable, llamafile on)", help="names the llama.cpp build")
+    parser.add_argument("--name", default="batch_invariance", help="results file name")
+    args = parser.parse_args()
+    rows = [measure(args.model, extra, flash) for extra in (True, False) for flash in (True, False)]
+    columns = ["weights", "flash_attention", "one_token_ms"]
     for size in BATCHES:
         columns += [
-            f"batch_{size}_ms",
             f"batch_{size}_x_one",
             f"batch_{size}_identical_rows",
             f"batch_{size}_max_abs_logit_diff",
         ]
     print_table(rows, columns)
-    write_results("batch_invariance", {"steps": STEPS, "rows": rows})
+    write_results(args.name, {"steps": STEPS, "model": args.model.name, "build": args.build, "rows": rows})
 
 
 if __name__ == "__main__":
