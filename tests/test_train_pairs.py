@@ -90,6 +90,19 @@ def test_pairs_command_writes_pairs_and_refuses_files_without_any(tmp_path: Path
     result = runner.invoke(app, ["train", "pairs", "--data", str(old), "--out", str(refused), "--per-question", "0"])
     assert result.exit_code == 1 and "per_question" in result.stderr
 
+    # a hand-edited line: a sample without its verdict, a question without its gold
+    row = json.loads(out.read_text().splitlines()[0])
+    del row["samples"][1]["correct"]
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(json.dumps(row) + "\n")
+    result = runner.invoke(app, ["train", "pairs", "--data", str(edited), "--out", str(refused)])
+    assert result.exit_code == 1 and "line 1, sample 2: 'correct' missing" in result.stderr, result.output
+    del row["gold"]
+    edited.write_text(json.dumps(row) + "\n")
+    result = runner.invoke(app, ["train", "pairs", "--data", str(edited), "--out", str(refused)])
+    assert result.exit_code == 1 and "line 1: 'gold' is missing" in result.stderr and "Traceback" not in result.output
+    assert not refused.exists()
+
 
 def test_greedy_pairs_put_the_greedy_solution_on_one_side() -> None:
     def row(greedy_ok: bool | None, verdicts: list[bool]) -> dict:

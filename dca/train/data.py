@@ -49,8 +49,17 @@ def jsonl_rows(path: Path, *, made_by: str) -> Iterator[tuple[int, dict[str, Any
         yield number, row
 
 
-def read_judged(path: Path) -> list[dict[str, Any]]:
-    """The questions of a ``dca train collect`` file with every judged sample (pairs, probe)."""
+# What every reader of judged samples needs of a collected question and of each sample; pairs
+# need more (PAIR_FIELDS).
+JUDGED_FIELDS: tuple[dict[str, type], dict[str, type]] = (
+    {"question": str, "samples": list},
+    {"response": str, "final": str, "correct": bool},
+)
+
+
+def read_judged(path: Path, fields: tuple[dict[str, type], dict[str, type]] = JUDGED_FIELDS) -> list[dict[str, Any]]:
+    """The questions of a ``dca train collect`` file with every judged sample (pairs, probe); a
+    line lacking one of ``fields`` (the question's, each sample's) is refused in one line."""
     rows = []
     for number, row in jsonl_rows(path, made_by="dca train collect"):
         if "samples" not in row:
@@ -58,8 +67,33 @@ def read_judged(path: Path) -> list[dict[str, Any]]:
                 f"{path} line {number} has no judged samples: it was collected before `dca train collect` kept "
                 "every sample; collect again into a new --out"
             )
+        _check_judged(path, number, row, fields)
         rows.append(row)
     return rows
+
+
+def _check_judged(
+    path: Path, number: int, row: dict[str, Any], fields: tuple[dict[str, type], dict[str, type]]
+) -> None:
+    """One line naming what a hand-edited or foreign traces line lacks, instead of a KeyError later."""
+    question, sample_fields = fields
+    for key, kind in question.items():
+        if not isinstance(row.get(key), kind):
+            raise TrainError(
+                f"{path} line {number}: '{key}' is missing or not a {kind.__name__} "
+                "(expected `dca train collect` output)"
+            )
+    for at, sample in enumerate(row["samples"], 1):
+        bad = [
+            k
+            for k, kind in sample_fields.items()
+            if not isinstance(sample, dict) or not isinstance(sample.get(k), kind)
+        ]
+        if bad:
+            raise TrainError(
+                f"{path} line {number}, sample {at}: {', '.join(repr(k) for k in bad)} missing or of the wrong type "
+                "(expected `dca train collect` output)"
+            )
 
 
 def read_traces(path: Path, *, max_easy: int = 0) -> list[dict[str, Any]]:

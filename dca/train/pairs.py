@@ -24,7 +24,7 @@ from typing import Any
 from dca.choices import PAIR_ANCHORS as ANCHORS
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json
-from dca.train.data import read_judged
+from dca.train.data import JUDGED_FIELDS, read_judged
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,13 +118,15 @@ def greedy_pairs(row: dict[str, Any], per_question: int, rng: random.Random) -> 
     return [_pair(row, s, greedy) for s in right[:per_question]]
 
 
+# A pair carries its question's id and chat messages; the shortest right samples are chosen.
+PAIR_FIELDS = ({**JUDGED_FIELDS[0], "id": str, "gold": str, "messages": list}, {**JUDGED_FIELDS[1], "tokens": int})
+
+
 def merged_rows(paths: list[Path]) -> list[dict[str, Any]]:
     """The judged questions of every file, a question's samples from all of them together."""
     rows: dict[str, dict[str, Any]] = {}
     for path in paths:
-        for number, row in enumerate(read_judged(path), 1):
-            if "id" not in row:
-                raise TrainError(f"{path} question {number} is not a collected question (no id)")
+        for number, row in enumerate(read_judged(path, PAIR_FIELDS), 1):
             if (seen := rows.get(row["id"])) is None:
                 rows[row["id"]] = {**row, "samples": list(row["samples"])}
             elif seen["question"] != row["question"] or seen["gold"] != row["gold"]:
