@@ -101,6 +101,9 @@ def test_pairs_command_writes_pairs_and_refuses_files_without_any(tmp_path: Path
     edited.write_text(json.dumps(row) + "\n")
     result = runner.invoke(app, ["train", "pairs", "--data", str(edited), "--out", str(refused)])
     assert result.exit_code == 1 and "line 1: 'gold' is missing" in result.stderr and "Traceback" not in result.output
+    edited.write_bytes(b"\x00\xff\xfe not text")
+    result = runner.invoke(app, ["train", "pairs", "--data", str(edited), "--out", str(refused)])
+    assert result.exit_code == 1 and "is not UTF-8 text" in result.stderr
     assert not refused.exists()
 
 

@@ -37,7 +37,11 @@ def jsonl_rows(path: Path, *, made_by: str) -> Iterator[tuple[int, dict[str, Any
     a missing file, or a line that is not a JSON object, is one TrainError naming it."""
     if not path.is_file():
         raise TrainError(f"{path} does not exist; make it with `{made_by}`")
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TrainError(f"{path} is not UTF-8 text (byte {exc.start}); is it a file of `{made_by}`?") from None
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
