@@ -77,7 +77,10 @@ class TrainError(DcaError):
 
 def require_utf8(text: str, what: str) -> str:
     """``text`` unchanged when it is valid Unicode text; else a ConfigError naming ``what``
-    (a command-line argument in another encoding arrives with undecodable bytes escaped)."""
+    (a command-line argument in another encoding arrives with undecodable bytes escaped); a
+    value that is not a str at all (an app passing a number or None) is a ConfigError too."""
+    if not isinstance(text, str):
+        raise ConfigError(f"the {what} must be text (a str), not {type(text).__name__}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

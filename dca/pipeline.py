@@ -255,7 +255,7 @@ def run_pipeline(
     controls: Controls | None = None,
 ) -> Iterator[Event]:
     """Answer ``question``; ``retrieve`` (question -> hits) is None for closed-book answers."""
-    question = require_utf8(question.strip(), "question")
+    question = require_utf8(question, "question").strip()
     if not question:
         raise ConfigError("the question is empty; ask something")
     started = time.perf_counter()

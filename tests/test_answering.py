@@ -115,6 +115,11 @@ def test_no_retrieval_answers_closed_book(home: Paths, embedder: HashEmbedder) -
 def test_bad_input(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
     with pytest.raises(ConfigError, match="question is empty"):
         _assistant(home, embedder, ScriptedGenerator()).ask("   ")
+    for not_text in (42, None, b"cats"):  # an app passing the wrong thing: a DcaError naming it
+        with pytest.raises(ConfigError, match="the question must be text \\(a str\\), not "):
+            _assistant(home, embedder, ScriptedGenerator()).ask(not_text)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="the query must be text"):
+            _assistant(home, embedder, ScriptedGenerator()).retrieve(not_text)  # type: ignore[arg-type]
     with pytest.raises(KnowledgeIndexError, match="no index named 'nope' \\(existing: default\\)"):
         Assistant(index="nope", home=home.home, generator=ScriptedGenerator())
     with pytest.raises(ConfigError, match="no adapter 'ghost'"):

@@ -139,9 +139,8 @@ def fuse_convex(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, floa
 
 def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, config: SearchConfig) -> list[Hit]:
     """The top ``config.k`` chunks for ``query``."""
-    if not query.strip():
+    if not require_utf8(query, "query").strip():
         raise ConfigError("the query is empty; give some words to search for")
-    require_utf8(query, "query")
     n = config.candidates * (5 if config.source else 1)
     similarity: dict[int, float] = {}
     if config.mode == "bm25":
