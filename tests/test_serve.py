@@ -169,6 +169,8 @@ def test_n_choices_use_successive_seeds(home: Paths) -> None:
         (_chat(dca={"index": "nosuch"}), 404, "no index named 'nosuch'"),
         (_chat(dca={"colour": "red"}), 400, "unknown dca option 'colour'"),
         (_chat(tools=[{"type": "function"}]), 400, "tools and functions are not supported"),
+        (_chat(logprobs=True), 400, "logprobs are not supported"),
+        (_chat(top_logprobs=3), 400, "logprobs are not supported"),
         ([1, 2], 400, "must be a JSON object"),
     ],
 )

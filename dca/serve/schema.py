@@ -139,6 +139,11 @@ def parse_chat(body: Any, limits: ServeConfig, *, default_index: str | None) -> 
         raise RequestError("the request body must be a JSON object")
     if body.get("tools") or body.get("functions"):
         raise RequestError("tools and functions are not supported by this server", param="tools")
+    if body.get("logprobs") or body.get("top_logprobs"):
+        # a client that asks for them reads them: refused, not answered with logprobs null
+        raise RequestError(
+            "logprobs are not supported by this server; leave logprobs and top_logprobs out", param="logprobs"
+        )
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
         raise RequestError("only the text response_format is supported", param="response_format")
