@@ -115,7 +115,8 @@ def test_the_cli_lists_marks_and_deletes_on_either_store(
     assert sorted(row["name"] for row in every) == ["made-by-eval", "t"]
     found = runner.invoke(app, ["index", "search", "dogs bark", "-i", "t", "--json"])
     assert found.exit_code == 0 and json.loads(found.stdout)[0]["path"].endswith("animals.md")
-    assert runner.invoke(app, ["index", "delete", "-i", "t", "--yes"]).exit_code == 0
+    deleted = runner.invoke(app, ["index", "delete", "-i", "t", "--yes", "--json"])
+    assert deleted.exit_code == 0 and json.loads(deleted.stdout) == {"deleted": "t"}
     assert index_names(home, hide_eval=True) == []
     gone = runner.invoke(app, ["index", "delete", "-i", "t", "--yes"])
     assert gone.exit_code == 1 and "no index named 't'" in gone.stderr

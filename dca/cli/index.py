@@ -354,6 +354,7 @@ def index_verify(
 def index_delete(
     name: Annotated[str, typer.Option("--index", "-i", help="Index to delete (no default: name it).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: JsonFlag = False,
     store: StoreOpt = None,
 ) -> None:
     """Delete an index and all its files."""
@@ -361,10 +362,13 @@ def index_delete(
 
     paths = Paths.resolve()
     require_index(paths, name)  # before asking: no confirmation for an index that is not there
-    if not yes and not typer.confirm(f"delete index {name!r} and all its files?"):
+    if not yes and not typer.confirm(f"delete index {name!r} and all its files?", err=as_json):
         raise typer.Exit(1)
     delete_index(paths, name)
-    typer.echo(f"deleted index {name}")
+    if as_json:
+        print_json({"deleted": name})
+    else:
+        typer.echo(f"deleted index {name}")
 
 
 @index_app.command("copy")
