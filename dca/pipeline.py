@@ -8,6 +8,7 @@ The pipeline yields events while it works; its last item is ``Finished(answer)``
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as Steps
@@ -26,6 +27,8 @@ from dca.answer import (
     cited_numbers,
     is_refusal,
     repoint_citations,
+    says_nothing,
+    strip_citations,
     support_messages,
 )
 from dca.choices import FUSIONS
@@ -334,8 +337,26 @@ def run_pipeline(
         text = NO_ANSWER  # nothing retrieved: do not let the model guess
         yield AnswerText(text)
     elif not strategy.thinks:
-        yield from _single_pass(generator, parts.messages, gen, completion)
+        # A cited answer is held back while it is citation markers alone ("[1]": the small model
+        # does that on about a quarter of short factual questions), so such an answer never
+        # reaches the user: it is asked again for the answer itself (_say_it).
+        held: list[Event] | None = [] if config.style == "cited" and parts.sources else None
+        for item in _single_pass(generator, parts.messages, gen, completion):
+            if held is not None and isinstance(item, AnswerText):
+                held.append(item)
+                if says_nothing("".join(e.text for e in held if isinstance(e, AnswerText))):
+                    continue
+                yield from held
+                held = None
+            else:
+                yield item
         text = completion.text.strip()
+        if held is not None and text and says_nothing(text):
+            bare = text
+            text = yield from _say_it(generator, question, parts, history or [], config, system, gen, completion, bare)
+            base.warnings.append(f"the model answered with a citation alone ({bare}); asked it again for the answer")
+        elif held:
+            yield from held
         if config.min_support is not None and parts.sources and text and not is_refusal(text):
             base.support = _support(generator, parts.messages, text, gen, config.support_question, grounded)
             if base.support < config.min_support:
@@ -575,6 +596,50 @@ def _fallback(
     completion.prompt_seconds += fresh.prompt_seconds
     completion.decode_seconds += fresh.decode_seconds
     return fresh.text.strip()
+
+
+def _say_it(
+    generator: Generator,
+    question: str,
+    parts: PromptParts,
+    history: list[dict[str, str]],
+    config: AskConfig,
+    system: str | None,
+    gen: GenerationConfig,
+    completion: Completion,
+    bare: str,
+) -> Steps[Event, None, str]:
+    """The answer to a question the model answered with citation markers alone (``bare``): the
+    same sources asked with the short style's instruction (the prompt up to the instruction is
+    the one just read, so its KV cache is reused), and the phrase given with ``bare``'s markers.
+    A refusal stays a refusal; nothing at all becomes NO_ANSWER."""
+    short = _prompt(
+        generator,
+        question,
+        parts.sources,
+        history,
+        replace(config, style="short"),
+        system,
+        gen.max_tokens,
+        grounded=True,
+    )
+    fresh = Completion()
+    for item in _single_pass(generator, short.messages, gen, fresh):
+        if not isinstance(item, AnswerText):
+            yield item  # the phrase itself streams below, with its markers
+    completion.completion_tokens += fresh.completion_tokens
+    completion.prompt_seconds += fresh.prompt_seconds
+    completion.decode_seconds += fresh.decode_seconds
+    phrase = strip_citations(fresh.text).strip().rstrip(".").strip()
+    if says_nothing(phrase):
+        text = NO_ANSWER
+    elif is_refusal(phrase):
+        text = phrase + "."
+    else:
+        numbers = list(dict.fromkeys(re.findall(r"\d+", bare)))  # "[1] [3]" and "[1, 3]" alike: one marker
+        text = f"{phrase} [{', '.join(numbers)}]."
+    yield AnswerText(text)
+    return text
 
 
 def _warnings(parts: PromptParts) -> list[str]:

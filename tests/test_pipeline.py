@@ -10,7 +10,7 @@ import pytest
 from conftest import HashEmbedder, ScriptedGenerator, make_corpus
 from typer.testing import CliRunner
 
-from dca.api import AskConfig, Assistant
+from dca.api import Answer, AskConfig, Assistant
 from dca.cli import app
 from dca.config import Paths
 from dca.eval.runner import EvalConfig, run_eval
@@ -274,3 +274,48 @@ def test_ask_reads_the_question_from_stdin(home: Paths, scripted: ScriptedGenera
     assert bare.exit_code == 0 and "What about goats?" in scripted.prompts[-1]
     empty = runner.invoke(app, ["ask", "-", "--no-retrieval"], input="   \n")
     assert empty.exit_code == 1 and "stdin held no question" in empty.output
+
+
+@pytest.mark.parametrize(
+    ("second", "answer"),
+    [
+        ("Rex fetches sticks", "Rex fetches sticks [1]."),  # the phrase, with the bare answer's markers
+        ("The sources do not contain the answer.", "The sources do not contain the answer."),
+        ("[2]", "The sources do not contain the answer."),  # nothing again: not in the sources
+    ],
+)
+def test_a_citation_alone_is_never_the_answer(
+    home: Paths, indexed: Path, embedder: HashEmbedder, second: str, answer: str
+) -> None:
+    """The small model sometimes answers a cited question with "[1]" and nothing else: that is
+    held back (a stream never shows it) and the question is asked again in the short style."""
+    generator = ScriptedGenerator(["[1]", second])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    events = list(assistant.stream("what do dogs do in the park", config=AskConfig(k=3)))
+    streamed = "".join(e for e in events if isinstance(e, str))
+    final = events[-1]
+    assert isinstance(final, Answer)
+    assert streamed == final.text == answer
+    assert "shortest phrase" in generator.prompts[1] and "End each sentence" in generator.prompts[0]
+    assert generator.prompts[1][:200] == generator.prompts[0][:200]  # the same sources first: a cached prefix
+    assert "answered with a citation alone ([1])" in final.warnings[-1]
+    assert final.completion_tokens == 1 + len(second.split())  # both passes count
+
+
+def test_an_answer_that_starts_with_a_citation_streams_whole(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    generator = ScriptedGenerator(["[1] Dogs fetch sticks."])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    events = list(assistant.stream("what do dogs do in the park", config=AskConfig(k=3)))
+    assert [e for e in events if isinstance(e, str)] == ["[1]", " Dogs", " fetch", " sticks."]
+    assert len(generator.prompts) == 1  # not asked again
+    short = Assistant(index="default", home=home.home, generator=ScriptedGenerator(["[1]"]), embedder=embedder)
+    assert short.ask("dogs?", config=AskConfig(k=3, style="short")).text == "[1]"  # the short style is left alone
+
+
+def test_a_bare_answer_citing_two_sources_keeps_both_in_one_marker(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
+    generator = ScriptedGenerator(["[1] [3]", "Rex fetches sticks"])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    answer = assistant.ask("what do dogs do in the park", config=AskConfig(k=3, repoint_citations=False))
+    assert answer.text == "Rex fetches sticks [1, 3]." and answer.citations == [1, 3]

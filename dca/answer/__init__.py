@@ -1,6 +1,6 @@
 """Grounded answering: prompts that fit the context window, sources as data, citations."""
 
-from dca.answer.citations import cited_numbers, repoint_citations, strip_citations
+from dca.answer.citations import cited_numbers, repoint_citations, says_nothing, strip_citations
 from dca.answer.prompt import (
     NO_ANSWER,
     STYLES,
@@ -29,6 +29,7 @@ __all__ = [
     "escape_source_text",
     "is_refusal",
     "repoint_citations",
+    "says_nothing",
     "source_block",
     "strip_citations",
     "support_messages",

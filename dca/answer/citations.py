@@ -20,6 +20,19 @@ def strip_citations(text: str) -> str:
 _STRIP = re.compile(r"\s*" + _MARKER.pattern)
 
 
+_OPEN_MARKER = re.compile(r"\[[\d,;\s]*$")  # a marker still being written: "[1", "[1, "
+
+
+def says_nothing(text: str) -> bool:
+    """Is ``text`` citation markers alone (with spaces and punctuation, the last one perhaps
+    still open as a stream writes it), no word of an answer?
+
+    >>> says_nothing("[1]"), says_nothing(" [1] [3]."), says_nothing("[1"), says_nothing("1060s [1]")
+    (True, True, True, False)
+    """
+    return not any(ch.isalnum() for ch in _OPEN_MARKER.sub("", strip_citations(text)))
+
+
 def cited_numbers(text: str, n_sources: int) -> list[int]:
     """Source numbers cited as [1], [2, 3] or [1][4], in order of first mention, within 1..n_sources;
     indexing in code (``a[1]``) is no citation, as in :func:`claims`.
