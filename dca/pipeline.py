@@ -21,10 +21,12 @@ from dca.answer import (
     NO_ANSWER,
     SUPPORT_QUESTIONS,
     SYSTEM_GROUNDED,
+    WEAK_COVERAGE,
     PromptParts,
     answer_instruction,
     build_prompt,
     cited_numbers,
+    coverage,
     is_refusal,
     repoint_citations,
     says_nothing,
@@ -353,8 +355,9 @@ def run_pipeline(
         text = completion.text.strip()
         if held is not None and text and says_nothing(text):
             bare = text
-            text = yield from _say_it(generator, question, parts, history or [], config, system, gen, completion, bare)
-            base.warnings.append(f"the model answered with a citation alone ({bare}); asked it again for the answer")
+            text = yield from _say_it(
+                generator, question, parts, history or [], config, system, gen, completion, bare, base.warnings
+            )
         elif held:
             yield from held
         if config.min_support is not None and parts.sources and text and not is_refusal(text):
@@ -608,11 +611,14 @@ def _say_it(
     gen: GenerationConfig,
     completion: Completion,
     bare: str,
+    warnings: list[str],
 ) -> Steps[Event, None, str]:
     """The answer to a question the model answered with citation markers alone (``bare``): the
     same sources asked with the short style's instruction (the prompt up to the instruction is
     the one just read, so its KV cache is reused), and the phrase given with ``bare``'s markers.
-    A refusal stays a refusal; nothing at all becomes NO_ANSWER."""
+    A refusal stays a refusal; nothing at all becomes NO_ANSWER, and so does a phrase that no
+    source holds (at most WEAK_COVERAGE of its content words in any: asked for a phrase from the
+    sources, the model answered from elsewhere, e.g. from its own memory of the world)."""
     short = _prompt(
         generator,
         question,
@@ -631,11 +637,19 @@ def _say_it(
     completion.prompt_seconds += fresh.prompt_seconds
     completion.decode_seconds += fresh.decode_seconds
     phrase = strip_citations(fresh.text).strip().rstrip(".").strip()
+    asked = f"the model answered with a citation alone ({bare}); asked it again for the answer"
+    held = max((coverage(phrase, hit.chunk.text, STOPWORDS) for hit in parts.sources), default=0.0)
     if says_nothing(phrase):
         text = NO_ANSWER
+        warnings.append(asked + ": it gave none")
     elif is_refusal(phrase):
         text = phrase + "."
+        warnings.append(asked + ": it said the sources do not contain it")
+    elif held <= WEAK_COVERAGE:
+        text = NO_ANSWER
+        warnings.append(f"{asked}: {phrase!r} is not in the sources, so it is not given")
     else:
+        warnings.append(asked)
         numbers = list(dict.fromkeys(re.findall(r"\d+", bare)))  # "[1] [3]" and "[1, 3]" alike: one marker
         text = f"{phrase} [{', '.join(numbers)}]."
     yield AnswerText(text)

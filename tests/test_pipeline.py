@@ -279,9 +279,10 @@ def test_ask_reads_the_question_from_stdin(home: Paths, scripted: ScriptedGenera
 @pytest.mark.parametrize(
     ("second", "answer"),
     [
-        ("Rex fetches sticks", "Rex fetches sticks [1]."),  # the phrase, with the bare answer's markers
+        ("fetch sticks", "fetch sticks [1]."),  # the phrase, with the bare answer's markers
         ("The sources do not contain the answer.", "The sources do not contain the answer."),
         ("[2]", "The sources do not contain the answer."),  # nothing again: not in the sources
+        ("Rex the dog", "The sources do not contain the answer."),  # a phrase no source holds
     ],
 )
 def test_a_citation_alone_is_never_the_answer(
@@ -299,6 +300,7 @@ def test_a_citation_alone_is_never_the_answer(
     assert "shortest phrase" in generator.prompts[1] and "End each sentence" in generator.prompts[0]
     assert generator.prompts[1][:200] == generator.prompts[0][:200]  # the same sources first: a cached prefix
     assert "answered with a citation alone ([1])" in final.warnings[-1]
+    assert ("is not in the sources" in final.warnings[-1]) == second.startswith("Rex")
     assert final.completion_tokens == 1 + len(second.split())  # both passes count
 
 
@@ -315,7 +317,7 @@ def test_an_answer_that_starts_with_a_citation_streams_whole(home: Paths, indexe
 def test_a_bare_answer_citing_two_sources_keeps_both_in_one_marker(
     home: Paths, indexed: Path, embedder: HashEmbedder
 ) -> None:
-    generator = ScriptedGenerator(["[1] [3]", "Rex fetches sticks"])
+    generator = ScriptedGenerator(["[1] [3]", "fetch sticks in the park"])
     assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
     answer = assistant.ask("what do dogs do in the park", config=AskConfig(k=3, repoint_citations=False))
-    assert answer.text == "Rex fetches sticks [1, 3]." and answer.citations == [1, 3]
+    assert answer.text == "fetch sticks in the park [1, 3]." and answer.citations == [1, 3]

@@ -1,6 +1,13 @@
 """Grounded answering: prompts that fit the context window, sources as data, citations."""
 
-from dca.answer.citations import cited_numbers, repoint_citations, says_nothing, strip_citations
+from dca.answer.citations import (
+    WEAK_COVERAGE,
+    cited_numbers,
+    coverage,
+    repoint_citations,
+    says_nothing,
+    strip_citations,
+)
 from dca.answer.prompt import (
     NO_ANSWER,
     STYLES,
@@ -22,10 +29,12 @@ __all__ = [
     "SUPPORT_QUESTIONS",
     "SYSTEM_CLOSED_BOOK",
     "SYSTEM_GROUNDED",
+    "WEAK_COVERAGE",
     "PromptParts",
     "answer_instruction",
     "build_prompt",
     "cited_numbers",
+    "coverage",
     "escape_source_text",
     "is_refusal",
     "repoint_citations",
