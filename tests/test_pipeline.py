@@ -304,7 +304,9 @@ def test_a_citation_alone_is_never_the_answer(
     assert final.completion_tokens == 1 + len(second.split())  # both passes count
 
 
-def test_an_answer_that_starts_with_a_citation_streams_whole(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+def test_an_answer_that_starts_with_a_citation_streams_whole(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
     generator = ScriptedGenerator(["[1] Dogs fetch sticks."])
     assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
     events = list(assistant.stream("what do dogs do in the park", config=AskConfig(k=3)))
