@@ -90,6 +90,21 @@ def test_chat_answers_from_the_index_with_citations(indexed: Paths) -> None:
     assert '<source id="1"' in generator.prompts[0]  # the sources were in the prompt
 
 
+def test_a_bare_citation_is_never_streamed_and_is_answered_again(indexed: Paths) -> None:
+    generator = ScriptedGenerator(["[1]", "purr and chase mice"])
+    with (
+        _client(indexed, generator, index="docs") as client,
+        client.stream("POST", "/v1/chat/completions", json=_chat(stream=True)) as reply,
+    ):
+        lines = [line for line in reply.iter_lines() if line]
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    assert "".join(x for x in contents if x) == "purr and chase mice [1]."
+    assert "[1]" not in [x for x in contents if x]  # the bare marker never went out alone
+    last = [c for c in chunks if c["choices"]][-1]["choices"][0]
+    assert any("citation alone" in w for w in last["dca"]["warnings"])
+
+
 def test_system_history_and_closed_book(indexed: Paths) -> None:
     generator = ScriptedGenerator(["Fine."])
     messages = [
