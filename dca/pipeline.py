@@ -601,6 +601,9 @@ def _fallback(
     return fresh.text.strip()
 
 
+_YES_NO = frozenset({"yes", "no"})
+
+
 def _say_it(
     generator: Generator,
     question: str,
@@ -618,7 +621,8 @@ def _say_it(
     the one just read, so its KV cache is reused), and the phrase given with ``bare``'s markers.
     A refusal stays a refusal; nothing at all becomes NO_ANSWER, and so does a phrase that no
     source holds (at most WEAK_COVERAGE of its content words in any: asked for a phrase from the
-    sources, the model answered from elsewhere, e.g. from its own memory of the world)."""
+    sources, the model answered from elsewhere, e.g. from its own memory of the world); a plain
+    "Yes" or "No" has no such words and is given as it is."""
     short = _prompt(
         generator,
         question,
@@ -638,6 +642,8 @@ def _say_it(
     completion.decode_seconds += fresh.decode_seconds
     phrase = strip_citations(fresh.text).strip().rstrip(".").strip()
     asked = f"the model answered with a citation alone ({bare}); asked it again for the answer"
+    # "yes" and "no" are answers, not claims a source's words can hold: such a phrase is not checked
+    checkable = any(w not in STOPWORDS | _YES_NO for w in re.findall(r"\w+", phrase.lower()))
     held = max((coverage(phrase, hit.chunk.text, STOPWORDS) for hit in parts.sources), default=0.0)
     if says_nothing(phrase):
         text = NO_ANSWER
@@ -645,7 +651,7 @@ def _say_it(
     elif is_refusal(phrase):
         text = phrase + "."
         warnings.append(asked + ": it said the sources do not contain it")
-    elif held <= WEAK_COVERAGE:
+    elif checkable and held <= WEAK_COVERAGE:
         text = NO_ANSWER
         warnings.append(f"{asked}: {phrase!r} is not in the sources, so it is not given")
     else:

@@ -283,6 +283,7 @@ def test_ask_reads_the_question_from_stdin(home: Paths, scripted: ScriptedGenera
         ("The sources do not contain the answer.", "The sources do not contain the answer."),
         ("[2]", "The sources do not contain the answer."),  # nothing again: not in the sources
         ("Rex the dog", "The sources do not contain the answer."),  # a phrase no source holds
+        ("Yes", "Yes [1]."),  # an answer, not a claim the sources' words could hold
     ],
 )
 def test_a_citation_alone_is_never_the_answer(
