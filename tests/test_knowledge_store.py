@@ -125,6 +125,8 @@ def test_convex_fusion_keeps_what_ranks_throw_away() -> None:
     assert fuse_convex([[(7, 0.9), (8, 0.1)], []]) == [(7, 0.5), (8, 0.0)]
     assert fuse_convex([[(7, 0.4), (8, 0.4)], [(8, 2.0)]]) == [(8, 1.0), (7, 0.5)]
     assert fuse_convex([[], []]) == []
+    weighted = fuse_convex([[(7, 0.9), (8, 0.1)], [(8, 2.0), (7, 1.0)]], weights=(0.75, 0.25))
+    assert weighted == [(7, 0.75), (8, 0.25)]  # the first ranking weighs three times the second
 
 
 def test_fusion_is_checked(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dca.choices import FUSIONS, RETRIEVAL_MODES
@@ -118,15 +119,19 @@ def fuse_rrf(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
-def fuse_convex(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+def fuse_convex(
+    rankings: list[list[tuple[int, float]]], weights: Sequence[float] | None = None
+) -> list[tuple[int, float]]:
     """The mean over rankings of each chunk's min-max normalised score (0 where a ranking lacks
     it): in [0, 1], 1 for a chunk best in every ranking. Scores keep what ranks throw away: a
     clear winner of one method stays far ahead of that method's runners-up, and a near tie stays
     a tie, where reciprocal rank fusion turns both into the same steps of 1 / (60 + rank). A
-    ranking whose candidates all score the same gives each of them 1; an empty one adds nothing."""
+    ranking whose candidates all score the same gives each of them 1; an empty one adds nothing.
+    ``weights`` (one per ranking) replace the equal shares of the mean (search uses equal ones;
+    benchmarks/fusion_weight_table.py measures others)."""
     scores: dict[int, float] = {}
-    share = 1.0 / len(rankings) if rankings else 0.0
-    for ranking in rankings:
+    shares = weights if weights is not None else [1.0 / len(rankings)] * len(rankings) if rankings else []
+    for ranking, share in zip(rankings, shares, strict=True):
         if not ranking:
             continue
         low = min(score for _, score in ranking)
