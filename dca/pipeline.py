@@ -26,6 +26,7 @@ from dca.answer import (
     answer_instruction,
     build_prompt,
     cited_numbers,
+    content_words,
     coverage,
     is_refusal,
     repoint_citations,
@@ -342,11 +343,11 @@ def run_pipeline(
         # A cited answer is held back while it is citation markers alone ("[1]": the small model
         # does that on about a quarter of short factual questions), so such an answer never
         # reaches the user: it is asked again for the answer itself (_say_it).
-        held: list[Event] | None = [] if config.style == "cited" and parts.sources else None
+        held: list[AnswerText] | None = [] if config.style == "cited" and parts.sources else None
         for item in _single_pass(generator, parts.messages, gen, completion):
             if held is not None and isinstance(item, AnswerText):
                 held.append(item)
-                if says_nothing("".join(e.text for e in held if isinstance(e, AnswerText))):
+                if says_nothing("".join(e.text for e in held)):
                     continue
                 yield from held
                 held = None
@@ -642,16 +643,16 @@ def _say_it(
     completion.decode_seconds += fresh.decode_seconds
     phrase = strip_citations(fresh.text).strip().rstrip(".").strip()
     asked = f"the model answered with a citation alone ({bare}); asked it again for the answer"
-    # "yes" and "no" are answers, not claims a source's words can hold: such a phrase is not checked
-    checkable = any(w not in STOPWORDS | _YES_NO for w in re.findall(r"\w+", phrase.lower()))
-    held = max((coverage(phrase, hit.chunk.text, STOPWORDS) for hit in parts.sources), default=0.0)
     if says_nothing(phrase):
         text = NO_ANSWER
         warnings.append(asked + ": it gave none")
     elif is_refusal(phrase):
         text = phrase + "."
         warnings.append(asked + ": it said the sources do not contain it")
-    elif checkable and held <= WEAK_COVERAGE:
+    # "yes" and "no" are answers, not claims a source's words can hold: such a phrase is not checked
+    elif content_words(phrase, STOPWORDS | _YES_NO) and (
+        max((coverage(phrase, hit.chunk.text, STOPWORDS) for hit in parts.sources), default=0.0) <= WEAK_COVERAGE
+    ):
         text = NO_ANSWER
         warnings.append(f"{asked}: {phrase!r} is not in the sources, so it is not given")
     else:

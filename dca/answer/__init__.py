@@ -3,6 +3,7 @@
 from dca.answer.citations import (
     WEAK_COVERAGE,
     cited_numbers,
+    content_words,
     coverage,
     repoint_citations,
     says_nothing,
@@ -34,6 +35,7 @@ __all__ = [
     "answer_instruction",
     "build_prompt",
     "cited_numbers",
+    "content_words",
     "coverage",
     "escape_source_text",
     "is_refusal",

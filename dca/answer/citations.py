@@ -57,9 +57,14 @@ WEAK_COVERAGE = 0.5
 MARGIN = 0.25
 
 
+def content_words(text: str, stopwords: frozenset[str]) -> set[str]:
+    """The lower-cased words of ``text`` that are not in ``stopwords``."""
+    return {w for w in _WORD.findall(text.lower()) if w not in stopwords}
+
+
 def coverage(claim: str, source: str, stopwords: frozenset[str]) -> float:
     """The share of the claim's content words (``stopwords`` left out) that ``source`` has."""
-    words = {w for w in _WORD.findall(claim.lower()) if w not in stopwords}
+    words = content_words(claim, stopwords)
     return len(words & set(_WORD.findall(source.lower()))) / len(words) if words else 0.0
 
 
