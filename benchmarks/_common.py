@@ -78,13 +78,12 @@ def paragraph_index(paragraphs: Sequence[str], store: str | None = None) -> Iter
 
 
 @contextmanager
-def folder_index(folder: Path, store: str | None = None) -> Iterator[tuple[Any, Any]]:
-    """(index, embedder): ``folder`` ingested as `dca index add` does (its ignore files heeded)
-    into a temporary DCA_HOME that shares the checkout's models."""
+def folder_home(folder: Path, store: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """(paths, embedder): ``folder`` ingested as `dca index add` does (its ignore files heeded)
+    into the index "corpus" of a temporary DCA_HOME that shares the checkout's models."""
     from dca.config import Paths
     from dca.knowledge import add_paths
     from dca.knowledge.embedding import load_embedder
-    from dca.knowledge.stores import open_store
 
     models_home = Paths.resolve()
     embedder = load_embedder(paths=models_home)
@@ -96,13 +95,22 @@ def folder_index(folder: Path, store: str | None = None) -> Iterator[tuple[Any, 
         os.environ["DCA_STORE"] = store or ""
         try:
             add_paths(home, "corpus", [folder], embedder_name=embedder.name, embedder_factory=lambda: embedder)
-            index = open_store(home, "corpus")
-            try:
-                yield index, embedder
-            finally:
-                index.close()
+            yield home, embedder
         finally:
             if before is None:
                 os.environ.pop("DCA_STORE", None)
             else:
                 os.environ["DCA_STORE"] = before
+
+
+@contextmanager
+def folder_index(folder: Path, store: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """(index, embedder): ``folder`` ingested as :func:`folder_home` does, its index open."""
+    from dca.knowledge.stores import open_store
+
+    with folder_home(folder, store) as (home, embedder):
+        index = open_store(home, "corpus")
+        try:
+            yield index, embedder
+        finally:
+            index.close()

@@ -13,32 +13,22 @@ import json
 import time
 from pathlib import Path
 
-from _common import print_table, write_results
+from _common import folder_home, print_table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "benchmarks" / "data" / "docs_questions.jsonl"
 
 
 def main() -> None:
-    import tempfile
-
     from dca.api import Assistant
     from dca.config import Paths
-    from dca.knowledge import add_paths
-    from dca.knowledge.embedding import load_embedder
     from dca.runtime.remote import load_generator
 
     rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    models = Paths.resolve()
-    embedder = load_embedder(paths=models)
-    generator = load_generator(None, paths=models)
+    generator = load_generator(None, paths=Paths.resolve())
     answers = []
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Paths(home=Path(tmp) / "home")
-        (home.home / "models").mkdir(parents=True)
-        (home.models / "catalog.toml").symlink_to(models.catalog)
-        add_paths(home, "docs", [ROOT / "docs"], embedder_name=embedder.name, embedder_factory=lambda: embedder)
-        assistant = Assistant(index="docs", home=home.home, generator=generator, embedder=embedder)
+    with folder_home(ROOT / "docs") as (home, embedder):
+        assistant = Assistant(index="corpus", home=home.home, generator=generator, embedder=embedder)
         for row in rows:
             began = time.perf_counter()
             answer = assistant.ask(row["question"])
