@@ -203,3 +203,24 @@ def test_one_convention_for_indexes_and_choices_in_help() -> None:
     }  # fmt: skip
     refused = runner.invoke(app, ["ask", "q", "--strategy", "magic"])
     assert refused.exit_code == 1 and "'magic' is not one of" in refused.stderr and "\n" not in refused.stderr.strip()
+
+
+def test_help_quotes_the_settings_own_defaults() -> None:
+    """An option whose help names a setting's default ("the k setting, 3") quotes the built-in
+    default that settings.py holds (it once said 5 after the default had moved to 3)."""
+    import re
+
+    import typer.main
+
+    from dca.settings import FIELDS
+
+    def walk(command: object) -> list[object]:
+        return [command, *(c for sub in getattr(command, "commands", {}).values() for c in walk(sub))]
+
+    quoted = []
+    for command in walk(typer.main.get_command(app)):
+        for param in getattr(command, "params", []):
+            for name, value in re.findall(r"the (\w+) setting, ([^;).]+)", getattr(param, "help", None) or ""):
+                quoted.append(name)
+                assert name in FIELDS and value.strip() == str(FIELDS[name][2]), (param.opts, name, value)
+    assert "k" in quoted

@@ -25,6 +25,7 @@ from dca.cli.common import (
     user_errors,
 )
 from dca.errors import ConfigError, DcaError
+from dca.settings import FIELDS
 
 IndexOpt = Annotated[
     str | None, typer.Option("--index", "-i", help="Knowledge index to answer from (default: the index setting).")
@@ -37,7 +38,10 @@ AdapterOpt = Annotated[
     str | None,
     typer.Option(help="LoRA adapter: a catalog name, models/adapters/NAME.gguf or a path; none: the base model alone."),
 ]
-KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Sources to retrieve (default: the k setting, 5).")]
+KOpt = Annotated[
+    int | None,
+    typer.Option("--k", "-k", help=f"Sources to retrieve (default: the k setting, {FIELDS['k'][2]})."),
+]
 Threads = Annotated[int | None, typer.Option(help="CPU threads (default: the threads setting; 0: physical cores).")]
 GpuLayers = Annotated[
     int | None, typer.Option(help="Layers offloaded to a GPU (default: the gpu_layers setting; -1: all, 0: none).")
