@@ -254,6 +254,10 @@ def test_ask_think_with_an_index_uses_the_rag_default(
     scripted.answers = ["dogs fetch </think>", "Dogs fetch sticks [1]."]
     result = runner.invoke(app, ["ask", "what do dogs fetch", "--think", "--strategy", "cot", "--json"])
     assert json.loads(result.stdout)["thinking"]["strategy"] == "cot" and "answering directly" not in result.stderr
+    result = runner.invoke(app, ["ask", "what do dogs fetch", "--think", "--budget", "-5"])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
+        "error: the thinking budget must be between 1 and 32768 tokens, got -5"
+    ]  # one line: the notice about answering directly is not printed before the error
 
 
 def test_max_tokens_or_a_budget_beyond_the_context_is_refused(home: Paths, scripted: ScriptedGenerator) -> None:

@@ -161,12 +161,6 @@ def _reasoning(
     from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
 
     measured = THINK_DEFAULT_RAG if retrieval else THINK_DEFAULT
-    if think and not strategy and not measured.thinks:
-        typer.echo(
-            "--think: answering directly. On questions over your documents, thinking scored below a "
-            "direct answer with this model (HotpotQA, docs/RESULTS.md); --strategy cot thinks anyway.",
-            err=True,
-        )
     base = measured if think or (strategy and strategy != "direct") else ReasoningConfig()
     if strategy:
         base = base.named(strategy)
@@ -184,7 +178,14 @@ def _reasoning(
         changes["n_samples"] = samples
     if searches:
         changes["max_searches"] = searches
-    return ReasoningConfig(**{**base.__dict__, **changes})
+    config = ReasoningConfig(**{**base.__dict__, **changes})  # bad values stop here, before any notice
+    if think and not strategy and not measured.thinks:
+        typer.echo(
+            "--think: answering directly. On questions over your documents, thinking scored below a "
+            "direct answer with this model (HotpotQA, docs/RESULTS.md); --strategy cot thinks anyway.",
+            err=True,
+        )
+    return config
 
 
 def _config(
