@@ -53,9 +53,10 @@ def answer_instruction(style: str) -> str:
 
 
 _REFUSAL = re.compile(
-    r"(sources?|context|documents?|text)\s+(do|does)\s+not\s+(contain|mention|say|provide|include)"
+    r"(sources?|context|documents?|text)\s+(do\s+not|does\s+not|don['’]t|doesn['’]t)\s+"
+    r"(contain|mention|say|provide|include)"
     r"|not\s+(found|mentioned|provided|given)\s+in\s+the\s+(sources?|context)"
-    r"|(cannot|can't|could\s+not|couldn't)\s+find|no\s+information",
+    r"|(cannot|can['’]t|could\s+not|couldn['’]t)\s+find|no\s+information",
     re.IGNORECASE,
 )
 SYSTEM_CLOSED_BOOK = "You are a helpful assistant. Answer the question concisely and accurately."
@@ -73,6 +74,8 @@ def is_refusal(text: str) -> bool:
 
     >>> is_refusal("The sources do not contain the answer."), is_refusal("Paris [1].")
     (True, False)
+    >>> is_refusal("The sources don't mention it."), is_refusal("The text doesn’t say.")
+    (True, True)
     """
     return bool(_REFUSAL.search(text))
 
