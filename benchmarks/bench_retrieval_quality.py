@@ -38,12 +38,14 @@ from dca.knowledge.store import StoredChunk
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-SETS = ("squad", "squad-calibration", "hotpotqa", "docs")
+SETS = ("squad", "squad-calibration", "hotpotqa", "docs", "docs-more")
 DEFAULT_DATA = {
     "squad": SHARED / "squad2_dev" / "dev-v2.0.json",
     "squad-calibration": SHARED / "squad2_dev" / "dev-v2.0.json",
     "hotpotqa": SHARED / "hotpotqa" / "hotpot_dev_distractor_100.json",
     "docs": ROOT / "benchmarks" / "data" / "docs_questions.jsonl",
+    # 36 more, written from the section headings before any ranking was looked at (2026-12-06)
+    "docs-more": ROOT / "benchmarks" / "data" / "docs_questions_more.jsonl",
 }
 CALIBRATION = slice(1000, 1500)
 SETTINGS = (("dense", "convex"), ("bm25", "convex"), ("hybrid", "rrf"), ("hybrid", "convex"))

@@ -9,10 +9,12 @@ The rule, decided before the sweep was first run (in the same session): a weight
 ask's k) is at least as high on both sets and higher on one.
 
     .venv/bin/python benchmarks/fusion_weight_table.py      # benchmarks/results/fusion_weight.json
+    .venv/bin/python benchmarks/fusion_weight_table.py --sets docs-more   # ..._docs-more.json: 36 more docs questions
 """
 
 from __future__ import annotations
 
+import argparse
 from functools import partial
 
 from _common import print_table, write_results
@@ -26,10 +28,13 @@ SETS = ("squad-calibration", "docs")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="+", choices=(*SETS, "docs-more"), default=list(SETS))
+    args = parser.parse_args()
     rows = []
     default = retrieval.fuse_convex
     try:
-        for name in SETS:
+        for name in args.sets:
             qset = question_set(name, DEFAULT_DATA[name])
             with qset.corpus(None) as (index, embedder):
                 for alpha in ALPHAS:
@@ -50,7 +55,7 @@ def main() -> None:
     finally:
         retrieval.fuse_convex = default
     print_table(rows, ["set", "alpha_dense", "questions", "recall@1", "recall@3"])
-    write_results("fusion_weight", {"rows": rows})
+    write_results("fusion_weight" + ("" if args.sets == list(SETS) else "_" + "_".join(args.sets)), {"rows": rows})
 
 
 if __name__ == "__main__":
