@@ -28,6 +28,19 @@ def run_rows(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line]
 
 
+def paired_change(
+    old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], ids: Sequence[str], metric: str
+) -> str:
+    """ "A -> B (+up -down)": the mean of ``metric`` over the questions ``ids`` in two runs' rows
+    (by id), and on how many it rose and fell."""
+    n = max(1, len(ids))
+    a = sum(old[i]["metrics"][metric] for i in ids) / n
+    b = sum(new[i]["metrics"][metric] for i in ids) / n
+    up = sum(new[i]["metrics"][metric] > old[i]["metrics"][metric] for i in ids)
+    down = sum(new[i]["metrics"][metric] < old[i]["metrics"][metric] for i in ids)
+    return f"{a:.3f} -> {b:.3f} (+{up} -{down})"
+
+
 def sign_test(gained: int, lost: int) -> float:
     """Two-sided exact sign test of ``gained`` against ``lost`` questions (ties dropped)."""
     n = gained + lost

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import print_table, run_rows
+from _common import paired_change, print_table, run_rows
 
 from dca.answer import says_nothing
 
@@ -45,11 +45,7 @@ def compare(before: Path, after: Path) -> dict[str, Any]:
     row["bare_after"] = sum(says_nothing(new[i]["prediction"]) for i in new)
     row["others_unchanged"] = all(old[i]["prediction"] == new[i]["prediction"] for i in old if i not in bare)
     for metric in ("correct", "em", "f1"):
-        a = sum(old[i]["metrics"][metric] for i in old) / len(old)
-        b = sum(new[i]["metrics"][metric] for i in old) / len(old)
-        up = sum(new[i]["metrics"][metric] > old[i]["metrics"][metric] for i in old)
-        down = sum(new[i]["metrics"][metric] < old[i]["metrics"][metric] for i in old)
-        row[metric] = f"{a:.3f} -> {b:.3f} (+{up} -{down})"
+        row[metric] = paired_change(old, new, list(old), metric)
     row["refused_after"] = sum("do not contain" in new[i]["prediction"] for i in bare)
     row["s_per_bare_q"] = f"{sum(old[i]['seconds'] for i in bare) / max(1, len(bare)):.2f} -> " + (
         f"{sum(new[i]['seconds'] for i in bare) / max(1, len(bare)):.2f}"

@@ -16,13 +16,14 @@ the instruction alone does); otherwise dca's retry runs as it ships.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import print_table, run_rows
+from _common import paired_change, print_table, run_rows
 
 from dca.answer import is_refusal, says_nothing
 
@@ -52,14 +53,15 @@ def run(variant: str, retry: bool, out: Path, argv: list[str]) -> None:
     from dca.reasoning.events import AnswerText
 
     prompt.STYLES["cited"] = VARIANTS[variant]
+    out.mkdir(parents=True, exist_ok=True)
     asked = out / "asked_again.jsonl"
     ships = pipeline._say_it
 
     def say_it(*args: Any, **kwargs: Any) -> Any:
-        question, bare = args[1], args[8]
-        out.mkdir(parents=True, exist_ok=True)
+        called = inspect.signature(ships).bind(*args, **kwargs).arguments  # by name, however it is called
         with asked.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"question": question, "bare": bare}) + "\n")
+            f.write(json.dumps({"question": called["question"], "bare": called["bare"]}) + "\n")
+        bare = called["bare"]
         if retry:
             return (yield from ships(*args, **kwargs))
         yield AnswerText(bare)
@@ -86,11 +88,7 @@ def describe(base: Path, run_dir: Path) -> dict[str, Any]:
             f"{sum(is_refusal(new[i]['prediction']) for i in unanswerable)} of {len(unanswerable)}"
         )
     for metric in ("correct", "f1"):
-        a = sum(old[i]["metrics"][metric] for i in ids) / max(1, len(ids))
-        b = sum(new[i]["metrics"][metric] for i in ids) / max(1, len(ids))
-        up = sum(new[i]["metrics"][metric] > old[i]["metrics"][metric] for i in ids)
-        down = sum(new[i]["metrics"][metric] < old[i]["metrics"][metric] for i in ids)
-        row[metric] = f"{a:.3f} -> {b:.3f} (+{up} -{down})"
+        row[metric] = paired_change(old, new, ids, metric)
     row["tokens"] = f"{sum(new[i]['completion_tokens'] for i in ids) / max(1, len(ids)):.1f}"
     row["s_per_q"] = f"{sum(new[i]['seconds'] for i in ids) / max(1, len(ids)):.2f}"
     return row
