@@ -202,7 +202,7 @@ import operator
 try:
     1 / 0
 except ZeroDivisionError as exc:
-    frame = operator.attrgetter('__traceback__')(exc).tb_frame
+    frame = operator.attrgetter('_' * 2 + 'traceback' + '_' * 2)(exc).tb_frame
     while frame is not None:
         for value in frame.f_locals.values():
             if isinstance(value, list):
@@ -214,7 +214,7 @@ print(real['open']('/etc/passwd').read())
 
 
 def test_walking_up_the_frames_is_refused() -> None:
-    # attrgetter reaches dunders the static check cannot see; the frames it would lead to
+    # attrgetter reaches dunders the static check cannot see (a name built at run time); the frames it would lead to
     # (this sandbox's own state, the real builtins) stay out of reach
     assert check_program(ESCAPE_BY_FRAMES) == []
     result = run_program(ESCAPE_BY_FRAMES, FAST)
@@ -231,7 +231,7 @@ def test_walking_up_the_frames_is_refused() -> None:
 
 ESCAPE_BY_PATCHING = """
 import operator
-module = operator.attrgetter('__globals__')(open)
+module = operator.attrgetter('_' * 2 + 'globals' + '_' * 2)(open)
 real = module['builtins']
 osm = module['os']
 real.setattr(osm.path, 'realpath', lambda path: '/work/x')
@@ -272,21 +272,31 @@ def test_sympy_programs_run() -> None:
     assert result.stdout.splitlines() == ["[-2, 2] x + 1 (x - 1)*exp(x)", "5 1/2"]
 
 
+# the real module behind a view: a function's globals, through a name built at run time
+SYMPY_REAL_MODULE = (
+    "import operator, sympy\n"
+    "misc = operator.attrgetter('_' * 2 + 'globals' + '_' * 2)(sympy.utilities.misc.filldedent)\n"
+)
+
+
 @pytest.mark.parametrize(
     ("code", "refused"),
     [
-        ("import sympy\nsympy.sympify(\"__import__('os').system('touch /tmp/dca-sympy')\")", "compile"),
-        ('from sympy.parsing.sympy_parser import parse_expr\nparse_expr("().__class__.__base__")', "compile"),
+        # hostile strings built at run time (a literal dunder is refused by the static check)
+        ("import sympy\nu = '_' * 2\nsympy.sympify(u + \"import\" + u + \"('os').system('touch /tmp/dca-sympy')\")", "compile"),
+        ("from sympy.parsing.sympy_parser import parse_expr\nu = '_' * 2\nparse_expr('().' + u + 'class' + u)", "compile"),
         ("import sympy\nx = sympy.symbols('x')\nsympy.lambdify(x, x**2)(3)", "compile"),
-        ("import sympy\nsympy.utilities.misc.os.system('touch /tmp/dca-sympy')", "os.system"),
-        ("import sympy\nprint(sympy.utilities.misc.os.open('/etc/passwd', 0))", "opening '/etc/passwd'"),
-        ("import sympy\nsympy.printing.gtk.subprocess.Popen(['id'])", "subprocess.Popen"),
-        ("import sympy\nsympy.utilities.misc.sys.modules['ctypes'].CDLL(None)", "ctypes"),
-        (
-            "import sympy\nsympy.utilities.misc.sys.modules['importlib'].import_module('socket')",
-            "'socket'",
-        ),  # not allowed, not even there
-        ("import sympy\nsympy.parsing.sympy_parser.builtins.open('/etc/passwd').read()", "opening '/etc/passwd'"),
+        # the modules sympy's own modules hold are not in the views the program gets
+        ("import sympy\nsympy.utilities.misc.os.system('touch /tmp/dca-sympy')", "has no attribute 'os'"),
+        ("import sympy\nprint(sympy.utilities.misc.os.open('/etc/passwd', 0))", "has no attribute 'os'"),
+        ("import sympy\nsympy.printing.gtk.subprocess.Popen(['id'])", "has no attribute 'subprocess'"),
+        ("import sympy\nsympy.utilities.misc.sys.modules['ctypes'].CDLL(None)", "has no attribute 'sys'"),
+        ("import sympy\nsympy.parsing.sympy_parser.builtins.open('/etc/passwd').read()", "has no attribute 'builtins'"),
+        # and where a program reaches them anyway, the audit hook refuses what it does with them
+        (SYMPY_REAL_MODULE + "misc['os'].system('touch /tmp/dca-sympy')", "os.system"),
+        (SYMPY_REAL_MODULE + "print(misc['os'].open('/etc/passwd', 0))", "opening '/etc/passwd'"),
+        (SYMPY_REAL_MODULE + "misc['sys'].modules['ctypes'].CDLL(None)", "ctypes"),
+        (SYMPY_REAL_MODULE + "misc['sys'].modules['importlib'].import_module('socket')", "'socket'"),
     ],
 )
 def test_sympy_cannot_be_used_to_get_out(code: str, refused: str) -> None:
@@ -304,7 +314,8 @@ def test_isolation_reports_what_holds_here() -> None:
     assert "network namespace" in detail and ("no chroot" in detail) != _chroot_available()
     assert isolated == (_chroot_available() and "no network namespace" not in detail)
     if os.geteuid() == 0:  # root drops to an unused user id wherever it runs (these machines: all three hold)
-        assert detail.endswith("a user id of its own")
+        assert "a user id of its own" in detail
+    assert "a size-capped folder" in detail or not isolated  # a tmpfs of its own where mounts are allowed
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
@@ -324,3 +335,82 @@ def test_a_program_cannot_signal_processes_of_nobody() -> None:
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+
+
+FILL_THE_DISK = """
+n = 0
+try:
+    for i in range(400):
+        with open('f%d' % i, 'wb') as f:
+            f.write(b'x' * 1_000_000)
+        n += 1
+finally:
+    print(n)
+"""
+
+
+@pytest.mark.parametrize("guards", [True, False])
+def test_a_program_cannot_fill_the_disk_with_many_files(guards: bool) -> None:
+    # Each file is under the 1 MB per-file limit; 400 of them would be 400 MB. The work folder
+    # is a tmpfs of its own, so the total stops at its size, with or without the Python guards.
+    config = SandboxConfig(timeout_s=10, cpu_s=5, max_disk_bytes=4_000_000)
+    result = _run(FILL_THE_DISK, config, guards=guards)
+    assert result.kind == "forbidden" and "more than its folder holds (4000000 bytes)" in result.error
+    assert int(result.last_line) <= 4  # whole files written before the cap
+
+
+def test_many_empty_files_are_capped_too() -> None:
+    config = SandboxConfig(max_files=20)
+    result = run_program("n = 0\ntry:\n    for i in range(5000):\n        open('e%d' % i, 'w').close()\n        n += 1\nfinally:\n    print(n)", config)
+    assert result.kind == "forbidden" and int(result.last_line) <= 20
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "print('{0.__globals__}'.format(open))",
+        "print('{0.__globals__[_os]}'.format(open))",
+        "print('{f._x}'.format(f=1))",
+        "import operator\nprint(operator.attrgetter('__class__')(1))",
+        "import string\nprint(string.Formatter().get_field('0.__globals__', (open,), {}))",
+        "from random import _os",
+        "from random import _os as o",
+    ],
+)
+def test_dunder_reads_through_strings_and_private_imports_are_refused_before_running(code: str) -> None:
+    result = run_program(code, FAST)
+    assert result.kind == "rejected" and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from typing import sys\nprint(sys.modules)",
+        "from statistics import sys\nprint(sys.modules)",
+        "from calendar import sys\nprint(sys.modules)",
+        "import typing\nprint(typing.sys.modules)",
+        "import typing as t\nprint(t.types.FunctionType)",
+        "import re\nprint(re.copyreg)",
+        "import operator, random\nprint(operator.attrgetter('_' + 'os')(random).system)",
+        "import fractions\nprint(fractions.sys.modules)",
+    ],
+)
+def test_modules_that_allowed_modules_hold_are_out_of_reach(code: str) -> None:
+    # typing holds sys, statistics holds sys and random, random holds os: the program sees a
+    # view of each allowed module with only its public names and the allowed modules it holds
+    assert check_program(code) == []
+    result = run_program(code, FAST)
+    assert not result.ok and "modules" not in result.stdout and "<module" not in result.stdout
+    assert result.kind in ("forbidden", "error") and ("sandbox" in result.error or "AttributeError" in result.error)
+
+
+def test_allowed_modules_still_work_through_their_views() -> None:
+    code = (
+        "from collections import Counter, abc\nimport datetime\nfrom datetime import time\nimport statistics\n"
+        "from fractions import Fraction\nimport math as m\n"
+        "if __name__ == '__main__':\n"
+        "    print(Counter('aab')['a'], isinstance([], abc.Sequence), datetime.date(2020, 1, 2).day, time(1).hour,"
+        " statistics.mean([1, 2, 3]), Fraction(1, 3) * 3, '{:.2f}'.format(m.pi))"
+    )
+    result = run_program(code, FAST)
+    assert result.ok and result.last_line == "2 True 2 1 2 1 3.14", result

@@ -2,7 +2,8 @@
 
 Started as ``python -I -S _sandbox_child.py SETTINGS_JSON`` with the program on stdin. In
 order: import the modules the program may use (allowed third-party ones from the folders the
-parent names; afterwards nothing more can be imported), leave the network namespace, chroot
+parent names; afterwards nothing more can be imported), leave the network namespace, mount a
+size-capped tmpfs of its own on the work folder (so a program cannot fill the disk), chroot
 into the parent's temporary root so that only the work folder is visible, drop root to an
 unprivileged user, set resource limits, then run the program with trimmed builtins under an
 audit hook that refuses files outside the work folder, sockets, processes, ctypes, unlisted
@@ -19,10 +20,14 @@ import json
 import os
 import resource
 import sys
+import types
 from typing import Any
 
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _BLOCKED_EVENTS = (
     "socket.",
     "subprocess.",
@@ -76,6 +81,24 @@ def _leave_network() -> bool:
     return os.geteuid() != 0 and libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0
 
 
+def _own_disk(workdir: str, settings: dict) -> bool:
+    """Mount a tmpfs of ``disk_bytes`` (and ``max_files`` inodes) on the work folder, in a mount
+    namespace of the child's own: the total a program can write, whatever the number of files.
+    False where mounts are not allowed (no CAP_SYS_ADMIN, no user namespaces): then only the
+    per-file size limit and the audit hook's count of files opened for writing remain."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return False
+    # private first, so the mount below never propagates back to the machine's namespace
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    options = "size={},nr_inodes={},mode=0700,uid={},gid={}".format(
+        int(settings["disk_bytes"]), int(settings["max_files"]) + 1, int(settings["uid"]), int(settings["gid"])
+    )
+    flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    return libc.mount(b"tmpfs", os.fsencode(workdir), b"tmpfs", flags, options.encode()) == 0
+
+
 def _drop_privileges(uid: int, gid: int) -> None:
     if os.geteuid() != 0:
         return
@@ -127,7 +150,9 @@ def _load_check() -> Any:
         sys.path.remove(here)
 
 
-def _audit(workdir: str, allowed: frozenset, forbidden: frozenset, program: Any, check: Any) -> None:
+def _audit(
+    workdir: str, allowed: frozenset, forbidden: frozenset, program: Any, check: Any, max_writes: int | None
+) -> None:
     """Install the audit hook, just before the program runs.
 
     It keeps no state the program could change: everything it reads is bound here. Code that
@@ -137,11 +162,15 @@ def _audit(workdir: str, allowed: frozenset, forbidden: frozenset, program: Any,
     ``gi_frame``: the ``object.__getattr__`` event) is refused, so a program cannot walk up to
     this module's frames or data; a function's ``__code__`` and defaults may be read (sympy's
     dsolve inspects signatures), and no new code object can be made (``code.__new__``).
+    ``max_writes`` (only where the work folder has no tmpfs of its own) caps how many times a
+    file may be opened for writing, so the per-file size limit bounds the total.
     """
     secret = f"<check-{os.urandom(16).hex()}>"
     realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
     blocked, files = _BLOCKED_EVENTS, ("os.remove", "os.rename", "os.rmdir", "os.mkdir")
     prefix = workdir.rstrip(sep) + sep
+    writes = [0]
+    write_flags = _WRITE_FLAGS
 
     def inside(path: Any) -> bool:
         if isinstance(path, int):
@@ -156,6 +185,12 @@ def _audit(workdir: str, allowed: frozenset, forbidden: frozenset, program: Any,
         if event == "open":
             if not inside(args[0]):
                 raise PermissionError(f"the sandbox does not allow opening {args[0]!r}: only files in its own folder")
+            mode, flags = args[1], args[2]
+            writing = any(c in str(mode or "") for c in "wax+") or bool(int(flags or 0) & write_flags)
+            if max_writes is not None and writing and not isinstance(args[0], int):
+                writes[0] += 1
+                if writes[0] > max_writes:
+                    raise PermissionError(f"the sandbox does not allow writing more than {max_writes} files")
         elif event == "import":
             if str(args[0]).split(".")[0] not in allowed:
                 raise ImportError(f"the sandbox does not allow importing {args[0]!r}")
@@ -180,15 +215,51 @@ def _audit(workdir: str, allowed: frozenset, forbidden: frozenset, program: Any,
     sys.addaudithook(hook)
 
 
+def _module_views(allowed: frozenset) -> Any:
+    """A function giving the program a view of a module instead of the module: its public
+    names only, with every module it holds that is not allowed left out (``typing.sys``,
+    ``statistics.sys``, ``random._os``) and the allowed ones as views in turn. The module's
+    own functions still see their real globals; the program sees only the view."""
+    views: dict = {}
+
+    def view(module: Any) -> Any:
+        name = module.__name__
+        if name in views:
+            return views[name]
+        shown = types.ModuleType(name, getattr(module, "__doc__", None))
+        views[name] = shown  # before the names: modules that hold each other
+        for key, value in list(vars(module).items()):
+            if key.startswith("_"):
+                continue
+            if isinstance(value, types.ModuleType):
+                if value.__name__.split(".")[0] not in allowed:
+                    continue
+                value = view(value)
+            vars(shown)[key] = value
+        public = vars(module).get("__all__")
+        if isinstance(public, (list, tuple)):
+            vars(shown)["__all__"] = [key for key in public if key in vars(shown)]
+        return shown
+
+    return view
+
+
 def _safe_builtins(allowed: frozenset, workdir: str, forbidden: frozenset) -> dict:
     safe = {name: value for name, value in vars(builtins).items() if name not in forbidden}
     real_import = builtins.__import__
     real_open = builtins.open
+    view = _module_views(allowed)
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if level != 0 or name.split(".")[0] not in allowed:
             raise ImportError(f"the sandbox does not allow importing {name!r}")
-        return real_import(name, globals, locals, fromlist, level)
+        module = real_import(name, globals, locals, fromlist, level)
+        for key in fromlist or ():
+            value = vars(module).get(key)
+            hidden = key.startswith("_") and key != "*"
+            if hidden or (isinstance(value, types.ModuleType) and value.__name__.split(".")[0] not in allowed):
+                raise ImportError(f"the sandbox does not allow importing {key!r} from {name!r}")
+        return view(module)
 
     def guarded_open(file, mode="r", *args, **kwargs):
         if isinstance(file, int):
@@ -221,6 +292,7 @@ def main() -> None:
     check = _load_check()
     _leave_network()
     workdir = os.path.realpath(settings["workdir"])
+    own_disk = _own_disk(workdir, settings)
     try:
         workdir = _enter_folder(os.path.realpath(settings.get("root", workdir)), workdir)
         _drop_privileges(int(settings["uid"]), int(settings["gid"]))
@@ -231,7 +303,8 @@ def main() -> None:
     if guards:
         forbidden = frozenset(settings["forbidden"])
         namespace["__builtins__"] = _safe_builtins(allowed, workdir, forbidden)
-        _audit(workdir, allowed, forbidden, program, check)
+        max_writes = None if own_disk else max(1, int(settings["disk_bytes"]) // max(1, int(settings["file_bytes"])))
+        _audit(workdir, allowed, forbidden, program, check, max_writes)
     try:
         exec(program, namespace)
     except MemoryError:

@@ -9,8 +9,9 @@ Layers:
    network namespace (no interfaces but a down loopback); a chroot into its own temporary
    root, where the work folder is the only thing it can read or write; root dropped to a
    user id of its own, used by no other process (RLIMIT_NPROC does not bind root; ``nobody``
-   where the id cannot be used, e.g. a container that maps only 65,536 ids); rlimits on CPU seconds, address space, file
-   size, open files and processes (0 new processes).
+   where the id cannot be used, e.g. a container that maps only 65,536 ids); a tmpfs of its own,
+   capped in bytes and files, as the work folder (the total it may write); rlimits on CPU
+   seconds, address space, file size, open files and processes (0 new processes).
 3. In the child, Python-level guards in depth: trimmed builtins and an audit hook that
    refuses files outside its folder, sockets, subprocesses, ctypes, unlisted imports, frame
    access, and compiling code that fails the static check. A determined program can fool
@@ -129,6 +130,7 @@ _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _NOBODY = 65534
 _OWN_UIDS = (2_100_000_000, 1_000_000)  # first id, count: one drawn per run, far above login and subuid ranges
 _PROGRAM_LINE = re.compile(r'File "<program>", line (\d+)')
+_DISK_FULL = re.compile(r"\[Errno (28|122)\]")  # ENOSPC (bytes or files), EDQUOT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,14 +142,19 @@ class SandboxConfig:
     memory_mb: int = 512  # address space (RLIMIT_AS)
     max_output_bytes: int = 64_000  # stdout read back; more kills the program
     max_file_bytes: int = 1_000_000  # largest file it may write in its folder (RLIMIT_FSIZE)
+    max_disk_bytes: int = 16_000_000  # all it may write in its folder together (its own tmpfs)
+    max_files: int = 256  # files and folders it may create there
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.cpu_s < 1:
             raise ConfigError(f"sandbox timeouts must be positive, got {self.timeout_s} s / {self.cpu_s} CPU s")
         if self.memory_mb < 64:
             raise ConfigError(f"sandbox memory must be at least 64 MB, got {self.memory_mb}")
-        if self.max_output_bytes < 1 or self.max_file_bytes < 0:
-            raise ConfigError("sandbox output and file limits must be positive")
+        if self.max_output_bytes < 1 or self.max_file_bytes < 0 or self.max_disk_bytes < 1 or self.max_files < 1:
+            raise ConfigError(
+                f"sandbox output and file limits must be positive, got max_output_bytes={self.max_output_bytes}, "
+                f"max_file_bytes={self.max_file_bytes}, max_disk_bytes={self.max_disk_bytes}, max_files={self.max_files}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +230,8 @@ def _run(code: str, config: SandboxConfig, *, guards: bool) -> ProgramResult:
             "cpu_s": config.cpu_s,
             "memory_bytes": config.memory_mb * 1024 * 1024,
             "file_bytes": config.max_file_bytes,
+            "disk_bytes": config.max_disk_bytes,
+            "max_files": config.max_files,
             "guards": guards,
         }
         return _supervise(code, settings, config)
@@ -322,6 +331,10 @@ def _supervise(code: str, settings: dict[str, object], config: SandboxConfig) ->
         raise SandboxError(f"the program sandbox could not start: {last}")
     if code_ == -signal.SIGXFSZ:
         return _failed(stdout, f"the program wrote a file over {config.max_file_bytes} bytes", "forbidden", seconds)
+    if code_ == 1 and _DISK_FULL.search(last):
+        return _failed(
+            stdout, f"the program wrote more than its folder holds ({config.max_disk_bytes} bytes)", "forbidden", seconds
+        )
     if code_ == 1:
         return _failed(stdout, _program_error(message) or f"the program failed (exit code {code_})", "error", seconds)
     return _failed(stdout, last or f"the program failed (exit code {code_})", "error", seconds)
@@ -346,7 +359,8 @@ def _kill(child: subprocess.Popen[bytes]) -> None:
 
 _ISOLATION_PROBE = """
 import os, socket
-print(os.path.exists('/etc'), [name for _, name in socket.if_nameindex()] == ['lo'], os.getuid())
+disk = os.statvfs('.')
+print(os.path.exists('/etc'), [name for _, name in socket.if_nameindex()] == ['lo'], os.getuid(), disk.f_blocks * disk.f_frsize)
 """
 
 
@@ -355,13 +369,15 @@ def isolation() -> tuple[bool, str]:
     result = _run(_ISOLATION_PROBE, SandboxConfig(), guards=False)
     if not result.ok:
         return False, f"the sandbox could not run a probe ({result.error})"
-    sees_machine, own_network, uid = result.last_line.split()
+    sees_machine, own_network, uid, disk = result.last_line.split()
+    capped = int(disk) <= SandboxConfig().max_disk_bytes + 1_000_000  # tmpfs rounds up to pages
     found = [
         "chroot" if sees_machine == "False" else "no chroot (the machine's files are visible)",
         "own network namespace" if own_network == "True" else "no network namespace",
         _user_words(int(uid)),
+        "a size-capped folder" if capped else "no cap on the bytes written (only on each file)",
     ]
-    return sees_machine == "False" and own_network == "True", ", ".join(found)
+    return sees_machine == "False" and own_network == "True" and capped, ", ".join(found)
 
 
 def _user_words(uid: int) -> str:
