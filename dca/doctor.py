@@ -227,10 +227,10 @@ def _check_settings(paths: Paths) -> list[Check]:
             return "(catalog default)" if name == "model" else "(none)"
         if name == "api_key":
             return "(set, not shown)"
-        if name == "store" and "@" in str(value):  # a password in the URL is refused; never shown either
-            scheme, _, rest = str(value).partition("://")
-            user, _, host = rest.rpartition("@")
-            return f"{scheme}://{user.split(':')[0]}@{host}"
+        if name in ("store", "base_url"):  # a password in the URL is refused; never shown either
+            from dca.knowledge.stores import redact_url
+
+            return redact_url(str(value))
         return str(value)
 
     return [

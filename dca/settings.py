@@ -37,6 +37,14 @@ FIELDS: dict[str, tuple[str, type, Any, str]] = {
     "timeout": ("DCA_TIMEOUT", int, 300, "seconds a request to that server may take"),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_FROM_FLAGS: dict[str, tuple[str, str]] = {}  # environment variable -> (flag, value) a command line set
+
+
+def set_from_flag(variable: str, flag: str, value: str) -> None:
+    """A flag's value becomes ``variable`` for this process (and the processes it starts), and
+    the settings say it came from ``flag``, not from the environment."""
+    os.environ[variable] = value
+    _FROM_FLAGS[variable] = (flag, value)
 
 
 def settings_file(paths: Paths) -> Path:
@@ -114,7 +122,9 @@ def load_settings(paths: Paths | None = None) -> Settings:
         if name == "log" and not raw and os.environ.get("DCA_NO_LOG", "").lower() in _TRUE:
             values[name], sources[name] = False, "env DCA_NO_LOG"
         elif raw:
-            values[name], sources[name] = _parse(name, raw, f"environment variable {env}"), f"env {env}"
+            flag, given = _FROM_FLAGS.get(env, ("", None))
+            where, described = (flag, flag) if given == raw else (f"env {env}", f"environment variable {env}")
+            values[name], sources[name] = _parse(name, raw, described), where
         elif name in stored:
             values[name], sources[name] = _parse(name, stored[name], str(settings_file(paths))), "settings.toml"
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -309,3 +310,26 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
     else:
         monkeypatch.setenv("DCA_STORE", "")  # empty: the embedded store (and restored after the test)
     return str(request.param)
+
+
+def trickle_headers(port: int, n: int, stop: threading.Event, closed: list[int]) -> None:
+    """``n`` loopback connections that send a partial request header, then one byte every 0.5 s
+    until ``stop`` (a slow-client attack on a server); ``closed`` gets an entry for each one the
+    server closes."""
+    import socket
+
+    conns = []
+    for _ in range(n):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        conns.append(conn)
+    while not stop.wait(0.5) and conns:
+        for conn in list(conns):
+            try:
+                conn.sendall(b"a")
+            except OSError:  # the server closed it
+                closed.append(1)
+                conns.remove(conn)
+                conn.close()
+    for conn in conns:
+        conn.close()

@@ -283,8 +283,14 @@ SYMPY_REAL_MODULE = (
     ("code", "refused"),
     [
         # hostile strings built at run time (a literal dunder is refused by the static check)
-        ("import sympy\nu = '_' * 2\nsympy.sympify(u + \"import\" + u + \"('os').system('touch /tmp/dca-sympy')\")", "compile"),
-        ("from sympy.parsing.sympy_parser import parse_expr\nu = '_' * 2\nparse_expr('().' + u + 'class' + u)", "compile"),
+        (
+            "import sympy\nu = '_' * 2\nsympy.sympify(u + \"import\" + u + \"('os').system('touch /tmp/dca-sympy')\")",
+            "compile",
+        ),
+        (
+            "from sympy.parsing.sympy_parser import parse_expr\nu = '_' * 2\nparse_expr('().' + u + 'class' + u)",
+            "compile",
+        ),
         ("import sympy\nx = sympy.symbols('x')\nsympy.lambdify(x, x**2)(3)", "compile"),
         # the modules sympy's own modules hold are not in the views the program gets
         ("import sympy\nsympy.utilities.misc.os.system('touch /tmp/dca-sympy')", "has no attribute 'os'"),
@@ -361,7 +367,10 @@ def test_a_program_cannot_fill_the_disk_with_many_files(guards: bool) -> None:
 
 def test_many_empty_files_are_capped_too() -> None:
     config = SandboxConfig(max_files=20)
-    result = run_program("n = 0\ntry:\n    for i in range(5000):\n        open('e%d' % i, 'w').close()\n        n += 1\nfinally:\n    print(n)", config)
+    result = run_program(
+        "n = 0\ntry:\n    for i in range(5000):\n        open('e%d' % i, 'w').close()\n        n += 1\nfinally:\n    print(n)",
+        config,
+    )
     assert result.kind == "forbidden" and int(result.last_line) <= 20
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import HashEmbedder, ScriptedGenerator, make_corpus
+from conftest import HashEmbedder, ScriptedGenerator, make_corpus, trickle_headers
 from typer.testing import CliRunner
 
 from dca.cli import app as cli_app
@@ -260,10 +260,14 @@ def test_embeddings(home: Paths, embedder: HashEmbedder) -> None:
 
 @contextlib.contextmanager
 def live_server(home: Paths, generator: Any, **config: Any) -> Iterator[str]:
+    """The app served as `dca serve` serves it (dca's uvicorn settings and protocol), on a free port."""
     import uvicorn
 
-    app = create_app(ServeConfig(**config), generators={"scripted": generator}, paths=home)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    from dca.serve.server import uvicorn_config
+
+    settings = ServeConfig(port=0, **config)
+    app = create_app(settings, generators={"scripted": generator}, paths=home)
+    server = uvicorn.Server(uvicorn_config(app, settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 10
@@ -386,3 +390,47 @@ def test_effort_low_keeps_the_gate_and_a_named_strategy_drops_it() -> None:
     named = reasoning(reasoning_effort="low", dca={"strategy": "verify"})  # as `dca ask --strategy verify`
     assert named.strategy == "verify" and named.sure_above is None
     assert reasoning().sure_above is None and not reasoning().thinks
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(home: Paths) -> None:
+    client = _client(home, ScriptedGenerator(["x"]))
+    reply = client.post("/v1/chat/completions", content=b"[" * 200_000, headers={"content-type": "application/json"})
+    assert reply.status_code == 400 and "nests JSON too deeply" in reply.json()["error"]["message"]
+
+
+def test_slow_clients_cannot_lock_out_other_requests(home: Paths) -> None:
+    """140 connections trickling a header one byte at a time (more than the 128 requests the
+    server runs at once): /health and a chat request are still answered, and the trickling
+    connections are closed at the header deadline. Loopback only, bounded in time."""
+    generator = ScriptedGenerator(["Cats purr."] * 3)
+    with live_server(home, generator, header_timeout_s=2.0, max_waiting=32) as url:
+        port = int(url.rsplit(":", 1)[1])
+        stop, closed = threading.Event(), []
+        attack = threading.Thread(target=trickle_headers, args=(port, 140, stop, closed), daemon=True)
+        attack.start()
+        try:
+            time.sleep(1.0)  # all 140 connected and trickling
+            assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+            reply = httpx.post(f"{url}/v1/chat/completions", json=_chat(), timeout=10)
+            assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"] == "Cats purr."
+            deadline = time.time() + 6
+            while len(closed) < 140 and time.time() < deadline:
+                time.sleep(0.2)
+            assert len(closed) == 140  # no trickle outlives the header deadline
+            assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        finally:
+            stop.set()
+            attack.join(timeout=10)
+
+
+def test_requests_beyond_the_limit_get_503_and_the_slots_come_back(home: Paths) -> None:
+    generator = SlowGenerator(["one two three four"], delay=0.3)
+    with live_server(home, generator, max_requests=1) as url:
+        first = threading.Thread(target=lambda: httpx.post(f"{url}/v1/chat/completions", json=_chat(), timeout=30))
+        first.start()
+        time.sleep(0.3)
+        busy = httpx.get(f"{url}/health", timeout=5)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert busy.json()["error"]["code"] == "overloaded"
+        first.join(timeout=30)
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import real_models_home
+from conftest import real_models_home, trickle_headers
 
 pytestmark = pytest.mark.slow
 KEY = "slow-test-key-0123"
@@ -117,3 +117,36 @@ def test_a_public_bind_without_a_key_is_refused_at_start(tmp_path: Path) -> None
         check=False,
     )
     assert result.returncode == 1 and "--api-key" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_slow_clients_do_not_lock_the_real_server_out(server: str) -> None:
+    """140 connections trickling a header (more than the 128 requests the server runs at once):
+    /health and a real question are still answered while they go on, and the server closes
+    them at its 10 s header deadline. Loopback only, about 15 s."""
+    import threading
+
+    port = int(server.rsplit(":", 1)[1])
+    stop, closed = threading.Event(), []
+    attack = threading.Thread(target=trickle_headers, args=(port, 140, stop, closed), daemon=True)
+    attack.start()
+    try:
+        time.sleep(2)
+        assert httpx.get(f"{server}/health", timeout=10).status_code == 200
+        reply = httpx.post(
+            f"{server}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={
+                "model": "smollm2-135m",
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            },
+            timeout=60,
+        )
+        assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]
+        deadline = time.time() + 15
+        while len(closed) < 140 and time.time() < deadline:
+            time.sleep(0.5)
+        assert len(closed) == 140
+    finally:
+        stop.set()
+        attack.join(timeout=15)

@@ -320,3 +320,270 @@ def test_an_index_copies_between_the_stores_without_embedding_again(
     assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"]
     same = runner.invoke(app, ["index", "copy", "-i", "t", "--to", "embedded"])
     assert same.exit_code == 1 and "same index" in same.stderr
+
+
+def _fresh_database(server: object, name: str) -> str:
+    """The URL of a new, empty database on the real server (no vector extension in it yet)."""
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.get_uri(name)  # type: ignore[attr-defined]
+
+
+def test_no_url_shown_anywhere_holds_a_password(
+    home: Paths, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password in a libpq keyword (?password=, ?sslpassword=) is refused like one in the user
+    part, by every command, and no output (doctor, errors, --json) shows it; the refusal names
+    where the URL came from (--store or DCA_STORE)."""
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+    from dca.knowledge.stores import redact_url
+
+    runner = CliRunner()
+    url = _fresh_database(postgres_server, "secrets")
+    for keyword in ("password", "sslpassword", "PassWord"):
+        secret_url = f"{url}&{keyword}=S3cret"
+        monkeypatch.setenv("DCA_STORE", secret_url)
+        for command in (["doctor"], ["doctor", "--json"], ["index", "list"], ["index", "list", "--json"]):
+            result = runner.invoke(app, command)
+            assert "S3cret" not in result.output, (command, result.output)
+            assert "Traceback" not in result.output
+        refused = runner.invoke(app, ["index", "list"])
+        assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+        assert f"(env DCA_STORE) holds a password in its {keyword.lower()}= option" in refused.stderr
+        monkeypatch.delenv("DCA_STORE")
+        flagged = runner.invoke(app, ["index", "list", "--store", secret_url])
+        assert flagged.exit_code == 1 and "(--store) holds a password" in flagged.stderr, flagged.stderr
+        assert "S3cret" not in flagged.output and "DCA_STORE" not in flagged.stderr
+        assert "S3cret" not in redact_url(secret_url)
+    os.environ.pop("DCA_STORE", None)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "fragment"),
+    [("&bogusopt=1", "cannot be used (invalid URI query parameter"), ("&sslmode=sometimes", "invalid sslmode value")],
+)
+def test_a_malformed_store_url_is_one_line(
+    home: Paths, postgres_server: object, monkeypatch: pytest.MonkeyPatch, suffix: str, fragment: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    monkeypatch.setenv("DCA_STORE", postgres_server.get_uri() + suffix)  # type: ignore[attr-defined]
+    for command in (["index", "list"], ["doctor"]):
+        result = CliRunner().invoke(app, command)
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    listed = CliRunner().invoke(app, ["index", "list"])
+    assert listed.exit_code == 1 and len(listed.stderr.strip().splitlines()) == 1, listed.output
+    assert fragment in listed.stderr
+
+
+def test_a_url_with_a_bad_escape_is_one_line(home: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("psycopg")
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    monkeypatch.setenv("DCA_STORE", "postgresql://%zz@/x")
+    listed = CliRunner().invoke(app, ["index", "list"])
+    assert listed.exit_code == 1 and len(listed.stderr.strip().splitlines()) == 1, listed.output
+    assert "cannot be used" in listed.stderr and "Traceback" not in listed.output
+
+
+_FIRST_WRITER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from conftest import HashEmbedder
+from dca.config import Paths
+from dca.knowledge import IngestConfig, add_paths, sync_folder
+
+e = HashEmbedder()
+while time.time() < {start}:  # all writers begin together
+    time.sleep(0.001)
+home = Paths.resolve({home!r})
+if {sync}:
+    sync_folder(home, "t", Path({corpus!r}), embedder_name=e.name, embedder_factory=lambda: e)
+else:
+    add_paths(home, "t", [Path({corpus!r})], embedder_name=e.name, embedder_factory=lambda: e, config=IngestConfig())
+"""
+
+
+def test_writers_racing_on_a_fresh_database_all_succeed(
+    home: Paths, tmp_path: Path, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four adds and one sync started at once on a database with no extension and no index:
+    making the extension, the index and its dimension races no more (three rounds)."""
+    import subprocess
+    import sys
+    import time
+
+    tests = str(Path(__file__).parent)
+    corpora = [_corpus(tmp_path / f"c{w}", 3, f"w{w}x") for w in range(5)]
+    for round_ in range(3):
+        url = _fresh_database(postgres_server, f"race{round_}")
+        env = {**os.environ, "DCA_STORE": url}
+        start = time.time() + 3  # after every interpreter has started
+        writers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _FIRST_WRITER.format(tests=tests, home=str(home.home), corpus=str(c), start=start, sync=w == 4),
+                ],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for w, c in enumerate(corpora)
+        ]
+        errors = [w.communicate(timeout=120)[1] for w in writers]
+        assert [w.returncode for w in writers] == [0] * 5, "\n".join(errors)
+        monkeypatch.setenv("DCA_STORE", url)
+        index = open_store(home, "t")
+        try:
+            assert len(index.documents()) == 15 and verify_index(index).ok
+        finally:
+            index.close()
+
+
+class _Gate(HashEmbedder):
+    """Embeds only once ``open`` is set (the group in flight waits there, its transaction open)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        super().__init__()
+        self.open = threading.Event()
+        self.waiting = threading.Event()
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.waiting.set()
+        assert self.open.wait(30)
+        return super().embed(texts)
+
+
+def test_readers_do_not_wait_for_the_first_ingest_into_a_new_index(
+    home: Paths, tmp_path: Path, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    url = _fresh_database(postgres_server, "readers")
+    monkeypatch.setenv("DCA_STORE", url)
+    _add(home, HashEmbedder(), _corpus(tmp_path / "seed", 0, "s"))  # the index exists, empty, with no dimension yet
+    gate = _Gate()
+    writer = threading.Thread(
+        target=lambda: add_paths(
+            home, "t", [_corpus(tmp_path / "c", 5, "c")], embedder_name=gate.name, embedder_factory=lambda: gate
+        ),
+        daemon=True,
+    )
+    writer.start()
+    try:
+        assert gate.waiting.wait(30)  # the first group is open, waiting for its vectors
+        monkeypatch.setenv("DCA_STORE", url + "&options=-c%20statement_timeout%3D3000")  # a reader that waits fails
+        assert _search(home, HashEmbedder(), "fact", mode="hybrid", k=3) == []
+        index = open_store(home, "t")
+        try:
+            assert index.stats()["chunks"] == 0
+        finally:
+            index.close()
+    finally:
+        gate.open.set()
+        writer.join(timeout=60)
+    assert len(_chunk_rows(home)) > 0
+
+
+def test_a_server_that_goes_away_mid_ingest_is_one_line_and_a_rerun_finishes(
+    home: Paths, tmp_path: Path, postgres_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server drops dca's connection mid-ingest (as a crash or `pg_ctl stop -m immediate`
+    does): one line that says so and what to do; nothing committed is lost."""
+    import threading
+
+    import psycopg
+
+    monkeypatch.setenv("DCA_STORE", _fresh_database(postgres_server, "goesaway"))
+    corpus = _corpus(tmp_path / "c", 6, "g")
+    gate = _Gate()
+    failures: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            add_paths(
+                home,
+                "t",
+                [corpus],
+                embedder_name=gate.name,
+                embedder_factory=lambda: gate,
+                config=IngestConfig(commit_chunks=1),
+            )
+        except BaseException as exc:
+            failures.append(exc)
+
+    writer = threading.Thread(target=ingest, daemon=True)
+    writer.start()
+    assert gate.waiting.wait(30)
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'goesaway' AND pid <> pg_backend_pid()"
+        )
+    gate.open.set()
+    writer.join(timeout=60)
+    assert len(failures) == 1 and isinstance(failures[0], KnowledgeIndexError), failures
+    message = str(failures[0])
+    assert "went away" in message and "rerun" in message and "\n" not in message
+    _add(home, HashEmbedder(), corpus)
+    index = open_store(home, "t")
+    try:
+        assert len(index.documents()) == 6 and verify_index(index).ok
+    finally:
+        index.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("UPDATE {s}.meta SET value = 'not json' WHERE key = 'chunking'", "chunking is not JSON"),
+        ("DELETE FROM {s}.meta WHERE key = 'dim'", "no dim"),
+        ("UPDATE {s}.meta SET value = 'many' WHERE key = 'dim'", "not a number"),
+        ("UPDATE {s}.meta SET value = '65' WHERE key = 'dim'", "dim says 65, its vectors have 64"),
+    ],
+)
+def test_damaged_index_metadata_is_named_and_the_other_indexes_still_list(
+    home: Paths,
+    tmp_path: Path,
+    embedder: HashEmbedder,
+    postgres_server: object,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+    said: str,
+) -> None:
+    import json
+
+    import psycopg
+    from typer.testing import CliRunner
+
+    from dca.cli import app
+
+    url = _fresh_database(postgres_server, "damaged")
+    monkeypatch.setenv("DCA_STORE", url)
+    corpus = make_corpus(tmp_path / "corpus")
+    _add(home, embedder, corpus, name="good")
+    _add(home, embedder, corpus, name="bad")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(damage.format(s="dca_bad"))
+    with pytest.raises(KnowledgeIndexError, match=f"index 'bad' .*damaged metadata .*{said}"):
+        open_store(home, "bad")
+    listed = CliRunner().invoke(app, ["index", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["good"]["documents"] > 0 and said in rows["bad"]["error"]
+    searched = CliRunner().invoke(app, ["index", "search", "dogs", "-i", "bad"])
+    assert searched.exit_code == 1 and "damaged metadata" in searched.stderr and "Traceback" not in searched.output

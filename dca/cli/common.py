@@ -63,13 +63,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
-def _sets_env(variable: str) -> Callable[[str | None], str | None]:
+def _sets_env(variable: str, flag: str) -> Callable[[str | None], str | None]:
     """An option callback: a value given on the command line becomes ``variable`` for this process,
-    as if the environment had said it (settings read it from there)."""
+    as if the environment had said it (settings read it from there, and name ``flag`` as its source)."""
 
     def use(value: str | None) -> str | None:
         if value:
-            os.environ[variable] = value
+            from dca.settings import set_from_flag
+
+            set_from_flag(variable, flag, value)
         return value
 
     return use
@@ -79,7 +81,7 @@ StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        callback=_sets_env("DCA_STORE"),
+        callback=_sets_env("DCA_STORE", "--store"),
         is_eager=True,
         help="Where the indexes live: a postgresql:// URL (default: the store setting; none: DCA_HOME/indexes).",
     ),
@@ -90,7 +92,7 @@ BackendOpt = Annotated[
     Backend | None,
     typer.Option(
         "--backend",
-        callback=_sets_env("DCA_BACKEND"),
+        callback=_sets_env("DCA_BACKEND", "--backend"),
         is_eager=True,
         help="Where the model runs: local (llama.cpp in this process) or openai (an OpenAI-compatible "
         "server at --base-url; default: the backend setting).",
@@ -100,7 +102,7 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        callback=_sets_env("DCA_BASE_URL"),
+        callback=_sets_env("DCA_BASE_URL", "--base-url"),
         is_eager=True,
         help="The OpenAI-compatible server of --backend openai, e.g. http://127.0.0.1:8080/v1 (API key: DCA_API_KEY).",
     ),

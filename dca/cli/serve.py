@@ -60,16 +60,9 @@ def serve(
     typer.echo(f"dca serve: OpenAI API at http://{where}:{config.port}/v1 (models: {', '.join(generators)})", err=True)
     if config.api_key is None:
         typer.echo("dca serve: no API key; only this machine can connect", err=True)
-    import uvicorn
+    from dca.serve.server import run_server
 
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        limit_concurrency=64 + 8 * config.max_queue,  # beyond this uvicorn answers 503 at once
-        timeout_graceful_shutdown=5,
-    )
+    run_server(app, config)
 
 
 def _check_port(host: str, port: int) -> None:

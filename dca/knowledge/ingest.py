@@ -1,6 +1,7 @@
 """``dca index add / remove / sync``: bring an index in line with files on disk, crash-safely.
 
-Documents are committed in groups (one SQLite transaction each, whole documents only),
+Documents are committed in groups (one transaction each, whole documents only, up to
+``commit_chunks`` chunks: a commit per document would cost a disk sync each on SQLite),
 so a killed run loses at most the group in flight and a rerun picks up from there:
 unchanged files (same path and content hash) are skipped, changed files replace their
 old chunks. The embedder is loaded only when some file actually needs embedding.
@@ -175,6 +176,10 @@ class _Ingestor:
                 self.report.unchanged += 1
                 continue
             todo.append((path, stat, digest, old is not None))
+        if todo and self.index.manifest.dim == 0:
+            # a new index gets its dimension now, in a transaction of its own: set inside a group,
+            # PostgreSQL's ALTER TABLE would keep readers out until the group commits
+            _ = self.embedder
         position = 0
         while position < len(todo):
             with self.index.transaction() as gen:

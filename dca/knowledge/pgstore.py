@@ -9,21 +9,28 @@ a ``postgresql://`` URL; the password comes from libpq's usual places (``PGPASSW
   PostgreSQL full-text search (an ``english`` tsvector of heading and text, GIN-indexed,
   ranked as BM25 ranks: each word's ``ts_rank`` weighted by its inverse document frequency);
   fused by dca's retrieval exactly as the embedded store's.
-- Every change is one transaction: a killed ingest leaves nothing half done. Writers of one
-  index take a transaction-scoped advisory lock per document path, so several dca processes
-  may ingest into one index at once; readers never wait.
+- Documents are committed in groups of whole documents (ingest's ``commit_chunks``, 2,048
+  chunks), each group one transaction: a killed ingest leaves nothing half done and loses at
+  most the group in flight. Writers of one index take a transaction-scoped advisory lock per
+  document path, so several dca processes may ingest into one index at once. Readers never
+  wait for a writer: the schema (and the vector column's dimension) is made in transactions
+  of its own, before any group, so a group holds only row locks, which readers do not take.
+- Making the vector extension, an index's schema and its dimension is safe under concurrency:
+  each takes an advisory lock and looks again before changing anything.
 - The embedder, its dimension and the chunking are recorded in the schema's ``meta`` table and
-  checked as the embedded store checks its manifest.
+  checked as the embedded store checks its manifest; a ``meta`` that cannot be read, or whose
+  dimension differs from the vector column's, is a one-line error naming the index.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +39,51 @@ from dca.knowledge.store import Manifest, StoreCheck, StoredChunk, chunk_rows, v
 
 _SCHEMA_PREFIX = "dca_"
 _MAX_WORDS = 64  # keyword search reads the first 64 distinct words of a longer query
+_SETUP_LOCK = "dca:setup:"  # + what is being set up: the advisory lock its makers take in turn
+
+
+def _setup_lock(conn: Any, what: str) -> None:
+    """Wait for any other dca process setting up ``what``; released when the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SETUP_LOCK + what,))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_errors(doing: str) -> Callable[[F], F]:
+    """A method whose database errors reach the user as one line (``pg_error``), not a traceback."""
+
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            import psycopg
+
+            try:
+                return method(*args, **kwargs)
+            except psycopg.Error as exc:
+                raise pg_error(exc, doing) from None
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+def pg_error(exc: BaseException, doing: str) -> KnowledgeIndexError:
+    """A database error while ``doing`` something, as one line for the user (a server that went
+    away mid-run is said so: nothing committed is lost, a rerun resumes)."""
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError):
+        return KnowledgeIndexError(
+            f"the PostgreSQL store went away while {doing} ({_first_line(exc)}); what was committed is kept: "
+            "start the server again and rerun the command to finish"
+        )
+    return KnowledgeIndexError(f"the PostgreSQL store failed while {doing} ({_first_line(exc)})")
 
 
 def _schema(name: str) -> str:
@@ -44,11 +96,16 @@ def connect(url: str) -> Any:
     import psycopg
     from pgvector.psycopg import register_vector
 
+    from dca.knowledge.stores import redact_url
+
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.ProgrammingError as exc:  # libpq could not parse the URL (a bad option, a bad %-escape)
+        raise KnowledgeIndexError(
+            f"the store URL cannot be used ({redact_url(_first_line(exc))}); check its spelling and options"
+        ) from None
     except psycopg.OperationalError as exc:
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        detail = lines[0][:200] if lines else type(exc).__name__
+        detail = redact_url(_first_line(exc))
         if "password" in detail.lower() or "authentication" in detail.lower():
             raise KnowledgeIndexError(
                 f"the PostgreSQL store refused the login ({detail}); set the password in PGPASSWORD "
@@ -58,19 +115,87 @@ def connect(url: str) -> Any:
             f"cannot reach the PostgreSQL store ({detail}); check the URL and the server"
         ) from None
     try:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        _ensure_vector(conn)
+        register_vector(conn)
     except psycopg.Error as exc:
         conn.close()
-        raise KnowledgeIndexError(
-            f"the PostgreSQL database has no pgvector extension ({str(exc).strip().splitlines()[0]}); "
-            "install pgvector on the server (https://github.com/pgvector/pgvector)"
-        ) from None
-    register_vector(conn)
+        raise pg_error(exc, "opening the store") from None
+    except KnowledgeIndexError:
+        conn.close()
+        raise
     return conn
+
+
+def _ensure_vector(conn: Any) -> None:
+    """Create the pgvector extension unless it is there. Several dca processes may start on a new
+    database at once: they take turns (advisory lock) and look again, so none of them trips over
+    another's CREATE EXTENSION; only a database that cannot have it is reported as lacking it."""
+    import psycopg
+
+    def installed() -> bool:
+        return conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is not None
+
+    if installed():
+        return
+    if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone() is None:
+        raise KnowledgeIndexError(
+            "the PostgreSQL server has no pgvector extension; install pgvector on the server "
+            "(https://github.com/pgvector/pgvector)"
+        )
+    try:
+        with conn.transaction():
+            _setup_lock(conn, "extension")
+            if not installed():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise KnowledgeIndexError(
+            f"the PostgreSQL database has no pgvector extension and this user may not create it ({_first_line(exc)}); "
+            "ask the database's owner or a superuser to run CREATE EXTENSION vector in it"
+        ) from None
+
+
+def _manifest(name: str, raw: dict[str, str], column_dim: int) -> Manifest:
+    """The index's ``meta`` as a Manifest, or one line naming what in it is damaged."""
+
+    def damaged(what: str) -> KnowledgeIndexError:
+        return KnowledgeIndexError(
+            f"index {name!r} in the PostgreSQL store has damaged metadata ({what}); "
+            f"delete it with `dca index delete {name}` and add its files again"
+        )
+
+    missing = [key for key in ("embedder", "dim", "chunking") if key not in raw]
+    if missing:
+        raise damaged(f"no {', '.join(missing)}")
+    try:
+        dim = int(raw["dim"])
+    except ValueError:
+        raise damaged(f"dim is {raw['dim']!r}, not a number") from None
+    try:
+        chunking = json.loads(raw["chunking"])
+    except ValueError:
+        raise damaged("chunking is not JSON") from None
+    if not isinstance(chunking, dict) or not all(isinstance(v, int) for v in chunking.values()):
+        raise damaged(f"chunking is {raw['chunking'][:80]!r}, not a table of numbers")
+    if dim < 0 or (column_dim and dim != column_dim):
+        raise damaged(f"dim says {dim}, its vectors have {column_dim or 'no fixed number of'} dimensions")
+    return Manifest(embedder=raw["embedder"], dim=dim, chunking=chunking, vectors_kind="hnsw")
+
+
+def _column_dim(conn: Any, schema: str) -> int:
+    """The dimension the chunks' vector column was made with (0: none fixed yet)."""
+    row = conn.execute(
+        "SELECT a.atttypmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'chunks' AND a.attname = 'embedding'",
+        (schema,),
+    ).fetchone()
+    return max(0, int(row[0])) if row else 0
 
 
 def list_pg_indexes(url: str, *, hide_eval: bool = False) -> list[str]:
     """Names of the indexes in the database (``hide_eval``: without those `dca eval` built)."""
+    import psycopg
+
     conn = connect(url)
     try:
         rows = conn.execute(
@@ -84,6 +209,8 @@ def list_pg_indexes(url: str, *, hide_eval: bool = False) -> list[str]:
             if "name" in meta and not (hide_eval and meta.get("made_by_eval")):
                 names.append(str(meta["name"]))
         return sorted(names)
+    except psycopg.Error as exc:
+        raise pg_error(exc, "listing the indexes") from None
     finally:
         conn.close()
 
@@ -101,6 +228,7 @@ class PgIndex:
 
     # ---- opening ---------------------------------------------------------------------
     @classmethod
+    @_store_errors("opening the index")
     def open(cls, url: str, name: str) -> PgIndex:
         conn = connect(url)
         schema = _schema(name)
@@ -115,16 +243,20 @@ class PgIndex:
                 f"no index named {name!r} in the PostgreSQL store; create it with `dca index add PATH --index {name}`"
             )
         raw = dict(conn.execute(f'SELECT key, value FROM "{schema}".meta').fetchall())
-        manifest = Manifest(
-            embedder=raw["embedder"], dim=int(raw["dim"]), chunking=json.loads(raw["chunking"]), vectors_kind="hnsw"
-        )
+        try:
+            manifest = _manifest(name, raw, _column_dim(conn, schema))
+        except KnowledgeIndexError:
+            conn.close()
+            raise
         return cls(url, name, conn, manifest)
 
     @classmethod
+    @_store_errors("creating the index")
     def create(cls, url: str, name: str, *, embedder: str, dim: int, chunking: dict[str, int]) -> PgIndex:
         conn = connect(url)
         schema = _schema(name)
         with conn.transaction():
+            _setup_lock(conn, schema)  # CREATE ... IF NOT EXISTS is not safe against a concurrent maker
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             conn.execute(
                 f"""
@@ -164,6 +296,7 @@ class PgIndex:
     def close(self) -> None:
         self.db.close()
 
+    @_store_errors("writing to the index")
     def mark_eval(self) -> None:
         """Built by `dca eval` from a task's corpus (kept out of `dca index list`)."""
         self.db.execute(
@@ -171,6 +304,7 @@ class PgIndex:
             ("made_by_eval", "1"),
         )
 
+    @_store_errors("writing to the index")
     def drop(self) -> None:
         """Delete the index: its schema and everything in it, in one transaction."""
         self.db.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
@@ -182,15 +316,21 @@ class PgIndex:
 
     # ---- generations -------------------------------------------------------------------
     @property
+    @_store_errors("reading the index")
     def generation(self) -> int:
         row = self.db.execute(f'SELECT last_value, is_called FROM "{self.schema}".generation').fetchone()
         return int(row[0]) if row and row[1] else 0
 
     @contextmanager
     def transaction(self) -> Iterator[int]:
-        with self.db.transaction():
-            gen = int(self.db.execute(f"SELECT nextval('\"{self.schema}\".generation')").fetchone()[0])
-            yield gen
+        import psycopg
+
+        try:
+            with self.db.transaction():
+                gen = int(self.db.execute(f"SELECT nextval('\"{self.schema}\".generation')").fetchone()[0])
+                yield gen
+        except psycopg.Error as exc:  # also the rollback on a connection the server dropped
+            raise pg_error(exc, "writing to the index") from None
 
     # ---- vectors: they live in the chunks table --------------------------------------------
     def vectors(self) -> _PgVectors:
@@ -202,10 +342,12 @@ class PgIndex:
     def save_vectors(self, *, ann: Any = None) -> None:
         """Nothing to save: PostgreSQL persisted every committed vector."""
 
+    @_store_errors("writing to the index")
     def rebuild_vectors(self) -> None:
         self.db.execute(f'REINDEX INDEX "{self.schema}".chunks_embedding')
 
     # ---- documents and chunks ----------------------------------------------------------
+    @_store_errors("reading the index")
     def documents(self) -> dict[str, tuple[str, int, int]]:
         rows = self.db.execute(f'SELECT path, sha256, size, mtime_ns FROM "{self.schema}".documents')
         return {r[0]: (r[1], int(r[2]), int(r[3])) for r in rows}
@@ -213,6 +355,7 @@ class PgIndex:
     def _lock(self, path: str) -> None:
         self.db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{self.schema}:{path}",))
 
+    @_store_errors("writing to the index")
     def delete_document(self, path: str) -> list[int]:
         self._lock(path)
         ids = [
@@ -226,6 +369,7 @@ class PgIndex:
         self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE path = %s', (path,))
         return ids
 
+    @_store_errors("writing to the index")
     def insert_document(self, *, path: str, sha256: str, size: int, mtime_ns: int, gen: int) -> int:
         self._lock(path)
         self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE path = %s', (path,))  # a concurrent writer's copy
@@ -236,6 +380,7 @@ class PgIndex:
         ).fetchone()
         return int(row[0])
 
+    @_store_errors("writing to the index")
     def insert_chunks(self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int) -> list[int]:
         rows = chunk_rows(doc_id, first_ord, chunks, vectors, gen, lambda v: v)
         ids: list[int] = []
@@ -257,6 +402,7 @@ class PgIndex:
         )
         return ids
 
+    @_store_errors("reading the index")
     def document_chunks(self, path: str) -> tuple[list[Any], np.ndarray]:
         """A document's chunks in order (as ``Chunk``s) and their vectors: what a copy needs."""
         from dca.knowledge.chunking import Chunk
@@ -270,20 +416,34 @@ class PgIndex:
         vectors = np.array([_as_array(r[6]) for r in rows], dtype=np.float32).reshape(len(rows), self.manifest.dim)
         return chunks, vectors
 
+    @_store_errors("writing to the index")
     def drop_document(self, doc_id: int) -> None:
         self.db.execute(f'DELETE FROM "{self.schema}".documents WHERE id = %s', (doc_id,))
 
+    @_store_errors("writing to the index")
     def set_dim(self, dim: int) -> None:
-        """Record the dimension and build the HNSW index for it (pgvector indexes need a fixed one)."""
+        """Record the dimension and build the HNSW index for it (pgvector indexes need a fixed one).
+
+        Its own transaction, never inside a group of documents: the ALTER TABLE locks the chunks
+        against readers, so it must commit at once. Another process may have set it meanwhile."""
         with self.db.transaction():
-            self.db.execute(f'UPDATE "{self.schema}".meta SET value = %s WHERE key = %s', (str(dim), "dim"))
-            self.db.execute(f'ALTER TABLE "{self.schema}".chunks ALTER COLUMN embedding TYPE vector({int(dim)})')
-            self.db.execute(
-                f'CREATE INDEX IF NOT EXISTS chunks_embedding ON "{self.schema}".chunks '
-                "USING hnsw (embedding vector_cosine_ops)"
-            )
+            _setup_lock(self.db, self.schema)
+            current = _column_dim(self.db, self.schema)
+            if current and current != dim:
+                raise KnowledgeIndexError(
+                    f"index {self.name!r} holds {current}-dimensional vectors, the embedder makes {dim}; "
+                    "use the index's own embedder or another --index"
+                )
+            if not current:
+                self.db.execute(f'UPDATE "{self.schema}".meta SET value = %s WHERE key = %s', (str(dim), "dim"))
+                self.db.execute(f'ALTER TABLE "{self.schema}".chunks ALTER COLUMN embedding TYPE vector({int(dim)})')
+                self.db.execute(
+                    f'CREATE INDEX IF NOT EXISTS chunks_embedding ON "{self.schema}".chunks '
+                    "USING hnsw (embedding vector_cosine_ops)"
+                )
         self.manifest.dim = dim
 
+    @_store_errors("reading the index")
     def keyword_ranking(self, terms: list[str], n: int) -> list[tuple[int, float]]:
         """(chunk id, score) of the ``n`` best full-text matches of any of ``terms``, best first.
 
@@ -312,6 +472,7 @@ class PgIndex:
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    @_store_errors("reading the index")
     def get_chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
         if not ids:
             return {}
@@ -328,6 +489,7 @@ class PgIndex:
         }
 
     # ---- self-check --------------------------------------------------------------------
+    @_store_errors("reading the index")
     def check(self, *, deep: bool = False) -> StoreCheck:
         result = StoreCheck()
         result.documents = int(self.db.execute(f'SELECT COUNT(*) FROM "{self.schema}".documents').fetchone()[0])
@@ -346,6 +508,7 @@ class PgIndex:
     def repair(self) -> None:
         self.rebuild_vectors()
 
+    @_store_errors("reading the index")
     def stats(self) -> dict[str, Any]:
         # two counts, not a full check: stats is asked for on every `ask` (the k bound) and `serve`
         documents, chunks = self.db.execute(
@@ -384,6 +547,7 @@ class _PgVectors:
         self.kind = "hnsw"
 
     @property
+    @_store_errors("reading the index")
     def ntotal(self) -> int:
         return int(self.index.db.execute(f'SELECT COUNT(embedding) FROM "{self.index.schema}".chunks').fetchone()[0])
 
@@ -393,6 +557,7 @@ class _PgVectors:
     def remove(self, ids: np.ndarray) -> None:
         """Nothing to do: the vectors went with their chunks."""
 
+    @_store_errors("reading the index")
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
@@ -407,6 +572,7 @@ class _PgVectors:
                 ids[row, i], scores[row, i] = int(chunk_id), float(score)
         return scores, ids
 
+    @_store_errors("reading the index")
     def ids(self) -> np.ndarray:
         rows = self.index.db.execute(f'SELECT id FROM "{self.index.schema}".chunks ORDER BY id').fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)

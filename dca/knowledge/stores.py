@@ -1,7 +1,9 @@
 """Which store holds the indexes: the embedded one (FAISS + SQLite under DCA_HOME/indexes, the
 default) or PostgreSQL + pgvector, chosen with a ``postgresql://`` URL: ``--store URL``, the
 ``DCA_STORE`` environment variable or ``store = "..."`` in settings.toml. The URL carries no
-password (libpq's ``PGPASSWORD`` or ``~/.pgpass`` do), so no message ever shows one.
+password (libpq's ``PGPASSWORD`` or ``~/.pgpass`` do): one in its user part or in a query
+keyword (``?password=``, ``?sslpassword=``) is refused, and ``redact_url`` leaves secrets out
+of every URL dca shows all the same.
 
 Both stores have the same methods (dca/knowledge/store.py and dca/knowledge/pgstore.py), so
 everything above this module opens an index through ``open_store`` and never asks which.
@@ -9,26 +11,62 @@ everything above this module opens an index through ``open_store`` and never ask
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dca.config import Paths
 from dca.errors import ConfigError
 
 _CONFIGURED = object()  # a store argument not given: the configured store
+SECRET_KEYWORDS = ("password", "sslpassword")  # libpq connection keywords whose values are secrets
+_SECRET_IN_TEXT = re.compile(r"(?i)\b(" + "|".join(SECRET_KEYWORDS) + r")(\s*=\s*)('[^']*'|[^\s&'\"]*)")
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a URL, or a message quoting one) with every secret replaced by ``***``: the
+    password of a URL's user part and the value of any libpq keyword that carries one.
+
+    >>> redact_url("postgresql://me:hunter2@db/x?host=%2Ftmp&password=S3cret")
+    'postgresql://me:***@db/x?host=%2Ftmp&password=***'
+    >>> redact_url("postgresql://me@/x?sslpassword='a b'")
+    'postgresql://me@/x?sslpassword=***'
+    """
+    text = re.sub(r"(://[^/@:\s]*):[^@/\s]*@", r"\1:***@", text)
+    return _SECRET_IN_TEXT.sub(lambda m: m.group(1) + m.group(2) + "***", text)
 
 
 def check_store_url(url: str, where: str) -> str:
-    """``url`` if it names a PostgreSQL store without a password in it, else one ConfigError line."""
-    from urllib.parse import urlsplit
+    """``url`` if it names a PostgreSQL store that libpq can read, without a password in it, else
+    one ConfigError line that shows no secret and says where the URL came from."""
+    from urllib.parse import parse_qsl, urlsplit
 
     if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"the store ({where}) must be a postgresql:// URL, got {url.split('@')[-1]!r}")
+        raise ConfigError(f"the store ({where}) must be a postgresql:// URL, got {redact_url(url.split('@')[-1])!r}")
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        password = parts.password
+        keywords = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
     except ValueError:
         raise ConfigError(f"the store URL ({where}) cannot be parsed; check it") from None
-    if password:
-        raise ConfigError(f"the store URL ({where}) holds a password; remove it and put it in PGPASSWORD or ~/.pgpass")
+    secret = sorted(keywords & set(SECRET_KEYWORDS))
+    if password or secret:
+        part = f"its {secret[0]}= option" if secret else "its user part"
+        raise ConfigError(
+            f"the store URL ({where}) holds a password in {part}; remove it and put it in PGPASSWORD or ~/.pgpass"
+        )
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:  # opening the store says what to install
+        return url
+    import psycopg
+
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        detail = redact_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise ConfigError(
+            f"the store URL ({where}) cannot be used ({detail}); check its spelling and options"
+        ) from None
     return url
 
 
@@ -87,7 +125,7 @@ def where(paths: Paths) -> str:
     url = store_url(paths)
     if url:
         rest = url.split("://", 1)[1]
-        return "the PostgreSQL store at " + rest.rsplit("@", 1)[-1]
+        return "the PostgreSQL store at " + redact_url(rest.rsplit("@", 1)[-1])
     return str(paths.indexes)
 
 

@@ -333,7 +333,10 @@ def _supervise(code: str, settings: dict[str, object], config: SandboxConfig) ->
         return _failed(stdout, f"the program wrote a file over {config.max_file_bytes} bytes", "forbidden", seconds)
     if code_ == 1 and _DISK_FULL.search(last):
         return _failed(
-            stdout, f"the program wrote more than its folder holds ({config.max_disk_bytes} bytes)", "forbidden", seconds
+            stdout,
+            f"the program wrote more than its folder holds ({config.max_disk_bytes} bytes)",
+            "forbidden",
+            seconds,
         )
     if code_ == 1:
         return _failed(stdout, _program_error(message) or f"the program failed (exit code {code_})", "error", seconds)

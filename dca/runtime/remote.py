@@ -137,6 +137,17 @@ class RemoteRuntime:
                 f"the connection to the server at {self.base_url} broke mid-answer ({type(exc).__name__}); "
                 "check that the server is still running"
             ) from None
+        except ValueError as exc:  # json.JSONDecodeError: a 200 whose body is not the API's JSON
+            raise self._not_the_api(f"its answer is not JSON: {exc}") from None
+        except (AttributeError, TypeError, KeyError) as exc:  # the SDK read a body that is not the API's shape
+            log.debug("unexpected answer from %s", self.base_url, exc_info=True)
+            raise self._not_the_api(f"its answer is not in the API's shape: {type(exc).__name__}") from None
+
+    def _not_the_api(self, what: str) -> GeneratorError:
+        return GeneratorError(
+            f"the server at {self.base_url} does not answer as an OpenAI-compatible API ({what}); check --base-url "
+            "(it usually ends in /v1) and that the server there is a model server"
+        )
 
     def say_once(self, key: str, text: str) -> None:
         """Log ``text`` the first time ``key`` comes up in this process."""

@@ -107,6 +107,8 @@ def create_app(
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(f"the request body is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise RequestError("the request body nests JSON too deeply for this server") from None
 
     def worker_for(model: str) -> ModelWorker:
         if model not in workers:
@@ -235,11 +237,13 @@ def create_app(
 
 
 class _Guard:
-    """ASGI middleware: the API key on /v1 and the declared body size, before any route runs."""
+    """ASGI middleware: the number of requests in progress, the API key on /v1 and the declared
+    body size, before any route runs."""
 
     def __init__(self, app: Any, *, config: ServeConfig) -> None:
         self.app = app
         self.config = config
+        self.in_progress = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -247,8 +251,15 @@ class _Guard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         problem = self._problem(scope["path"], headers)
+        if problem is None and self.in_progress >= self.config.max_requests:
+            message = f"the server is answering {self.in_progress} requests, its most; try again shortly"
+            problem = 503, error_body(message, "server_error", code="overloaded"), [(b"retry-after", b"1")]
         if problem is None:
-            await self.app(scope, receive, send)
+            self.in_progress += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.in_progress -= 1
             return
         status, body, extra = problem
         payload = json.dumps(body).encode()

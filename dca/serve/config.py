@@ -53,6 +53,9 @@ class ServeConfig:
     max_choices: int = 8  # most choices (n) and reasoning samples one request may ask for
     max_embedding_inputs: int = 256  # most texts in one embeddings request
     timeout_s: float = 600.0  # a request still running after this is cancelled (504)
+    header_timeout_s: float = 10.0  # a connection must send a request's whole headers within this, or is closed
+    max_waiting: int = 32  # connections still sending headers at once; a new one closes the oldest
+    max_requests: int = 128  # requests in progress at once (streams included); more get 503 at once
 
     def __post_init__(self) -> None:
         if not is_loopback(self.host) and not self.api_key:
@@ -77,3 +80,9 @@ class ServeConfig:
             raise ServeError(f"--max-queue must be 0 or more, got {self.max_queue}")
         if not self.timeout_s > 0:
             raise ServeError(f"--timeout must be positive, got {self.timeout_s}")
+        if not self.header_timeout_s > 0:
+            raise ServeError(f"header_timeout_s must be positive, got {self.header_timeout_s}")
+        if self.max_waiting < 1 or self.max_requests < 1:
+            raise ServeError(
+                f"max_waiting and max_requests must be at least 1, got {self.max_waiting} and {self.max_requests}"
+            )
