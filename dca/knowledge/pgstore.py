@@ -176,6 +176,8 @@ def _manifest(name: str, raw: dict[str, str], column_dim: int) -> Manifest:
         raise damaged("chunking is not JSON") from None
     if not isinstance(chunking, dict) or not all(isinstance(v, int) for v in chunking.values()):
         raise damaged(f"chunking is {raw['chunking'][:80]!r}, not a table of numbers")
+    if dim == 0 and column_dim:  # another writer set the dimension between the two reads
+        dim = column_dim
     if dim < 0 or (column_dim and dim != column_dim):
         raise damaged(f"dim says {dim}, its vectors have {column_dim or 'no fixed number of'} dimensions")
     return Manifest(embedder=raw["embedder"], dim=dim, chunking=chunking, vectors_kind="hnsw")
