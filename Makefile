@@ -101,8 +101,8 @@ test-slow: install  ## run the tests that use real models (pulls smollm2-135m an
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install  ## ruff and mypy
-	$(BIN)/ruff check dca tests benchmarks
-	$(BIN)/ruff format --check dca tests benchmarks
+	$(BIN)/ruff check dca tests benchmarks lab
+	$(BIN)/ruff format --check dca tests benchmarks lab
 	$(BIN)/mypy dca
 
 bench: install  ## run every benchmark in benchmarks/ (one at a time: they need the CPU alone)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dca.files import atomic_write_json
 from dca.machine import machine
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "lab" / "results"  # run outputs live in the lab
 
 
 def run_rows(run: Path) -> list[dict[str, Any]]:

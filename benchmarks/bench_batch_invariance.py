@@ -12,7 +12,7 @@ each with flash attention on (llama.cpp's default on a CPU) and off. ``--build``
 llama-cpp-python build in the results (run it again with another build first on PYTHONPATH,
 e.g. one compiled with ``-DGGML_LLAMAFILE=OFF``).
 
-    .venv/bin/python benchmarks/bench_batch_invariance.py      # benchmarks/results/batch_invariance.json
+    .venv/bin/python benchmarks/bench_batch_invariance.py      # lab/results/batch_invariance.json
     PYTHONPATH=/tmp/nollamafile .venv/bin/python benchmarks/bench_batch_invariance.py \
         --build "GGML_LLAMAFILE=OFF" --name batch_invariance_no_llamafile
 """

@@ -3,7 +3,7 @@ check reads P("Yes"), against P("Yes") itself.
 
 The grounded check (dca/answer/support.py) asks, after a RAG answer, "Is that answer stated in
 the sources above?" and reads the model's P("Yes"); on SQuAD 2.0 it separates answerable from
-unanswerable questions no better than chance (AUROC 0.51, docs/RESULTS.md). P("Yes") against
+unanswerable questions no better than chance (AUROC 0.51, lab/NOTEBOOK.md). P("Yes") against
 P("No") is one fixed direction in the final hidden state (the difference of two rows of the
 output layer). This script asks whether *some* direction of that same state knows: it records
 the state (from the same forward pass, `LlamaRuntime.choice_state`; no extra prefill) beside

@@ -1,7 +1,7 @@
 """Answer quality against sources read (issue 31): `dca eval` RAG short answers at k = 1..5 and
 with the adaptive cutoff, on SQuAD 2.0 answerable first 100 and HotpotQA dev 100.
 
-Every setting is a real `dca eval` run folder (benchmarks/results/eval/TASK-rag-short-kN and
+Every setting is a real `dca eval` run folder (lab/results/eval/TASK-rag-short-kN and
 -kcCUT), the same as
 
     dca eval squad2 --data $D/squad2_dev/dev-v2.0.json --answerable-only --style short \

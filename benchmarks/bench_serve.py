@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--load-index", default=None, help="index the load requests use (default: closed-book)")
     parser.add_argument("--k", type=int, default=None, help="sources per question, cold and warm (default: dca's)")
     parser.add_argument("--no-load", action="store_true", help="warm and cold only, no load phase")
-    parser.add_argument("--out", default="serve", help="results file name under benchmarks/results/")
+    parser.add_argument("--out", default="serve", help="results file name under lab/results/")
     args = parser.parse_args()
     k_args = ["--k", str(args.k)] if args.k else []
 

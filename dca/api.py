@@ -19,7 +19,7 @@ from typing import Any
 from dca.answer import PromptParts, build_prompt
 from dca.config import Paths
 from dca.knowledge.retrieval import Hit, SearchConfig
-from dca.pipeline import SCHEMA_VERSION, Answer, AskConfig, Source, run_pipeline
+from dca.pipeline import SCHEMA_VERSION, STAGES, Answer, AskConfig, Source, Stages, run_pipeline
 from dca.reasoning.events import AnswerText, Event, Finished
 from dca.reasoning.run import ReasoningRun
 from dca.reasoning.think import Controls
@@ -47,8 +47,11 @@ class Assistant:
         generator: Generator | None = None,
         embedder: Any = None,
         config: AskConfig | None = None,
+        stages: Stages = STAGES,
     ) -> None:
+        """``stages``: the answering path's steps (dca.pipeline.Stages); an experiment swaps one there."""
         self.paths = Paths.resolve(home)
+        self.stages = stages
         self.index_name = index
         self.config = config or AskConfig()
         self._model = model
@@ -140,6 +143,7 @@ class Assistant:
                 index_name=self.index_name,
                 history=history,
                 controls=controls,
+                stages=self.stages,
             ):
                 if isinstance(event, Finished):
                     self.last_answer = event.result

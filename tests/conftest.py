@@ -193,6 +193,9 @@ class ScriptedGenerator:
     """
 
     name = "scripted"
+    supports_adapters = True
+    reads_hidden_states = False
+    control_tokens: tuple[str, ...] = ()
 
     def __init__(self, answers: list[str] | None = None, n_ctx: int = 4096, yes: float = 0.5) -> None:
         self.answers = list(answers or ["Cats purr [1]."])

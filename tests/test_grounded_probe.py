@@ -74,7 +74,8 @@ def _grounded_probe(path: Path, width: int, *, bias: float, position: str = "ans
 
 def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: Path, home: Paths) -> None:
     from dca.answer.support import support_messages
-    from dca.pipeline import AskConfig, _grounded_scorer, _support
+    from dca.pipeline import AskConfig
+    from dca.pipeline.checks import grounded_scorer, support_score
     from dca.runtime.probe import Probe, answer_end
 
     runtime, model = tiny_runtime(tmp_path)
@@ -82,11 +83,11 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     messages = [{"role": "user", "content": "Sources: [1] 3 + 3 is 6. Question: 3 + 3?"}]
     gen = GenerationConfig(max_tokens=6, ignore_eos=True)
     text = "".join(runtime.stream(runtime.chat_prompt(messages), gen)).strip() or "six"
-    plain = _support(runtime, messages, text, gen)  # P("Yes")
+    plain = support_score(runtime, messages, text, gen)  # P("Yes")
 
     def scored(path: Path) -> float:
-        grounded = _grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), runtime, home, [])
-        return _support(runtime, messages, text, gen, grounded=grounded)
+        grounded = grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), runtime, home, [])
+        return support_score(runtime, messages, text, gen, grounded=grounded)
 
     answer_prompt = runtime.chat_prompt(messages)
     check = runtime.chat_prompt(support_messages(messages, text))
@@ -111,8 +112,8 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     high = _grounded_probe(tmp_path / "high.json", width, bias=4.0)
     assert scored(low) < 0.1 and scored(high) > 0.9
     # without min_support there is no check, and "none" reads P("Yes")
-    assert _grounded_scorer(AskConfig(grounded_probe=None), runtime, home, []) is None
-    assert _grounded_scorer(AskConfig(min_support=0.5, grounded_probe="none"), runtime, home, []) is None
+    assert grounded_scorer(AskConfig(grounded_probe=None), runtime, home, []) is None
+    assert grounded_scorer(AskConfig(min_support=0.5, grounded_probe="none"), runtime, home, []) is None
 
 
 def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None:
@@ -121,7 +122,8 @@ def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None
     from conftest import ScriptedGenerator
 
     from dca.errors import ConfigError
-    from dca.pipeline import AskConfig, _grounded_scorer
+    from dca.pipeline import AskConfig
+    from dca.pipeline.checks import grounded_scorer
     from dca.runtime.probe import GroundedScorer, Probe
 
     with pytest.raises(ConfigError, match="grounded-check probe .* does not exist"):
@@ -130,14 +132,14 @@ def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None
     with pytest.raises(ConfigError, match=r"give --min-support \(min_support\) too"):
         AskConfig(grounded_probe=str(path))
     with pytest.raises(ConfigError, match="grounded-check probe no-such-probe does not exist"):
-        _grounded_scorer(AskConfig(min_support=0.5, grounded_probe="no-such-probe"), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
-    assert _grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, []) is None  # no default here
+        grounded_scorer(AskConfig(min_support=0.5, grounded_probe="no-such-probe"), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
+    assert grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, []) is None  # no default here
     damaged = tmp_path / "damaged.json"
     damaged.write_text("{not json")
     with pytest.raises(ConfigError, match="damaged"):
-        _grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(damaged)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
+        grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(damaged)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="needs a local model"):
-        _grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
+        grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
 
     class Named:
         name = "tiny"
@@ -163,7 +165,8 @@ def test_the_catalogs_probe_is_the_default_none_a_file_or_a_name(
 
     from dca.errors import CatalogError, ConfigError
     from dca.models.catalog import Catalog
-    from dca.pipeline import AskConfig, _grounded_scorer
+    from dca.pipeline import AskConfig
+    from dca.pipeline.checks import grounded_scorer
     from dca.runtime.adapters import choose_grounded_probe
 
     data = _grounded_probe(tmp_path / "p.json", 8, bias=0.0).read_bytes()
@@ -189,7 +192,7 @@ def test_the_catalogs_probe_is_the_default_none_a_file_or_a_name(
         choose_grounded_probe("scripted", "scripted", home)
     # the default on a generator without hidden states (a server's model): P("Yes"), said once
     notes: list[str] = []
-    assert _grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, notes) is None  # type: ignore[arg-type]
+    assert grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, notes) is None  # type: ignore[arg-type]
     assert notes == ["the openai backend runs the server's model: the grounded check reads its P(yes)"]
     shipped.write_bytes(b"X" * len(data))  # same size, other bytes: not used, logged
     assert choose_grounded_probe(None, "scripted", home) is None and "grounded-test is not used" in caplog.text

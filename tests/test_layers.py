@@ -16,7 +16,7 @@ FORBIDDEN = {
     "runtime": ("dca.knowledge", "dca.answer", "dca.reasoning", *_TOOLS),
     "knowledge": ("dca.runtime", "dca.answer", "dca.reasoning", *_TOOLS, "llama_cpp"),
     "answer": ("dca.reasoning", *_TOOLS, "llama_cpp"),
-    "pipeline.py": ("dca.api", "dca.cli", "dca.eval", "dca.train", "llama_cpp", "torch"),
+    "pipeline": ("dca.api", "dca.cli", "dca.eval", "dca.train", "llama_cpp", "torch"),
     "api.py": ("dca.cli", "dca.serve", "dca.eval", "dca.train"),
     "serve": ("dca.cli", "dca.eval", "dca.train", "llama_cpp", "torch"),
 }
@@ -91,3 +91,49 @@ def test_the_cli_is_one_package_and_the_only_one_that_uses_typer() -> None:
         if path.relative_to(DCA).parts[0] != "cli" and any(n.split(".")[0] == "typer" for n in _imports(path))
     ]
     assert not outside, outside
+
+
+def _is_module(dotted: str) -> bool:
+    """Is ``dotted`` (dca.x.y) a module or package of dca?"""
+    path = DCA.parent / dotted.replace(".", "/")
+    return path.is_dir() or path.with_suffix(".py").is_file()
+
+
+def _experiment_problems(path: Path) -> list[str]:
+    """What in ``path`` reaches into dca: a private name imported or read from a dca module, or
+    a dca module's attribute replaced (a monkey-patch)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules: set[str] = set()  # local names bound to dca modules
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("dca"):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+                    if any(part.startswith("_") for part in alias.name.split(".")):
+                        problems.append(f"imports {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dca"):
+            if any(part.startswith("_") for part in node.module.split(".")):  # type: ignore[union-attr]
+                problems.append(f"imports from {node.module}")
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    problems.append(f"imports {node.module}.{alias.name}")
+                elif _is_module(f"{node.module}.{alias.name}"):
+                    modules.add(alias.asname or alias.name)  # a submodule: from dca import pipeline
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            if node.attr.startswith("_"):
+                problems.append(f"reads {node.value.id}.{node.attr}")
+            if isinstance(node.ctx, ast.Store):
+                problems.append(f"replaces {node.value.id}.{node.attr}")
+    return problems
+
+
+def test_no_benchmark_or_experiment_reaches_into_dca() -> None:
+    """benchmarks/ and lab/ use dca's public names only and patch none: an experiment that must
+    change a step passes its own stages to the pipeline (dca.pipeline.Stages)."""
+    root = DCA.parent
+    scripts = sorted([*(root / "benchmarks").glob("*.py"), *(root / "lab").rglob("*.py")])
+    assert len(scripts) > 20
+    bad = [f"{path.relative_to(root)} {problem}" for path in scripts for problem in _experiment_problems(path)]
+    assert not bad, bad

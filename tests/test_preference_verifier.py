@@ -53,7 +53,7 @@ def test_llama_log_probabilities_match_torch(tiny: tuple[Path, object]) -> None:
 def test_dpo_writes_a_verifier_that_prefers_the_chosen(tmp_path: Path, tiny: tuple[Path, object], home: Paths) -> None:
     from test_train_dpo import _config
 
-    from dca.pipeline import _verifier
+    from dca.pipeline.checks import load_verifier
     from dca.runtime.preference import PreferenceScorer, read_verifier
     from dca.train.dpo import train_dpo
 
@@ -63,7 +63,7 @@ def test_dpo_writes_a_verifier_that_prefers_the_chosen(tmp_path: Path, tiny: tup
     data = json.loads(card.read_text())
     assert data["adapter"] == "tiny-dpo.gguf" and data["reference"] is None and data["base_model"] == "tiny"
     runtime = LlamaRuntime(path, name="tiny", config=RuntimeConfig(n_ctx=512))
-    scorer = _verifier(str(card), runtime)
+    scorer = load_verifier(str(card), runtime)
     assert isinstance(scorer, PreferenceScorer)
     # the toy's pairs: "N + N?" prefers print(N + N) over print(N - N); the system prompt differs
     # from the toy's ("Solve."), so this also checks the reward carries to the program prompt
@@ -74,7 +74,7 @@ def test_dpo_writes_a_verifier_that_prefers_the_chosen(tmp_path: Path, tiny: tup
     # bad files, each one line
     other = LlamaRuntime(path, name="other", config=RuntimeConfig(n_ctx=512))
     with pytest.raises(ConfigError, match="trained on tiny, not other"):
-        _verifier(str(card), other)
+        load_verifier(str(card), other)
     for damage in ("{not json", json.dumps({**data, "beta": -1}), json.dumps({**data, "format": "pickle"}), "[]"):
         card.write_text(damage)
         with pytest.raises(ConfigError, match="is damaged"):

@@ -47,7 +47,7 @@ def test_ask_end_to_end_with_the_small_model(tmp_path: Path) -> None:
 
 
 def test_the_grounded_check_scores_with_the_measured_probe(tmp_path: Path) -> None:
-    """The probe of docs/RESULTS.md ("Grounded or not, step two") through `dca ask`: the default
+    """The probe of lab/NOTEBOOK.md ("Grounded or not, step two") through `dca ask`: the default
     model's hidden states, read in the check's pass; another model's is refused in one line."""
     home = real_models_home(tmp_path)
     probe = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "grounded" / "check.probe.json"

@@ -173,8 +173,8 @@ def test_the_self_judge_reads_yes_and_no_from_the_default_model(tmp_path: Path) 
 def test_ask_verify_weighs_with_the_shipped_verifier(tmp_path: Path) -> None:
     """`dca ask --think --strategy verify` loads the shipped programs adapter and the shipped
     verifier by default; the verifier's two adapters load in llama.cpp and score a program."""
-    from dca import pipeline
     from dca.config import Paths
+    from dca.pipeline.checks import load_verifier
     from dca.reasoning.events import Sample
     from dca.reasoning.verify import solution_text
     from dca.runtime.adapters import choose_verifier
@@ -190,7 +190,7 @@ def test_ask_verify_weighs_with_the_shipped_verifier(tmp_path: Path) -> None:
 
     paths = Paths.resolve(home)
     runtime = load_runtime(paths=paths)
-    scorer = pipeline._verifier(choose_verifier(None, runtime.name, paths), runtime)
+    scorer = load_verifier(choose_verifier(None, runtime.name, paths), runtime)
     program = Sample(kind="program", reasoning="eggs = 12 - 5 + 6\nprint(eggs)", answer="13", final="13")
     score = scorer.score(question, solution_text(program))
     assert 0.0 < score < 1.0 and score != 0.5  # a real implicit reward, not "no opinion"

@@ -136,8 +136,9 @@ def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(
     other = LlamaRuntime(tiny, name="other", config=RuntimeConfig(n_ctx=512))
     with pytest.raises(ConfigError, match="reads tiny's hidden states, not other's"):
         ProbeScorer(other, probe)
-    from dca.pipeline import AskConfig, _verifier
+    from dca.pipeline import AskConfig
+    from dca.pipeline.checks import load_verifier
 
-    assert isinstance(_verifier(summary["probe"], runtime), ProbeScorer)  # what verify gets with --verifier
+    assert isinstance(load_verifier(summary["probe"], runtime), ProbeScorer)  # what verify gets with --verifier
     with pytest.raises(ConfigError, match="verifier .* does not exist"):
         AskConfig(verifier=str(tmp_path / "missing.probe.json"))

@@ -13,13 +13,13 @@ import pytest
 from conftest import ScriptedGenerator, catalog_with_bundled
 from typer.testing import CliRunner
 
-from dca import pipeline
 from dca.api import AskConfig, Assistant
 from dca.cli import app
 from dca.config import Paths
 from dca.errors import ConfigError
 from dca.eval.runner import EvalConfig, resolve_config
 from dca.models.catalog import Catalog
+from dca.pipeline import checks
 from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import choose_verifier
 
@@ -81,7 +81,7 @@ def test_the_verify_strategy_weighs_with_the_default_and_a_server_skips_it(
 ) -> None:
     card = _catalog(home)
     seen: list[Any] = []
-    monkeypatch.setattr(pipeline, "_verifier", lambda path, generator: seen.append(path))
+    monkeypatch.setattr(checks, "load_verifier", lambda path, generator: seen.append(path))
     verify = ReasoningConfig(strategy="verify", n_samples=2, verify_on="program")
     scripted = ["```python\nprint(4)\n```"]
     weighed = Assistant(index=None, home=home.home, generator=ScriptedGenerator(scripted)).ask(

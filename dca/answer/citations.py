@@ -50,7 +50,7 @@ def cited_numbers(text: str, n_sources: int) -> list[int]:
 
 _WORD = re.compile(r"\w+")
 # A citation moves only when its source holds at most this share of the claim's content words
-# and another source holds at least MARGIN more (docs/RESULTS.md, "Do cited answers cite the
+# and another source holds at least MARGIN more (lab/NOTEBOOK.md, "Do cited answers cite the
 # right source?": every wrong citation seen had 0.5 or less; the margin is the middle of three
 # that did equally well on calibration rows).
 WEAK_COVERAGE = 0.5

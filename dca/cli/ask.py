@@ -182,7 +182,7 @@ def _reasoning(
     if think and not strategy and not measured.thinks:
         typer.echo(
             "--think: answering directly. On questions over your documents, thinking scored below a "
-            "direct answer with this model (HotpotQA, docs/RESULTS.md); --strategy cot thinks anyway.",
+            "direct answer with this model (HotpotQA, lab/NOTEBOOK.md); --strategy cot thinks anyway.",
             err=True,
         )
     return config

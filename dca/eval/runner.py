@@ -241,8 +241,10 @@ def run_eval(
     generator: Any = None,
     embedder: Any = None,
     progress: ProgressFn | None = None,
+    stages: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) ``config`` into ``out`` and return the summary."""
+    """Run (or resume) ``config`` into ``out`` and return the summary (``stages``: other steps
+    of the answering path than dca's, dca.pipeline.Stages; for experiments)."""
     paths = paths or Paths.resolve()
     config = resolve_config(config, paths)
     task = get_task(config.task)
@@ -267,7 +269,10 @@ def run_eval(
 
         generator = generator or load_generator(config.model, paths=paths)
         rag = config.mode == "rag"
+        from dca.pipeline import STAGES
+
         assistant = Assistant(
+            stages=stages or STAGES,
             index=_corpus_index(task, data.paragraphs, config, paths, embedder) if rag else None,
             home=paths.home,
             generator=generator,

@@ -454,7 +454,7 @@ class PgIndex:
         frequency among the index's chunks, so a rare word counts for more than a common one.
         PostgreSQL's own ``ts_rank_cd`` has no such weight: over OR-ed words it ranked chunks
         that repeat common words first (SQuAD 2.0 recall@5 of keyword search 0.79 against
-        FTS5's BM25 0.95, docs/RESULTS.md)."""
+        FTS5's BM25 0.95, lab/NOTEBOOK.md)."""
         # at most _MAX_WORDS words: each is a column of the query and a rank per matching chunk
         words = [t for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)][:_MAX_WORDS]
         if not words:

@@ -44,8 +44,11 @@ class SearchConfig:
     # candidates (Bruch et al. 2023); "rrf" = reciprocal rank fusion, which sees ranks only: a
     # chunk first in one list by a hair gains as much as one far ahead of the rest. Convex is
     # the default since it found the gold source in the top 3 more often on every set measured
-    # (docs/RESULTS.md, "Fusing dense and keyword rankings").
+    # (lab/NOTEBOOK.md, "Fusing dense and keyword rankings").
     fusion: str = "convex"
+    # convex: the dense ranking's share of the fused score (the keyword ranking has the rest);
+    # None: equal shares (what dca ships; lab/fusion_weight_table.py measures others)
+    dense_weight: float | None = None
     rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
     # adaptive k: after the best hit, stop at the first whose score is below this fraction of
     # the best one's (0: always k hits); k stays the most
@@ -60,6 +63,8 @@ class SearchConfig:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.dense_weight is not None and not 0 <= self.dense_weight <= 1:
+            raise ConfigError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if self.candidates < self.k:
             object.__setattr__(self, "candidates", self.k)
 
@@ -127,8 +132,7 @@ def fuse_convex(
     clear winner of one method stays far ahead of that method's runners-up, and a near tie stays
     a tie, where reciprocal rank fusion turns both into the same steps of 1 / (60 + rank). A
     ranking whose candidates all score the same gives each of them 1; an empty one adds nothing.
-    ``weights`` (one per ranking) replace the equal shares of the mean (search uses equal ones;
-    benchmarks/fusion_weight_table.py measures others)."""
+    ``weights`` (one per ranking) replace the equal shares of the mean (``SearchConfig.dense_weight``)."""
     scores: dict[int, float] = {}
     shares = weights if weights is not None else [1.0 / len(rankings)] * len(rankings) if rankings else []
     for ranking, share in zip(rankings, shares, strict=True):
@@ -159,7 +163,8 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
             ranked = dense
         else:
             rankings = [dense, bm25_ranking(index, query, n)]
-            ranked = fuse_rrf(rankings, config.rrf_k) if config.fusion == "rrf" else fuse_convex(rankings)
+            weights = None if config.dense_weight is None else (config.dense_weight, 1 - config.dense_weight)
+            ranked = fuse_rrf(rankings, config.rrf_k) if config.fusion == "rrf" else fuse_convex(rankings, weights)
     chunks = index.get_chunks([chunk_id for chunk_id, _ in ranked])
     hits: list[Hit] = []
     for chunk_id, score in ranked:

@@ -13,7 +13,7 @@ from dca.runtime.generation import Completion
 
 WINDOW = 8  # tokens in a confidence window: about one line of a short program
 # The summary a vote's first sample is trusted on: the best predictor of a right greedy program
-# of the six, on GSM8K's dev split (train rows 101-200; docs/RESULTS.md)
+# of the six, on GSM8K's dev split (train rows 101-200; lab/NOTEBOOK.md)
 STAT = "mean_conf"
 
 

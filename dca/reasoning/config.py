@@ -40,7 +40,7 @@ class ReasoningConfig:
     fallback: bool = True  # retrieval during reasoning: plain RAG when no answer comes out
     min_confidence: float = 0.0  # fall back to plain RAG below this vote share (0 = only on no answer)
     # verify: the kind of samples drawn and weighed: thoughts, programs (what the shipped preference
-    # verifier scores, and on GSM8K more accurate and faster than thoughts: docs/RESULTS.md), or
+    # verifier scores, and on GSM8K more accurate and faster than thoughts: lab/NOTEBOOK.md), or
     # both in turn as mix draws them
     verify_on: str = "program"
     seed: int = 0
@@ -99,10 +99,10 @@ class ReasoningConfig:
 
 # The certainty above which a greedy program answers alone (mean step confidence, the dev
 # split's 5 % quantile; with the execution facts it gated 10 % of the dev questions:
-# docs/RESULTS.md, "Does the model know when its program is wrong?").
+# lab/NOTEBOOK.md, "Does the model know when its program is wrong?").
 SURE_ABOVE = 9.7158
 # What `dca ask --think` uses: chosen by accuracy per second on GSM8K on a 2-core CPU
-# (docs/RESULTS.md; the trade-off is in docs/reasoning.md): the greedy program, trusted alone
+# (lab/NOTEBOOK.md; the trade-off is in docs/reasoning.md): the greedy program, trusted alone
 # when it is sure and its execution facts are clean (87 % of questions), else verify's vote.
 THINK_DEFAULT = ReasoningConfig(strategy="verify", budget=512, sure_above=SURE_ABOVE)
 # ... and with an index (a question about the user's documents), from HotpotQA RAG: no thinking

@@ -200,9 +200,7 @@ def think(
                 numbers = book.add(hits)
                 yield SearchResults(query, hits, numbers)
                 thought += (
-                    SEARCH_CLOSE
-                    + "\n"
-                    + results_block(hits, numbers, config.snippet_chars, getattr(generator, "control_tokens", ()))
+                    SEARCH_CLOSE + "\n" + results_block(hits, numbers, config.snippet_chars, generator.control_tokens)
                 )
             else:
                 thought += SEARCH_CLOSE + "\n<results>\nNo more searches: answer with what you have.\n</results>\n"

@@ -66,10 +66,21 @@ _PER_TOKEN = ("tokens", "token_logprobs", "token_confidence")
 
 
 class Generator(Protocol):
-    """What answering and reasoning need from a language model (LlamaRuntime, or a fake in tests)."""
+    """What answering and reasoning need from a language model (LlamaRuntime, RemoteRuntime,
+    TorchGenerator, or a fake in tests), abilities that not every backend has included."""
 
     name: str
     n_ctx: int
+    # LoRA adapters load into this process (False: a server holds the weights; the pipeline then
+    # answers with the base model and says so)
+    supports_adapters: bool
+    # the hidden state can be read (``choice_state``): learned probes score with it
+    reads_hidden_states: bool
+
+    @property
+    def control_tokens(self) -> tuple[str, ...]:
+        """The template's control strings, which quoted sources must not contain."""
+        ...
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
         """The model's chat template applied to ``messages``, ready for the assistant's turn."""

@@ -89,6 +89,9 @@ def reusable_prefix(cached: Iterable[int], tokens: list[int]) -> int:
 class LlamaRuntime:
     """A loaded GGUF model. Thread-safe: requests run one at a time."""
 
+    supports_adapters = True
+    reads_hidden_states = True
+
     def __init__(self, model_path: Path, *, name: str, config: RuntimeConfig) -> None:
         from dca.models.gguf import read_gguf_info
 

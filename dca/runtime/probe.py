@@ -152,7 +152,7 @@ class GroundedScorer:
     """P(the sources state the answer): a probe over the hidden state at the end of the answer's
     prompt, at the token that closes the answer, or where the check reads P("Yes") (the probe's
     ``position``), all read in the grounded check's own forward pass (dca/answer/support.py asks the
-    question; the probe replaces the P("Yes") the model gives to it; docs/RESULTS.md)."""
+    question; the probe replaces the P("Yes") the model gives to it; lab/NOTEBOOK.md)."""
 
     def __init__(self, runtime: LlamaRuntime, probe: Probe) -> None:
         if probe.meta.get("reads") != GROUNDED:
@@ -180,7 +180,7 @@ def grounded_states(
     """The check's P("Yes"), P("No") and the hidden states at GROUNDED_POSITIONS (one row each),
     read in one pass from the end of the answer's prompt on: how every grounded probe is trained
     and scored. The same tokens evaluated in another split of batches give hidden states that
-    differ by ~1 % (llama.cpp's kernels), which moved a probe's score by up to 0.13 (docs/RESULTS.md)."""
+    differ by ~1 % (llama.cpp's kernels), which moved a probe's score by up to 0.13 (lab/NOTEBOOK.md)."""
     at = (
         len(runtime.tokenize(answer_prompt)) - 1,  # question: before the answer
         len(runtime.tokenize(check_prompt[: answer_end(answer_prompt, answer, check_prompt)])),  # answer

@@ -47,6 +47,7 @@ class RemoteRuntime:
     """A ``Generator`` whose tokens come from an OpenAI-compatible server."""
 
     supports_adapters = False
+    reads_hidden_states = False
 
     def __init__(
         self,

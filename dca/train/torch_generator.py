@@ -83,6 +83,9 @@ class _Batcher:
 class TorchGenerator:
     """The GGUF base (and its LoRA adapters) in torch on ``device``, as a ``Generator``."""
 
+    supports_adapters = True
+    reads_hidden_states = False
+
     def __init__(self, base_path: Path, *, name: str, device: str, dtype: str = "bfloat16", n_ctx: int = 4096) -> None:
         from dca.train.sft import _load_base
 
@@ -97,6 +100,10 @@ class TorchGenerator:
         self._batcher: _Batcher | None = None
 
     # ---- what the template and tokenizer say (llama.cpp's, as at inference) ----------------
+    @property
+    def control_tokens(self) -> tuple[str, ...]:
+        return self.vocab.control_tokens
+
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
         return self.vocab.chat_prompt(messages)
 
