@@ -470,3 +470,34 @@ def test_the_report_tells_a_gated_vote_from_a_plain_one() -> None:
     assert _strategy({"strategy": "program", "repair": False}) == "program no repair"
     gated = _strategy({"strategy": "verify", "samples": 5, "sure_above": 9.7158})
     assert gated == "verify N=5 sure above 9.7158" and _strategy({"strategy": "verify", "samples": 5}) == "verify N=5"
+
+
+def test_a_default_eval_answers_as_a_default_ask_does() -> None:
+    """What `dca eval` measures is what `dca ask` ships: the AskConfig each question of a
+    default eval is answered with equals `dca ask`'s defaults in every field but eval's own
+    (the seed it records, the adapter it resolves, closed-book or not and the system prompt,
+    which the task sets), and the CLI flags both commands have default alike."""
+    import inspect
+    from dataclasses import fields
+
+    from dca.cli.ask import ask
+    from dca.cli.eval import eval_command
+    from dca.eval.runner import EvalConfig
+    from dca.pipeline import AskConfig
+    from dca.settings import FIELDS
+
+    shipped = AskConfig()
+    for mode in ("rag", "closed-book"):
+        measured = EvalConfig(task="hotpotqa", data="x.json", mode=mode).ask_config()
+        own = {"seed", "adapter", "retrieval", "system"}
+        differ = [
+            f.name
+            for f in fields(AskConfig)
+            if f.name not in own and getattr(shipped, f.name) != getattr(measured, f.name)
+        ]
+        assert not differ, differ
+    asked = inspect.signature(ask).parameters
+    evaluated = inspect.signature(eval_command).parameters
+    assert evaluated["k"].default == shipped.k == FIELDS["k"][2]  # ask's --k defaults to the k setting
+    for name in set(asked) & set(evaluated) - {"k", "seed", "strategy", "budget", "samples"}:
+        assert asked[name].default == evaluated[name].default, name

@@ -24,7 +24,9 @@ from dca.cli.common import (
     resumes,
     user_errors,
 )
+from dca.pipeline.config import AskConfig
 
+_ASK = AskConfig()  # `dca ask`'s defaults: the fields eval shares take them
 TASK_HELP = {
     "gsm8k": "Grade-school math word problems (accuracy of the final number).",
     "math500": "MATH-500 competition problems (accuracy of the final answer).",
@@ -74,7 +76,9 @@ def eval_command(
     limit: Annotated[int, typer.Option(help="First N examples after the offset (0 = all).")] = 0,
     answerable_only: Annotated[bool, typer.Option(help="squad2: answerable questions only.")] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    k: Annotated[int, typer.Option("--k", "-k", help="Sources retrieved per question (rag).")] = 5,
+    k: Annotated[
+        int, typer.Option("--k", "-k", help="Sources retrieved per question (rag; dca ask's default).")
+    ] = _ASK.k,
     k_cutoff: Annotated[
         float, typer.Option(help="rag: adaptive k, drop sources below this fraction of the best one's score.")
     ] = 0.0,

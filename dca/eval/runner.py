@@ -27,6 +27,7 @@ from dca.eval.report import UNRECORDED_FUSION, setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.machine import cpu, machine
+from dca.pipeline.config import AskConfig
 from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import (
     NO_ADAPTER,
@@ -39,6 +40,9 @@ from dca.runtime.adapters import (
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary metric)
 # "Final answer: X", "The answer is X", "The final answer is: X" -> "X" (short-answer tasks)
 _ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\b(?:\s+is)?\s*:?\s*", re.IGNORECASE)
+
+
+_ASK = AskConfig()  # `dca ask`'s defaults, which eval's shared fields take
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +61,7 @@ class EvalConfig:
     limit: int = 0  # first N examples after the offset (0 = all)
     answerable_only: bool = False  # squad2: skip unanswerable questions
     seed: int = 0
-    k: int = 5  # retrieved sources per question (rag; the most, with k_cutoff)
+    k: int = _ASK.k  # retrieved sources per question (rag; the most, with k_cutoff): `dca ask`'s
     k_cutoff: float = 0.0  # rag: adaptive k (AskConfig.k_cutoff; 0: always k)
     fusion: str = "convex"  # rag: hybrid search's fusion (SearchConfig.fusion; runs before 2026-12-06: rrf)
     max_tokens: int = 512
@@ -103,6 +107,26 @@ class EvalConfig:
             )
         if self.limit < 0 or self.offset < 0:
             raise ConfigError(f"offset and limit must be >= 0, got {self.offset} and {self.limit}")
+
+    def ask_config(self, *, system: str | None = None) -> AskConfig:
+        """The AskConfig each question is answered with (``system``: a closed-book task's instructions).
+        Its defaults are `dca ask`'s: a field both have defaults to AskConfig's (a test checks)."""
+        return AskConfig(
+            k=self.k,
+            k_cutoff=self.k_cutoff,
+            fusion=self.fusion,
+            retrieval=self.mode == "rag",
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            adapter=self.adapter or NO_ADAPTER,  # resolved by resolve_config: None is the base model alone
+            style=self.answer_style,
+            system=system,
+            reasoning=self.reasoning(),
+            verifier=self.verifier,
+            min_support=self.min_support,
+            support_question=self.support_question,
+            grounded_probe=self.grounded_probe,
+        )
 
     def reasoning(self) -> ReasoningConfig:
         return ReasoningConfig(
@@ -264,7 +288,7 @@ def run_eval(
     done = {row["id"] for row in rows}
     todo = [e for e in examples if e.id not in done]
     if todo:
-        from dca.api import AskConfig, Assistant
+        from dca.api import Assistant
         from dca.runtime.remote import load_generator
 
         generator = generator or load_generator(config.model, paths=paths)
@@ -277,22 +301,7 @@ def run_eval(
             home=paths.home,
             generator=generator,
             embedder=embedder,
-            config=AskConfig(
-                k=config.k,
-                k_cutoff=config.k_cutoff,
-                fusion=config.fusion,
-                retrieval=rag,
-                max_tokens=config.max_tokens,
-                seed=config.seed,
-                adapter=config.adapter or NO_ADAPTER,  # resolved above: None is the base model alone
-                style=config.answer_style,
-                system=None if rag else task.system,
-                reasoning=config.reasoning(),
-                verifier=config.verifier,
-                min_support=config.min_support,
-                support_question=config.support_question,
-                grounded_probe=config.grounded_probe,
-            ),
+            config=config.ask_config(system=None if rag else task.system),
         )
         here = cpu()["cpu_model"]  # on every row: a run resumed on another CPU says which rows it made
         for example in todo:

@@ -17,15 +17,17 @@ from dca.knowledge.stores import open_store
 
 
 class DcaRetriever(BaseRetriever):
-    """``DcaRetriever(index="default", k=5, mode="hybrid").invoke("question")`` -> list of Documents.
+    """``DcaRetriever(index="default", mode="hybrid").invoke("question")`` -> list of Documents.
 
-    Each Document's metadata carries source path, heading, page, character offsets and score.
-    The index is opened at the first query and stays open (it catches up with later changes
-    on its own); ``close()`` releases it.
+    ``k`` (here, or per call: ``invoke("question", k=1)``) is how many; unset, the k setting,
+    as `dca ask` (3 unless DCA_K or settings.toml say otherwise). Each Document's metadata
+    carries source path, heading, page, character offsets and score. The index is opened at
+    the first query and stays open (it catches up with later changes on its own); ``close()``
+    releases it.
     """
 
     index: str = "default"
-    k: int = 5
+    k: int | None = None  # None: the k setting, as `dca ask`
     mode: str = "hybrid"
     source: str = ""
     home: str | None = None
@@ -33,12 +35,17 @@ class DcaRetriever(BaseRetriever):
     _opened: KnowledgeIndex | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        from dca.settings import load_settings
+
         paths = Paths.resolve(self.home)
+        n = k if k is not None else self.k if self.k is not None else int(load_settings(paths)["k"])
         with self._lock:  # one query at a time: catching up with new chunks changes the vectors
             if self._opened is None:
                 self._opened = open_store(paths, self.index)
-            config = SearchConfig(k=self.k, mode=self.mode, source=self.source)
+            config = SearchConfig(k=n, mode=self.mode, source=self.source)
             hits = search_index(self._opened, query, config, paths=paths)
         return [Document(page_content=h.chunk.text, metadata=_metadata(h.to_json())) for h in hits]
 
