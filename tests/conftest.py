@@ -336,3 +336,25 @@ def trickle_headers(port: int, n: int, stop: threading.Event, closed: list[int])
                 conn.close()
     for conn in conns:
         conn.close()
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """The tiny qwen2 of tests/tiny_models.py written as a GGUF file (torch and gguf needed)."""
+    pytest.importorskip("torch")
+    from tiny_models import tiny_qwen2, write_gguf
+
+    model, tokens = tiny_qwen2()
+    return write_gguf(model, tokens, tmp_path / "tiny.gguf")
+
+
+def search_index_t(home: Paths, embedder: HashEmbedder, query: str, **config: object) -> list:
+    """The hits of ``query`` in index "t" of ``home`` (SearchConfig fields as keywords)."""
+    from dca.knowledge import SearchConfig, search
+    from dca.knowledge.stores import open_store
+
+    index = open_store(home, "t")
+    try:
+        return search(index, query, embedder=embedder, config=SearchConfig(**config))  # type: ignore[arg-type]
+    finally:
+        index.close()

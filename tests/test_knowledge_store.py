@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HashEmbedder, make_corpus
+from conftest import HashEmbedder, make_corpus, search_index_t
 from typer.testing import CliRunner
 
 from dca.cli import app
 from dca.config import Paths
 from dca.errors import ConfigError, IngestError, KnowledgeIndexError
-from dca.knowledge import IngestConfig, KnowledgeIndex, SearchConfig, add_paths, remove_paths, search, sync_folder
+from dca.knowledge import IngestConfig, KnowledgeIndex, SearchConfig, add_paths, remove_paths, sync_folder
 from dca.knowledge.stores import open_store
 from dca.knowledge.verify import verify_index
 
@@ -55,11 +55,7 @@ def _verify(home: Paths, name: str = "t", **options: bool):
 
 
 def _search(home: Paths, embedder: HashEmbedder, query: str, **config: object):
-    index = open_store(home, "t")
-    try:
-        return search(index, query, embedder=embedder, config=SearchConfig(**config))  # type: ignore[arg-type]
-    finally:
-        index.close()
+    return search_index_t(home, embedder, query, **config)
 
 
 def test_add_reports_every_file_and_second_add_is_unchanged(

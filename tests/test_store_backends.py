@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import HashEmbedder, make_corpus
+from conftest import HashEmbedder, make_corpus, search_index_t
 
 from dca.config import Paths
 from dca.errors import IndexNotFoundError, KnowledgeIndexError
-from dca.knowledge import IngestConfig, SearchConfig, add_paths, remove_paths, search, sync_folder
+from dca.knowledge import IngestConfig, add_paths, remove_paths, sync_folder
 from dca.knowledge.stores import index_names, open_store
 from dca.knowledge.verify import verify_index
 
@@ -26,11 +26,7 @@ def _add(home: Paths, embedder: HashEmbedder, *inputs: Path, name: str = "t"):
 
 
 def _search(home: Paths, embedder: HashEmbedder, query: str, **config: object):
-    index = open_store(home, "t")
-    try:
-        return search(index, query, embedder=embedder, config=SearchConfig(**config))  # type: ignore[arg-type]
-    finally:
-        index.close()
+    return search_index_t(home, embedder, query, **config)
 
 
 def test_changes_removals_and_verify(home: Paths, tmp_path: Path, embedder: HashEmbedder, store: str) -> None:

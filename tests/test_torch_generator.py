@@ -12,18 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from tiny_models import tiny_qwen2, write_gguf  # noqa: E402
 
 from dca.errors import ConfigError, GeneratorError  # noqa: E402
 from dca.runtime.generation import GenerationConfig  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
 from dca.train.torch_generator import TorchGenerator  # noqa: E402
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    model, tokens = tiny_qwen2()
-    return write_gguf(model, tokens, tmp_path / "tiny.gguf")
 
 
 def test_greedy_text_matches_llama_and_samples_are_seeded(tiny: Path) -> None:

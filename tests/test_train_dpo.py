@@ -27,12 +27,6 @@ from dca.train.export import import_lora, lora_tensors  # noqa: E402
 from dca.train.sft import lora_model  # noqa: E402
 
 
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    model, tokens = tiny_qwen2()
-    return write_gguf(model, tokens, tmp_path / "tiny.gguf")
-
-
 def _pairs(path: Path, n: int = 6) -> Path:
     rows = []
     for i in range(n):

@@ -11,18 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from tiny_models import tiny_qwen2, write_gguf  # noqa: E402
 
 from dca.config import Paths  # noqa: E402
 from dca.errors import ConfigError, TrainError  # noqa: E402
 from dca.eval.datasets import Example  # noqa: E402
 from dca.train.grpo import GRPOConfig, _advantages, train_grpo  # noqa: E402
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    model, tokens = tiny_qwen2()
-    return write_gguf(model, tokens, tmp_path / "tiny.gguf")
 
 
 def _train(tmp_path: Path) -> Path:

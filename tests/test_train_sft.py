@@ -17,7 +17,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from tiny_models import tiny_qwen2, write_gguf  # noqa: E402
 
 from dca.config import Paths  # noqa: E402
 from dca.errors import TrainError  # noqa: E402
@@ -25,12 +24,6 @@ from dca.runtime.generation import GenerationConfig  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
 from dca.train.data import IGNORE, encode, read_traces  # noqa: E402
 from dca.train.sft import SFTConfig, train_sft  # noqa: E402
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    model, tokens = tiny_qwen2()
-    return write_gguf(model, tokens, tmp_path / "tiny.gguf")
 
 
 def _traces(path: Path, n: int = 6) -> Path:
