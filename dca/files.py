@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +87,25 @@ def complete_jsonl_lines(path: Path) -> list[str]:
                 break
             lines.append(line)
     return lines
+
+
+def jsonl_objects(
+    path: Path, text: str, error: type[Exception], hint: str = ""
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-empty line of the JSONL ``text`` read from ``path``; a
+    line that is not a JSON object raises ``error`` naming it, with ``hint`` after (what makes
+    the file). The one JSONL reader: datasets, traces, samples and pairs all come through here.
+
+    >>> list(jsonl_objects(Path("f.jsonl"), '{"a": 1}\\n\\n{"b": 2}\\n', ValueError))
+    [(1, {'a': 1}), (3, {'b': 2})]
+    """
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{path} line {number} is not JSON ({exc.msg}){hint}") from None
+        if not isinstance(row, dict):
+            raise error(f"{path} line {number} is not a JSON object (got {type(row).__name__}){hint}")
+        yield number, row

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dca.errors import DatasetError
+from dca.files import jsonl_objects
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,15 +107,7 @@ class Example:
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict[str, object]]:
     rows = []
-    for number, line in enumerate(_read(path, "dataset").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path} line {number} is not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DatasetError(f"{path} line {number} is not a JSON object (got {type(row).__name__})")
+    for number, row in jsonl_objects(path, _read(path, "dataset"), DatasetError):
         missing = [f for f in fields if f not in row]
         if missing:
             raise DatasetError(f"{path} line {number} has no field {missing[0]!r} (expected {', '.join(fields)})")

@@ -9,7 +9,6 @@ programs) belongs to the prompt: it is never a training target.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.errors import TrainError
+from dca.files import jsonl_objects
 from dca.reasoning.program import FENCE
 from dca.reasoning.think import OPEN
 
@@ -41,16 +41,7 @@ def jsonl_rows(path: Path, *, made_by: str) -> Iterator[tuple[int, dict[str, Any
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise TrainError(f"{path} is not UTF-8 text (byte {exc.start}); is it a file of `{made_by}`?") from None
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainError(f"{path} line {number} is not JSON ({exc.msg}); is it a file of `{made_by}`?") from None
-        if not isinstance(row, dict):
-            raise TrainError(f"{path} line {number} is not a JSON object; is it a file of `{made_by}`?")
-        yield number, row
+    yield from jsonl_objects(path, text, TrainError, f"; is it a file of `{made_by}`?")
 
 
 # What every reader of judged samples needs of a collected question and of each sample; pairs
