@@ -50,7 +50,7 @@ def test_the_grounded_check_scores_with_the_measured_probe(tmp_path: Path) -> No
     """The probe of lab/NOTEBOOK.md ("Grounded or not, step two") through `dca ask`: the default
     model's hidden states, read in the check's pass; another model's is refused in one line."""
     home = real_models_home(tmp_path)
-    probe = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "grounded" / "check.probe.json"
+    probe = Path(__file__).resolve().parents[1] / "lab" / "results" / "grounded" / "check.probe.json"
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "paris.md").write_text("# Paris\n\nParis is the capital of France. It lies on the Seine.\n")
