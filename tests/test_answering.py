@@ -242,7 +242,7 @@ def test_cli_ask_json_and_errors(
     assert empty.exit_code == 1 and "question is empty" in empty.stderr
     unknown = runner.invoke(app, ["ask", "x", "--index", "nope"])
     assert unknown.exit_code == 1 and "existing: default" in unknown.stderr
-    # issue 31's bad input: k above the index, a threshold outside 0..1; each one line, exit 1
+    # bad input: k above the index, a threshold outside 0..1; each one line, exit 1
     for args, message in (
         (["--k", "999"], "--k 999 is more than the"),
         (["--k", "0"], "k must be at least 1"),
@@ -336,7 +336,7 @@ def test_min_similarity_answers_not_in_sources_without_the_model(
 def test_the_support_check_asks_whether_the_sources_state_the_answer(
     home: Paths, indexed: Path, embedder: HashEmbedder
 ) -> None:
-    """Issue 31: after the answer, the model's P("Yes") that the sources state it; below the
+    """After the answer, the model's P("Yes") that the sources state it; below the
     threshold the answer becomes "not in the sources", kept aside, with a warning."""
     sure = ScriptedGenerator(["Cats purr [1]."], yes=0.9)
     kept = _assistant(home, embedder, sure, k=2, min_support=0.5).ask("what do cats do")
@@ -420,7 +420,7 @@ def test_the_fusion_reaches_the_search(home: Paths, indexed: Path, embedder: Has
 
 
 def test_adaptive_k_keeps_the_sources_near_the_best_score(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
-    """Issue 31: with k_cutoff, sources after the first one far below the best are not given."""
+    """With k_cutoff, sources after the first one far below the best are not given."""
     from types import SimpleNamespace
 
     from dca.knowledge.retrieval import Hit, SearchConfig, adaptive_k

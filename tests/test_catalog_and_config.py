@@ -60,7 +60,7 @@ def test_home_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_dca_home_that_is_a_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # issue 13, defect 16: it used to crash every command, doctor included
+    # it used to crash every command, doctor included
     import json
 
     from typer.testing import CliRunner

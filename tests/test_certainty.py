@@ -1,4 +1,4 @@
-"""Token certainty (issue 29): llama.cpp reports each generated token's log-probability and its
+"""Token certainty: llama.cpp reports each generated token's log-probability and its
 step's confidence without changing what greedy decoding writes, and the program strategy keeps
 a summary of them on its sample."""
 

@@ -1,4 +1,4 @@
-"""Bad eval inputs are one clear line and exit 1, never a traceback (issue 13, defect 14)."""
+"""Bad eval inputs are one clear line and exit 1, never a traceback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fuzzing (issue 13): the document loaders, the chunker and the GGUF header reader, fed random
+"""Fuzzing: the document loaders, the chunker and the GGUF header reader, fed random
 bytes and structured mutations of valid input, each end in a result or in one DcaError, never
 in another exception or a hang. Bounded: a fixed number of examples, each under a deadline."""
 

@@ -69,7 +69,7 @@ def test_add_refuses_a_bad_name(home: Paths, tmp_path: Path) -> None:
 
 
 def test_a_user_model_can_be_maintained(home: Paths, tmp_path: Path) -> None:
-    # issue 13, defect 17: errors pointed at `dca pull mine` (refused for user models), doctor's
+    # errors pointed at `dca pull mine` (refused for user models), doctor's
     # fix re-added a taken name, and there was no way to remove one
     import json
 

@@ -1,4 +1,4 @@
-"""Grounded or not, read from the hidden state (issue 31): the state where the grounded check
+"""Grounded or not, read from the hidden state: the state where the grounded check
 reads P("Yes"), taken from the same forward pass."""
 
 from __future__ import annotations

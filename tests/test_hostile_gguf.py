@@ -1,4 +1,4 @@
-"""Hostile GGUF files give one clear error, never a hang or a traceback (issue 13, defect 15)."""
+"""Hostile GGUF files give one clear error, never a hang or a traceback."""
 
 from __future__ import annotations
 

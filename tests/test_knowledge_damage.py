@@ -1,4 +1,4 @@
-"""Damaged indexes (issue 13, defect 6): a page-corrupted SQLite file is reported by `dca index
+"""Damaged indexes: a page-corrupted SQLite file is reported by `dca index
 verify`, in one line with what to do, never as a traceback."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_one_broken_manifest_does_not_hide_the_other_indexes(home: Paths, tmp_pa
 
 
 def test_a_query_that_is_not_utf8_is_one_clear_line(home: Paths, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # issue 13, defect 9: `dca index search $'caf\xe9'` arrives as a str with an escaped byte
+    # `dca index search $'caf\xe9'` arrives as a str with an escaped byte
     from conftest import ScriptedGenerator
 
     import dca.runtime.llama as llama_module
@@ -77,7 +77,7 @@ def test_a_query_that_is_not_utf8_is_one_clear_line(home: Paths, tmp_path: Path,
 
 
 def test_delete_is_refused_while_a_writer_holds_the_lock(home: Paths, tmp_path: Path) -> None:
-    # issue 13, defect 11: the running writer used to crash with a traceback
+    # the running writer used to crash with a traceback
     from dca.knowledge import KnowledgeIndex
 
     corpus = make_corpus(tmp_path / "corpus")
@@ -96,7 +96,7 @@ def test_delete_is_refused_while_a_writer_holds_the_lock(home: Paths, tmp_path: 
 
 
 def test_a_failed_embedder_leaves_no_poisoned_index(home: Paths, tmp_path: Path) -> None:
-    # issue 13, defect 12: `index add --embedder X` with X unknown used to create an index
+    # `index add --embedder X` with X unknown used to create an index
     # recorded with X, which then refused every later add or search
     from dca.errors import ModelNotFoundError
     from dca.knowledge import list_indexes
@@ -119,7 +119,7 @@ def test_a_failed_embedder_leaves_no_poisoned_index(home: Paths, tmp_path: Path)
 
 
 def test_a_full_disk_says_so_and_loses_nothing(home: Paths, tmp_path: Path) -> None:
-    # issue 13, defect 13: it used to end in "cannot rollback - no transaction is active"
+    # it used to end in "cannot rollback - no transaction is active"
     import sqlite3
 
     import pytest
@@ -145,7 +145,7 @@ def test_a_full_disk_says_so_and_loses_nothing(home: Paths, tmp_path: Path) -> N
 
 
 def test_flipped_vector_bytes_are_found_and_repaired(home: Paths, tmp_path: Path) -> None:
-    # issue 13, defect 18: verify used to say ok while dense scores went wild
+    # verify used to say ok while dense scores went wild
     import json
 
     _corpus_index(home, tmp_path)

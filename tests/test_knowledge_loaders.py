@@ -155,7 +155,7 @@ def test_chunk_config_quotes_bad_values() -> None:
 
 
 def test_a_single_long_line_is_sectioned_in_bounded_pieces(tmp_path: Path) -> None:
-    # issue 13, defect 5: a minified file is one line; it used to become one section as long as
+    # a minified file is one line; it used to become one section as long as
     # the file (27 MB reached 4.6 GB RSS in the chunker). Sections now stay within the block size.
     from dca.knowledge.sections import BLOCK_CHARS, PIECE_BYTES
 

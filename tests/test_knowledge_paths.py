@@ -1,4 +1,4 @@
-"""Which files an index reads and under which names (issue 13, defects 1-3): a file reached twice
+"""Which files an index reads and under which names: a file reached twice
 is read once, a name that is not UTF-8 is skipped with its reason, and symlinks follow one rule:
 a document is recorded under the path the user gave, nothing outside the given folders is read
 unless --follow-symlinks is passed (docs/knowledge.md, "Symlinks")."""

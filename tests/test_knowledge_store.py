@@ -86,7 +86,7 @@ def test_each_mode_finds_the_right_section(
 def test_bm25_leaves_function_words_out_of_the_query(
     home: Paths, tmp_path: Path, embedder: HashEmbedder, store: str
 ) -> None:
-    """Issue 31: "what is ... how does it" matched every chunk that has those words."""
+    """Function words are left out of the keyword query: "what is ... how does it" matched every chunk that has those words."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "chatty.md").write_text("What is it? How does it work, and what is it for? It is what it is.\n")

@@ -67,7 +67,7 @@ def _runtime_imports(path: Path) -> set[str]:
 
 
 def test_the_runtime_has_no_import_circle() -> None:
-    """Issue 31: llama.py and sampling.py imported each other (sampling took llama's private
+    """dca/runtime/llama.py and sampling.py imported each other (sampling took llama's private
     sequence type); the sequence type has one home now, and no runtime module imports one
     that imports it back, even lazily."""
     modules = {f"dca.runtime.{p.stem}": p for p in (DCA / "runtime").glob("*.py") if p.stem != "__init__"}
@@ -81,7 +81,7 @@ def test_the_runtime_has_no_import_circle() -> None:
 
 
 def test_the_cli_is_one_package_and_the_only_one_that_uses_typer() -> None:
-    """Issue 31: the CLI was 8 files over floors 4 to 12 of dca/; it is the package dca/cli now
+    """The CLI was 8 files over floors 4 to 12 of dca/; it is the package dca/cli now
     (one module per command group), and no library module reaches for Typer."""
     assert not sorted(p.name for p in DCA.glob("cli*.py"))
     assert (DCA / "cli" / "__init__.py").is_file()

@@ -1,4 +1,4 @@
-"""The llama.cpp build (issue 28): portable, no AMX backend or the runtime's guard engaged,
+"""The llama.cpp build: portable, no AMX backend or the runtime's guard engaged,
 rebuilt when its flags change, and doctor's tiny generation in a child that may crash."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The question log (issue 12): ask and chat turns recorded under DCA_HOME, `dca logs`,
+"""The question log: ask and chat turns recorded under DCA_HOME, `dca logs`,
 --no-log and DCA_NO_LOG, `dca chat --continue`."""
 
 from __future__ import annotations

@@ -261,7 +261,7 @@ def test_ask_think_with_an_index_uses_the_rag_default(
 
 
 def test_max_tokens_or_a_budget_beyond_the_context_is_refused(home: Paths, scripted: ScriptedGenerator) -> None:
-    # issue 13, defect 10: it used to answer "The sources do not contain the answer." with exit 0
+    # it used to answer "The sources do not contain the answer." with exit 0
     result = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--max-tokens", "4096"])
     assert result.exit_code == 1 and "--max-tokens 4096 leaves no room" in result.output
     result = runner.invoke(app, ["ask", "sheep?", "--no-retrieval", "--strategy", "cot", "--budget", "5000"])

@@ -1,4 +1,4 @@
-"""A preference-trained adapter as the verify strategy's verifier (issue 29, V-STaR): llama.cpp's
+"""A preference-trained adapter as the verify strategy's verifier (V-STaR): llama.cpp's
 log-probabilities of a response match torch's, `dca train dpo` writes a verifier file, and the
 verifier prefers what the adapter was trained to prefer; damaged or foreign files are one line."""
 

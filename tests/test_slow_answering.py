@@ -33,7 +33,7 @@ def test_ask_end_to_end_with_the_small_model(tmp_path: Path) -> None:
     assert answer["sources"][0]["path"].endswith("paris.md")
     assert answer["usage"]["completion_tokens"] > 0 and answer["model"] == "smollm2-135m" and answer["answer"]
     assert answer["support"] is None  # the grounded check is off unless asked
-    # issue 31: the grounded check on a real model reads P(Yes) after the answer, over the cached
+    # the grounded check on a real model reads P(Yes) after the answer, over the cached
     # prompt; at threshold 1.0 every answer the model gave is turned into "not in the sources"
     checked = _dca(
         home, "ask", "What is the capital of France?", "--model", "smollm2-135m", "--json", "--max-tokens", "32",

@@ -1,5 +1,5 @@
 """Real model (smollm2-135m): the AMX guard loads without extra weight buffers and still
-generates, and doctor's tiny generation runs in a real child process (issue 28)."""
+generates, and doctor's tiny generation runs in a real child process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13, defect 19: the smaller ones, each a clear error instead of a silent surprise."""
+"""Small mistakes a user can make, each a clear error instead of a silent surprise."""
 
 from __future__ import annotations
 

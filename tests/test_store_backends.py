@@ -1,4 +1,4 @@
-"""The store's behaviour on both backends (issue 30): the embedded FAISS + SQLite store and a
+"""The store's behaviour on both backends: the embedded FAISS + SQLite store and a
 real PostgreSQL + pgvector server started by the fixture. The store suite of
 tests/test_knowledge_store.py runs on both through the same ``store`` fixture; this file holds
 what concerns the choice of store: the CLI on either, concurrent writers and a kill, copies,
@@ -198,7 +198,7 @@ def _chunk_rows(home: Paths) -> list[tuple[str, int, int, str]]:
 def test_concurrent_writers_and_a_killed_one_leave_a_clean_index(
     home: Paths, tmp_path: Path, embedder: HashEmbedder, postgres_server: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 30: several dca processes write one PostgreSQL index at once; one is killed with
+    """Several dca processes write one PostgreSQL index at once; one is killed with
     SIGKILL mid-ingest; verify passes, and a rerun gives exactly a clean single ingest."""
     import signal
     import subprocess

@@ -1,4 +1,4 @@
-"""Collecting on a GPU (issue 29, one training path): the torch generator on the tiny model, on
+"""Collecting on a GPU (one training path): the torch generator on the tiny model, on
 the CPU here: greedy text equal to llama.cpp's, seeded samples, stop strings and token limits
 as the runtime ends them, a LoRA adapter on and off, and `dca train collect --device` using it."""
 

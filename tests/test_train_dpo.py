@@ -1,4 +1,4 @@
-"""Preference training (DPO + NLL, issue 29) on a tiny qwen2 written as GGUF: a learnable toy's
+"""Preference training (DPO + NLL) on a tiny qwen2 written as GGUF: a learnable toy's
 loss falls and its margin rises, the reference cache is computed once and checked, a real
 SIGKILL resumes to the same weights, the adapter exports, re-imports and loads, bad input is one line."""
 

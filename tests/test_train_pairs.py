@@ -1,4 +1,4 @@
-"""Every judged sample kept by collect, and (chosen, rejected) pairs made from them (issue 29)."""
+"""Every judged sample kept by collect, and (chosen, rejected) pairs made from them."""
 
 from __future__ import annotations
 

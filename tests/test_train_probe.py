@@ -1,4 +1,4 @@
-"""The learned verifier (issue 29): a logistic-regression probe on hidden states, trained on
+"""The learned verifier: a logistic-regression probe on hidden states, trained on
 judged samples, stored as JSON, scoring through the verify strategy's Scorer interface."""
 
 from __future__ import annotations

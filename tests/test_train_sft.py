@@ -196,7 +196,7 @@ def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one(
 
 
 def test_the_training_device_is_checked_before_anything_loads() -> None:
-    """Issue 29 (one training path): sft, dpo and grpo take --device auto|cpu|cuda; cuda where torch
+    """The trainers (sft, dpo, grpo) take --device auto|cpu|cuda; cuda where torch
     sees no GPU is one line naming the fix."""
     from dca.errors import ConfigError, TrainError
     from dca.train.dpo import DPOConfig
