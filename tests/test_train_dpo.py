@@ -22,9 +22,9 @@ from tiny_models import tiny_qwen2, write_gguf  # noqa: E402
 from dca.config import Paths  # noqa: E402
 from dca.errors import TrainError  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
+from dca.train.base import lora_model  # noqa: E402
 from dca.train.dpo import DPOConfig, train_dpo  # noqa: E402
 from dca.train.export import import_lora, lora_tensors  # noqa: E402
-from dca.train.sft import lora_model  # noqa: E402
 
 
 def _pairs(path: Path, n: int = 6) -> Path:
@@ -78,10 +78,10 @@ def test_dpo_lowers_the_loss_raises_the_margin_and_exports(tmp_path: Path, tiny:
     # --init-adapter: the exported file imports back into a fresh LoRA exactly (float16 export)
     fresh = lora_model(tiny, "float32", rank=4, alpha=8, targets=DPOConfig(data="x").targets)
     import_lora(fresh, Path(summary["adapter"]), arch="qwen2", base_model="tiny", alpha=8)
-    from dca.train.sft import _load_checkpoint
+    from dca.train.base import load_checkpoint
 
     trained = lora_model(tiny, "float32", rank=4, alpha=8, targets=DPOConfig(data="x").targets)
-    _load_checkpoint(tmp_path / "run", trained, torch.optim.AdamW(trained.parameters()))
+    load_checkpoint(tmp_path / "run", trained, torch.optim.AdamW(trained.parameters()))
     a = lora_tensors(fresh, arch="qwen2", n_blocks=2, dtype="float32")
     b = lora_tensors(trained, arch="qwen2", n_blocks=2, dtype="float32")
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]).max() < 1e-2 for k in a)

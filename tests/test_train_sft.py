@@ -164,13 +164,13 @@ def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one(
 
     import safetensors.torch
 
-    from dca.train import sft
+    from dca.train import base as sft
 
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
     model(torch.ones(1, 3)).sum().backward()
     optimizer.step()
-    sft._save_checkpoint(tmp_path, 1, model, optimizer, {"step": 1, "tokens": 4, "seconds": 1.0})
+    sft.save_checkpoint(tmp_path, 1, model, optimizer, {"step": 1, "tokens": 4, "seconds": 1.0})
     saved = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer.step()
     real_save = safetensors.torch.save_file
@@ -184,13 +184,13 @@ def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one(
 
     monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
     with pytest.raises(TrainError, match=r"step-2 .*No space left on device.*step-1 is intact.*rerun"):
-        sft._save_checkpoint(tmp_path, 2, model, optimizer, {"step": 2, "tokens": 8, "seconds": 2.0})
+        sft.save_checkpoint(tmp_path, 2, model, optimizer, {"step": 2, "tokens": 8, "seconds": 2.0})
     root = tmp_path / "checkpoints"
     assert sorted(p.name for p in root.iterdir()) == ["latest", "step-1"]  # no partial step-2 left behind
     assert (root / "latest").read_text().strip() == "step-1"
     monkeypatch.setattr(safetensors.torch, "save_file", real_save)
     fresh = torch.nn.Linear(3, 2)
-    state = sft._load_checkpoint(tmp_path, fresh, torch.optim.AdamW(fresh.parameters(), lr=0.1))
+    state = sft.load_checkpoint(tmp_path, fresh, torch.optim.AdamW(fresh.parameters(), lr=0.1))
     assert state is not None and state["step"] == 1
     assert all(torch.equal(p, saved[name]) for name, p in fresh.named_parameters())
 
@@ -199,8 +199,9 @@ def test_the_training_device_is_checked_before_anything_loads() -> None:
     """The trainers (sft, dpo, grpo) take --device auto|cpu|cuda; cuda where torch
     sees no GPU is one line naming the fix."""
     from dca.errors import ConfigError, TrainError
+    from dca.train.base import resolve_device
     from dca.train.dpo import DPOConfig
-    from dca.train.sft import SFTConfig, resolve_device
+    from dca.train.sft import SFTConfig
 
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -29,18 +29,18 @@ from dca.choices import DTYPES
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
-from dca.train.data import IGNORE, Example, encode, jsonl_rows
-from dca.train.sft import (
+from dca.train.base import (
     TARGETS,
-    _architecture,
-    _check_run,
+    architecture,
     check_device,
+    check_run,
     lora_model,
     model_device,
     optimize,
     resolve_device,
     resolve_dtype,
 )
+from dca.train.data import IGNORE, Example, encode, jsonl_rows
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -212,9 +212,9 @@ def train_dpo(
         raise TrainError(f"--init-adapter {config.init_adapter} does not exist")
     folder = out or paths.home / "runs" / "train" / name
     base_name, base_path = resolve_model(config.model, paths)
-    arch = _architecture(base_path)
+    arch = architecture(base_path)
     device = resolve_device(config.device)  # before anything loads: --device cuda without a GPU is one line
-    _check_run(folder, config)
+    check_run(folder, config)
     tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))
     encoded = [
         (

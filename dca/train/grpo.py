@@ -37,16 +37,16 @@ from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.program import FENCE
 from dca.reasoning.sandbox import run_program
 from dca.reasoning.think import CLOSE, OPEN
-from dca.train.sft import (
+from dca.train.base import (
     TARGETS,
-    _architecture,
-    _load_checkpoint,
-    _memory_error,
-    _save_checkpoint,
+    architecture,
     check_device,
+    load_checkpoint,
     lora_model,
+    memory_error,
     resolve_device,
     resume_log,
+    save_checkpoint,
 )
 from dca.train.traces import _prompt_messages
 
@@ -95,7 +95,7 @@ class GRPOConfig:
             raise ConfigError(f"{self.data} looks like a test split; train on train rows only")
 
 
-def _check_run(folder: Path, config: GRPOConfig) -> None:
+def check_run(folder: Path, config: GRPOConfig) -> None:
     path = folder / "config.json"
     diff = config_changes(path, asdict(config), ignore=("steps",))
     if diff:
@@ -151,10 +151,10 @@ def train_grpo(
     if not examples:
         raise TrainError(f"{data} has no questions after --offset {config.offset}")
     folder = out or paths.home / "runs" / "train" / name
-    _check_run(folder, config)
+    check_run(folder, config)
     device = resolve_device(config.device)
     base_name, base_path = resolve_model(config.model, paths)
-    arch = _architecture(base_path)
+    arch = architecture(base_path)
     tokenizer = LlamaRuntime(base_path, name=base_name, config=RuntimeConfig(vocab_only=True))
     eos = tokenizer.llm.token_eos()
     reasoning = ReasoningConfig(strategy="cot", budget=config.max_new_tokens)
@@ -182,7 +182,7 @@ def train_grpo(
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
-    state = _load_checkpoint(folder, model, optimizer) or {"step": 0, "seconds": 0.0, "samples": 0}
+    state = load_checkpoint(folder, model, optimizer) or {"step": 0, "seconds": 0.0, "samples": 0}
     log = folder / "log.jsonl"
     resume_log(log, int(state["step"]))
     order = list(range(len(examples)))
@@ -232,7 +232,7 @@ def train_grpo(
                     loss = -advantage * logp / (config.group * config.max_new_tokens * config.questions)
                     loss.backward()
                 except (MemoryError, RuntimeError) as exc:
-                    raise _memory_error(exc) from None
+                    raise memory_error(exc) from None
                 updates += 1
         if updates:
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -257,7 +257,7 @@ def train_grpo(
         if progress:
             progress(line)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            _save_checkpoint(folder, step, model, optimizer, state)
+            save_checkpoint(folder, step, model, optimizer, state)
     model.to("cpu")
     adapter = export_lora(
         model, folder / f"{name}.gguf", arch=arch, n_blocks=int(model.config.num_hidden_layers),

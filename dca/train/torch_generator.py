@@ -87,7 +87,7 @@ class TorchGenerator:
     reads_hidden_states = False
 
     def __init__(self, base_path: Path, *, name: str, device: str, dtype: str = "bfloat16", n_ctx: int = 4096) -> None:
-        from dca.train.sft import _load_base
+        from dca.train.base import load_base
 
         self.name = name
         self.n_ctx = n_ctx
@@ -95,7 +95,7 @@ class TorchGenerator:
         self.dtype = dtype
         self.base_path = base_path
         self.vocab = LlamaRuntime(base_path, name=name, config=RuntimeConfig(vocab_only=True))
-        self.model: Any = _load_base(base_path, dtype).to(device).eval()
+        self.model: Any = load_base(base_path, dtype).to(device).eval()
         self.adapters: dict[str, Path] = {}
         self._batcher: _Batcher | None = None
 
@@ -114,8 +114,8 @@ class TorchGenerator:
         """Load a LoRA GGUF as a peft adapter (one adapter per generator: collection samples from one)."""
         from peft import LoraConfig, get_peft_model
 
+        from dca.train.base import architecture
         from dca.train.export import adapter_shape, import_lora
-        from dca.train.sft import _architecture
 
         if name in self.adapters:
             return
@@ -125,7 +125,7 @@ class TorchGenerator:
         self.model = get_peft_model(
             self.model, LoraConfig(r=rank, lora_alpha=int(alpha), target_modules=list(targets), lora_dropout=0.0)
         ).eval()
-        import_lora(self.model, path, arch=_architecture(self.base_path), base_model=self.name, alpha=alpha)
+        import_lora(self.model, path, arch=architecture(self.base_path), base_model=self.name, alpha=alpha)
         self.adapters[name] = path
 
     # ---- generation --------------------------------------------------------------------

@@ -306,7 +306,7 @@ def _generator(config: CollectConfig, paths: Any) -> Generator:
 
         return load_runtime(config.model, paths=paths)
     from dca.runtime.llama import resolve_model
-    from dca.train.sft import resolve_device, resolve_dtype
+    from dca.train.base import resolve_device, resolve_dtype
     from dca.train.torch_generator import TorchGenerator
 
     device = resolve_device(config.device)
