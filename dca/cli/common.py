@@ -77,34 +77,35 @@ def _sets_env(variable: str, flag: str) -> Callable[[str | None], str | None]:
     return use
 
 
+def _setting_flag(flag: str, variable: str, help: str) -> Any:
+    """An option that sets a setting's environment variable for this run (eager: before the
+    command's other options are read, so settings see it), its source shown as ``flag``."""
+    return typer.Option(flag, callback=_sets_env(variable, flag), is_eager=True, help=help)
+
+
 StoreOpt = Annotated[
     str | None,
-    typer.Option(
+    _setting_flag(
         "--store",
-        callback=_sets_env("DCA_STORE", "--store"),
-        is_eager=True,
-        help="Where the indexes live: a postgresql:// URL (default: the store setting; none: DCA_HOME/indexes).",
+        "DCA_STORE",
+        "Where the indexes live: a postgresql:// URL (default: the store setting; none: DCA_HOME/indexes).",
     ),
 ]
-
-
 BackendOpt = Annotated[
     Backend | None,
-    typer.Option(
+    _setting_flag(
         "--backend",
-        callback=_sets_env("DCA_BACKEND", "--backend"),
-        is_eager=True,
-        help="Where the model runs: local (llama.cpp in this process) or openai (an OpenAI-compatible "
+        "DCA_BACKEND",
+        "Where the model runs: local (llama.cpp in this process) or openai (an OpenAI-compatible "
         "server at --base-url; default: the backend setting).",
     ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
-    typer.Option(
+    _setting_flag(
         "--base-url",
-        callback=_sets_env("DCA_BASE_URL", "--base-url"),
-        is_eager=True,
-        help="The OpenAI-compatible server of --backend openai, e.g. http://127.0.0.1:8080/v1 (API key: DCA_API_KEY).",
+        "DCA_BASE_URL",
+        "The OpenAI-compatible server of --backend openai, e.g. http://127.0.0.1:8080/v1 (API key: DCA_API_KEY).",
     ),
 ]
 
