@@ -2,7 +2,7 @@
 
     python benchmarks/answers_snapshot.py record benchmarks/data/answers_before.json
     python benchmarks/answers_snapshot.py check benchmarks/data/answers_before.json
-    (about 15 minutes on 2 cores; run it alone)
+    (about 30 minutes each on 2 cores; run it alone; an interrupted record resumes by set)
 
 Three sets, each through the product's own front door:
 - 20 SQuAD 2.0 questions (the first 20 of ../shared/data/squad2_dev, file order) asked with
@@ -87,9 +87,14 @@ def _ask(home: Path, *args: str) -> dict[str, Any]:
     return _kept(json.loads(result.stdout))
 
 
-def _squad(home: Path, tmp: Path) -> list[dict[str, Any]]:
-    raw = json.loads((DATA / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))
-    article = raw["data"][0]
+def _article() -> dict[str, Any]:
+    """The first article of the SQuAD 2.0 file."""
+    return json.loads((DATA / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"][0]
+
+
+def _index_squad(home: Path, tmp: Path) -> None:
+    """Index "squad": the first article's paragraphs, one file each."""
+    article = _article()
     corpus = tmp / "squad"
     corpus.mkdir()
     for n, paragraph in enumerate(article["paragraphs"]):
@@ -103,7 +108,10 @@ def _squad(home: Path, tmp: Path) -> list[dict[str, Any]]:
     )
     if added.returncode != 0:
         raise SystemExit(f"indexing the SQuAD article failed: {added.stderr.strip()}")
-    questions = [q["question"] for p in article["paragraphs"] for q in p["qas"]][:N_SQUAD]
+
+
+def _squad(home: Path) -> list[dict[str, Any]]:
+    questions = [q["question"] for p in _article()["paragraphs"] for q in p["qas"]][:N_SQUAD]
     rows = []
     for n, question in enumerate(questions, start=1):
         rows.append({"question": question, **_ask(home, "-i", "squad", question)})
@@ -132,7 +140,7 @@ SERVE_REQUESTS: list[dict[str, Any]] = [
         ],
         "dca": {"index": "squad"},
     },
-    {"messages": [{"role": "user", "content": "Name a Norman conquest."}], "dca": {"index": "squad", "style": "short"}},
+    {"messages": [{"role": "user", "content": "Name a Norman conquest."}], "dca": {"index": "squad", "k": 1}},
     {"messages": [{"role": "user", "content": "What is 17 times 23?"}], "reasoning_effort": "low"},
     {"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 32},
     {
@@ -186,7 +194,10 @@ def _request(url: str, body: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
     if not body.get("stream"):
-        reply = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=900).json()
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=900)
+        reply = response.json()
+        if "choices" not in reply:  # an error is an answer too: it must not move either
+            return {"status": response.status_code, "error": reply.get("error")}
         choice = reply["choices"][0]
         extra = choice.get("dca") or reply.get("dca") or {}
         return {"content": choice["message"]["content"], "finish_reason": choice["finish_reason"], "dca": _dca(extra)}
@@ -208,16 +219,28 @@ def _dca(extra: dict[str, Any]) -> dict[str, Any]:
     return {key: extra.get(key) for key in ("citations", "grounded", "sources") if key in extra}
 
 
-def snapshot() -> dict[str, Any]:
+def snapshot(keep: Path | None = None) -> dict[str, Any]:
+    """The three sets' answers; with ``keep``, each set is written there as soon as it is done,
+    and a set already there (from an interrupted run on this CPU) is not asked again."""
+    done: dict[str, Any] = {"cpu": cpu()}
+    if keep is not None and keep.is_file():
+        kept = json.loads(keep.read_text(encoding="utf-8"))
+        if kept.get("cpu") == done["cpu"]:
+            done.update({k: v for k, v in kept.items() if k in ("squad", "gsm8k", "serve")})
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         home = _home(tmp)
-        return {
-            "cpu": cpu(),
-            "squad": _squad(home, tmp),
-            "gsm8k": _gsm8k(home),
-            "serve": _serve(home, tmp),
-        }
+        _index_squad(home, tmp)
+        for name, make in (
+            ("squad", lambda: _squad(home)),
+            ("gsm8k", lambda: _gsm8k(home)),
+            ("serve", lambda: _serve(home, tmp)),
+        ):
+            if name not in done:
+                done[name] = make()
+                if keep is not None:
+                    atomic_write_json(keep, done)
+    return done
 
 
 def main() -> None:
@@ -236,9 +259,9 @@ def main() -> None:
                 "from a worktree of the commit before the change (see this script's docstring)"
             )
     began = time.time()
-    now = snapshot()
+    now = snapshot(args.file if args.action == "record" else None)
     if args.action == "record":
-        atomic_write_json(args.file, {**now, "seconds": round(time.time() - began)})
+        atomic_write_json(args.file, now)
         print(f"recorded {sum(len(now[k]) for k in ('squad', 'gsm8k', 'serve'))} answers in {args.file}")
         return
     moved = [
