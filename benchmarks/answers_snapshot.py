@@ -219,6 +219,16 @@ def _dca(extra: dict[str, Any]) -> dict[str, Any]:
     return {key: extra.get(key) for key in ("citations", "grounded", "sources") if key in extra}
 
 
+def _comparable(row: dict[str, Any]) -> dict[str, Any]:
+    """A served answer's row with each source as (file name, range, text): the temporary
+    folder the index was made in differs from run to run, and so may a score's last digit."""
+    extra = row.get("dca")
+    if not isinstance(extra, dict) or not isinstance(extra.get("sources"), list):
+        return row
+    sources = [[Path(s["path"]).name, s["char_start"], s["char_end"], s.get("text")] for s in extra["sources"]]
+    return {**row, "dca": {**extra, "sources": sources}}
+
+
 def snapshot(keep: Path | None = None) -> dict[str, Any]:
     """The three sets' answers; with ``keep``, each set is written there as soon as it is done,
     and a set already there (from an interrupted run on this CPU) is not asked again."""
@@ -268,7 +278,7 @@ def main() -> None:
         (kind, n, old, new)
         for kind in ("squad", "gsm8k", "serve")
         for n, (old, new) in enumerate(zip(before[kind], now[kind], strict=True))
-        if old != new
+        if _comparable(old) != _comparable(new)
     ]
     for kind, n, old, new in moved:
         print(f"MOVED {kind} #{n + 1}:\n  before: {json.dumps(old)[:400]}\n  after:  {json.dumps(new)[:400]}")
