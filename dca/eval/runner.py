@@ -27,7 +27,7 @@ from dca.eval.report import UNRECORDED_FUSION, setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.machine import cpu, machine
-from dca.pipeline.config import AskConfig
+from dca.pipeline import STAGES, AskConfig, Stages
 from dca.reasoning.config import ReasoningConfig
 from dca.runtime.adapters import (
     NO_ADAPTER,
@@ -265,7 +265,7 @@ def run_eval(
     generator: Any = None,
     embedder: Any = None,
     progress: ProgressFn | None = None,
-    stages: Any = None,
+    stages: Stages = STAGES,
 ) -> dict[str, Any]:
     """Run (or resume) ``config`` into ``out`` and return the summary (``stages``: other steps
     of the answering path than dca's, dca.pipeline.Stages; for experiments)."""
@@ -293,10 +293,8 @@ def run_eval(
 
         generator = generator or load_generator(config.model, paths=paths)
         rag = config.mode == "rag"
-        from dca.pipeline import STAGES
-
         assistant = Assistant(
-            stages=stages or STAGES,
+            stages=stages,
             index=_corpus_index(task, data.paragraphs, config, paths, embedder) if rag else None,
             home=paths.home,
             generator=generator,

@@ -36,6 +36,7 @@ import numpy as np
 
 from dca.errors import IndexNotFoundError, KnowledgeIndexError
 from dca.knowledge.store import Manifest, StoreCheck, StoredChunk, chunk_rows, validate_index_name
+from dca.knowledge.stores import error_line
 
 _SCHEMA_PREFIX = "dca_"
 _MAX_WORDS = 64  # keyword search reads the first 64 distinct words of a longer query
@@ -68,11 +69,6 @@ def _store_errors(doing: str) -> Callable[[F], F]:
     return wrap
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(exc).__name__
-
-
 def pg_error(exc: BaseException, doing: str) -> KnowledgeIndexError:
     """A database error while ``doing`` something, as one line for the user (a server that went
     away mid-run is said so: nothing committed is lost, a rerun resumes)."""
@@ -80,10 +76,10 @@ def pg_error(exc: BaseException, doing: str) -> KnowledgeIndexError:
 
     if isinstance(exc, psycopg.OperationalError):
         return KnowledgeIndexError(
-            f"the PostgreSQL store went away while {doing} ({_first_line(exc)}); what was committed is kept: "
+            f"the PostgreSQL store went away while {doing} ({error_line(exc)}); what was committed is kept: "
             "start the server again and rerun the command to finish"
         )
-    return KnowledgeIndexError(f"the PostgreSQL store failed while {doing} ({_first_line(exc)})")
+    return KnowledgeIndexError(f"the PostgreSQL store failed while {doing} ({error_line(exc)})")
 
 
 def _schema(name: str) -> str:
@@ -96,16 +92,14 @@ def connect(url: str) -> Any:
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from dca.knowledge.stores import redact_url
-
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.ProgrammingError as exc:  # libpq could not parse the URL (a bad option, a bad %-escape)
         raise KnowledgeIndexError(
-            f"the store URL cannot be used ({redact_url(_first_line(exc))}); check its spelling and options"
+            f"the store URL cannot be used ({error_line(exc)}); check its spelling and options"
         ) from None
     except psycopg.OperationalError as exc:
-        detail = redact_url(_first_line(exc))
+        detail = error_line(exc)
         if "password" in detail.lower() or "authentication" in detail.lower():
             raise KnowledgeIndexError(
                 f"the PostgreSQL store refused the login ({detail}); set the password in PGPASSWORD "
@@ -149,7 +143,7 @@ def _ensure_vector(conn: Any) -> None:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.errors.InsufficientPrivilege as exc:
         raise KnowledgeIndexError(
-            f"the PostgreSQL database has no pgvector extension and this user may not create it ({_first_line(exc)}); "
+            f"the PostgreSQL database has no pgvector extension and this user may not create it ({error_line(exc)}); "
             "ask the database's owner or a superuser to run CREATE EXTENSION vector in it"
         ) from None
 

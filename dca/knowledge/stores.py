@@ -35,6 +35,12 @@ def redact_url(text: str) -> str:
     return _SECRET_IN_TEXT.sub(lambda m: m.group(1) + m.group(2) + "***", text)
 
 
+def error_line(exc: BaseException) -> str:
+    """The first line of a database or libpq error, secrets redacted (its type where it says nothing)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return redact_url(lines[0][:200] if lines else type(exc).__name__)
+
+
 def check_store_url(url: str, where: str) -> str:
     """``url`` if it names a PostgreSQL store that libpq can read, without a password in it, else
     one ConfigError line that shows no secret and says where the URL came from."""
@@ -63,9 +69,8 @@ def check_store_url(url: str, where: str) -> str:
     try:
         conninfo_to_dict(url)
     except psycopg.Error as exc:
-        detail = redact_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         raise ConfigError(
-            f"the store URL ({where}) cannot be used ({detail}); check its spelling and options"
+            f"the store URL ({where}) cannot be used ({error_line(exc)}); check its spelling and options"
         ) from None
     return url
 

@@ -61,9 +61,7 @@ def support_check(run: Run, score: SupportScore | None = None) -> Iterator[Event
     config, answer = run.config, run.answer
     assert answer is not None and run.parts is not None
     text = run.text
-    if config.reasoning.thinks or config.min_support is None or not run.parts.sources or not text:
-        return
-    if is_refusal(text):
+    if config.reasoning.thinks or config.min_support is None or not run.parts.sources or not text or is_refusal(text):
         return
     answer.support = (score or support_score)(
         run.generator, run.parts.messages, text, run.gen, config.support_question, run.grounded_scorer

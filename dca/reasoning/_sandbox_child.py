@@ -256,8 +256,9 @@ def _safe_builtins(allowed: frozenset, workdir: str, forbidden: frozenset) -> di
         module = real_import(name, globals, locals, fromlist, level)
         for key in fromlist or ():
             value = vars(module).get(key)
-            hidden = key.startswith("_") and key != "*"
-            if hidden or (isinstance(value, types.ModuleType) and value.__name__.split(".")[0] not in allowed):
+            if key.startswith("_") or (
+                isinstance(value, types.ModuleType) and value.__name__.split(".")[0] not in allowed
+            ):
                 raise ImportError(f"the sandbox does not allow importing {key!r} from {name!r}")
         return view(module)
 

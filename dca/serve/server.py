@@ -19,7 +19,6 @@ This module imports uvicorn and h11: import it only to run a server.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import OrderedDict
 from typing import Any
 
@@ -92,7 +91,6 @@ def uvicorn_config(app: Any, config: ServeConfig) -> uvicorn.Config:
     )
 
 
-def run_server(app: Any, config: ServeConfig, *, sock: socket.socket | None = None) -> None:
-    """Serve ``app`` until interrupted (on ``sock`` when given: tests bind port 0 themselves)."""
-    server = uvicorn.Server(uvicorn_config(app, config))
-    server.run(sockets=[sock] if sock is not None else None)
+def run_server(app: Any, config: ServeConfig) -> None:
+    """Serve ``app`` until interrupted."""
+    uvicorn.Server(uvicorn_config(app, config)).run()
