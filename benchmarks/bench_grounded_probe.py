@@ -39,7 +39,7 @@ import numpy as np
 from _common import RESULTS, print_table, run_rows, write_results
 
 from dca.config import Paths
-from dca.eval.runner import EvalConfig, run_eval
+from dca.eval.runner import eval_config, run_eval
 from dca.files import complete_jsonl_lines
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -127,8 +127,8 @@ def collect(data: Path, paths: Paths) -> None:
     for r in range(1, rounds + 1):
         for folder, offset, rows in folders.values():
             limit = round(rows * r / rounds)
-            config = EvalConfig(
-                task="squad2", mode="rag", data=str(data), answer_style="short", max_tokens=32, k=3,
+            config = eval_config(
+                task="squad2", mode="rag", data=str(data), style="short", max_tokens=32, k=3,
                 adapter="none", min_support=0.0, offset=offset, limit=limit,
             )  # fmt: skip
             have = set(_encoded(folder))

@@ -29,7 +29,7 @@ from typing import Any
 from _common import RESULTS, print_table, sign_test, write_results
 
 from dca.config import Paths
-from dca.eval.runner import EvalConfig, run_eval
+from dca.eval.runner import eval_config, run_eval
 from dca.files import complete_jsonl_lines
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -104,8 +104,8 @@ def main() -> None:
         began = time.perf_counter()
         for i in range(1, args.limit + 1 if not args.table_only else 1):
             for name, k, cutoff in settings:
-                config = EvalConfig(
-                    task=task, mode="rag", answer_style="short", max_tokens=32, k=k, k_cutoff=cutoff, limit=i, **data
+                config = eval_config(
+                    task=task, mode="rag", style="short", max_tokens=32, k=k, k_cutoff=cutoff, limit=i, **data
                 )
                 run_eval(config, out=folders[name], paths=paths, generator=generator, embedder=embedder)
             print(f"{task} {i}/{args.limit} {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)

@@ -1,6 +1,6 @@
 """Retrieval quality: recall@1, @3 (dca ask's k), @5 and MRR@10 of dense, BM25 and hybrid search
-(both fusions: the convex combination, the default, and reciprocal rank fusion) through dca's
-own index and search code, on one of four question sets:
+(the convex combination of the two rankings' normalised scores) through dca's own index and
+search code, on one of four question sets:
 
 - ``squad``: SQuAD 2.0 (half dev), all paragraphs pooled, the answerable questions; a hit is a
   chunk of the question's own paragraph. ``squad-calibration``: its answerable questions
@@ -48,8 +48,8 @@ DEFAULT_DATA = {
     "docs-more": ROOT / "benchmarks" / "data" / "docs_questions_more.jsonl",
 }
 CALIBRATION = slice(1000, 1500)
-SETTINGS = (("dense", "convex"), ("bm25", "convex"), ("hybrid", "rrf"), ("hybrid", "convex"))
-COLUMNS = ["set", "store", "mode", "fusion", "recall@1", "recall@3", "recall@5", "MRR@10", "both@5", "ms_per_query"]
+MODES = ("dense", "bm25", "hybrid")
+COLUMNS = ["set", "store", "mode", "recall@1", "recall@3", "recall@5", "MRR@10", "both@5", "ms_per_query"]
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def main() -> None:
     stores = ("embedded", "postgresql") if args.store == "both" else (args.store,)
     for label in stores:
         with store_url(label) as url, qset.corpus(url) as (index, embedder):
-            for mode, fusion in SETTINGS:
-                config = SearchConfig(k=10, mode=mode, fusion=fusion)
+            for mode in MODES:
+                config = SearchConfig(k=10, mode=mode)
                 r1 = r3 = r5 = mrr = both = 0.0
                 start = time.perf_counter()
                 for number in range(n):
@@ -151,7 +151,6 @@ def main() -> None:
                         "set": args.name,
                         "store": label,
                         "mode": mode,
-                        "fusion": fusion if mode == "hybrid" else "",
                         "recall@1": r1 / n,
                         "recall@3": r3 / n,
                         "recall@5": r5 / n,

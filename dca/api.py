@@ -89,7 +89,7 @@ class Assistant:
         from dca.knowledge.retrieval import search_index
 
         config = config or self.config
-        search = SearchConfig(k=config.k, mode=config.mode, fusion=config.fusion, cutoff=config.k_cutoff)
+        search = SearchConfig(k=config.k, mode=config.mode, cutoff=config.k_cutoff)
         return search_index(self._open_index(), question, search, paths=self.paths, embedder=self._embedder)
 
     def build_prompt(

@@ -4,11 +4,9 @@ the CLI's help lists them (this module imports nothing, so `dca --help` stays li
 from __future__ import annotations
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # how an index is searched (the first is the default)
-FUSIONS = ("convex", "rrf")  # hybrid search: how the dense and keyword rankings are fused (dca.knowledge.retrieval)
 ANSWER_STYLES = ("cited", "short")  # grounded answers: sentences ending in [n], or the answer alone
 STRATEGIES = ("direct", "cot", "vote", "program", "program-vote", "mix", "verify")  # how a question is reasoned about
 VOTING = ("vote", "program-vote", "mix", "verify")  # the strategies that draw several samples
-PROGRAM_PROMPTS = ("plain", "quantities", "plan", "check")  # programs: the instruction (dca.reasoning.program)
 VERIFY_SAMPLES = ("cot", "program", "mix")  # verify: what kind of samples it draws and weighs
 THINKING_MODES = ("show", "hide", "summary")  # how the CLI shows thinking
 EVAL_SETTINGS = ("closed-book", "rag")  # an eval task answered without or with an index

@@ -9,10 +9,11 @@ its gold-paragraph recall stays within ``--max-recall-loss`` of k=5's. The table
 the evaluation sets (SQuAD answerable first 100, HotpotQA dev 100: recall of both gold
 paragraphs). The answer quality at each k is measured with `dca eval` (lab/NOTEBOOK.md).
 
-    .venv/bin/python lab/adaptive_k_table.py [--data-dir ../shared/data] [--fusion convex|rrf]
+    .venv/bin/python lab/adaptive_k_table.py [--data-dir ../shared/data]
 
-Results go to lab/results/adaptive_k_<fusion>.json (the cutoff compares fused scores,
-whose scale the fusion sets).
+Results go to lab/results/adaptive_k_convex.json (the cutoff compares fused scores, whose
+scale the fusion sets; lab/results/adaptive_k_rrf.json was made with reciprocal rank fusion,
+which left dca on 2026-12-07).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: dca and benchmarks/
 from benchmarks._common import paragraph_index, print_table, write_results
-from dca.choices import FUSIONS
 from dca.eval.datasets import load_hotpotqa, load_squad2, paragraph_of
 from dca.knowledge import SearchConfig, search
 from dca.knowledge.retrieval import adaptive_k
@@ -35,11 +35,11 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _ranked(
-    paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int, fusion: str
+    paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int
 ) -> list[dict[str, Any]]:
     """For each (question, gold paragraphs): the hits and the gold paragraph numbers."""
     with paragraph_index(paragraphs) as (index, embedder):
-        config = SearchConfig(k=k, mode="hybrid", fusion=fusion)
+        config = SearchConfig(k=k, mode="hybrid")
         return [{"hits": search(index, q, embedder=embedder, config=config), "gold": gold} for q, gold in questions]
 
 
@@ -64,7 +64,6 @@ def main() -> None:
     parser.add_argument("--calibration-offset", type=int, default=1000)
     parser.add_argument("--calibration", type=int, default=500)
     parser.add_argument("--max-recall-loss", type=float, default=0.01)
-    parser.add_argument("--fusion", choices=FUSIONS, default=FUSIONS[0])
     args = parser.parse_args()
     began = time.perf_counter()
     squad = load_squad2(args.data_dir / "squad2_dev" / "dev-v2.0.json")
@@ -74,12 +73,11 @@ def main() -> None:
         squad.paragraphs,
         [(q.question, {q.paragraph}) for q in answerable[:100] + calibration_q],
         args.k,
-        args.fusion,
     )
     evaluation, calibration = squad_rows[:100], squad_rows[100:]
     hotpot = load_hotpotqa(args.data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json")
     hotpot_rows = _ranked(
-        hotpot.paragraphs, [(e.question, set(e.support)) for e in hotpot.examples], args.k, args.fusion
+        hotpot.paragraphs, [(e.question, set(e.support)) for e in hotpot.examples], args.k
     )
     table = []
     sets = (("squad calibration", calibration), ("squad first 100", evaluation), ("hotpotqa 100", hotpot_rows))
@@ -99,10 +97,10 @@ def main() -> None:
     print_table(table, ["set", "rule", "mean_k", "recall", "source_chars"])
     print(f"chosen cutoff {chosen} (fewest sources within {args.max_recall_loss} recall of k={args.k} on calibration)")
     write_results(
-        f"adaptive_k_{args.fusion}",
+        "adaptive_k_convex",
         {
             "k": args.k,
-            "fusion": args.fusion,
+            "fusion": "convex",
             "calibration": f"SQuAD 2.0 answerable questions {args.calibration_offset}-"
             f"{args.calibration_offset + len(calibration_q) - 1}",
             "max_recall_loss": args.max_recall_loss,

@@ -52,7 +52,7 @@ def run(variant: str, retry: bool, out: Path, eval_options: dict[str, Any]) -> N
     from dataclasses import replace
 
     from dca.answer.prompt import INSTRUCTION_GROUNDED
-    from dca.eval.runner import EvalConfig, run_eval
+    from dca.eval.runner import eval_config, run_eval
     from dca.pipeline import STAGES, bare_citation_retry, fit_prompt
 
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def run(variant: str, retry: bool, out: Path, eval_options: dict[str, Any]) -> N
         yield from bare_citation_retry(run)
 
     stages = replace(STAGES, prompt=prompt, checks=(logged_retry, *STAGES.checks[1:]))
-    run_eval(EvalConfig(**eval_options), out=out, stages=stages)
+    run_eval(eval_config(**eval_options), out=out, stages=stages)
 
 
 def describe(base: Path, run_dir: Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.alpha < 1:
         raise SystemExit(f"--alpha must be between 0 and 1, got {args.alpha}")
-    from dca.eval.runner import EvalConfig, run_eval
+    from dca.eval.runner import eval_config, run_eval
     from dca.knowledge.embedding import load_embedder
     from dca.knowledge.retrieval import SearchConfig, search_index
     from dca.knowledge.stores import open_store
@@ -40,13 +40,13 @@ def main() -> None:
                 opened["index"] = open_store(run.paths, run.index_name)
                 opened["embedder"] = load_embedder(opened["index"].manifest.embedder, paths=run.paths)
             c = run.config
-            search = SearchConfig(k=c.k, mode=c.mode, fusion=c.fusion, cutoff=c.k_cutoff, dense_weight=args.alpha)
+            search = SearchConfig(k=c.k, mode=c.mode, cutoff=c.k_cutoff, dense_weight=args.alpha)
             run.hits = search_index(opened["index"], run.question, search, paths=run.paths, embedder=opened["embedder"])
         yield from ()
 
     options: dict[str, Any] = {"task": args.task, "data": args.data}
     options.update({key: json.loads(value) for key, _, value in (item.partition("=") for item in args.set)})
-    run_eval(EvalConfig(**options), out=args.out, stages=replace(STAGES, retrieve=retrieve))
+    run_eval(eval_config(**options), out=args.out, stages=replace(STAGES, retrieve=retrieve))
 
 
 if __name__ == "__main__":

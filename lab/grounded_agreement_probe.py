@@ -33,13 +33,13 @@ def _normal(text: str) -> str:
     return normalize_text(_LEAD.sub("", strip_citations(text).strip()))
 
 
-def agreement(generator: Any, messages: Any, text: str, gen: Any, question: str = "", grounded: Any = None) -> float:
+def agreement(generator: Any, messages: Any, text: str, gen: Any) -> float:
     samples = generator.sample(generator.chat_prompt(messages), N, replace(gen, temperature=0.7, seed=1))
     return sum(_normal(c.text) == _normal(text) for c in samples) / N
 
 
 def main() -> None:
-    from dca.eval.runner import EvalConfig, run_eval
+    from dca.eval.runner import eval_config, run_eval
     from dca.pipeline import STAGES, support_check
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=24)
     args = parser.parse_args()
     checks = tuple(partial(support_check, score=agreement) if c is support_check else c for c in STAGES.checks)
-    config = EvalConfig(
-        task="squad2", data=args.data, mode="rag", answer_style="short", max_tokens=32, offset=args.offset,
+    config = eval_config(
+        task="squad2", data=args.data, mode="rag", style="short", max_tokens=32, offset=args.offset,
         limit=args.limit, adapter="none", min_support=0.0,
     )  # fmt: skip
     run_eval(config, out=args.out, stages=replace(STAGES, checks=checks))

@@ -15,7 +15,7 @@ from dca.api import AskConfig, Assistant
 from dca.cli import app
 from dca.config import Paths
 from dca.errors import CatalogError, PullError
-from dca.eval.runner import EvalConfig, resolve_config
+from dca.eval.runner import eval_config, resolve_config
 from dca.models.catalog import Catalog
 from dca.models.pull import pull_model
 from dca.reasoning.config import ReasoningConfig
@@ -84,11 +84,11 @@ def test_eval_records_the_adapter_a_reasoning_run_uses(home: Paths, tmp_path: Pa
     _catalog(home)
     data = tmp_path / "gsm.jsonl"
     data.write_text(json.dumps({"question": "q", "answer": "#### 1"}) + "\n", encoding="utf-8")
-    program = EvalConfig(task="gsm8k", data=str(data), model="scripted", strategy="program")
-    assert resolve_config(program, home).adapter == "reason-test"
-    off = EvalConfig(task="gsm8k", data=str(data), model="scripted", strategy="program", adapter="none")
-    assert resolve_config(off, home).adapter is None
-    assert resolve_config(EvalConfig(task="gsm8k", data=str(data), model="scripted"), home).adapter is None
+    program = eval_config(task="gsm8k", data=str(data), model="scripted", strategy="program")
+    assert resolve_config(program, home).ask.adapter == "reason-test"
+    off = eval_config(task="gsm8k", data=str(data), model="scripted", strategy="program", adapter="none")
+    assert resolve_config(off, home).ask.adapter is None
+    assert resolve_config(eval_config(task="gsm8k", data=str(data), model="scripted"), home).ask.adapter is None
 
 
 def test_models_list_doctor_and_pull_show_the_bundled_adapter(home: Paths) -> None:

@@ -9,7 +9,7 @@ import pytest
 from conftest import HashEmbedder, ScriptedGenerator, make_corpus
 from typer.testing import CliRunner
 
-from dca.answer import NO_ANSWER, SUPPORT_QUESTIONS, build_prompt, cited_numbers, escape_source_text, is_refusal
+from dca.answer import NO_ANSWER, SUPPORT_QUESTION, build_prompt, cited_numbers, escape_source_text, is_refusal
 from dca.api import AskConfig, Assistant, Conversation, as_runnable
 from dca.cli import app
 from dca.config import Paths
@@ -343,8 +343,8 @@ def test_the_support_check_asks_whether_the_sources_state_the_answer(
     assert kept.text == "Cats purr [1]." and kept.grounded and kept.support == 0.9
     check = sure.prompts[1]
     assert check.startswith(sure.prompts[0])  # the answer's prompt is a prefix: its KV cache is reused
-    assert "Cats purr [1]." in check and SUPPORT_QUESTIONS["stated"] in check
-    assert check.index("<source") < check.index("Cats purr [1].") < check.index(SUPPORT_QUESTIONS["stated"])
+    assert "Cats purr [1]." in check and SUPPORT_QUESTION in check
+    assert check.index("<source") < check.index("Cats purr [1].") < check.index(SUPPORT_QUESTION)
 
     doubtful = ScriptedGenerator(["Cats bark [1]."], yes=0.1)
     refused = _assistant(home, embedder, doubtful, k=2, min_support=0.5).ask("what do cats do")
@@ -360,14 +360,9 @@ def test_the_support_check_asks_whether_the_sources_state_the_answer(
     assert plain_answer.support is None and len(unasked.prompts) == 1  # off by default: one model call
     refusal = ScriptedGenerator([NO_ANSWER], yes=0.0)
     assert _assistant(home, embedder, refusal, k=2, min_support=0.5).ask("what do cats do").support is None
-    other = ScriptedGenerator(["Cats purr [1]."], yes=0.9)
-    _assistant(home, embedder, other, k=2, min_support=0.5, support_question="answers").ask("what do cats do")
-    assert SUPPORT_QUESTIONS["answers"] in other.prompts[1]
     for bad in (-0.1, 1.5):
         with pytest.raises(ConfigError, match="min_support must be between 0 and 1"):
             AskConfig(min_support=bad)
-    with pytest.raises(ConfigError, match="unknown support question"):
-        AskConfig(support_question="vibes")
 
 
 def test_repoint_citations_moves_only_a_citation_whose_source_lacks_the_claim() -> None:
@@ -408,15 +403,12 @@ def test_an_answer_citing_the_wrong_source_is_repointed(home: Paths, indexed: Pa
     assert kept.text == text and kept.citations == [wrong] and kept.citations_moved == []
 
 
-def test_the_fusion_reaches_the_search(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
-    generator = ScriptedGenerator([])
-    convex = _assistant(home, embedder, generator, k=3).retrieve("what do dogs do in the park")
-    rrf = _assistant(home, embedder, generator, k=3, fusion="rrf").retrieve("what do dogs do in the park")
-    assert convex[0].chunk.heading == rrf[0].chunk.heading == "Animals > Dogs"
+def test_hybrid_search_fuses_the_two_rankings_convexly(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
+    convex = _assistant(home, embedder, ScriptedGenerator([]), k=3).retrieve("what do dogs do in the park")
+    assert convex[0].chunk.heading == "Animals > Dogs"
     assert convex[0].score == 1.0  # first by both methods: the convex combination's top
-    assert rrf[0].score == pytest.approx(2 / 61)  # first in both rankings: 1/61 + 1/61
-    with pytest.raises(ConfigError, match="fusion must be one of convex, rrf"):
-        AskConfig(fusion="sum")
+    with pytest.raises(ConfigError, match="unknown retrieval mode"):
+        AskConfig(mode="sum")
 
 
 def test_adaptive_k_keeps_the_sources_near_the_best_score(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:

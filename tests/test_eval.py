@@ -13,7 +13,7 @@ from dca.cli import app
 from dca.config import Paths
 from dca.errors import ConfigError
 from dca.eval.datasets import DatasetError
-from dca.eval.runner import EvalConfig, EvalError, run_eval
+from dca.eval.runner import EvalError, eval_config, run_eval
 
 runner = CliRunner()
 
@@ -28,7 +28,7 @@ def _gsm8k(tmp_path: Path) -> Path:
 def _first_row_run(home: Paths, data: str, out: Path) -> None:
     """A gsm8k run folder holding the first question, answered right."""
     run_eval(
-        EvalConfig(task="gsm8k", data=data, limit=1),
+        eval_config(task="gsm8k", data=data, limit=1),
         out=out,
         paths=home,
         generator=ScriptedGenerator(["The answer is 4."]),
@@ -38,7 +38,7 @@ def _first_row_run(home: Paths, data: str, out: Path) -> None:
 def test_gsm8k_accuracy_by_hand(home: Paths, tmp_path: Path) -> None:
     generator = ScriptedGenerator(["2+2 makes 4. The answer is 4.", "The answer is 6.", "So $3,000 in total."])
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=str(_gsm8k(tmp_path))), out=tmp_path / "run", paths=home, generator=generator
+        eval_config(task="gsm8k", data=str(_gsm8k(tmp_path))), out=tmp_path / "run", paths=home, generator=generator
     )
     assert summary["n"] == 3 and summary["metrics"]["accuracy"] == round(2 / 3, 4)
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
@@ -60,7 +60,7 @@ def test_math500_boxed_answers(home: Paths, tmp_path: Path) -> None:
     )
     generator = ScriptedGenerator(["\\boxed{\\dfrac{3}{4}}", "It is \\boxed{4}.", "\\boxed{1000}"])
     summary = run_eval(
-        EvalConfig(task="math500", data=str(path)), out=tmp_path / "run", paths=home, generator=generator
+        eval_config(task="math500", data=str(path)), out=tmp_path / "run", paths=home, generator=generator
     )
     assert summary["metrics"]["accuracy"] == round(2 / 3, 4)
 
@@ -104,7 +104,7 @@ def _squad(tmp_path: Path) -> Path:
 def test_squad2_rag_metrics_by_hand(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
     generator = ScriptedGenerator(["Paris [1].", "The sources do not contain the answer.", "Fuji is highest [1]."])
     summary = run_eval(
-        EvalConfig(task="squad2", data=str(_squad(tmp_path)), k=1),
+        eval_config(task="squad2", data=str(_squad(tmp_path)), k=1),
         out=tmp_path / "run",
         paths=home,
         generator=generator,
@@ -117,17 +117,16 @@ def test_squad2_rag_metrics_by_hand(home: Paths, tmp_path: Path, embedder: HashE
     assert "<source" in generator.prompts[0]
 
 
-def test_rag_runs_record_their_fusion_and_older_runs_read_as_rrf(
-    home: Paths, tmp_path: Path, embedder: HashEmbedder
-) -> None:
-    """The fusion changed default on 2026-12-06: a RAG run folder made before records none and
-    was fused by reciprocal rank, so resuming it with the new default is refused by name."""
+def test_a_run_made_with_an_option_that_left_is_refused(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    """Reciprocal rank fusion (the default until 2026-12-06) and three other options left dca's
+    surface: a run folder made with one of them (or made before fusion was recorded, when it was
+    fused by reciprocal rank) is refused by name rather than resumed as if it were this run."""
     data = str(_squad(tmp_path))
 
-    def run(out: str, **config: object) -> dict:
+    def run(out: str) -> dict:
         answers = ["Paris", "The sources do not contain the answer.", "Mount Fuji"]
         return run_eval(
-            EvalConfig(task="squad2", data=data, k=1, answer_style="short", **config),  # type: ignore[arg-type]
+            eval_config(task="squad2", data=data, k=1, style="short"),
             out=tmp_path / out,
             paths=home,
             generator=ScriptedGenerator(answers),
@@ -138,16 +137,19 @@ def test_rag_runs_record_their_fusion_and_older_runs_read_as_rrf(
     from dca.eval.report import _label, load_summary
 
     assert _label(load_summary(tmp_path / "new")) == "squad2 rag default k=1 (short answers)"
-    run("old", fusion="rrf")
-    recorded = json.loads((tmp_path / "old" / "config.json").read_text())
-    del recorded["fusion"]  # as a run folder made before the key existed
-    (tmp_path / "old" / "config.json").write_text(json.dumps(recorded))
-    with pytest.raises(EvalError, match="fusion: 'rrf' -> 'convex'"):
-        run("old")
-    assert run("old", fusion="rrf")["n"] == 3  # resumes with the fusion it was made with
-    assert _label(load_summary(tmp_path / "old")) == "squad2 rag default k=1 rrf (short answers)"
-    with pytest.raises(ConfigError, match="--fusion must be one of convex, rrf, got 'max'"):
-        EvalConfig(task="squad2", data=data, fusion="max")
+    for key, old in (("fusion", None), ("program_prompt", "plan"), ("support_question", "answers")):
+        config = json.loads((tmp_path / "new" / "config.json").read_text())
+        config.pop(key) if old is None else config.update({key: old})  # None: made before the key existed
+        (tmp_path / "old").mkdir(exist_ok=True)
+        (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+        with pytest.raises(EvalError, match=f"{key}: '{old or 'rrf'}' -> "):
+            run("old")
+    summary = json.loads((tmp_path / "new" / "summary.json").read_text())
+    del summary["config"]["fusion"]  # the report of a run made before the key existed
+    (tmp_path / "new" / "summary.json").write_text(json.dumps(summary))
+    assert _label(load_summary(tmp_path / "new")) == "squad2 rag default k=1 rrf (short answers)"
+    with pytest.raises(ConfigError, match="unknown option 'fusion'"):
+        eval_config(task="squad2", data=data, fusion="rrf")
     # a closed-book run searches nothing: an older one without the key still resumes
     gsm = str(_gsm8k(tmp_path))
     _first_row_run(home, gsm, tmp_path / "book")
@@ -161,7 +163,7 @@ def test_squad2_short_answer_style(home: Paths, tmp_path: Path, embedder: HashEm
     generator = ScriptedGenerator(["Paris", "The sources do not contain the answer.", "Mount Fuji"])
     data = str(_squad(tmp_path))
     summary = run_eval(
-        EvalConfig(task="squad2", data=data, k=1, answer_style="short"),
+        eval_config(task="squad2", data=data, k=1, style="short"),
         out=tmp_path / "run",
         paths=home,
         generator=generator,
@@ -170,9 +172,9 @@ def test_squad2_short_answer_style(home: Paths, tmp_path: Path, embedder: HashEm
     assert summary["metrics"]["em"] == 1.0 and summary["config"]["answer_style"] == "short"
     assert "shortest phrase" in generator.prompts[0] and "[1]" not in generator.prompts[0].split("</source>")[-1]
     with pytest.raises(EvalError, match="answer_style: 'short' -> 'cited'"):
-        run_eval(EvalConfig(task="squad2", data=data, k=1), out=tmp_path / "run", paths=home, embedder=embedder)
+        run_eval(eval_config(task="squad2", data=data, k=1), out=tmp_path / "run", paths=home, embedder=embedder)
     with pytest.raises(ConfigError, match="unknown answer style 'long'; use one of: cited, short"):
-        EvalConfig(task="squad2", data=data, answer_style="long")
+        eval_config(task="squad2", data=data, style="long")
 
 
 def test_run_folder_of_an_older_version_resumes(home: Paths, tmp_path: Path) -> None:
@@ -183,7 +185,7 @@ def test_run_folder_of_an_older_version_resumes(home: Paths, tmp_path: Path) -> 
     del config["answer_style"]
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=data, limit=2),
+        eval_config(task="gsm8k", data=data, limit=2),
         out=tmp_path / "run",
         paths=home,
         generator=ScriptedGenerator(["The answer is 5."]),
@@ -198,13 +200,13 @@ def test_verify_on_is_part_of_a_verify_run_only(home: Paths, tmp_path: Path) -> 
     _first_row_run(home, data, tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "verify_on": "cot"}))
-    more = EvalConfig(task="gsm8k", data=data, limit=2)  # verify_on: the default, program
+    more = eval_config(task="gsm8k", data=data, limit=2)  # verify_on: the default, program
     generator = ScriptedGenerator(["The answer is 5."])
     assert run_eval(more, out=tmp_path / "run", paths=home, generator=generator)["n"] == 2
     old = {k: v for k, v in config.items() if k != "verify_on"} | {"strategy": "verify", "verifier": "none"}
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.json").write_text(json.dumps(old))
-    verify = EvalConfig(task="gsm8k", data=data, strategy="verify", verifier="none", adapter="none", limit=1)
+    verify = eval_config(task="gsm8k", data=data, strategy="verify", verifier="none", adapter="none", limit=1)
     with pytest.raises(EvalError, match="verify_on: 'cot' -> 'program'"):
         run_eval(verify, out=tmp_path / "old", paths=home, generator=generator)
 
@@ -243,7 +245,7 @@ def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: Has
     path = tmp_path / "hotpot.json"
     path.write_text(json.dumps(items))
     closed = run_eval(
-        EvalConfig(task="hotpotqa", data=str(path), mode="closed-book"),
+        eval_config(task="hotpotqa", data=str(path), mode="closed-book"),
         out=tmp_path / "cb",
         paths=home,
         generator=ScriptedGenerator(["Seine", "Yes.", "Lyon"]),
@@ -251,7 +253,7 @@ def test_hotpotqa_closed_book_and_rag(home: Paths, tmp_path: Path, embedder: Has
     assert closed["metrics"]["em"] == round(2 / 3, 4)
     assert not any(name.startswith("recall") for name in closed["metrics"])  # nothing was retrieved
     rag = run_eval(
-        EvalConfig(task="hotpotqa", data=str(path), k=2),
+        eval_config(task="hotpotqa", data=str(path), k=2),
         out=tmp_path / "rag",
         paths=home,
         generator=ScriptedGenerator(["Seine [2]", "yes [1]", "Paris [1]"]),
@@ -275,7 +277,7 @@ def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path
     answers = ["The answer is 4.", "The answer is 6.", "The answer is 3000."]
     data = str(_gsm8k(tmp_path))
     full = run_eval(
-        EvalConfig(task="gsm8k", data=data), out=tmp_path / "full", paths=home, generator=ScriptedGenerator(answers)
+        eval_config(task="gsm8k", data=data), out=tmp_path / "full", paths=home, generator=ScriptedGenerator(answers)
     )
 
     class Dies(ScriptedGenerator):
@@ -285,7 +287,7 @@ def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path
             yield from super().stream(prompt, config, completion)
 
     with pytest.raises(KeyboardInterrupt):
-        run_eval(EvalConfig(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=Dies(answers))
+        run_eval(eval_config(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=Dies(answers))
     cut = tmp_path / "cut" / "results.jsonl"
     first, *others = cut.read_text().splitlines(keepends=True)
     older = json.loads(first)
@@ -294,7 +296,7 @@ def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path
     with cut.open("a") as handle:
         handle.write('{"id": "gsm8k-3", "quest')  # a line cut short by a kill
     rest = ScriptedGenerator(answers[2:])
-    resumed = run_eval(EvalConfig(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=rest)
+    resumed = run_eval(eval_config(task="gsm8k", data=data), out=tmp_path / "cut", paths=home, generator=rest)
     assert len(rest.prompts) == 1  # only the missing example ran again
     assert resumed["metrics"] == full["metrics"] and resumed["n"] == full["n"]
     assert resumed["row_cpus"] == {resumed["machine"]["cpu_model"]: 2, "not recorded": 1}
@@ -302,27 +304,29 @@ def test_interrupted_run_resumes_to_the_same_summary(home: Paths, tmp_path: Path
 
 def test_bad_input(home: Paths, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown task 'nope'; tasks: gsm8k, math500, squad2, hotpotqa"):
-        EvalConfig(task="nope", data="x")
+        eval_config(task="nope", data="x")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "answer": "#### 1"}\n{"question": "only"}\n')
     with pytest.raises(DatasetError, match="line 2 has no field 'answer'"):
-        run_eval(EvalConfig(task="gsm8k", data=str(bad)), out=tmp_path / "r", paths=home, generator=ScriptedGenerator())
+        run_eval(
+            eval_config(task="gsm8k", data=str(bad)), out=tmp_path / "r", paths=home, generator=ScriptedGenerator()
+        )
     data = str(_gsm8k(tmp_path))
     _first_row_run(home, data, tmp_path / "run")
     with pytest.raises(EvalError, match="different config \\(seed: 0 -> 1\\).*another --out"):
         run_eval(
-            EvalConfig(task="gsm8k", data=data, limit=1, seed=1),
+            eval_config(task="gsm8k", data=data, limit=1, seed=1),
             out=tmp_path / "run",
             paths=home,
             generator=ScriptedGenerator(),
         )
     extended = ScriptedGenerator(["The answer is 5.", "The answer is 3000."])
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=data, limit=3), out=tmp_path / "run", paths=home, generator=extended
+        eval_config(task="gsm8k", data=data, limit=3), out=tmp_path / "run", paths=home, generator=extended
     )
     assert summary["n"] == 3 and len(extended.prompts) == 2  # a larger --limit extends the same run
     smaller = run_eval(
-        EvalConfig(task="gsm8k", data=data, limit=1), out=tmp_path / "run", paths=home, generator=ScriptedGenerator()
+        eval_config(task="gsm8k", data=data, limit=1), out=tmp_path / "run", paths=home, generator=ScriptedGenerator()
     )
     assert smaller["n"] == 1  # a smaller --limit summarizes fewer rows and deletes none
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 3
@@ -332,7 +336,7 @@ def test_report_table_and_plot(home: Paths, tmp_path: Path) -> None:
     data = str(_gsm8k(tmp_path))
     for name, answers in (("a", ["The answer is 4."]), ("b", ["The answer is 4.", "The answer is 5."])):
         run_eval(
-            EvalConfig(task="gsm8k", data=data, limit=2),
+            eval_config(task="gsm8k", data=data, limit=2),
             out=tmp_path / name,
             paths=home,
             generator=ScriptedGenerator(answers),
@@ -362,7 +366,7 @@ def test_report_labels_strategies_and_joins_their_runs(home: Paths, tmp_path: Pa
     for budget in (64, 256):
         summaries.append(
             run_eval(
-                EvalConfig(task="gsm8k", data=data, limit=2, strategy="cot", budget=budget, adapter="none"),
+                eval_config(task="gsm8k", data=data, limit=2, strategy="cot", budget=budget, adapter="none"),
                 out=tmp_path / f"cot{budget}",
                 paths=home,
                 generator=ScriptedGenerator(["a b </think>", "The answer is 4."]),
@@ -370,7 +374,7 @@ def test_report_labels_strategies_and_joins_their_runs(home: Paths, tmp_path: Pa
         )
     summaries.append(
         run_eval(
-            EvalConfig(task="gsm8k", data=data, limit=2, strategy="vote", samples=3, adapter="none"),
+            eval_config(task="gsm8k", data=data, limit=2, strategy="vote", samples=3, adapter="none"),
             out=tmp_path / "vote",
             paths=home,
             generator=ScriptedGenerator(["a </think>", "The answer is 4."]),
@@ -434,21 +438,21 @@ def test_offset_skips_a_dev_split_and_is_part_of_the_run(home: Paths, tmp_path: 
     data = str(_gsm8k(tmp_path))
     generator = ScriptedGenerator(["The answer is 3000."])
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=data, offset=1, limit=1), out=tmp_path / "dev", paths=home, generator=generator
+        eval_config(task="gsm8k", data=data, offset=1, limit=1), out=tmp_path / "dev", paths=home, generator=generator
     )
     assert summary["n"] == 1 and len(generator.prompts) == 1
     row = json.loads((tmp_path / "dev" / "results.jsonl").read_text())
     assert row["id"] == "gsm8k-2"  # the second row of the file, not the first
     with pytest.raises(EvalError, match="offset: 1 -> 0"):
-        run_eval(EvalConfig(task="gsm8k", data=data, limit=1), out=tmp_path / "dev", paths=home, generator=generator)
+        run_eval(eval_config(task="gsm8k", data=data, limit=1), out=tmp_path / "dev", paths=home, generator=generator)
     with pytest.raises(ConfigError, match="offset and limit must be >= 0"):
-        EvalConfig(task="gsm8k", data=data, offset=-1)
+        eval_config(task="gsm8k", data=data, offset=-1)
 
 
 def test_majority_accuracy_counts_a_question_without_any_answer_as_wrong(home: Paths, tmp_path: Path) -> None:
     generator = ScriptedGenerator(["a </think>", "The answer is 4.", "I have no idea here </think>", "I cannot tell."])
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=str(_gsm8k(tmp_path)), limit=2, strategy="cot"),
+        eval_config(task="gsm8k", data=str(_gsm8k(tmp_path)), limit=2, strategy="cot"),
         out=tmp_path / "run",
         paths=home,
         generator=generator,
@@ -478,17 +482,18 @@ def test_a_default_eval_answers_as_a_default_ask_does() -> None:
     (the seed it records, the adapter it resolves, closed-book or not and the system prompt,
     which the task sets), and the CLI flags both commands have default alike."""
     import inspect
+    import typing
     from dataclasses import fields
 
     from dca.cli.ask import ask
     from dca.cli.eval import eval_command
-    from dca.eval.runner import EvalConfig
+    from dca.eval.runner import eval_config
     from dca.pipeline import AskConfig
     from dca.settings import FIELDS
 
     shipped = AskConfig()
     for mode in ("rag", "closed-book"):
-        measured = EvalConfig(task="hotpotqa", data="x.json", mode=mode).ask_config()
+        measured = eval_config(task="hotpotqa", data="x.json", mode=mode).ask_config()
         own = {"seed", "adapter", "retrieval", "system"}
         differ = [
             f.name
@@ -496,8 +501,22 @@ def test_a_default_eval_answers_as_a_default_ask_does() -> None:
             if f.name not in own and getattr(shipped, f.name) != getattr(measured, f.name)
         ]
         assert not differ, differ
+    # the flags both commands have are one declaration: same flag, default and help
     asked = inspect.signature(ask).parameters
     evaluated = inspect.signature(eval_command).parameters
-    assert evaluated["k"].default == shipped.k == FIELDS["k"][2]  # ask's --k defaults to the k setting
-    for name in set(asked) & set(evaluated) - {"k", "seed", "strategy", "budget", "samples"}:
-        assert asked[name].default == evaluated[name].default, name
+    own_flags = {"index", "model", "seed", "as_json", "store", "backend", "base_url"}  # eval's seed is its own
+    shared = set(asked) & set(evaluated) - own_flags
+    assert {"k", "strategy", "samples", "budget", "style", "verifier", "min_support"} <= shared
+
+    def flag(parameter: inspect.Parameter) -> tuple:
+        kind, info = typing.get_args(parameter.annotation)
+        return parameter.default, kind, info.param_decls, info.help
+
+    for name in shared:
+        assert flag(asked[name]) == flag(evaluated[name]), name
+    # and from no flags at all, the two commands build the same answer options
+    from dca.cli.ask import _config
+
+    from_ask = _config({}, think=False)
+    from_eval = eval_config(task="hotpotqa", data="x.json", k=FIELDS["k"][2]).ask
+    assert from_ask == from_eval and from_ask.k == shipped.k == FIELDS["k"][2]

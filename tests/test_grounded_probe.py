@@ -74,9 +74,8 @@ def _grounded_probe(path: Path, width: int, *, bias: float, position: str = "ans
 
 def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: Path, home: Paths) -> None:
     from dca.answer.support import support_messages
-    from dca.pipeline import AskConfig
-    from dca.pipeline.checks import grounded_scorer, support_score
-    from dca.runtime.probe import Probe, answer_end
+    from dca.pipeline.checks import probe_support, support_score
+    from dca.runtime.probe import GroundedScorer, Probe, answer_end
 
     runtime, model = tiny_runtime(tmp_path)
     width = model.config.hidden_size
@@ -85,9 +84,8 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     text = "".join(runtime.stream(runtime.chat_prompt(messages), gen)).strip() or "six"
     plain = support_score(runtime, messages, text, gen)  # P("Yes")
 
-    def scored(path: Path) -> float:
-        grounded = grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), runtime, home, [])
-        return support_score(runtime, messages, text, gen, grounded=grounded)
+    def scored(path: Path) -> float:  # the support check's score as an experiment injects it
+        return probe_support(GroundedScorer(runtime, Probe.load(path)))(runtime, messages, text, gen)
 
     answer_prompt = runtime.chat_prompt(messages)
     check = runtime.chat_prompt(support_messages(messages, text))
@@ -111,35 +109,19 @@ def test_the_grounded_check_scores_with_a_probe_at_the_state_it_names(tmp_path: 
     low = _grounded_probe(tmp_path / "low.json", width, bias=-4.0)
     high = _grounded_probe(tmp_path / "high.json", width, bias=4.0)
     assert scored(low) < 0.1 and scored(high) > 0.9
-    # without min_support there is no check, and "none" reads P("Yes")
-    assert grounded_scorer(AskConfig(grounded_probe=None), runtime, home, []) is None
-    assert grounded_scorer(AskConfig(min_support=0.5, grounded_probe="none"), runtime, home, []) is None
 
 
-def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None:
+def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path) -> None:
     import json
 
-    from conftest import ScriptedGenerator
-
     from dca.errors import ConfigError
-    from dca.pipeline import AskConfig
-    from dca.pipeline.checks import grounded_scorer
     from dca.runtime.probe import GroundedScorer, Probe
 
-    with pytest.raises(ConfigError, match="grounded-check probe .* does not exist"):
-        AskConfig(min_support=0.5, grounded_probe=str(tmp_path / "missing.json"))
     path = _grounded_probe(tmp_path / "g.json", 8, bias=0.0)
-    with pytest.raises(ConfigError, match=r"give --min-support \(min_support\) too"):
-        AskConfig(grounded_probe=str(path))
-    with pytest.raises(ConfigError, match="grounded-check probe no-such-probe does not exist"):
-        grounded_scorer(AskConfig(min_support=0.5, grounded_probe="no-such-probe"), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
-    assert grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, []) is None  # no default here
     damaged = tmp_path / "damaged.json"
     damaged.write_text("{not json")
     with pytest.raises(ConfigError, match="damaged"):
-        grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(damaged)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="needs a local model"):
-        grounded_scorer(AskConfig(min_support=0.5, grounded_probe=str(path)), ScriptedGenerator(), home, [])  # type: ignore[arg-type]
+        Probe.load(damaged)
 
     class Named:
         name = "tiny"
@@ -158,47 +140,13 @@ def test_a_wrong_grounded_probe_is_one_line(tmp_path: Path, home: Paths) -> None
         GroundedScorer(Named(), Probe.load(unknown))  # type: ignore[arg-type]
 
 
-def test_the_catalogs_probe_is_the_default_none_a_file_or_a_name(
-    home: Paths, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from conftest import ScriptedGenerator, catalog_with_bundled
-
-    from dca.errors import CatalogError, ConfigError
-    from dca.models.catalog import Catalog
-    from dca.pipeline import AskConfig
-    from dca.pipeline.checks import grounded_scorer
-    from dca.runtime.adapters import choose_grounded_probe
-
-    data = _grounded_probe(tmp_path / "p.json", 8, bias=0.0).read_bytes()
-    shipped = catalog_with_bundled(home, name="grounded-test", role="probe", base="scripted", data=data)
-    entry = Catalog.load(home).probe_for("scripted")
-    assert entry is not None and entry.name == "grounded-test" and Catalog.load(home).probe_for("other") is None
-    assert choose_grounded_probe(None, "scripted", home) == str(shipped)
-    assert choose_grounded_probe("none", "scripted", home) is None
-    assert choose_grounded_probe("grounded-test", "other", home) == str(shipped)  # asked for by name
-    assert choose_grounded_probe(None, "other", home) is None  # made for another base
-    from dca.eval.runner import EvalConfig, resolve_config
-
-    squad = tmp_path / "squad.json"
-    squad.write_text("{}")
-    run = EvalConfig(task="squad2", data=str(squad), model="scripted", min_support=0.0)
-    assert resolve_config(run, home).grounded_probe == str(shipped)  # the default, named in the run's config
-    assert resolve_config(EvalConfig(task="squad2", data=str(squad), model="scripted"), home).grounded_probe is None
-    assert (
-        resolve_config(EvalConfig(task="squad2", data=str(squad), model="other", min_support=0.0), home).grounded_probe
-        is None
-    )
-    with pytest.raises(ConfigError, match="grounded-check probe scripted does not exist"):  # a generator is no probe
-        choose_grounded_probe("scripted", "scripted", home)
-    # the default on a generator without hidden states (a server's model): P("Yes"), said once
-    notes: list[str] = []
-    assert grounded_scorer(AskConfig(min_support=0.5), ScriptedGenerator(), home, notes) is None  # type: ignore[arg-type]
-    assert notes == ["the openai backend runs the server's model: the grounded check reads its P(yes)"]
-    shipped.write_bytes(b"X" * len(data))  # same size, other bytes: not used, logged
-    assert choose_grounded_probe(None, "scripted", home) is None and "grounded-test is not used" in caplog.text
+def test_a_probe_is_no_catalog_role() -> None:
+    """The grounded-check probe left dca's surface (it did not beat P("Yes")): the catalog has no
+    role for one, so no catalog can make it a default."""
+    from dca.errors import CatalogError
     from dca.models.catalog import ModelEntry, ModelSource
 
-    with pytest.raises(CatalogError, match="names its base model"):
+    with pytest.raises(CatalogError, match="role"):
         ModelEntry(
             name="p", role="probe", file="p.json", size=0, sha256="", source=ModelSource(kind="local", path="/p")
         )

@@ -102,16 +102,20 @@ def test_bm25_leaves_function_words_out_of_the_query(
 
 def test_convex_fusion_keeps_what_ranks_throw_away() -> None:
     """Reciprocal rank fusion sees ranks only: a chunk dense search puts far ahead of the rest
-    but BM25 ranks 20th among near-equal scores loses to one BM25 ranks first by a hair and dense
-    search scores far below. The convex combination of normalised scores keeps both gaps."""
-    from dca.knowledge.retrieval import fuse_convex, fuse_rrf
+    but BM25 ranks 20th among near-equal scores would lose to one BM25 ranks first by a hair and
+    dense search scores far below. The convex combination of normalised scores keeps both gaps."""
+    from dca.knowledge.retrieval import fuse_convex
 
     answer, weak = 1, 99
     dense = [(answer, 0.80)] + [(100 + i, 0.60 - 0.002 * i) for i in range(8)] + [(weak, 0.50)]
     dense += [(120 + i, 0.45 - 0.001 * i) for i in range(40)]  # the last candidate scores 0.411
     keyword = [(weak, 3.50)] + [(200 + i, 3.49 - 0.01 * i) for i in range(18)] + [(answer, 3.30)]
     keyword += [(300 + i, 1.0 - 0.01 * i) for i in range(30)]
-    assert [chunk for chunk, _ in fuse_rrf([dense, keyword], 60)[:1]] == [weak]
+    rrf: dict[int, float] = {}  # reciprocal rank fusion, as it was dca's before (k = 60)
+    for ranking in (dense, keyword):
+        for rank, (chunk, _) in enumerate(ranking, start=1):
+            rrf[chunk] = rrf.get(chunk, 0.0) + 1 / (60 + rank)
+    assert max(rrf, key=rrf.__getitem__) == weak
     fused = dict(fuse_convex([dense, keyword]))
     assert max(fused, key=fused.__getitem__) == answer
     assert fused[answer] == pytest.approx(0.5 * 1 + 0.5 * (3.30 - 0.71) / (3.50 - 0.71))
@@ -125,14 +129,13 @@ def test_convex_fusion_keeps_what_ranks_throw_away() -> None:
     assert weighted == [(7, 0.75), (8, 0.25)]  # the first ranking weighs three times the second
 
 
-def test_fusion_is_checked(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
-    with pytest.raises(ConfigError, match="fusion must be one of convex, rrf"):
-        SearchConfig(fusion="max")
+def test_hybrid_search_finds_the_section(home: Paths, tmp_path: Path, embedder: HashEmbedder) -> None:
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        SearchConfig(mode="max")
     corpus = make_corpus(tmp_path / "corpus")
     _add(home, embedder, corpus)
-    for fusion in ("convex", "rrf"):
-        top = _search(home, embedder, "dogs bark fetch sticks", mode="hybrid", fusion=fusion, k=3)[0]
-        assert top.chunk.heading == "Animals > Dogs"
+    top = _search(home, embedder, "dogs bark fetch sticks", mode="hybrid", k=3)[0]
+    assert top.chunk.heading == "Animals > Dogs"
 
 
 def test_source_glob_filters(home: Paths, tmp_path: Path, embedder: HashEmbedder, store: str) -> None:

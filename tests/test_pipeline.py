@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dca.api import Answer, AskConfig, Assistant
 from dca.cli import app
 from dca.config import Paths
-from dca.eval.runner import EvalConfig, run_eval
+from dca.eval.runner import eval_config, run_eval
 from dca.knowledge import add_paths
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Finished, Thinking
@@ -63,7 +63,7 @@ def test_ask_think_json_keeps_reasoning_apart_with_token_counts(home: Paths, scr
 
 
 def test_ask_think_uses_the_measured_default(home: Paths, scripted: ScriptedGenerator) -> None:
-    from dca.cli.ask import _reasoning
+    from dca.askconfig import ask_config
     from dca.reasoning.config import SURE_ABOVE, THINK_DEFAULT
 
     scripted.answers = ["print(17 - 8)\n```"]
@@ -71,10 +71,11 @@ def test_ask_think_uses_the_measured_default(home: Paths, scripted: ScriptedGene
     assert result.exit_code == 0, result.output
     thinking = json.loads(result.stdout)["thinking"]
     assert thinking["strategy"] == THINK_DEFAULT.strategy == "verify" and thinking["final"] == "9"
-    args = (False, True, None, None, 0, None, True, 0, True)  # closed-book --think, nothing else
-    assert _reasoning(*args).sure_above == SURE_ABOVE
-    assert _reasoning(False, True, "verify", *args[3:]).sure_above is None  # a strategy by name votes
-    assert _reasoning(False, True, "verify", *args[3:], "program", 11.0).sure_above == 11.0
+    closed = {"retrieval": False}  # closed-book --think, nothing else
+    assert ask_config(closed, think=True).reasoning.sure_above == SURE_ABOVE
+    assert ask_config({**closed, "strategy": "verify"}, think=True).reasoning.sure_above is None  # by name: votes
+    assert ask_config({**closed, "strategy": "verify", "sure_above": 11.0}).reasoning.sure_above == 11.0
+    assert ask_config({}, think=True).reasoning.strategy == "direct"  # over an index: the direct answer
 
 
 def test_ask_think_with_a_program_prints_the_answer_after_the_program(home: Paths, scripted: ScriptedGenerator) -> None:
@@ -125,7 +126,7 @@ def test_eval_with_a_strategy_records_it_and_resumes(home: Paths, tmp_path: Path
     generator = ScriptedGenerator(["print(4)\n```", "print(7)\n```"])
     out = tmp_path / "run"
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=str(data), strategy="program", limit=1), out=out, paths=home, generator=generator
+        eval_config(task="gsm8k", data=str(data), strategy="program", limit=1), out=out, paths=home, generator=generator
     )
     config = json.loads((out / "config.json").read_text())
     assert config["strategy"] == "program" and config["budget"] == 512 and config["samples"] == 5
@@ -133,20 +134,20 @@ def test_eval_with_a_strategy_records_it_and_resumes(home: Paths, tmp_path: Path
     row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
     assert row["reasoning"]["strategy"] == "program" and row["reasoning"]["samples"][0]["attempts"] == 1
     summary = run_eval(
-        EvalConfig(task="gsm8k", data=str(data), strategy="program"), out=out, paths=home, generator=generator
+        eval_config(task="gsm8k", data=str(data), strategy="program"), out=out, paths=home, generator=generator
     )
     assert summary["n"] == 2 and summary["metrics"]["accuracy"] == 0.5
     with pytest.raises(Exception, match="strategy: 'program' -> 'cot'"):
-        run_eval(EvalConfig(task="gsm8k", data=str(data), strategy="cot"), out=out, paths=home, generator=generator)
+        run_eval(eval_config(task="gsm8k", data=str(data), strategy="cot"), out=out, paths=home, generator=generator)
     with pytest.raises(Exception, match="number of samples"):
-        EvalConfig(task="gsm8k", data=str(data), strategy="vote", samples=0)
+        eval_config(task="gsm8k", data=str(data), strategy="vote", samples=0)
 
 
 def test_eval_closed_book_goes_through_the_pipeline_with_the_task_prompt(home: Paths, tmp_path: Path) -> None:
     data = tmp_path / "gsm.jsonl"
     data.write_text('{"question": "2+2?", "answer": "#### 4"}\n', encoding="utf-8")
     generator = ScriptedGenerator(["The answer is 4."])
-    run_eval(EvalConfig(task="gsm8k", data=str(data)), out=tmp_path / "r", paths=home, generator=generator)
+    run_eval(eval_config(task="gsm8k", data=str(data)), out=tmp_path / "r", paths=home, generator=generator)
     assert generator.prompts == [
         generator.chat_prompt(
             [

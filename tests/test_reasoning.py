@@ -164,19 +164,14 @@ def test_worked_examples_come_before_the_question_and_each_one_prints_its_answer
         ReasoningConfig(program_examples=len(PROGRAM_EXAMPLES) + 1)
 
 
-def test_a_named_program_prompt_is_the_system_prompt_of_single_and_batched_programs() -> None:
-    from dca.choices import PROGRAM_PROMPTS as NAMES
-    from dca.reasoning.program import PROGRAM_PROMPTS, PROGRAM_SYSTEM
+def test_single_and_batched_programs_are_asked_with_the_program_instruction() -> None:
+    from dca.reasoning.program import PROGRAM_SYSTEM
 
-    assert tuple(PROGRAM_PROMPTS) == NAMES and PROGRAM_PROMPTS["plain"] == PROGRAM_SYSTEM
-    assert len(set(PROGRAM_PROMPTS.values())) == len(NAMES)
     generator = ScriptedGenerator(["total = 2 + 2\nprint(total)\n```"] * 3)
-    result, _ = _run(generator, strategy="program", program_prompt="quantities")
-    assert result.final == "4" and PROGRAM_PROMPTS["quantities"] in generator.prompts[0]
-    _run(generator, strategy="program-vote", program_prompt="check", n_samples=2, adaptive=False)
-    assert all(PROGRAM_PROMPTS["check"] in p and PROGRAM_SYSTEM not in p for p in generator.prompts[1:])
-    with pytest.raises(ConfigError, match="unknown program prompt 'terse'; choose one of plain, quantities"):
-        ReasoningConfig(program_prompt="terse")
+    result, _ = _run(generator, strategy="program")
+    assert result.final == "4" and PROGRAM_SYSTEM in generator.prompts[0]
+    _run(generator, strategy="program-vote", n_samples=2, adaptive=False)
+    assert all(PROGRAM_SYSTEM in p for p in generator.prompts[1:])
 
 
 def test_without_repair_a_failed_program_gives_no_answer() -> None:

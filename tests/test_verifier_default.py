@@ -17,7 +17,7 @@ from dca.api import AskConfig, Assistant
 from dca.cli import app
 from dca.config import Paths
 from dca.errors import ConfigError
-from dca.eval.runner import EvalConfig, resolve_config
+from dca.eval.runner import eval_config, resolve_config
 from dca.models.catalog import Catalog
 from dca.pipeline import checks
 from dca.reasoning.config import ReasoningConfig
@@ -101,13 +101,13 @@ def test_eval_records_the_verifier_a_verify_run_uses(home: Paths, tmp_path: Path
     card = _catalog(home)
     data = tmp_path / "gsm.jsonl"
     data.write_text(json.dumps({"question": "q", "answer": "#### 1"}) + "\n", encoding="utf-8")
-    verify = EvalConfig(task="gsm8k", data=str(data), model="scripted", strategy="verify")
-    assert resolve_config(verify, home).verifier == str(card)
-    off = EvalConfig(task="gsm8k", data=str(data), model="scripted", strategy="verify", verifier="none")
-    assert resolve_config(off, home).verifier == "none"
-    assert resolve_config(EvalConfig(task="gsm8k", data=str(data), model="scripted"), home).verifier is None
+    verify = eval_config(task="gsm8k", data=str(data), model="scripted", strategy="verify")
+    assert resolve_config(verify, home).ask.verifier == str(card)
+    off = eval_config(task="gsm8k", data=str(data), model="scripted", strategy="verify", verifier="none")
+    assert resolve_config(off, home).ask.verifier == "none"
+    assert resolve_config(eval_config(task="gsm8k", data=str(data), model="scripted"), home).ask.verifier is None
     card.unlink()
-    assert resolve_config(verify, home).verifier == "none"  # no usable default: execution facts alone
+    assert resolve_config(verify, home).ask.verifier == "none"  # no usable default: execution facts alone
 
 
 def test_models_list_and_doctor_show_the_verifier(home: Paths) -> None:

@@ -21,13 +21,12 @@ from dca.answer.prompt import (
     is_refusal,
     source_block,
 )
-from dca.answer.support import DEFAULT_SUPPORT_QUESTION, SUPPORT_QUESTIONS, support_messages
+from dca.answer.support import SUPPORT_QUESTION, support_messages
 
 __all__ = [
-    "DEFAULT_SUPPORT_QUESTION",
     "NO_ANSWER",
     "STYLES",
-    "SUPPORT_QUESTIONS",
+    "SUPPORT_QUESTION",
     "SYSTEM_CLOSED_BOOK",
     "SYSTEM_GROUNDED",
     "WEAK_COVERAGE",

@@ -11,21 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# Two wordings, measured against each other on SQuAD 2.0 rows that are not the evaluation's
-# (benchmarks/bench_grounded.py); "stated" is what the pipeline asks unless told otherwise.
-SUPPORT_QUESTIONS = {
-    "stated": "Is that answer stated in the sources above? Reply Yes or No.",
-    "answers": "Do the sources above answer the question exactly as it was asked? Reply Yes or No.",
-}
-DEFAULT_SUPPORT_QUESTION = "stated"
+# A second wording ("Do the sources above answer the question exactly as it was asked?") was
+# measured against this one on SQuAD 2.0 rows that are not the evaluation's and did no better
+# (lab/NOTEBOOK.md, "Grounded or not").
+SUPPORT_QUESTION = "Is that answer stated in the sources above? Reply Yes or No."
 
 
-def support_messages(
-    messages: Sequence[dict[str, str]], answer: str, question: str = DEFAULT_SUPPORT_QUESTION
-) -> list[dict[str, str]]:
+def support_messages(messages: Sequence[dict[str, str]], answer: str) -> list[dict[str, str]]:
     """The conversation that ends by asking whether the sources state ``answer``."""
     return [
         *messages,
         {"role": "assistant", "content": answer},
-        {"role": "user", "content": SUPPORT_QUESTIONS[question]},
+        {"role": "user", "content": SUPPORT_QUESTION},
     ]

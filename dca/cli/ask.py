@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from dca.cli.common import (
-    AnswerStyle,
     BackendOpt,
     BaseUrlOpt,
     JsonFlag,
-    RetrievalMode,
     StoreOpt,
-    StrategyName,
     ThinkingMode,
-    VerifySamples,
     plain,
     print_json,
     settings,
     user_errors,
 )
+from dca.cli.options import answer_options, with_settings
 from dca.errors import ConfigError, DcaError
-from dca.settings import FIELDS
 
 IndexOpt = Annotated[
     str | None, typer.Option("--index", "-i", help="Knowledge index to answer from (default: the index setting).")
@@ -34,86 +29,12 @@ ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Catalog generator, registered model or GGUF path.")
 ]
 NoLog = Annotated[bool, typer.Option("--no-log", help="Do not record this in the question log (`dca logs`).")]
-AdapterOpt = Annotated[
-    str | None,
-    typer.Option(help="LoRA adapter: a catalog name, models/adapters/NAME.gguf or a path; none: the base model alone."),
-]
-KOpt = Annotated[
-    int | None,
-    typer.Option("--k", "-k", help=f"Sources to retrieve (default: the k setting, {FIELDS['k'][2]})."),
-]
 Threads = Annotated[int | None, typer.Option(help="CPU threads (default: the threads setting; 0: physical cores).")]
 GpuLayers = Annotated[
     int | None, typer.Option(help="Layers offloaded to a GPU (default: the gpu_layers setting; -1: all, 0: none).")
 ]
-MinSimilarity = Annotated[
-    float,
-    typer.Option(help="Answer 'not in the sources' when no source is this similar to the question (0: off)."),
-]
-KCutoff = Annotated[
-    float,
-    typer.Option(
-        help="Adaptive k: drop the sources after the first whose retrieval score is below this fraction "
-        "of the best one's (0: always k)."
-    ),
-]
-MinSupport = Annotated[
-    float | None,
-    typer.Option(
-        help="Ask the model whether the sources state its answer; below this P(yes) answer 'not in the "
-        "sources' (0: ask and report it, never refuse; unset: do not ask).",
-    ),
-]
-GroundedProbe = Annotated[
-    Path | None,
-    typer.Option(
-        metavar="FILE",
-        help="With --min-support: score the check with this probe on the model's hidden state instead of "
-        "its P(yes) (docs/answering.md).",
-    ),
-]
-NoRetrieval = Annotated[bool, typer.Option("--no-retrieval", help="Answer closed-book, without the index.")]
-MaxTokens = Annotated[int, typer.Option(help="Most tokens in the answer.")]
 NCtx = Annotated[int, typer.Option(help="Context window in tokens.")]
-Temperature = Annotated[float, typer.Option(help="0 = greedy.")]
-Style = Annotated[
-    AnswerStyle,
-    typer.Option(
-        help="cited: sentences ending in [n]; short: the answer alone (sources listed below it).",
-    ),
-]
-Mode = Annotated[RetrievalMode, typer.Option(help="Retrieval: dense + BM25 (hybrid), or one of them.")]
 Think = Annotated[bool, typer.Option("--think", help="Reason before answering, with the measured default strategy.")]
-Strategy = Annotated[
-    StrategyName | None,
-    typer.Option(help="How to reason (implies --think unless direct; docs/reasoning.md)."),
-]
-Budget = Annotated[int | None, typer.Option(help="Most thinking tokens; then the answer is forced.")]
-MinThinking = Annotated[int, typer.Option(help="Thinking shorter than this is extended with a continuation cue.")]
-Samples = Annotated[int | None, typer.Option(help="vote/program-vote/mix/verify: most samples.")]
-Verifier = Annotated[
-    str | None,
-    typer.Option(
-        help="verify: the learned verifier that weighs each sample: a file (NAME.probe.json of `dca train probe`, "
-        "NAME.verifier.json of `dca train dpo`), a verifier of `dca models list`, or none (execution facts "
-        "alone). Default: the catalog's verifier for the model, when it has one."
-    ),
-]
-VerifyOn = Annotated[
-    VerifySamples, typer.Option(help="verify: the samples drawn and weighed: thoughts, programs, or both in turn.")
-]
-Adaptive = Annotated[
-    bool, typer.Option("--adaptive/--fixed", help="votes and verify: stop sampling once the vote is decided.")
-]
-SureAbove = Annotated[
-    float | None,
-    typer.Option(
-        help="votes and verify: answer with the greedy program alone when its mean step confidence is at "
-        "least this and its execution facts are clean (the --think default uses 9.7158; higher: more votes)."
-    ),
-]
-Searches = Annotated[int, typer.Option(help="With an index: most searches during reasoning (0: sources up front).")]
-Fallback = Annotated[bool, typer.Option("--fallback/--no-fallback", help="Searches: plain RAG when no answer comes.")]
 Thinking = Annotated[
     ThinkingMode,
     typer.Option(help="show (dimmed, live), hide (only the answer) or summary."),
@@ -145,84 +66,18 @@ def _check_k(k: int | None, assistant: Any) -> None:
             )
 
 
-def _reasoning(
-    retrieval: bool,
-    think: bool,
-    strategy: str | None,
-    budget: int | None,
-    min_thinking: int,
-    samples: int | None,
-    adaptive: bool,
-    searches: int,
-    fallback: bool,
-    verify_on: str = "program",
-    sure_above: float | None = None,
-) -> Any:
-    from dca.reasoning.config import THINK_DEFAULT, THINK_DEFAULT_RAG, ReasoningConfig
+def _config(options: dict[str, Any], think: bool) -> Any:
+    """The AskConfig of the flags given (bad values stop here, before any notice or model load)."""
+    from dca.askconfig import ask_config
 
-    measured = THINK_DEFAULT_RAG if retrieval else THINK_DEFAULT
-    base = measured if think or (strategy and strategy != "direct") else ReasoningConfig()
-    if strategy:
-        base = base.named(strategy)
-    changes: dict[str, Any] = {
-        "min_thinking": min_thinking,
-        "adaptive": adaptive,
-        "fallback": fallback,
-        "verify_on": verify_on,
-    }
-    if sure_above is not None:
-        changes["sure_above"] = sure_above
-    if budget is not None:
-        changes["budget"] = budget
-    if samples is not None:
-        changes["n_samples"] = samples
-    if searches:
-        changes["max_searches"] = searches
-    config = ReasoningConfig(**{**base.__dict__, **changes})  # bad values stop here, before any notice
-    if think and not strategy and not measured.thinks:
+    config = ask_config(with_settings(options), think=think)
+    if think and "strategy" not in options and not config.reasoning.thinks:
         typer.echo(
             "--think: answering directly. On questions over your documents, thinking scored below a "
             "direct answer with this model (HotpotQA, lab/NOTEBOOK.md); --strategy cot thinks anyway.",
             err=True,
         )
     return config
-
-
-def _config(
-    k: int | None,
-    no_retrieval: bool,
-    max_tokens: int,
-    temperature: float,
-    seed: int | None,
-    adapter: str | None,
-    style: str = "cited",
-    reasoning: Any = None,
-    mode: str = "hybrid",
-    min_similarity: float = 0.0,
-    verifier: str | None = None,
-    min_support: float | None = None,
-    k_cutoff: float = 0.0,
-    grounded_probe: Path | None = None,
-) -> Any:
-    from dca.api import AskConfig
-    from dca.reasoning.config import ReasoningConfig
-
-    return AskConfig(
-        k=settings().pick("k", k),
-        mode=mode,
-        min_similarity=min_similarity,
-        retrieval=not no_retrieval,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        seed=seed,
-        adapter=adapter,
-        style=style,
-        reasoning=reasoning or ReasoningConfig(),
-        verifier=verifier,
-        min_support=min_support,
-        k_cutoff=k_cutoff,
-        grounded_probe=None if grounded_probe is None else str(grounded_probe),
-    )
 
 
 def _note_moved_citations(answer: Any) -> None:
@@ -260,37 +115,16 @@ def _question(question: str | None) -> str:
     return text.strip()
 
 
+@answer_options("ask")
 def ask(
     question: Annotated[
         str | None, typer.Argument(help="Your question; - (or nothing, with a pipe) reads it from stdin.")
     ] = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
-    adapter: AdapterOpt = None,
-    k: KOpt = None,
-    mode: Mode = "hybrid",
-    min_similarity: MinSimilarity = 0.0,
-    min_support: MinSupport = None,
-    grounded_probe: GroundedProbe = None,
-    k_cutoff: KCutoff = 0.0,
-    no_retrieval: NoRetrieval = False,
-    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
-    max_tokens: MaxTokens = 512,
-    temperature: Temperature = 0.0,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
-    style: Style = "cited",
     think: Think = False,
-    strategy: Strategy = None,
-    budget: Budget = None,
-    min_thinking: MinThinking = 0,
-    samples: Samples = None,
-    adaptive: Adaptive = True,
-    searches: Searches = 0,
-    fallback: Fallback = True,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is generated.")] = False,
     thinking: Thinking = "show",
-    verifier: Verifier = None,
-    verify_on: VerifyOn = "program",
-    sure_above: SureAbove = None,
     n_ctx: NCtx = 4096,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -299,50 +133,24 @@ def ask(
     store: StoreOpt = None,
     backend: BackendOpt = None,
     base_url: BaseUrlOpt = None,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Answer a question from your documents, citing its sources (--think: reason first)."""
     from dca.cli.think import Display, consume
 
     question = _question(question)
-    reasoning = _reasoning(
-        not no_retrieval,
-        think,
-        strategy,
-        budget,
-        min_thinking,
-        samples,
-        adaptive,
-        searches,
-        fallback,
-        verify_on,
-        sure_above,
-    )
-    config = _config(
-        k,
-        no_retrieval,
-        max_tokens,
-        temperature,
-        seed,
-        adapter,
-        style,
-        reasoning,
-        mode,
-        min_similarity,
-        verifier,
-        min_support,
-        k_cutoff,
-        grounded_probe,
-    )
+    config = _config(options, think)
     display = Display(thinking)  # checks --thinking before the model loads
-    assistant = _assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers)
-    _check_k(k, assistant)
+    assistant = _assistant(index, model, n_ctx, not config.retrieval, threads, gpu_layers)
+    _check_k(options.get("k"), assistant)
     run = assistant.start(question, config=config)
     if as_json:
         answer = consume(run, lambda event: None, pause=False)
         print_json(answer.to_json())
         _log(answer, None, no_log)
         return
-    live = stream or reasoning.thinks
+    live = stream or config.reasoning.thinks
     display.stream_answer = live
     answer = consume(run, display if live else (lambda event: None), pause=False)
     display.finish(answer)
@@ -352,24 +160,15 @@ def ask(
         typer.echo(f"warning: {warning}", err=True)
     if live:
         _note_moved_citations(answer)
-    _print_sources(answer, all_sources=style == "short" or answer.reasoning is not None)
+    _print_sources(answer, all_sources=config.style == "short" or answer.reasoning is not None)
     _log(answer, None, no_log)
 
 
+@answer_options("chat")
 def chat(
     index: IndexOpt = None,
     model: ModelOpt = None,
-    adapter: AdapterOpt = None,
-    k: KOpt = None,
-    mode: Mode = "hybrid",
-    no_retrieval: NoRetrieval = False,
-    max_tokens: MaxTokens = 512,
-    temperature: Temperature = 0.0,
-    style: Style = "cited",
     think: Think = False,
-    strategy: Strategy = None,
-    budget: Budget = None,
-    samples: Samples = None,
     thinking: Thinking = "show",
     n_ctx: NCtx = 4096,
     threads: Threads = None,
@@ -379,19 +178,20 @@ def chat(
     store: StoreOpt = None,
     backend: BackendOpt = None,
     base_url: BaseUrlOpt = None,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Talk with your documents: /sources, /index NAME, /reset, /exit. Ctrl-C stops an answer;
     during thinking it pauses to take a note (a second Ctrl-C cancels)."""
     from dca.api import Conversation
     from dca.cli.think import Display
 
-    reasoning = _reasoning(not no_retrieval, think, strategy, budget, 0, samples, True, 0, True)
-    config = _config(k, no_retrieval, max_tokens, temperature, None, adapter, style, reasoning, mode)
+    config = _config(options, think)
     Display(thinking)  # a bad --thinking fails before the model loads
     from dca.logbook import new_conversation
 
     conversation_id = _continued(resume) or new_conversation()
-    conversation = Conversation(_assistant(index, model, n_ctx, no_retrieval, threads, gpu_layers))
+    conversation = Conversation(_assistant(index, model, n_ctx, not config.retrieval, threads, gpu_layers))
     conversation.assistant.config = config
     if resume:
         conversation.history = _history(conversation_id)
@@ -446,7 +246,7 @@ def chat(
                 typer.echo("\n(cancelled)")
                 continue
             _note_moved_citations(answer)  # a chat turn streams its answer
-            _print_sources(answer, all_sources=style == "short")
+            _print_sources(answer, all_sources=config.style == "short")
             _log(answer, conversation_id, no_log)
         except KeyboardInterrupt:
             typer.echo("\n(stopped)")

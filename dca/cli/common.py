@@ -16,48 +16,33 @@ import typer
 from typer.core import TyperGroup
 
 from dca.choices import (
-    ANSWER_STYLES,
     BACKENDS,
     DTYPES,
     EVAL_SETTINGS,
-    FUSIONS,
     PAIR_ANCHORS,
-    PROGRAM_PROMPTS,
     RETRIEVAL_MODES,
-    STRATEGIES,
     THINKING_MODES,
     TRACE_FORMATS,
-    VERIFY_SAMPLES,
 )
 from dca.errors import DcaError
 
 # Option types that take one of a few words: help lists them, anything else is one clear error.
 if TYPE_CHECKING:
     RetrievalMode: TypeAlias = str
-    Fusion: TypeAlias = str
-    AnswerStyle: TypeAlias = str
-    StrategyName: TypeAlias = str
     ThinkingMode: TypeAlias = str
     EvalSetting: TypeAlias = str
     TraceFormat: TypeAlias = str
     PairAnchor: TypeAlias = str
-    ProgramPrompt: TypeAlias = str
     Dtype: TypeAlias = str
     Backend: TypeAlias = str
-    VerifySamples: TypeAlias = str
 else:
     RetrievalMode = Literal[RETRIEVAL_MODES]
-    Fusion = Literal[FUSIONS]
-    AnswerStyle = Literal[ANSWER_STYLES]
-    StrategyName = Literal[STRATEGIES]
     ThinkingMode = Literal[THINKING_MODES]
     EvalSetting = Literal[EVAL_SETTINGS]
     TraceFormat = Literal[TRACE_FORMATS]
     PairAnchor = Literal[PAIR_ANCHORS]
-    ProgramPrompt = Literal[PROGRAM_PROMPTS]
     Dtype = Literal[DTYPES]
     Backend = Literal[BACKENDS]
-    VerifySamples = Literal[VERIFY_SAMPLES]
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

@@ -14,12 +14,13 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from dca.answer import DEFAULT_SUPPORT_QUESTION, SUPPORT_QUESTIONS, answer_instruction, strip_citations
-from dca.choices import FUSIONS, VOTING
+from dca.answer import strip_citations
+from dca.askconfig import AskConfig, ask_config
+from dca.choices import VOTING
 from dca.config import Paths
 from dca.errors import ConfigError, EvalError
 from dca.eval.datasets import Example, paragraph_of, write_paragraphs
@@ -27,13 +28,12 @@ from dca.eval.report import UNRECORDED_FUSION, setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.machine import cpu, machine
-from dca.pipeline import STAGES, AskConfig, Stages
-from dca.reasoning.config import ReasoningConfig
+from dca.options import declared
+from dca.pipeline import STAGES, Stages
 from dca.runtime.adapters import (
     NO_ADAPTER,
     NO_VERIFIER,
     choose_adapter,
-    choose_grounded_probe,
     choose_verifier,
 )
 
@@ -42,109 +42,74 @@ ProgressFn = Callable[[int, int, float], None]  # (done, total, running primary 
 _ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\b(?:\s+is)?\s*:?\s*", re.IGNORECASE)
 
 
-_ASK = AskConfig()  # `dca ask`'s defaults, which eval's shared fields take
-
-
 @dataclass(frozen=True, kw_only=True)
 class EvalConfig:
-    """One evaluation run; recorded in the run folder and compared on resume."""
+    """One evaluation run: what is eval's own, and the AskConfig every question is answered with
+    (so `dca eval`'s defaults are `dca ask`'s by construction). Recorded in the run folder
+    (``recorded``) and compared on resume."""
 
     task: str  # gsm8k | math500 | squad2 | hotpotqa
     data: str  # dataset file
     data_sha256: str = ""  # filled in from the file: a changed dataset is a different run
     model: str | None = None  # None = the default generator
-    adapter: str | None = None
     backend: str = "local"  # where the model ran: the backend setting (local | openai) when the run began
     index: str | None = None  # rag: the index to search (default: built from the task's corpus)
     mode: str = ""  # closed-book | rag; "" = the task's default
     offset: int = 0  # skip the first N examples (e.g. a dev split of a train file)
     limit: int = 0  # first N examples after the offset (0 = all)
     answerable_only: bool = False  # squad2: skip unanswerable questions
-    seed: int = 0
-    k: int = _ASK.k  # retrieved sources per question (rag; the most, with k_cutoff): `dca ask`'s
-    k_cutoff: float = 0.0  # rag: adaptive k (AskConfig.k_cutoff; 0: always k)
-    fusion: str = "convex"  # rag: hybrid search's fusion (SearchConfig.fusion; runs before 2026-12-06: rrf)
-    max_tokens: int = 512
-    # rag: how the answer is asked for: "cited" is `dca ask`'s prompt (sentences ending in [n]);
-    # "short" asks for the answer phrase alone, which is what SQuAD-style EM/F1 measure.
-    answer_style: str = "cited"
-    # Reasoning (dca.reasoning.config.ReasoningConfig): "direct" is the single pass of earlier runs.
-    strategy: str = "direct"
-    samples: int = 5  # vote, program-vote, mix, verify: most samples
-    adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
-    greedy_first: bool = True  # votes: the first sample of each kind is greedy
-    # verify: a verifier file (`dca train probe|dpo`) or catalog verifier; "none": execution facts only;
-    # None: the catalog's default for the model (resolved into the run's config)
-    verifier: str | None = None
-    verify_on: str = "program"  # verify: the samples drawn (cot, program, mix)
-    min_support: float | None = None  # rag: the grounded check's threshold (AskConfig.min_support)
-    support_question: str = DEFAULT_SUPPORT_QUESTION  # rag: the grounded check's wording
-    grounded_probe: str | None = None  # rag: the grounded check's probe file (AskConfig.grounded_probe)
-    budget: int = 512  # thinking tokens per sample
-    min_thinking: int = 0
-    repair: bool = True  # program: one repair after an error
-    program_examples: int = 0  # programs: worked examples before the question (few-shot)
-    program_prompt: str = "plain"  # programs: the instruction (dca.reasoning.program.PROGRAM_PROMPTS)
-    sure_above: float | None = None  # votes and verify: trust a sure greedy first sample alone
-    searches: int = 0  # rag: most searches during reasoning (0 = sources up front)
-    fallback: bool = True  # rag with searches: plain RAG when reasoning gives no answer
+    seed: int = 0  # the answers' and the reasoning's sampling seed
+    # how each question is answered; its adapter None: the catalog's choice (resolve_config names it)
+    ask: AskConfig = field(default_factory=AskConfig)
 
     def __post_init__(self) -> None:
-        self.reasoning()  # raises for a bad strategy, budget or sample count
         task = get_task(self.task)
         if self.mode and self.mode not in task.modes:
             raise ConfigError(f"task {self.task} supports modes {', '.join(task.modes)}, not {self.mode!r}")
-        answer_instruction(self.answer_style)  # raises for an unknown style
-        if not 0 <= self.k_cutoff < 1:
-            raise ConfigError(f"--k-cutoff must be in [0, 1), got {self.k_cutoff}")
-        if self.fusion not in FUSIONS:
-            raise ConfigError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
-        if self.min_support is not None and not 0 <= self.min_support <= 1:
-            raise ConfigError(f"--min-support must be between 0 and 1, got {self.min_support}")
-        if self.support_question not in SUPPORT_QUESTIONS:
-            raise ConfigError(
-                f"unknown --support-question {self.support_question!r}; use one of: {', '.join(SUPPORT_QUESTIONS)}"
-            )
         if self.limit < 0 or self.offset < 0:
             raise ConfigError(f"offset and limit must be >= 0, got {self.offset} and {self.limit}")
 
     def ask_config(self, *, system: str | None = None) -> AskConfig:
-        """The AskConfig each question is answered with (``system``: a closed-book task's instructions).
-        Its defaults are `dca ask`'s: a field both have defaults to AskConfig's (a test checks)."""
-        return AskConfig(
-            k=self.k,
-            k_cutoff=self.k_cutoff,
-            fusion=self.fusion,
+        """The AskConfig each question is answered with (``system``: a closed-book task's instructions)."""
+        return replace(
+            self.ask,
             retrieval=self.mode == "rag",
-            max_tokens=self.max_tokens,
             seed=self.seed,
-            adapter=self.adapter or NO_ADAPTER,  # resolved by resolve_config: None is the base model alone
-            style=self.answer_style,
+            adapter=self.ask.adapter or NO_ADAPTER,  # resolved by resolve_config: None is the base model alone
             system=system,
-            reasoning=self.reasoning(),
-            verifier=self.verifier,
-            min_support=self.min_support,
-            support_question=self.support_question,
-            grounded_probe=self.grounded_probe,
+            reasoning=replace(self.ask.reasoning, seed=self.seed),
         )
 
-    def reasoning(self) -> ReasoningConfig:
-        return ReasoningConfig(
-            strategy=self.strategy,
-            n_samples=self.samples,
-            adaptive=self.adaptive,
-            greedy_first=self.greedy_first,
-            budget=self.budget,
-            min_thinking=self.min_thinking,
-            repair=self.repair,
-            program_examples=self.program_examples,
-            program_prompt=self.program_prompt,
-            sure_above=self.sure_above,
-            max_searches=self.searches,
-            fallback=self.fallback,
-            verify_on=self.verify_on,
-            seed=self.seed,
-        )
+
+def eval_config(**given: Any) -> EvalConfig:
+    """An EvalConfig from eval's own fields and answer options by name (`dca eval`'s flags: k,
+    strategy, samples, ...), each answer option set as `dca ask` sets it."""
+    own = {f.name for f in fields(EvalConfig)} - {"ask"}
+    options = {name: value for name, value in given.items() if name not in own}
+    return EvalConfig(**{name: value for name, value in given.items() if name in own}, ask=ask_config(options))
+
+
+# Options that left dca's surface, recorded with the one value dca has now: a run folder made with
+# another (before they left) is refused rather than resumed as if it were this run.
+_RETIRED = {"fusion": "convex", "program_prompt": "plain", "support_question": "stated", "grounded_probe": None}
+
+
+def recorded(config: EvalConfig) -> dict[str, Any]:
+    """The run's config as config.json and the summary hold it: eval's own fields and eval's
+    answer options by their recorded names (dca/options.py)."""
+    own = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "ask"}
+    answer = {item.record: value for item, value in zip(declared(AskConfig, "eval"), _values(config.ask), strict=True)}
+    return {**own, **answer, **_RETIRED}
+
+
+def _values(config: AskConfig) -> list[Any]:
+    out = []
+    for item in declared(AskConfig, "eval"):
+        value: Any = config
+        for part in item.path:
+            value = getattr(value, part)
+        out.append(value)
+    return out
 
 
 def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig:
@@ -160,27 +125,22 @@ def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig
     task = get_task(config.task)
     home = paths or Paths.resolve()
     model = config.model or ""
-    adapter, verifier = config.adapter, config.verifier
+    ask = config.ask
+    adapter, verifier = ask.adapter, ask.verifier
+    thinking = ask.reasoning.thinks
     if adapter is None or adapter == NO_ADAPTER:
         model = model or _default_generator(home)
-        adapter = choose_adapter(adapter, model, thinking=config.strategy != "direct", paths=home)
-    if config.strategy == "verify" and verifier is None:  # the default verifier, named in the run's config
+        adapter = choose_adapter(adapter, model, thinking=thinking, paths=home)
+    if ask.reasoning.strategy == "verify" and verifier is None:  # the default verifier, named in the run's config
         model = model or _default_generator(home)
         verifier = choose_verifier(None, model, home) or NO_VERIFIER
-    probe = config.grounded_probe
-    if config.min_support is not None and probe is None:  # the default probe (if any), named in the run's config
-        probe = choose_grounded_probe(None, model or _default_generator(home), home)
-    return EvalConfig(
-        **{
-            **asdict(config),
-            "mode": config.mode or task.modes[0],
-            "data": str(data.resolve()),
-            "data_sha256": sha256_file(data),
-            "adapter": adapter,  # None: the base model alone
-            "verifier": verifier,
-            "grounded_probe": probe,
-            "backend": load_settings(home)["backend"],
-        }
+    return replace(
+        config,
+        mode=config.mode or task.modes[0],
+        data=str(data.resolve()),
+        data_sha256=sha256_file(data),
+        backend=load_settings(home)["backend"],
+        ask=replace(ask, adapter=adapter, verifier=verifier),  # adapter None: the base model alone
     )
 
 
@@ -200,15 +160,15 @@ def _check_run_folder(out: Path, config: EvalConfig) -> None:
         raise EvalError(f"--out {out} is a file; give a folder for the run (it is created if missing)")
     path = out / "config.json"
     # A key missing from an older run's config had the default that reproduces that run.
-    defaults = asdict(EvalConfig(task=config.task, data=config.data))
+    defaults = recorded(EvalConfig(task=config.task, data=config.data))
     defaults["verify_on"] = "cot"  # verify drew thoughts before the key was recorded
     defaults["fusion"] = UNRECORDED_FUSION
     try:
         # which samples verify draws is no part of another strategy's run
-        ignore = _NOT_IDENTITY if config.strategy == "verify" else (*_NOT_IDENTITY, "verify_on")
+        ignore = _NOT_IDENTITY if config.ask.reasoning.strategy == "verify" else (*_NOT_IDENTITY, "verify_on")
         if config.mode != "rag":  # no retrieval, no fusion
             ignore = (*ignore, "fusion")
-        diff = config_changes(path, asdict(config), ignore=ignore, defaults=defaults)
+        diff = config_changes(path, recorded(config), ignore=ignore, defaults=defaults)
     except (ValueError, TypeError):  # not JSON, or JSON that is not an object
         raise EvalError(
             f"{path} is damaged; delete the folder {out} to start the run afresh (or use another --out)"
@@ -219,7 +179,7 @@ def _check_run_folder(out: Path, config: EvalConfig) -> None:
             "use another --out, or delete the folder to start fresh"
         )
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, asdict(config))
+    atomic_write_json(path, recorded(config))
 
 
 def _done_rows(out: Path) -> list[dict[str, Any]]:
@@ -306,7 +266,7 @@ def run_eval(
             started = time.perf_counter()
             answer = assistant.ask(example.question)
             retrieved = [paragraph_of(s.path) for s in answer.sources] if rag else None
-            row = _row(task, example, answer, retrieved, config.k)
+            row = _row(task, example, answer, retrieved, config.ask.k)
             row["seconds"] = round(time.perf_counter() - started, 3)
             row["cpu"] = here
             rows.append(row)
@@ -364,7 +324,7 @@ def summarize(rows: list[dict[str, Any]], config: EvalConfig, task: Task) -> dic
         majority = sum(r["metrics"].get("majority_accuracy", 0.0) for r in reasoned) / max(1, len(reasoned))
         metrics["majority_accuracy"] = round(majority, 4)
     return {
-        "config": asdict(config),
+        "config": recorded(config),
         "task": task.name,
         "primary_metric": task.primary,
         "n": n,

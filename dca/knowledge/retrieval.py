@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dca.choices import FUSIONS, RETRIEVAL_MODES
+from dca.choices import RETRIEVAL_MODES
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.embedding import Embedder
@@ -40,16 +40,13 @@ class SearchConfig:
     mode: str = "hybrid"  # dense | bm25 | hybrid
     source: str = ""  # glob on the source path, e.g. "*.md" or "*/docs/*"; "" = all
     candidates: int = 50  # per-method candidates fused by hybrid search
-    # hybrid: "convex" = the mean of the two methods' scores, each min-max normalised over its
-    # candidates (Bruch et al. 2023); "rrf" = reciprocal rank fusion, which sees ranks only: a
-    # chunk first in one list by a hair gains as much as one far ahead of the rest. Convex is
-    # the default since it found the gold source in the top 3 more often on every set measured
-    # (lab/NOTEBOOK.md, "Fusing dense and keyword rankings").
-    fusion: str = "convex"
-    # convex: the dense ranking's share of the fused score (the keyword ranking has the rest);
-    # None: equal shares (what dca ships; lab/fusion_weight_table.py measures others)
+    # hybrid fuses the two methods' scores, each min-max normalised over its candidates (a
+    # convex combination, Bruch et al. 2023; reciprocal rank fusion, which sees ranks only, found
+    # the gold source in the top 3 less often on every set measured: lab/NOTEBOOK.md, "Fusing
+    # dense and keyword rankings"). dense_weight: the dense ranking's share of the fused score (the
+    # keyword ranking has the rest); None: equal shares (what dca ships; lab/fusion_weight_table.py
+    # measures others)
     dense_weight: float | None = None
-    rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
     # adaptive k: after the best hit, stop at the first whose score is below this fraction of
     # the best one's (0: always k hits); k stays the most
     cutoff: float = 0.0
@@ -61,8 +58,6 @@ class SearchConfig:
             raise ConfigError(f"the adaptive-k cutoff must be in [0, 1), got {self.cutoff}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.fusion not in FUSIONS:
-            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.dense_weight is not None and not 0 <= self.dense_weight <= 1:
             raise ConfigError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if self.candidates < self.k:
@@ -115,22 +110,13 @@ def bm25_ranking(index: KnowledgeIndex, query: str, n: int) -> list[tuple[int, f
     return index.keyword_ranking(terms, n)
 
 
-def fuse_rrf(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: score = sum over rankings of 1 / (rrf_k + rank)."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (chunk_id, _) in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
-    return sorted(scores.items(), key=lambda item: -item[1])
-
-
 def fuse_convex(
     rankings: list[list[tuple[int, float]]], weights: Sequence[float] | None = None
 ) -> list[tuple[int, float]]:
     """The mean over rankings of each chunk's min-max normalised score (0 where a ranking lacks
     it): in [0, 1], 1 for a chunk best in every ranking. Scores keep what ranks throw away: a
     clear winner of one method stays far ahead of that method's runners-up, and a near tie stays
-    a tie, where reciprocal rank fusion turns both into the same steps of 1 / (60 + rank). A
+    a tie, where reciprocal rank fusion would turn both into the same steps of 1 / (60 + rank). A
     ranking whose candidates all score the same gives each of them 1; an empty one adds nothing.
     ``weights`` (one per ranking) replace the equal shares of the mean (``SearchConfig.dense_weight``)."""
     scores: dict[int, float] = {}
@@ -164,7 +150,7 @@ def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, conf
         else:
             rankings = [dense, bm25_ranking(index, query, n)]
             weights = None if config.dense_weight is None else (config.dense_weight, 1 - config.dense_weight)
-            ranked = fuse_rrf(rankings, config.rrf_k) if config.fusion == "rrf" else fuse_convex(rankings, weights)
+            ranked = fuse_convex(rankings, weights)
     chunks = index.get_chunks([chunk_id for chunk_id, _ in ranked])
     hits: list[Hit] = []
     for chunk_id, score in ranked:

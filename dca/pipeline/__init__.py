@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dca.askconfig import AskConfig
 from dca.config import Paths
 from dca.pipeline.checks import bare_citation_retry, repoint_cited, support_check
-from dca.pipeline.config import AskConfig
 from dca.pipeline.result import SCHEMA_VERSION, Answer, Source
 from dca.pipeline.stages import (
     Retriever,

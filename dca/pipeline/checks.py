@@ -1,6 +1,6 @@
 """The checks after an answer is written: the bare-citation retry, the support check and
-citation repointing (``Stages.checks``, in that order), and what they load: the support
-check's probe and the verify strategy's learned verifier."""
+citation repointing (``Stages.checks``, in that order), and the verify strategy's learned
+verifier that the reason stage loads."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dca.answer import (
-    DEFAULT_SUPPORT_QUESTION,
     NO_ANSWER,
     WEAK_COVERAGE,
     PromptParts,
@@ -24,13 +23,9 @@ from dca.answer import (
     strip_citations,
     support_messages,
 )
-from dca.config import Paths
-from dca.errors import ConfigError
 from dca.knowledge.retrieval import STOPWORDS
-from dca.pipeline.config import AskConfig
 from dca.pipeline.stages import Run, add_pass, prompt_parts, single_pass
 from dca.reasoning.events import AnswerText, Event
-from dca.runtime.adapters import choose_grounded_probe
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
 if TYPE_CHECKING:
@@ -38,8 +33,8 @@ if TYPE_CHECKING:
     from dca.runtime.probe import GroundedScorer
 
 _YES_NO = frozenset({"yes", "no"})
-# (generator, messages, answer text, generation settings, support question, probe scorer) -> support
-SupportScore = Callable[..., float]
+# (generator, the answer's messages, the answer, its generation settings) -> P(the sources state it)
+SupportScore = Callable[[Generator, list[dict[str, str]], str, GenerationConfig], float]
 
 
 def bare_citation_retry(run: Run) -> Iterator[Event]:
@@ -63,9 +58,7 @@ def support_check(run: Run, score: SupportScore | None = None) -> Iterator[Event
     text = run.text
     if config.reasoning.thinks or config.min_support is None or not run.parts.sources or not text or is_refusal(text):
         return
-    answer.support = (score or support_score)(
-        run.generator, run.parts.messages, text, run.gen, config.support_question, run.grounded_scorer
-    )
+    answer.support = (score or support_score)(run.generator, run.parts.messages, text, run.gen)
     if answer.support < config.min_support:
         answer.unsupported_text, run.text = text, NO_ANSWER
         answer.warnings.append(
@@ -122,41 +115,25 @@ def say_it(run: Run, parts: PromptParts, bare: str, warnings: list[str]) -> Step
     return text
 
 
-def support_score(
-    generator: Generator,
-    messages: list[dict[str, str]],
-    text: str,
-    gen: GenerationConfig,
-    question: str = DEFAULT_SUPPORT_QUESTION,
-    grounded: GroundedScorer | None = None,
-) -> float:
-    """P("Yes") that the sources state ``text`` (the prompt before it is still in the KV cache), or
-    with a grounded-check probe (a GroundedScorer), its score of the hidden state read in the same pass."""
+def support_score(generator: Generator, messages: list[dict[str, str]], text: str, gen: GenerationConfig) -> float:
+    """P("Yes") that the sources state ``text`` (the prompt before it is still in the KV cache)."""
     check = replace(gen, temperature=0.0, max_tokens=1, stop=())
-    prompt = generator.chat_prompt(support_messages(messages, text, question))
-    if grounded is not None:
+    return generator.choice_probabilities(
+        generator.chat_prompt(support_messages(messages, text)), ["Yes", "No"], check
+    )[0]
+
+
+def probe_support(grounded: GroundedScorer) -> SupportScore:
+    """The support as a grounded-check probe scores the hidden state read in the check's own pass,
+    instead of P("Yes"): an experiment's ``score`` for ``support_check`` (the probe did not beat
+    P("Yes"): lab/NOTEBOOK.md, "Grounded or not", step two)."""
+
+    def score(generator: Generator, messages: list[dict[str, str]], text: str, gen: GenerationConfig) -> float:
+        check = replace(gen, temperature=0.0, max_tokens=1, stop=())
+        prompt = generator.chat_prompt(support_messages(messages, text))
         return float(grounded.score(generator.chat_prompt(messages), text, prompt, check))
-    return generator.choice_probabilities(prompt, ["Yes", "No"], check)[0]
 
-
-def grounded_scorer(config: AskConfig, generator: Generator, paths: Paths, notes: list[str]) -> GroundedScorer | None:
-    """The grounded check's probe scorer when the check is asked for and a probe is chosen (the
-    one asked for, or the catalog's default for the model), else None. Read before the answer,
-    so that a bad probe file is reported before anything is generated."""
-    if config.min_support is None:
-        return None
-    path = choose_grounded_probe(config.grounded_probe, generator.name, paths)
-    if path is None:
-        return None
-    from dca.runtime.probe import GroundedScorer, Probe
-
-    probe = Probe.load(Path(path))
-    if not generator.reads_hidden_states:
-        if config.grounded_probe:
-            raise ConfigError("a grounded-check probe reads the model's hidden states: it needs a local model")
-        notes.append("the openai backend runs the server's model: the grounded check reads its P(yes)")
-        return None  # the default probe needs the weights here: the check reads the server's P("Yes")
-    return GroundedScorer(generator, probe)  # type: ignore[arg-type]
+    return score
 
 
 def load_verifier(path: str | None, generator: Generator) -> Scorer | None:

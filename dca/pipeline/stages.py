@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as Steps
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from dca.answer import (
     NO_ANSWER,
@@ -25,10 +24,10 @@ from dca.answer import (
     is_refusal,
     says_nothing,
 )
+from dca.askconfig import AskConfig
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.retrieval import Hit
-from dca.pipeline.config import AskConfig
 from dca.pipeline.result import Answer, Source
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
@@ -36,9 +35,6 @@ from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
 from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter, verifier_name
 from dca.runtime.generation import Completion, GenerationConfig, Generator
-
-if TYPE_CHECKING:
-    from dca.runtime.probe import GroundedScorer
 
 Retriever = Callable[[str], list[Hit]]
 # Retrieval during reasoning asks for the answer in the style the user chose, without sources up front.
@@ -66,7 +62,6 @@ class Run:
     searching: bool = False  # the model searches during its reasoning (no sources up front)
     adapter: str | None = None
     verifier: str | None = None  # verify: the learned verifier's file
-    grounded_scorer: GroundedScorer | None = None  # the support check's probe, when one is chosen
     notes: list[str] = field(default_factory=list)  # warnings found before the prompt
     hits: list[Hit] = field(default_factory=list)
     best_similarity: float | None = None
@@ -106,10 +101,8 @@ def start_run(
     history: list[dict[str, str]] | None,
     controls: Controls | None,
 ) -> Run:
-    """The question checked, the adapter loaded, the verifier and the support check's probe
-    chosen: everything that can fail on bad input fails here, before anything is generated."""
-    from dca.pipeline.checks import grounded_scorer
-
+    """The question checked, the adapter loaded and the verifier chosen: everything that can
+    fail on bad input fails here, before anything is generated."""
     question = require_utf8(question, "question").strip()
     if not question:
         raise ConfigError("the question is empty; ask something")
@@ -143,7 +136,6 @@ def start_run(
     if verifier and not generator.supports_adapters and config.verifier is None:
         verifier = None  # the default verifier needs the weights here: the server's model votes on facts alone
         notes.append("the openai backend runs the server's model: weighing samples without dca's learned verifier")
-    scorer = grounded_scorer(config, generator, paths, notes) if retrieve is not None else None
     gen = GenerationConfig(
         max_tokens=config.max_tokens,
         temperature=config.temperature,
@@ -167,7 +159,6 @@ def start_run(
         searching=retrieve is not None and strategy.thinks and strategy.max_searches > 0,
         adapter=adapter_name,
         verifier=verifier,
-        grounded_scorer=scorer,
         notes=notes,
     )
 

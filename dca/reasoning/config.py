@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from dca.choices import PROGRAM_PROMPTS, STRATEGIES, VERIFY_SAMPLES
+from dca.choices import STRATEGIES, VERIFY_SAMPLES
 from dca.errors import ConfigError
+from dca.options import ANSWERING, option
 from dca.reasoning.examples import PROGRAM_EXAMPLES
 from dca.runtime.generation import MAX_SAMPLES
 
@@ -14,35 +15,69 @@ MAX_BUDGET = 32_768  # thinking tokens; the context window bounds it further
 
 @dataclass(frozen=True, kw_only=True)
 class ReasoningConfig:
-    """How a question is reasoned about; CLI flags map one-to-one."""
+    """How a question is reasoned about. Fields given with ``option(...)`` are user options
+    (dca/options.py): declared here once, the CLI flags and the server's keys derive from them."""
 
-    strategy: str = "direct"  # one of dca.choices.STRATEGIES
-    budget: int = 512  # most thinking tokens per sample (then the answer is forced)
-    min_thinking: int = 0  # fewer thinking tokens than this: a continuation cue extends the thought
-    n_samples: int = 5  # vote, program-vote, mix, verify: most samples drawn
-    adaptive: bool = True  # votes and verify (on its weights): stop once the vote is decided
+    strategy: str = option(
+        "direct",
+        help="How to reason (docs/reasoning.md); in ask and chat anything but direct implies --think.",
+        choices=STRATEGIES,
+        commands=(*ANSWERING, "serve"),
+    )
+    budget: int = option(
+        512,
+        help="Most thinking tokens per sample; then the answer is forced.",
+        commands=(*ANSWERING, "serve"),
+    )
+    min_thinking: int = option(0, help="Thinking shorter than this many tokens is extended with a continuation cue.")
+    n_samples: int = option(
+        5, help="vote, program-vote, mix, verify: most samples.", name="samples", commands=(*ANSWERING, "serve")
+    )
+    adaptive: bool = option(
+        True, help="votes and verify: stop sampling once the vote is decided.", flags=("--adaptive/--fixed",)
+    )
     min_samples: int = 2  # adaptive: samples drawn before the share threshold may stop the vote
     threshold: float = 0.75  # adaptive: stop when the leader's share of the samples reaches this
     temperature: float = 0.7  # sampling temperature of the samples of votes (single passes are greedy)
-    greedy_first: bool = True  # vote/mix/verify: the first sample of each kind is greedy (the single pass)
-    repair: bool = True  # program: a failed program goes back to the model once, with its error
+    greedy_first: bool = option(
+        True,
+        help="votes: the first sample of each kind is greedy (the single pass).",
+        flags=("--greedy-first/--all-sampled",),
+    )
+    repair: bool = option(
+        True,
+        help="programs: a failed program goes back to the model once, with its error.",
+        flags=("--repair/--no-repair",),
+    )
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
     program_tokens: int = 400  # most tokens of one program
-    program_examples: int = 0  # programs: worked examples shown before the question (few-shot)
-    program_prompt: str = "plain"  # programs: the instruction, a name in dca.reasoning.program.PROGRAM_PROMPTS
+    program_examples: int = option(0, help="programs: worked examples shown before the question (few-shot).")
     # votes and verify, adaptive: stop after the greedy first sample when its execution facts are
     # clean and its certainty (dca.reasoning.certainty.STAT) is at least this (a generator without
     # token probabilities: the facts alone); None: never
-    sure_above: float | None = None
-    max_searches: int = 0  # retrieval during reasoning: most searches per sample (0 = off)
+    sure_above: float | None = option(
+        None,
+        help="votes and verify: answer with the greedy program alone when its mean step confidence is at "
+        "least this and its execution facts are clean (higher: more votes).",
+        shown="unset: never; --think uses 9.7158",
+    )
+    max_searches: int = option(
+        0, help="With an index: most searches during reasoning (0: sources up front).", name="searches"
+    )
     search_k: int = 2  # hits inserted per search
     snippet_chars: int = 400  # characters kept of each inserted hit (prefill costs on a CPU)
-    fallback: bool = True  # retrieval during reasoning: plain RAG when no answer comes out
+    fallback: bool = option(
+        True, help="Searches: plain RAG when reasoning gives no answer.", flags=("--fallback/--no-fallback",)
+    )
     min_confidence: float = 0.0  # fall back to plain RAG below this vote share (0 = only on no answer)
     # verify: the kind of samples drawn and weighed: thoughts, programs (what the shipped preference
     # verifier scores, and on GSM8K more accurate and faster than thoughts: lab/NOTEBOOK.md), or
     # both in turn as mix draws them
-    verify_on: str = "program"
+    verify_on: str = option(
+        "program",
+        help="verify: the samples drawn and weighed: thoughts, programs, or both in turn.",
+        choices=VERIFY_SAMPLES,
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,10 +106,6 @@ class ReasoningConfig:
         if not 0 <= self.program_examples <= len(PROGRAM_EXAMPLES):
             raise ConfigError(
                 f"program examples must be between 0 and {len(PROGRAM_EXAMPLES)}, got {self.program_examples}"
-            )
-        if self.program_prompt not in PROGRAM_PROMPTS:
-            raise ConfigError(
-                f"unknown program prompt {self.program_prompt!r}; choose one of {', '.join(PROGRAM_PROMPTS)}"
             )
         if not 0 <= self.max_searches <= 16:
             raise ConfigError(f"max searches must be between 0 and 16, got {self.max_searches}")

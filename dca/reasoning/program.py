@@ -24,45 +24,18 @@ PROGRAM_SYSTEM = (
     + _IMPORTS
     + _REPLY
 )
-# Instructions measured against PROGRAM_SYSTEM ("plain", the one every adapter was trained with) on
-# GSM8K train-side dev rows (docs/reasoning.md, design notes); `dca eval --program-prompt NAME`.
-PROGRAM_PROMPTS = {
-    "plain": PROGRAM_SYSTEM,
-    # every given number named where it is read, no invented ones: against misread or made-up quantities
-    "quantities": (
-        "You solve problems by writing a short Python program. First assign every number the question "
-        "gives to a variable with a meaningful name, with a comment quoting the words it comes from; use "
-        "no other numbers except unit conversions (such as 60 minutes in an hour). Then compute the "
-        "answer step by step from those variables and print only the final answer (a number or a short "
-        "phrase). " + _IMPORTS + _REPLY
-    ),
-    # what is asked, and why each step follows: against answering another quantity than the one asked
-    "plan": (
-        "You solve problems by writing a short Python program. Begin with a comment that says exactly what "
-        "the question asks for, and put before each step a comment that says why it follows from the "
-        "question. Compute the answer step by step in variables with meaningful names, then print only the "
-        "final answer (a number or a short phrase). " + _IMPORTS + _REPLY
-    ),
-    # a check by assert (a failed check goes back to the model like any error): against wrong relations
-    "check": (
-        "You solve problems by writing a short Python program. Compute the answer step by step in "
-        "variables with meaningful names. Before printing, check the answer against a fact the question "
-        "states with an assert (for example, put the answer back into a relation the question gives). "
-        "Then print only the final answer (a number or a short phrase). " + _IMPORTS + _REPLY
-    ),
-}
 REPAIR = "The program failed: {error}\nFix it. Reply with the corrected program only."
 
 
-def program_messages(messages: list[dict[str, str]], examples: int = 0, prompt: str = "plain") -> list[dict[str, str]]:
+def program_messages(messages: list[dict[str, str]], examples: int = 0) -> list[dict[str, str]]:
     """The conversation with its system prompt replaced by the program-writing instruction
-    (``PROGRAM_PROMPTS[prompt]``) and, before it, the first ``examples`` worked examples as
-    earlier turns."""
+    (``PROGRAM_SYSTEM``, the one every adapter was trained with; three other wordings measured
+    no better: lab/NOTEBOOK.md) and, before it, the first ``examples`` worked examples as earlier turns."""
     rest = [m for m in messages if m["role"] != "system"]
     shown: list[dict[str, str]] = []
     for question, code in PROGRAM_EXAMPLES[:examples]:
         shown += [{"role": "user", "content": question}, {"role": "assistant", "content": f"{FENCE}{code}\n```"}]
-    return [{"role": "system", "content": PROGRAM_PROMPTS[prompt]}, *shown, *rest]
+    return [{"role": "system", "content": PROGRAM_SYSTEM}, *shown, *rest]
 
 
 def _failure(result: ProgramResult) -> str:
@@ -84,7 +57,7 @@ def solve_with_program(
 ) -> Iterator[Event | Sample]:
     """Write a program for the last question in ``messages``, run it, repair it once. Yields
     events and, last, the Sample (its reasoning is the program)."""
-    conversation = program_messages(messages, config.program_examples, config.program_prompt)
+    conversation = program_messages(messages, config.program_examples)
     code_config = replace(gen, max_tokens=config.program_tokens, stop=("```",), logprobs=True)
     tokens = prompt_tokens = 0
     code = error = ""

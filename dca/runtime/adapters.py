@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 NO_ADAPTER = "none"  # --adapter none: the base model alone, even where an adapter is the default
 NO_VERIFIER = "none"  # --verifier none: the weighted vote on execution facts alone
-NO_PROBE = "none"  # --grounded-probe none: the grounded check reads the model's P("Yes")
 VERIFIER_SUFFIX = ".verifier.json"  # `dca train dpo`'s verifier file, NAME.verifier.json
 PROBE_SUFFIX = ".probe.json"  # `dca train probe`'s, NAME.probe.json
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def _catalog_entry(name: str, role: str, paths: Paths) -> ModelEntry | None:
 
 
 def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
-    """The catalog's default ``role`` entry (adapter, verifier or probe) for the generator ``model``
+    """The catalog's default ``role`` entry (adapter or verifier) for the generator ``model``
     when its file is present and verified, else None (a missing or damaged file is logged)."""
     from dca.models.catalog import Catalog
     from dca.models.verify import check_model
@@ -62,7 +61,7 @@ def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
         catalog = Catalog.load(paths)
     except CatalogError:
         return None
-    entry = {"adapter": catalog.adapter_for, "verifier": catalog.verifier_for, "probe": catalog.probe_for}[role](model)
+    entry = {"adapter": catalog.adapter_for, "verifier": catalog.verifier_for}[role](model)
     if entry is None:
         return None
     status = check_model(entry, paths)
@@ -144,21 +143,3 @@ def choose_verifier(requested: str | None, model: str, paths: Paths) -> str | No
         return found
     default = default_verifier(model, paths)
     return str(default) if default else None
-
-
-def choose_grounded_probe(requested: str | None, model: str, paths: Paths) -> str | None:
-    """The probe file the grounded check scores with: the file or catalog probe asked for; none
-    for ``none`` (the model's P("Yes")); else the catalog's default probe for ``model`` when it is
-    present and verified (None: there is none)."""
-    if requested == NO_PROBE:
-        return None
-    if requested:
-        found = _asked_for(requested, "probe", paths, lambda entry: entry.path(paths))
-        if found is None:
-            raise ConfigError(
-                f"grounded-check probe {requested} does not exist; give a probe file, a probe of "
-                "`dca models list`, or none"
-            )
-        return found
-    default = _verified_default("probe", model, paths)
-    return str(default.path(paths)) if default else None

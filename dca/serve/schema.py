@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dca.errors import ConfigError, RequestError
+from dca.options import declared, with_options
 from dca.serve.config import ServeConfig
 
 if TYPE_CHECKING:
@@ -151,22 +152,10 @@ def parse_chat(body: Any, limits: ServeConfig, *, default_index: str | None) -> 
     if not isinstance(model, str) or not model:
         raise RequestError("model is required: one of the ids GET /v1/models lists", param="model")
     question, history, system = _messages(body, limits)
-    extra = body.get("dca") or {}
-    if not isinstance(extra, dict):
-        raise RequestError("dca must be an object of dca's options (index, k, strategy, ...)", param="dca")
-    unknown = sorted(set(extra) - {"index", "k", "strategy", "samples", "budget", "adapter", "retrieval"})
-    if unknown:
-        raise RequestError(
-            f"unknown dca option {unknown[0]!r}; use index, k, strategy, samples, budget, adapter or retrieval",
-            param=f"dca.{unknown[0]}",
-        )
-
-    index = default_index
-    if "index" in extra:
-        index = None if extra["index"] is None else check_name(extra["index"], "dca.index")
-    if extra.get("retrieval") is False:
+    given, index_given, index_value = _dca_options(body.get("dca") or {}, limits)
+    index = index_value if index_given else default_index
+    if given.pop("retrieval", True) is False:
         index = None
-    adapter = None if extra.get("adapter") is None else check_name(extra["adapter"], "dca.adapter")
     max_tokens = _number(body, "max_completion_tokens", 1, limits.max_tokens, integer=True)
     max_tokens = max_tokens or _number(body, "max_tokens", 1, limits.max_tokens, integer=True)
     temperature = _number(body, "temperature", 0, 2)
@@ -184,38 +173,32 @@ def parse_chat(body: Any, limits: ServeConfig, *, default_index: str | None) -> 
         raise RequestError(
             f"reasoning_effort must be one of {', '.join(EFFORTS)}; got {effort!r}", param="reasoning_effort"
         )
-    budget = extra.get("budget", reasoning_obj.get("max_tokens"))
+    if "budget" not in given and reasoning_obj.get("max_tokens") is not None:
+        given["budget"] = _bounded_int(reasoning_obj["max_tokens"], "dca.budget", limits.max_tokens)
     try:
         reasoning = effort_config(effort, retrieval=index is not None) if effort else ReasoningConfig()
-        if extra.get("strategy") is not None:
-            reasoning = reasoning.named(extra["strategy"])  # as `dca ask --strategy`
-        if budget is not None:
-            budget = _bounded_int(budget, "dca.budget", limits.max_tokens)
-            if not reasoning.thinks and extra.get("strategy") is None:
-                # a budget alone asks for thinking: the measured default, or a thought when that is direct
-                reasoning = effort_config("low", retrieval=index is not None)
-                reasoning = reasoning if reasoning.thinks else ReasoningConfig(strategy="cot")
-            reasoning = replace(reasoning, budget=budget)
-        if extra.get("samples") is not None:
-            reasoning = replace(reasoning, n_samples=_bounded_int(extra["samples"], "dca.samples", limits.max_choices))
-        k = AskConfig.k if extra.get("k") is None else _bounded_int(extra["k"], "dca.k", 50)  # dca ask's default
+        if "strategy" in given:
+            reasoning = reasoning.named(given.pop("strategy"))  # as `dca ask --strategy`
+        elif "budget" in given and not reasoning.thinks:
+            # a budget alone asks for thinking: the measured default, or a thought when that is direct
+            reasoning = effort_config("low", retrieval=index is not None)
+            reasoning = reasoning if reasoning.thinks else ReasoningConfig(strategy="cot")
         if system is not None and index is not None:
             # the grounding rules (cite sources, say when they do not answer) stay; the client's text follows
             from dca.answer import SYSTEM_GROUNDED
 
             system = f"{SYSTEM_GROUNDED}\n\n{system}"
-        base = AskConfig(
-            k=k,
+        request = AskConfig(
             retrieval=index is not None,
             max_tokens=max_tokens or 512,
             temperature=0.0 if temperature is None else float(temperature),
             top_p=0.95 if top_p is None or top_p == 0 else float(top_p),
             stop=_stop(body),
             seed=seed,
-            adapter=adapter,
             system=system,
             reasoning=reasoning,
         )
+        base = with_options(request, given, "serve")  # k: `dca ask`'s default unless given
     except ConfigError as exc:
         raise RequestError(str(exc), param="dca") from None
     first = seed if seed is not None else (random.randrange(2**31) if n > 1 else None)
@@ -229,6 +212,37 @@ def parse_chat(body: Any, limits: ServeConfig, *, default_index: str | None) -> 
         stream=bool(stream),
         include_usage=bool(options.get("include_usage")),
     )
+
+
+def _dca_options(extra: Any, limits: ServeConfig) -> tuple[dict[str, Any], bool, str | None]:
+    """The request's ``dca`` object: the answer options the server takes (those declared for
+    "serve", dca/options.py) typed and bounded, and the index (given or not, and its name)."""
+    from dca.askconfig import AskConfig
+
+    if not isinstance(extra, dict):
+        raise RequestError("dca must be an object of dca's options (index, k, strategy, ...)", param="dca")
+    items = {item.name: item for item in declared(AskConfig, "serve")}
+    unknown = sorted(set(extra) - {"index", *items})
+    if unknown:
+        raise RequestError(
+            f"unknown dca option {unknown[0]!r}; use one of: index, {', '.join(items)}", param=f"dca.{unknown[0]}"
+        )
+    index = None if extra.get("index") is None else check_name(extra["index"], "dca.index")
+    highest = {"k": 50, "samples": limits.max_choices, "budget": limits.max_tokens}
+    given: dict[str, Any] = {}
+    for name, value in extra.items():
+        if name == "index" or (value is None and items[name].optional):
+            continue
+        param, item = f"dca.{name}", items[name]
+        if item.kind is int:
+            given[name] = _bounded_int(value, param, highest.get(name, 2**31))
+        elif item.kind is bool:
+            given[name] = _typed(extra, name, bool, "true or false")
+        elif item.spec.choices:  # checked by the config, with the words it takes
+            given[name] = _typed(extra, name, str, "a string")
+        else:
+            given[name] = check_name(value, param)
+    return given, "index" in extra, index
 
 
 def _bounded_int(value: Any, param: str, high: int) -> int:
