@@ -50,6 +50,12 @@ def option(
     return field(default=default, metadata=metadata)
 
 
+def redefault(config: type, name: str, default: Any) -> Any:
+    """``config``'s option ``name`` as a subclass redeclares it: the same declaration with
+    another default (GRPO's LoRA rank is 8 where the base's is 16)."""
+    return field(default=default, metadata=config.__dataclass_fields__[name].metadata)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Declared:
     """One option as declared: where it lives in the config, its type and default."""

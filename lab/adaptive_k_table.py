@@ -34,9 +34,7 @@ CUTOFFS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _ranked(
-    paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int
-) -> list[dict[str, Any]]:
+def _ranked(paragraphs: tuple[str, ...], questions: list[tuple[str, set[int]]], k: int) -> list[dict[str, Any]]:
     """For each (question, gold paragraphs): the hits and the gold paragraph numbers."""
     with paragraph_index(paragraphs) as (index, embedder):
         config = SearchConfig(k=k, mode="hybrid")
@@ -76,9 +74,7 @@ def main() -> None:
     )
     evaluation, calibration = squad_rows[:100], squad_rows[100:]
     hotpot = load_hotpotqa(args.data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json")
-    hotpot_rows = _ranked(
-        hotpot.paragraphs, [(e.question, set(e.support)) for e in hotpot.examples], args.k
-    )
+    hotpot_rows = _ranked(hotpot.paragraphs, [(e.question, set(e.support)) for e in hotpot.examples], args.k)
     table = []
     sets = (("squad calibration", calibration), ("squad first 100", evaluation), ("hotpotqa 100", hotpot_rows))
     for name, rows in sets:

@@ -21,6 +21,7 @@ from dca.reasoning.config import ReasoningConfig  # noqa: E402
 from dca.reasoning.events import Finished  # noqa: E402
 from dca.reasoning.run import reason  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
+from dca.train.base import RunFolder  # noqa: E402
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_dpo_writes_a_verifier_that_prefers_the_chosen(tmp_path: Path, tiny: tup
     from dca.train.dpo import train_dpo
 
     path, _ = tiny
-    summary = train_dpo(_config(tmp_path, path), name="tiny-dpo", paths=home, out=tmp_path / "run")
+    summary = train_dpo(_config(tmp_path, path), RunFolder.of("tiny-dpo", home, tmp_path / "run"))
     card = Path(summary["verifier"])
     data = json.loads(card.read_text())
     assert data["adapter"] == "tiny-dpo.gguf" and data["reference"] is None and data["base_model"] == "tiny"

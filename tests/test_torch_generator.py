@@ -16,6 +16,7 @@ pytest.importorskip("peft")
 from dca.errors import ConfigError, GeneratorError  # noqa: E402
 from dca.runtime.generation import GenerationConfig  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
+from dca.train.base import RunFolder  # noqa: E402
 from dca.train.torch_generator import TorchGenerator  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def test_an_adapter_turns_on_and_off_and_collect_runs_on_torch(tmp_path: Path, t
     from dca.train.dpo import train_dpo
     from dca.train.traces import CollectConfig, collect
 
-    summary = train_dpo(_config(tmp_path, tiny), name="tiny-dpo", paths=home, out=tmp_path / "run")  # type: ignore[arg-type]
+    summary = train_dpo(_config(tmp_path, tiny), RunFolder.of("tiny-dpo", home, tmp_path / "run"))  # type: ignore[arg-type]
     adapter = Path(summary["adapter"])
     torch_gen = TorchGenerator(tiny, name="tiny", device="cpu", dtype="float32")
     prompt = torch_gen.chat_prompt([{"role": "user", "content": "2 + 2?"}])

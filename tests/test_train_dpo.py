@@ -22,7 +22,7 @@ from tiny_models import tiny_qwen2, write_gguf  # noqa: E402
 from dca.config import Paths  # noqa: E402
 from dca.errors import TrainError  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
-from dca.train.base import lora_model  # noqa: E402
+from dca.train.base import RunFolder, lora_model  # noqa: E402
 from dca.train.dpo import DPOConfig, train_dpo  # noqa: E402
 from dca.train.export import import_lora, lora_tensors  # noqa: E402
 
@@ -64,7 +64,7 @@ def _config(tmp_path: Path, tiny: Path, **changes: object) -> DPOConfig:
 
 
 def test_dpo_lowers_the_loss_raises_the_margin_and_exports(tmp_path: Path, tiny: Path, home: Paths) -> None:
-    summary = train_dpo(_config(tmp_path, tiny), name="tiny-dpo", paths=home, out=tmp_path / "run")
+    summary = train_dpo(_config(tmp_path, tiny), RunFolder.of("tiny-dpo", home, tmp_path / "run"))
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(log) == summary["steps"] == 9
     assert log[0]["margin"] == pytest.approx(0.0, abs=1e-4)  # the policy starts as the reference
@@ -89,14 +89,14 @@ def test_dpo_lowers_the_loss_raises_the_margin_and_exports(tmp_path: Path, tiny:
 
 def test_a_reference_cache_of_other_pairs_or_another_start_is_refused(tmp_path: Path, tiny: Path, home: Paths) -> None:
     config = _config(tmp_path, tiny, max_steps=1)
-    train_dpo(config, name="a", paths=home, out=tmp_path / "a")
+    train_dpo(config, RunFolder.of("a", home, tmp_path / "a"))
     cache = tmp_path / "pairs.jsonl.reference.jsonl"
     lines = cache.read_text().splitlines()
     meta = json.loads(lines[0])
     meta["meta"]["base"] = "another-model"
     cache.write_text("\n".join([json.dumps(meta), *lines[1:]]) + "\n")
     with pytest.raises(TrainError, match="reference cache .* belongs to another base; delete it"):
-        train_dpo(config, name="b", paths=home, out=tmp_path / "b")
+        train_dpo(config, RunFolder.of("b", home, tmp_path / "b"))
 
 
 def test_a_response_shared_by_pairs_is_read_once_even_after_a_resume(
@@ -128,27 +128,23 @@ def test_bad_pairs_and_adapters_are_one_line(tmp_path: Path, tiny: Path, home: P
     bad = tmp_path / "bad.jsonl"
     bad.write_text("")
     with pytest.raises(TrainError, match="holds no pairs"):
-        train_dpo(_config(tmp_path, tiny, data=str(bad)), name="x", paths=home, out=tmp_path / "x")
+        train_dpo(_config(tmp_path, tiny, data=str(bad)), RunFolder.of("x", home, tmp_path / "x"))
     bad.write_text(json.dumps({"messages": [], "chosen": "a", "rejected": "a"}) + "\n")
     with pytest.raises(TrainError, match="line 1: chosen and rejected are the same"):
-        train_dpo(_config(tmp_path, tiny, data=str(bad)), name="x", paths=home, out=tmp_path / "x")
+        train_dpo(_config(tmp_path, tiny, data=str(bad)), RunFolder.of("x", home, tmp_path / "x"))
     bad.write_text('{"messages": []}\n')
     with pytest.raises(TrainError, match="line 1 is not a pair"):
-        train_dpo(_config(tmp_path, tiny, data=str(bad)), name="x", paths=home, out=tmp_path / "x")
-    first = train_dpo(_config(tmp_path, tiny, max_steps=1), name="first", paths=home, out=tmp_path / "first")
+        train_dpo(_config(tmp_path, tiny, data=str(bad)), RunFolder.of("x", home, tmp_path / "x"))
+    first = train_dpo(_config(tmp_path, tiny, max_steps=1), RunFolder.of("first", home, tmp_path / "first"))
     # an adapter made for another base is refused, naming both
     other, tokens = tiny_qwen2(seed=1)
     other_path = write_gguf(other, tokens, tmp_path / "other.gguf")
     with pytest.raises(TrainError, match="trained on tiny, not on other"):
-        train_dpo(
-            _config(tmp_path, other_path, init_adapter=first["adapter"]), name="y", paths=home, out=tmp_path / "y"
-        )
+        train_dpo(_config(tmp_path, other_path, init_adapter=first["adapter"]), RunFolder.of("y", home, tmp_path / "y"))
     with pytest.raises(TrainError, match="give the --rank it was trained with|adapts other layers"):
         train_dpo(
             _config(tmp_path, tiny, init_adapter=first["adapter"], rank=8, alpha=8),
-            name="z",
-            paths=home,
-            out=tmp_path / "z",
+            RunFolder.of("z", home, tmp_path / "z"),
         )
 
 

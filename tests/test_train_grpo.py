@@ -15,6 +15,7 @@ pytest.importorskip("peft")
 from dca.config import Paths  # noqa: E402
 from dca.errors import ConfigError, TrainError  # noqa: E402
 from dca.eval.datasets import Example  # noqa: E402
+from dca.train.base import RunFolder  # noqa: E402
 from dca.train.grpo import GRPOConfig, _advantages, train_grpo  # noqa: E402
 
 
@@ -58,10 +59,10 @@ def test_group_relative_advantages() -> None:
 def test_grpo_raises_a_learnable_reward_and_resumes(tmp_path: Path, tiny: Path, home: Paths) -> None:
     run = tmp_path / "run"
     first = train_grpo(
-        _config(tmp_path, tiny, steps=12), name="tiny-grpo", paths=home, out=run, reward_fn=_even_first_token
+        _config(tmp_path, tiny, steps=12), RunFolder.of("tiny-grpo", home, run), reward_fn=_even_first_token
     )
     assert first["steps"] == 12 and (run / "checkpoints" / "latest").read_text().strip() == "step-12"
-    summary = train_grpo(_config(tmp_path, tiny), name="tiny-grpo", paths=home, out=run, reward_fn=_even_first_token)
+    summary = train_grpo(_config(tmp_path, tiny), RunFolder.of("tiny-grpo", home, run), reward_fn=_even_first_token)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [line["step"] for line in log] == list(range(1, 25))  # resumed at 12, not redone
     early = sum(line["reward"] for line in log[:4]) / 4
@@ -71,7 +72,7 @@ def test_grpo_raises_a_learnable_reward_and_resumes(tmp_path: Path, tiny: Path, 
     assert late >= 0.9 and late >= early, (early, late)
     assert Path(summary["adapter"]).is_file() and summary["device"] == "cpu"
     with pytest.raises(TrainError, match="lr: 0.05 -> 0.01"):
-        train_grpo(_config(tmp_path, tiny, lr=0.01), name="tiny-grpo", paths=home, out=run, reward_fn=_even_first_token)
+        train_grpo(_config(tmp_path, tiny, lr=0.01), RunFolder.of("tiny-grpo", home, run), reward_fn=_even_first_token)
 
 
 def test_bad_grpo_settings_are_refused(tmp_path: Path) -> None:

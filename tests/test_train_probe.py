@@ -13,6 +13,7 @@ import pytest
 from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.runtime.probe import Probe
+from dca.train.base import RunFolder
 from dca.train.probe import auroc, fit_logistic, read_samples
 
 
@@ -108,7 +109,7 @@ def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(
     tiny = write_gguf(model, tokens, tmp_path / "tiny.gguf")
     data = _traces(tmp_path / "t.jsonl", 12)
     config = ProbeConfig(data=str(data), model=str(tiny), dev_fraction=0.3, l2=0.1)
-    summary = train_probe(config, name="v", paths=home, out=tmp_path / "run")
+    summary = train_probe(config, RunFolder.of("v", home, tmp_path / "run"))
     held = sum(held_out(f"What is {i} + {i}?", 0.3) for i in range(12))
     assert 0 < held < 12 and summary["dev_questions"] == held
     assert summary["train_samples"] == 3 * (12 - held) and summary["dev_samples"] == 3 * held
@@ -122,11 +123,11 @@ def test_the_probe_trains_on_a_tiny_model_and_scores_through_the_scorer(
     calls = []
     real = hidden.hidden_state
     monkeypatch.setattr(hidden, "hidden_state", lambda rt, prompt: calls.append(prompt) or real(rt, prompt))
-    again = train_probe(config, name="v", paths=home, out=tmp_path / "run")  # features from the cache
+    again = train_probe(config, RunFolder.of("v", home, tmp_path / "run"))  # features from the cache
     assert again["train_auroc"] == summary["train_auroc"] and calls == []
     grown = tmp_path / "grown.jsonl"
     grown.write_text(data.read_text() + _traces(tmp_path / "more.jsonl", 13).read_text().splitlines()[-1] + "\n")
-    chosen = train_probe(replace(config, data=str(grown), l2=None), name="v", paths=home, out=tmp_path / "run")
+    chosen = train_probe(replace(config, data=str(grown), l2=None), RunFolder.of("v", home, tmp_path / "run"))
     assert len(calls) == 3  # a grown file: only the new question's samples are read
     assert chosen["l2"] in L2_GRID and set(chosen["cv_auroc"]) == {f"{x:g}" for x in L2_GRID}
     probe = Probe.load(Path(summary["probe"]))

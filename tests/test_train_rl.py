@@ -13,6 +13,7 @@ pytest.importorskip("peft")
 from tiny_models import tiny_qwen2, write_gguf
 
 from dca.config import Paths
+from dca.train.base import RunFolder
 from dca.train.rl import RLConfig, train_rl
 from dca.train.sft import SFTConfig, train_sft
 from dca.train.traces import CollectConfig, collect
@@ -44,19 +45,19 @@ def test_collect_sft_rl_round_and_export_end_to_end(tmp_path: Path, home: Paths)
         data=str(seed_traces), model=str(base), rank=8, alpha=16, lr=2e-2, epochs=40, seq_len=1024, grad_accum=1,
         warmup=1, checkpoint_every=1000, dtype="float32", gradient_checkpointing=False,
     )  # fmt: skip
-    summary = train_sft(sft, name="seed", paths=home, out=tmp_path / "seed-run")
+    summary = train_sft(sft, RunFolder.of("seed", home, tmp_path / "seed-run"))
     rl = RLConfig(
         data=str(data), model=str(base), init_adapter=summary["adapter"], init_traces=str(seed_traces), rounds=1,
         questions=2, samples=2, temperature=0.7,
         sft=SFTConfig(data="-", rank=8, alpha=16, lr=1e-2, epochs=2, seq_len=1024, grad_accum=1, warmup=1,
                       dtype="float32", gradient_checkpointing=False),
     )  # fmt: skip
-    log = train_rl(rl, name="rl", paths=home, out=tmp_path / "rl")
+    log = train_rl(rl, RunFolder.of("rl", home, tmp_path / "rl"))
     assert len(log) == 1
     line = log[0]
     assert line["round"] == 1 and line["policy"] == "seed" and line["questions"] == 2
     assert set(line) >= {"sample_accuracy", "mean_reward", "mean_sample_tokens", "traces_kept", "sft_final_loss"}
     assert line["sample_accuracy"] > 0  # the seed adapter learned to print the answers
     assert Path(line["adapter"]).is_file() and Path(line["adapter"]).name == "rl-r1.gguf"
-    again = train_rl(rl, name="rl", paths=home, out=tmp_path / "rl")  # resumes: nothing left to do
+    again = train_rl(rl, RunFolder.of("rl", home, tmp_path / "rl"))  # resumes: nothing left to do
     assert again == log

@@ -22,6 +22,7 @@ from dca.config import Paths  # noqa: E402
 from dca.errors import TrainError  # noqa: E402
 from dca.runtime.generation import GenerationConfig  # noqa: E402
 from dca.runtime.llama import LlamaRuntime, RuntimeConfig  # noqa: E402
+from dca.train.base import RunFolder  # noqa: E402
 from dca.train.data import IGNORE, encode, read_traces  # noqa: E402
 from dca.train.sft import SFTConfig, train_sft  # noqa: E402
 
@@ -67,7 +68,7 @@ def test_only_response_tokens_are_targets(tmp_path: Path, tiny: Path) -> None:
 
 
 def test_sft_trains_checkpoints_and_exports_a_loadable_adapter(tmp_path: Path, tiny: Path, home: Paths) -> None:
-    summary = train_sft(_config(tmp_path, tiny), name="tiny-sft", paths=home, out=tmp_path / "run")
+    summary = train_sft(_config(tmp_path, tiny), RunFolder.of("tiny-sft", home, tmp_path / "run"))
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(log) == summary["steps"] == 9 and log[-1]["loss"] < log[0]["loss"]
     assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == "step-9"
@@ -83,7 +84,7 @@ def test_sft_trains_checkpoints_and_exports_a_loadable_adapter(tmp_path: Path, t
     tuned = runtime.sample("x", 1, GenerationConfig(max_tokens=8, ignore_eos=True, adapter="tiny-sft"))[0]
     assert len(tuned.tokens) == 8
     with pytest.raises(TrainError, match="lr: 0.005 -> 0.001"):
-        train_sft(_config(tmp_path, tiny, lr=1e-3), name="tiny-sft", paths=home, out=tmp_path / "run")
+        train_sft(_config(tmp_path, tiny, lr=1e-3), RunFolder.of("tiny-sft", home, tmp_path / "run"))
 
 
 def test_max_easy_keeps_the_shortest_traces_of_easy_questions_only(tmp_path: Path) -> None:
@@ -118,7 +119,7 @@ def test_an_unsupported_base_is_refused(tmp_path: Path, home: Paths) -> None:
 
     fake = write_fake_gguf(tmp_path / "mamba.gguf", arch="mamba")
     with pytest.raises(TrainError, match="'mamba' model; training supports qwen2, llama"):
-        train_sft(_config(tmp_path, fake), name="x", paths=home, out=tmp_path / "run")
+        train_sft(_config(tmp_path, fake), RunFolder.of("x", home, tmp_path / "run"))
 
 
 def _sft_command(tmp_path: Path, tiny: Path, run: Path) -> list[str]:

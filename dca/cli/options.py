@@ -1,4 +1,5 @@
-"""The answer options' flags, derived from their one declaration (dca/options.py, dca/askconfig.py).
+"""Flags derived from the one declaration of each option (dca/options.py): the answer options of
+dca/askconfig.py, the training options of dca/train/configs.py.
 
 ``@answer_options("ask")`` gives a command one flag per option the command offers, after its own
 parameters; the command receives them as one keyword, ``options``: option name -> value of the
@@ -55,7 +56,13 @@ def answer_options(command: str) -> Callable[[F], F]:
     answer options (see the module's docstring)."""
     from dca.askconfig import AskConfig
 
-    items = declared(AskConfig, command)
+    return config_options(AskConfig, command)
+
+
+def config_options(config: type, command: str | None = None) -> Callable[[F], F]:
+    """The same for the options of any config declared with ``option(...)`` (all of them, or
+    those ``command`` offers): ``dca train sft`` takes SFTConfig's."""
+    items = declared(config, command)
 
     def decorate(fn: F) -> F:
         own = inspect.signature(fn, eval_str=True)

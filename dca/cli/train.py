@@ -6,38 +6,23 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from dca.cli.common import Dtype, JsonFlag, PairAnchor, TraceFormat, print_json, resumes, user_errors
+from dca.cli.common import JsonFlag, PairAnchor, TraceFormat, print_json, resumes, user_errors
+from dca.cli.options import config_options
+from dca.train.base import RunFolder
+from dca.train.configs import DPOConfig, GRPOConfig, SFTConfig
 
 if TYPE_CHECKING:
     SolutionFormat = str
 else:
     SolutionFormat = Literal["program", "cot"]
 
-# Options the training commands share (one wording, one default each).
+# The base model of the commands that are not a LoRA run of dca/train/configs.py (those derive
+# their flags from their config).
 BaseModel = Annotated[str | None, typer.Option("--model", "-m", help="Base model: catalog name or GGUF path.")]
-Alpha = Annotated[int, typer.Option(help="LoRA alpha (scale = alpha / rank).")]
-MaxSteps = Annotated[int, typer.Option(help="Stop after N optimizer steps (0: the epochs decide).")]
-Warmup = Annotated[int, typer.Option(help="Warm-up steps.")]
-CheckpointEvery = Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")]
-Precision = Annotated[
-    Dtype,
-    typer.Option(
-        help="Training precision; auto: bfloat16 on a GPU or a CPU with bf16 instructions (AVX-512 BF16, AMX), "
-        "else float32 (several times faster than emulated bfloat16)."
-    ),
-]
-Checkpointing = Annotated[
-    bool,
-    typer.Option(
-        "--grad-checkpointing/--no-grad-checkpointing",
-        help="Recompute activations in the backward pass: less memory, about a third more compute.",
-    ),
-]
-Device = Annotated[str, typer.Option(help="Where torch trains: auto (cuda when torch sees a GPU), cpu or cuda.")]
 RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Run folder (default runs/train/NAME).")]
 
 
@@ -235,7 +220,7 @@ def probe_command(
             sys.stderr.flush()
 
     config = ProbeConfig(data=str(data), model=model, dev_fraction=dev_fraction, l2=l2)
-    summary = train_probe(config, name=out, out=folder, progress=progress)
+    summary = train_probe(config, RunFolder.of(out, out=folder), progress=progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if as_json:
@@ -253,51 +238,20 @@ def probe_command(
 @train_app.command("sft")
 @user_errors
 @resumes
+@config_options(SFTConfig)
 def sft_command(
     data: Annotated[Path, typer.Option(help="Traces JSONL from `dca train collect`.")],
     out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
-    model: BaseModel = None,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
-    alpha: Alpha = 32,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
-    epochs: Annotated[int, typer.Option(help="Passes over the traces.")] = 1,
-    max_steps: MaxSteps = 0,
-    seq_len: Annotated[int, typer.Option(help="Tokens per packed sequence.")] = 512,
-    grad_accum: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 4,
-    warmup: Warmup = 5,
-    checkpoint_every: CheckpointEvery = 25,
-    dtype: Precision = "auto",
-    checkpointing: Checkpointing = True,
-    seed: Annotated[int, typer.Option(help="Seed (data order, initialisation).")] = 0,
-    max_easy: Annotated[
-        int, typer.Option(help="At most N traces of a question whose samples were mostly (3/4) right; 0: all.")
-    ] = 0,
-    device: Device = "auto",
     folder: RunDir = None,
     as_json: JsonFlag = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Train a LoRA on traces (bf16 on the CPU; resumable after kill -9; exports NAME.gguf)."""
-    from dca.train.sft import SFTConfig, train_sft
+    from dca.train.sft import train_sft
 
-    config = SFTConfig(
-        data=str(data),
-        model=model,
-        rank=rank,
-        alpha=alpha,
-        lr=lr,
-        epochs=epochs,
-        max_steps=max_steps,
-        seq_len=seq_len,
-        grad_accum=grad_accum,
-        warmup=warmup,
-        checkpoint_every=checkpoint_every,
-        dtype=dtype,
-        gradient_checkpointing=checkpointing,
-        seed=seed,
-        max_easy=max_easy,
-        device=device,
-    )
-    summary = train_sft(config, name=out, out=folder, progress=_step_progress("sft", "loss"))
+    config = SFTConfig(data=str(data), **options)
+    summary = train_sft(config, RunFolder.of(out, out=folder), progress=_step_progress("sft", "loss"))
     _end_progress()
     if as_json:
         print_json(summary)
@@ -308,58 +262,22 @@ def sft_command(
 @train_app.command("dpo")
 @user_errors
 @resumes
+@config_options(DPOConfig)
 def dpo_command(
     data: Annotated[Path, typer.Option(help="Pairs JSONL from `dca train pairs`.")],
     out: Annotated[str, typer.Option(help="Adapter name: the run folder is runs/train/NAME.")],
-    model: BaseModel = None,
-    init_adapter: Annotated[
-        Path | None, typer.Option(help="LoRA GGUF to start from; it is also the reference policy.")
-    ] = None,
-    rank: Annotated[int, typer.Option(help="LoRA rank (that of --init-adapter when given).")] = 16,
-    alpha: Alpha = 32,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-5,
-    beta: Annotated[float, typer.Option(help="DPO beta: strength of the pull away from the reference.")] = 0.1,
-    nll_weight: Annotated[float, typer.Option(help="Weight of the chosen response's NLL (IRPO); 0: plain DPO.")] = 1.0,
-    epochs: Annotated[int, typer.Option(help="Passes over the pairs.")] = 1,
-    max_steps: MaxSteps = 0,
-    seq_len: Annotated[int, typer.Option(help="Prompt + response tokens kept per side of a pair.")] = 512,
-    grad_accum: Annotated[int, typer.Option(help="Pairs per optimizer step.")] = 4,
-    warmup: Warmup = 5,
-    checkpoint_every: CheckpointEvery = 25,
-    dtype: Precision = "auto",
-    checkpointing: Checkpointing = True,
-    seed: Annotated[int, typer.Option(help="Seed (pair order, initialisation).")] = 0,
-    device: Device = "auto",
     folder: RunDir = None,
     as_json: JsonFlag = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Preference-train a LoRA on right/wrong pairs: DPO + NLL on the chosen (IRPO); resumable; exports NAME.gguf."""
-    from dca.train.dpo import DPOConfig, train_dpo
+    from dca.train.dpo import train_dpo
 
-    config = DPOConfig(
-        data=str(data),
-        model=model,
-        init_adapter=str(init_adapter) if init_adapter else None,
-        rank=rank,
-        alpha=alpha,
-        lr=lr,
-        beta=beta,
-        nll_weight=nll_weight,
-        epochs=epochs,
-        max_steps=max_steps,
-        seq_len=seq_len,
-        grad_accum=grad_accum,
-        warmup=warmup,
-        checkpoint_every=checkpoint_every,
-        dtype=dtype,
-        gradient_checkpointing=checkpointing,
-        seed=seed,
-        device=device,
-    )
+    config = DPOConfig(data=str(data), **options)
     summary = train_dpo(
         config,
-        name=out,
-        out=folder,
+        RunFolder.of(out, out=folder),
         progress=_step_progress("dpo", "loss", "margin"),
         reference_progress=_count_progress("dpo: the reference's log-probabilities, pairs"),
     )
@@ -399,7 +317,6 @@ def rl_command(
 ) -> None:
     """Expert iteration (ReST-EM): sample from the current adapter, keep correct short traces, fine-tune."""
     from dca.train.rl import RLConfig, train_rl
-    from dca.train.sft import SFTConfig
 
     config = RLConfig(
         data=str(data),
@@ -421,7 +338,7 @@ def rl_command(
     def progress(message: str) -> None:
         typer.echo(message, err=True)
 
-    log = train_rl(config, name=out, out=folder, progress=progress)
+    log = train_rl(config, RunFolder.of(out, out=folder), progress=progress)
     if as_json:
         print_json(log)
         return
@@ -436,48 +353,20 @@ def rl_command(
 @train_app.command("grpo")
 @user_errors
 @resumes
+@config_options(GRPOConfig)
 def grpo_command(
     data: Annotated[Path, typer.Option(help="GSM8K train JSONL (test rows are refused).")],
     out: Annotated[str, typer.Option(help="Name: the run folder is runs/train/NAME.")],
-    model: BaseModel = None,
-    init_run: Annotated[str, typer.Option(help="An SFT run folder whose LoRA is the starting policy.")] = "",
-    format: Annotated[SolutionFormat, typer.Option("--format", help="What the model writes.")] = "program",
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,
-    questions: Annotated[int, typer.Option(help="Questions per step.")] = 4,
-    group: Annotated[int, typer.Option(help="Completions sampled per question (compared within the group).")] = 8,
-    max_new_tokens: Annotated[int, typer.Option(help="Most tokens per completion.")] = 256,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-5,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
-    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
-    offset: Annotated[int, typer.Option(help="Skip the first N train questions (a dev split).")] = 0,
-    device: Device = "auto",
-    dtype: Precision = "auto",
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     folder: RunDir = None,
     as_json: JsonFlag = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """GRPO with verifiable rewards (the option for a GPU; on a CPU, `rl` samples faster)."""
-    from dca.train.grpo import GRPOConfig, train_grpo
+    from dca.train.grpo import train_grpo
 
-    config = GRPOConfig(
-        data=str(data),
-        model=model,
-        init_run=init_run,
-        format=format,
-        steps=steps,
-        questions=questions,
-        group=group,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        lr=lr,
-        rank=rank,
-        alpha=alpha,
-        offset=offset,
-        device=device,
-        dtype=dtype,
-        seed=seed,
-    )
+    config = GRPOConfig(data=str(data), **options)
+    steps = config.steps
 
     def progress(line: dict[str, object]) -> None:
         if sys.stderr.isatty():
@@ -487,7 +376,7 @@ def grpo_command(
             )
             sys.stderr.flush()
 
-    summary = train_grpo(config, name=out, out=folder, progress=progress)
+    summary = train_grpo(config, RunFolder.of(out, out=folder), progress=progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if as_json:

@@ -9,11 +9,12 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from dca.choices import DTYPES
+from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, config_changes
 from dca.machine import cpu_flags
@@ -21,6 +22,21 @@ from dca.machine import cpu_flags
 SUPPORTED_ARCHITECTURES = ("qwen2", "llama")
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ProgressFn = Callable[[dict[str, Any]], None]  # one call per optimizer step with its log line
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Where a training run lives: ``runs/train/NAME`` under DCA_HOME, or the folder given
+    (``--run-dir``); NAME also names what the run makes (NAME.gguf, NAME.probe.json)."""
+
+    name: str
+    paths: Paths
+    folder: Path
+
+    @classmethod
+    def of(cls, name: str, paths: Paths | None = None, out: Path | None = None) -> RunFolder:
+        paths = paths or Paths.resolve()
+        return cls(name, paths, out or paths.home / "runs" / "train" / name)
 
 
 def check_run(folder: Path, config: Any) -> None:  # SFTConfig or DPOConfig

@@ -21,18 +21,15 @@ import math
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dca.choices import DTYPES
-from dca.config import Paths
-from dca.errors import ConfigError, TrainError
+from dca.errors import TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, sha256_file
 from dca.train.base import (
-    TARGETS,
+    RunFolder,
     architecture,
-    check_device,
     check_run,
     lora_model,
     model_device,
@@ -40,50 +37,10 @@ from dca.train.base import (
     resolve_device,
     resolve_dtype,
 )
+from dca.train.configs import DPOConfig
 from dca.train.data import IGNORE, Example, encode, jsonl_rows
 
 ProgressFn = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DPOConfig:
-    """One preference-training run; recorded in the run folder and compared on resume."""
-
-    data: str  # pairs JSONL (`dca train pairs`)
-    data_sha256: str = ""  # filled in from the file
-    model: str | None = None  # base: catalog name or GGUF path (None = the default generator)
-    init_adapter: str | None = None  # LoRA GGUF to start from (and the reference policy); None = the base
-    rank: int = 16
-    alpha: int = 32
-    targets: tuple[str, ...] = TARGETS
-    lr: float = 5e-5
-    beta: float = 0.1  # DPO's inverse temperature on the log-ratio margin
-    nll_weight: float = 1.0  # IRPO: weight of the chosen response's per-token NLL
-    epochs: int = 1
-    max_steps: int = 0  # stop after this many optimizer steps (0 = the epochs decide)
-    seq_len: int = 512  # prompt + response tokens kept per side of a pair
-    grad_accum: int = 4  # pairs per optimizer step
-    warmup: int = 5
-    checkpoint_every: int = 25
-    dtype: str = "auto"
-    gradient_checkpointing: bool = True
-    device: str = "auto"  # auto (cuda when torch sees a GPU) | cpu | cuda
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.rank < 1 or self.alpha < 1:
-            raise ConfigError(f"rank and alpha must be positive, got {self.rank} and {self.alpha}")
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"lr must be in (0, 1), got {self.lr}")
-        if self.beta <= 0 or self.nll_weight < 0:
-            raise ConfigError(f"beta must be > 0 and nll_weight >= 0, got {self.beta} and {self.nll_weight}")
-        if self.epochs < 1 or self.max_steps < 0:
-            raise ConfigError("epochs must be at least 1 and max_steps at least 0")
-        if self.seq_len < 16 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.warmup < 0:
-            raise ConfigError("seq_len >= 16, grad_accum >= 1, checkpoint_every >= 1 and warmup >= 0 are required")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        check_device(self.device)
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
@@ -191,10 +148,8 @@ def reference_logps(
 
 def train_dpo(
     config: DPOConfig,
+    run: RunFolder,
     *,
-    name: str,
-    paths: Paths | None = None,
-    out: Path | None = None,
     progress: ProgressFn | None = None,
     reference_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -204,13 +159,12 @@ def train_dpo(
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
     from dca.train.export import export_lora, import_lora
 
-    paths = paths or Paths.resolve()
+    name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
     pairs = read_pairs(data)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
     if config.init_adapter and not Path(config.init_adapter).is_file():
         raise TrainError(f"--init-adapter {config.init_adapter} does not exist")
-    folder = out or paths.home / "runs" / "train" / name
     base_name, base_path = resolve_model(config.model, paths)
     arch = architecture(base_path)
     device = resolve_device(config.device)  # before anything loads: --device cuda without a GPU is one line

@@ -23,13 +23,11 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from dca.choices import DTYPES
-from dca.config import Paths
-from dca.errors import ConfigError, TrainError
+from dca.errors import TrainError
 from dca.eval.datasets import Example, load_gsm8k
 from dca.files import atomic_write_json, config_changes, sha256_file
 from dca.reasoning.answers import extract_answer
@@ -38,9 +36,8 @@ from dca.reasoning.program import FENCE
 from dca.reasoning.sandbox import run_program
 from dca.reasoning.think import CLOSE, OPEN
 from dca.train.base import (
-    TARGETS,
+    RunFolder,
     architecture,
-    check_device,
     load_checkpoint,
     lora_model,
     memory_error,
@@ -48,51 +45,12 @@ from dca.train.base import (
     resume_log,
     save_checkpoint,
 )
+from dca.train.configs import GRPOConfig
 from dca.train.traces import _prompt_messages
 
 # (example, completion text, completion token ids) -> reward; the default is rewards.py's total
 RewardFn = Callable[[Example, str, list[int]], float]
 ProgressFn = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class GRPOConfig:
-    """One GRPO run; recorded in the run folder and compared on resume."""
-
-    data: str  # GSM8K train JSONL (never test rows)
-    data_sha256: str = ""
-    model: str | None = None  # base: catalog name or GGUF path
-    init_run: str = ""  # an SFT run folder whose LoRA is the starting policy ("" = a fresh LoRA)
-    format: str = "program"  # program | cot
-    rank: int = 8
-    alpha: int = 16
-    targets: tuple[str, ...] = TARGETS
-    lr: float = 1e-5
-    steps: int = 100
-    questions: int = 4  # questions per step
-    group: int = 8  # completions per question
-    max_new_tokens: int = 256
-    temperature: float = 1.0
-    offset: int = 0  # skip the first N train questions (a dev split)
-    checkpoint_every: int = 10
-    dtype: str = "auto"
-    device: str = "auto"  # auto (cuda when there is one) | cpu | cuda
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.format not in ("program", "cot"):
-            raise ConfigError(f"format must be program or cot, got {self.format!r}")
-        if self.group < 2:
-            raise ConfigError(f"a group needs at least 2 completions to compare, got {self.group}")
-        if self.steps < 1 or self.questions < 1 or self.max_new_tokens < 1:
-            raise ConfigError("steps, questions and max_new_tokens must be at least 1")
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"lr must be in (0, 1), got {self.lr}")
-        check_device(self.device)
-        if "test" in Path(self.data).name.lower():
-            raise ConfigError(f"{self.data} looks like a test split; train on train rows only")
 
 
 def check_run(folder: Path, config: GRPOConfig) -> None:
@@ -127,13 +85,7 @@ def _advantages(rewards: list[float]) -> list[float]:
 
 
 def train_grpo(
-    config: GRPOConfig,
-    *,
-    name: str,
-    paths: Paths | None = None,
-    out: Path | None = None,
-    reward_fn: RewardFn | None = None,
-    progress: ProgressFn | None = None,
+    config: GRPOConfig, run: RunFolder, *, reward_fn: RewardFn | None = None, progress: ProgressFn | None = None
 ) -> dict[str, Any]:
     """Train (or resume) the LoRA ``name`` by GRPO; returns the run summary."""
     import torch
@@ -142,7 +94,7 @@ def train_grpo(
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
     from dca.train.export import export_lora
 
-    paths = paths or Paths.resolve()
+    name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
     if not data.is_file():
         raise TrainError(f"{data} does not exist; give the GSM8K train file with --data")
@@ -150,7 +102,6 @@ def train_grpo(
     examples = load_gsm8k(data)[config.offset :]
     if not examples:
         raise TrainError(f"{data} has no questions after --offset {config.offset}")
-    folder = out or paths.home / "runs" / "train" / name
     check_run(folder, config)
     device = resolve_device(config.device)
     base_name, base_path = resolve_model(config.model, paths)

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_json, sha256_file
 from dca.reasoning.events import Sample
 from dca.reasoning.program import FENCE
 from dca.reasoning.think import CLOSE, OPEN
 from dca.reasoning.verify import solution_text
+from dca.train.base import RunFolder
 from dca.train.data import read_judged
 
 ProgressFn = Callable[[int, int], None]  # (rows with features, rows)
@@ -260,24 +260,16 @@ def picks(rows: list[dict[str, Any]], scores: np.ndarray, dev: np.ndarray) -> di
     return {f"dev_{k}_accuracy": round(v / n, 4) for k, v in right.items()}
 
 
-def train_probe(
-    config: ProbeConfig,
-    *,
-    name: str,
-    paths: Paths | None = None,
-    out: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+def train_probe(config: ProbeConfig, run: RunFolder, *, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Fit the probe ``name``; returns its summary with the probe file's path."""
     from dca.runtime.adapters import PROBE_SUFFIX
     from dca.runtime.llama import RuntimeConfig, load_runtime
     from dca.runtime.probe import Probe
 
-    paths = paths or Paths.resolve()
+    name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
     rows = read_samples(data)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
-    folder = out or paths.home / "runs" / "train" / name
     folder.mkdir(parents=True, exist_ok=True)
     labels = np.array([r["right"] for r in rows])
     dev = np.array([held_out(r["question"], config.dev_fraction) for r in rows])

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dca.config import Paths
 from dca.errors import ConfigError, TrainError
 from dca.files import atomic_write_bytes, atomic_write_json, config_changes
+from dca.train.base import RunFolder
 from dca.train.sft import SFTConfig, train_sft
 from dca.train.traces import CollectConfig, collect
 
@@ -60,17 +60,9 @@ def _merge(sources: list[Path], out: Path) -> Path:
     return out
 
 
-def train_rl(
-    config: RLConfig,
-    *,
-    name: str,
-    paths: Paths | None = None,
-    out: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> list[dict[str, Any]]:
+def train_rl(config: RLConfig, run: RunFolder, *, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
     """Run (or resume) the rounds; returns one log line per round."""
-    paths = paths or Paths.resolve()
-    folder = out or paths.home / "runs" / "train" / name
+    name, paths, folder = run.name, run.paths, run.folder
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / "rl-config.json"
     diff = config_changes(saved, asdict(config))
@@ -130,9 +122,7 @@ def train_rl(
         sft = config.sft or SFTConfig(data=str(merged))
         summary = train_sft(
             SFTConfig(**{**asdict(sft), "data": str(merged), "model": config.model, "data_sha256": ""}),
-            name=f"{name}-r{number}",
-            paths=paths,
-            out=round_dir / "sft",
+            RunFolder(f"{name}-r{number}", paths, round_dir / "sft"),
         )
         adapter = summary["adapter"]
         line |= {

@@ -15,89 +15,38 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dca.choices import DTYPES
-from dca.config import Paths
-from dca.errors import ConfigError, TrainError
+from dca.errors import TrainError
 from dca.files import atomic_write_json, sha256_file
 from dca.train.base import (
-    TARGETS,
+    RunFolder,
     architecture,
-    check_device,
     check_run,
     lora_model,
     model_device,
     optimize,
     resolve_device,
 )
+from dca.train.configs import SFTConfig
 from dca.train.data import Example, encode, pack, read_traces
 
 ProgressFn = Callable[[dict[str, Any]], None]  # one call per optimizer step with its log line
 
 
-@dataclass(frozen=True, kw_only=True)
-class SFTConfig:
-    """One supervised fine-tuning run; recorded in the run folder and compared on resume."""
-
-    data: str  # traces JSONL (`dca train collect`)
-    data_sha256: str = ""  # filled in from the file
-    model: str | None = None  # base: catalog name or GGUF path (None = the default generator)
-    rank: int = 16
-    alpha: int = 32
-    targets: tuple[str, ...] = TARGETS  # linear layers that get a LoRA
-    lr: float = 2e-4
-    epochs: int = 1
-    max_steps: int = 0  # stop after this many optimizer steps (0 = the epochs decide)
-    seq_len: int = 512  # tokens per packed sequence
-    grad_accum: int = 4  # sequences per optimizer step
-    warmup: int = 5  # optimizer steps of linear warm-up, then linear decay to 0
-    checkpoint_every: int = 25  # optimizer steps between checkpoints
-    dtype: str = "auto"  # bfloat16 | float32
-    gradient_checkpointing: bool = True
-    seed: int = 0
-    max_easy: int = 0  # at most this many traces of an easy question (most samples right); 0 = all
-    device: str = "auto"  # auto (cuda when torch sees a GPU) | cpu | cuda
-
-    def __post_init__(self) -> None:
-        check_device(self.device)
-        if self.max_easy < 0:
-            raise ConfigError(f"max_easy must be >= 0, got {self.max_easy}")
-        if self.rank < 1 or self.alpha < 1:
-            raise ConfigError(f"rank and alpha must be positive, got {self.rank} and {self.alpha}")
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"lr must be in (0, 1), got {self.lr}")
-        if self.epochs < 1 or self.max_steps < 0:
-            raise ConfigError("epochs must be at least 1 and max_steps at least 0")
-        if self.seq_len < 16 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.warmup < 0:
-            raise ConfigError("seq_len >= 16, grad_accum >= 1, checkpoint_every >= 1 and warmup >= 0 are required")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if not self.targets:
-            raise ConfigError("give at least one target layer")
-
-
-def train_sft(
-    config: SFTConfig,
-    *,
-    name: str,
-    paths: Paths | None = None,
-    out: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+def train_sft(config: SFTConfig, run: RunFolder, *, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Train (or resume) the LoRA ``name``; returns the run summary with the adapter's path."""
     import torch
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
     from dca.train.export import export_lora
 
-    paths = paths or Paths.resolve()
+    name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
     traces = read_traces(data, max_easy=config.max_easy)
     config = replace(config, data=str(data.resolve()), data_sha256=sha256_file(data))
-    folder = out or paths.home / "runs" / "train" / name
     device = resolve_device(config.device)  # before anything loads: --device cuda without a GPU is one line
     check_run(folder, config)
     base_name, base_path = resolve_model(config.model, paths)
