@@ -140,28 +140,13 @@ def test_a_failed_program_is_repaired_once_with_its_error() -> None:
     assert result.final == "4" and result.samples[0].attempts == 2
 
 
-def test_worked_examples_come_before_the_question_and_each_one_prints_its_answer() -> None:
-    from dca.reasoning.examples import PROGRAM_EXAMPLES
-    from dca.reasoning.program import program_messages
-    from dca.reasoning.sandbox import run_program
+def test_the_program_prompt_replaces_the_system_prompt() -> None:
+    from dca.reasoning.program import PROGRAM_SYSTEM, program_messages
 
-    generator = ScriptedGenerator(["total = 2 + 2\nprint(total)\n```", "total = 5\nprint(total)\n```"] * 2)
-    result, _ = _run(generator, strategy="program", program_examples=2)
-    prompt = generator.prompts[0]
-    assert result.final == "4" and prompt.endswith("```python\n")
-    first, second, third = (prompt.find(q) for q, _ in PROGRAM_EXAMPLES[:3])
-    assert 0 < first < second < prompt.find("What is 2 + 2?") and third == -1  # two shown, in order
-    _run(generator, strategy="program-vote", program_examples=2, n_samples=2, adaptive=False)
-    assert all(PROGRAM_EXAMPLES[0][0] in p for p in generator.prompts[2:])  # batched drafts too
-    plain = program_messages(MESSAGES)
-    assert [m["role"] for m in plain] == ["system", "user"]  # 0: the prompt the adapter trained on
-    shown = program_messages([*MESSAGES, {"role": "assistant", "content": "4"}], 1)
-    assert [m["role"] for m in shown] == ["system", "user", "assistant", "user", "assistant"]
-    for question, code in PROGRAM_EXAMPLES:  # a worked example that does not run would teach errors
-        run = run_program(code)
-        assert run.ok and run.last_line, question
-    with pytest.raises(ConfigError, match=f"program examples must be between 0 and {len(PROGRAM_EXAMPLES)}"):
-        ReasoningConfig(program_examples=len(PROGRAM_EXAMPLES) + 1)
+    plain = program_messages([{"role": "system", "content": "be brief"}, *MESSAGES])
+    assert [m["role"] for m in plain] == ["system", "user"] and plain[0]["content"] == PROGRAM_SYSTEM
+    shown = program_messages([*MESSAGES, {"role": "assistant", "content": "4"}, *MESSAGES])
+    assert [m["role"] for m in shown] == ["system", "user", "assistant", "user"]
 
 
 def test_single_and_batched_programs_are_asked_with_the_program_instruction() -> None:

@@ -57,9 +57,15 @@ def _count_progress(label: str) -> Callable[[int, int], None]:
     return progress
 
 
-def _end_progress() -> None:
+def _finish(result: Any, as_json: bool, *lines: str) -> None:
+    """End the progress line, then print the result as JSON (--json) or its lines."""
     if sys.stderr.isatty():
         sys.stderr.write("\n")
+    if as_json:
+        print_json(result)
+        return
+    for line in lines:
+        typer.echo(line)
 
 
 train_app = typer.Typer(
@@ -150,13 +156,7 @@ def collect_command(
             sys.stderr.flush()
 
     counts = collect(config, out=out, progress=progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
-    if as_json:
-        print_json(counts)
-        return
-    typer.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
-    typer.echo(f"traces: {out}")
+    _finish(counts, as_json, ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()), f"traces: {out}")
 
 
 @train_app.command("pairs")
@@ -187,11 +187,7 @@ def pairs_command(
 
     config = PairsConfig(data=tuple(str(d) for d in data), per_question=per_question, seed=seed, anchor=anchor)
     counts = make_pairs(config, out=out)
-    if as_json:
-        print_json(counts)
-        return
-    typer.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
-    typer.echo(f"pairs: {out}")
+    _finish(counts, as_json, ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()), f"pairs: {out}")
 
 
 @train_app.command("probe")
@@ -221,18 +217,15 @@ def probe_command(
 
     config = ProbeConfig(data=str(data), model=model, dev_fraction=dev_fraction, l2=l2)
     summary = train_probe(config, RunFolder.of(out, out=folder), progress=progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
-    if as_json:
-        print_json(summary)
-        return
-    typer.echo(
+    _finish(
+        summary,
+        as_json,
         f"dev AUROC {summary['dev_auroc']} (vote share {summary['dev_vote_share_auroc']}) on "
         f"{summary['dev_samples']} samples of {summary['dev_questions']} questions; picks right: majority "
         f"{summary['dev_majority_accuracy']}, weighted by the probe {summary['dev_weighted_accuracy']}, "
-        f"some sample {summary['dev_any_accuracy']}"
+        f"some sample {summary['dev_any_accuracy']}",
+        f"verifier: {summary['probe']}",
     )
-    typer.echo(f"verifier: {summary['probe']}")
 
 
 @train_app.command("sft")
@@ -252,11 +245,11 @@ def sft_command(
 
     config = SFTConfig(data=str(data), **options)
     summary = train_sft(config, RunFolder.of(out, out=folder), progress=_step_progress("sft", "loss"))
-    _end_progress()
-    if as_json:
-        print_json(summary)
-        return
-    typer.echo(f"trained {summary['steps']} steps, final loss {summary['final_loss']}; adapter: {summary['adapter']}")
+    _finish(
+        summary,
+        as_json,
+        f"trained {summary['steps']} steps, final loss {summary['final_loss']}; adapter: {summary['adapter']}",
+    )
 
 
 @train_app.command("dpo")
@@ -281,13 +274,11 @@ def dpo_command(
         progress=_step_progress("dpo", "loss", "margin"),
         reference_progress=_count_progress("dpo: the reference's log-probabilities, pairs"),
     )
-    _end_progress()
-    if as_json:
-        print_json(summary)
-        return
-    typer.echo(
+    _finish(
+        summary,
+        as_json,
         f"trained {summary['steps']} steps on {summary['pairs']} pairs; final {summary['final']}; "
-        f"adapter: {summary['adapter']}"
+        f"adapter: {summary['adapter']}",
     )
 
 
@@ -377,12 +368,9 @@ def grpo_command(
             sys.stderr.flush()
 
     summary = train_grpo(config, RunFolder.of(out, out=folder), progress=progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
-    if as_json:
-        print_json(summary)
-        return
-    typer.echo(
+    _finish(
+        summary,
+        as_json,
         f"trained {summary['steps']} steps on {summary['device']}, reward {summary['first_reward']} -> "
-        f"{summary['last_reward']}; adapter: {summary['adapter']}"
+        f"{summary['last_reward']}; adapter: {summary['adapter']}",
     )

@@ -91,7 +91,13 @@ def eval_config(**given: Any) -> EvalConfig:
 
 # Options that left dca's surface, recorded with the one value dca has now: a run folder made with
 # another (before they left) is refused rather than resumed as if it were this run.
-_RETIRED = {"fusion": "convex", "program_prompt": "plain", "support_question": "stated", "grounded_probe": None}
+_RETIRED = {
+    "fusion": "convex",
+    "program_prompt": "plain",
+    "program_examples": 0,
+    "support_question": "stated",
+    "grounded_probe": None,
+}
 
 
 def recorded(config: EvalConfig) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from dca.choices import STRATEGIES, VERIFY_SAMPLES
 from dca.errors import ConfigError
 from dca.options import ANSWERING, option
-from dca.reasoning.examples import PROGRAM_EXAMPLES
 from dca.runtime.generation import MAX_SAMPLES
 
 MAX_BUDGET = 32_768  # thinking tokens; the context window bounds it further
@@ -51,7 +50,6 @@ class ReasoningConfig:
     )
     answer_tokens: int = 256  # most tokens of the final answer after the thinking
     program_tokens: int = 400  # most tokens of one program
-    program_examples: int = option(0, help="programs: worked examples shown before the question (few-shot).")
     # votes and verify, adaptive: stop after the greedy first sample when its execution facts are
     # clean and its certainty (dca.reasoning.certainty.STAT) is at least this (a generator without
     # token probabilities: the facts alone); None: never
@@ -103,10 +101,6 @@ class ReasoningConfig:
             raise ConfigError("answer_tokens must be at least 1 and program_tokens at least 16")
         if self.sure_above is not None and not 0 <= self.sure_above < 1000:
             raise ConfigError(f"--sure-above must be a certainty >= 0 (e.g. 9.7), got {self.sure_above}")
-        if not 0 <= self.program_examples <= len(PROGRAM_EXAMPLES):
-            raise ConfigError(
-                f"program examples must be between 0 and {len(PROGRAM_EXAMPLES)}, got {self.program_examples}"
-            )
         if not 0 <= self.max_searches <= 16:
             raise ConfigError(f"max searches must be between 0 and 16, got {self.max_searches}")
         if self.search_k < 1 or self.snippet_chars < 50:

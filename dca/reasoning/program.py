@@ -10,7 +10,6 @@ from dca.reasoning.answers import extract_answer
 from dca.reasoning.certainty import certainty
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import Event, ProgramRan, Sample, Thinking
-from dca.reasoning.examples import PROGRAM_EXAMPLES
 from dca.reasoning.sandbox import ProgramResult, SandboxConfig, run_program
 from dca.reasoning.think import Controls, generate
 from dca.runtime.generation import Completion, GenerationConfig, Generator
@@ -27,15 +26,11 @@ PROGRAM_SYSTEM = (
 REPAIR = "The program failed: {error}\nFix it. Reply with the corrected program only."
 
 
-def program_messages(messages: list[dict[str, str]], examples: int = 0) -> list[dict[str, str]]:
+def program_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """The conversation with its system prompt replaced by the program-writing instruction
-    (``PROGRAM_SYSTEM``, the one every adapter was trained with; three other wordings measured
-    no better: lab/NOTEBOOK.md) and, before it, the first ``examples`` worked examples as earlier turns."""
-    rest = [m for m in messages if m["role"] != "system"]
-    shown: list[dict[str, str]] = []
-    for question, code in PROGRAM_EXAMPLES[:examples]:
-        shown += [{"role": "user", "content": question}, {"role": "assistant", "content": f"{FENCE}{code}\n```"}]
-    return [{"role": "system", "content": PROGRAM_SYSTEM}, *shown, *rest]
+    (``PROGRAM_SYSTEM``, the one every adapter was trained with; three other wordings, and worked
+    examples before the question, measured no better: lab/NOTEBOOK.md)."""
+    return [{"role": "system", "content": PROGRAM_SYSTEM}, *(m for m in messages if m["role"] != "system")]
 
 
 def _failure(result: ProgramResult) -> str:
@@ -57,7 +52,7 @@ def solve_with_program(
 ) -> Iterator[Event | Sample]:
     """Write a program for the last question in ``messages``, run it, repair it once. Yields
     events and, last, the Sample (its reasoning is the program)."""
-    conversation = program_messages(messages, config.program_examples)
+    conversation = program_messages(messages)
     code_config = replace(gen, max_tokens=config.program_tokens, stop=("```",), logprobs=True)
     tokens = prompt_tokens = 0
     code = error = ""

@@ -209,7 +209,7 @@ def first_passes(
         if kind == "cot":
             head, limits = prompt + OPEN, replace(sampled, max_tokens=config.budget, stop=(CLOSE,))
         else:
-            head = generator.chat_prompt(program_messages(messages, config.program_examples)) + FENCE
+            head = generator.chat_prompt(program_messages(messages)) + FENCE
             limits = replace(sampled, max_tokens=config.program_tokens, stop=("```",))
         for k, completion in zip(ks, generator.sample(head, len(ks), limits), strict=True):
             drafts[k] = completion

@@ -38,6 +38,15 @@ class RunFolder:
         paths = paths or Paths.resolve()
         return cls(name, paths, out or paths.home / "runs" / "train" / name)
 
+    def export(self, model: Any, *, arch: str, alpha: float, base_model: str) -> Path:
+        """The run's LoRA as NAME.gguf in its folder, the adapter the runtime loads."""
+        from dca.train.export import export_lora
+
+        blocks = int(model.config.num_hidden_layers)
+        return export_lora(
+            model, self.folder / f"{self.name}.gguf", arch=arch, n_blocks=blocks, alpha=alpha, base_model=base_model
+        )
+
 
 def check_run(folder: Path, config: Any) -> None:  # SFTConfig or DPOConfig
     path = folder / "config.json"

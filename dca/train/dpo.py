@@ -157,7 +157,7 @@ def train_dpo(
     import torch
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
-    from dca.train.export import export_lora, import_lora
+    from dca.train.export import import_lora
 
     name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
@@ -227,14 +227,7 @@ def train_dpo(
         model, config, folder=folder, total_steps=total_steps, step_loss=step_loss, progress=progress
     )
     log = folder / "log.jsonl"
-    adapter = export_lora(
-        model,
-        folder / f"{name}.gguf",
-        arch=arch,
-        n_blocks=int(model.config.num_hidden_layers),
-        alpha=config.alpha,
-        base_model=base_name,
-    )
+    adapter = run.export(model, arch=arch, alpha=config.alpha, base_model=base_name)
     from dca.runtime.adapters import VERIFIER_SUFFIX
     from dca.runtime.preference import PreferenceVerifier
 

@@ -92,7 +92,6 @@ def train_grpo(
     from safetensors.torch import load_file
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
-    from dca.train.export import export_lora
 
     name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
@@ -210,10 +209,7 @@ def train_grpo(
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(folder, step, model, optimizer, state)
     model.to("cpu")
-    adapter = export_lora(
-        model, folder / f"{name}.gguf", arch=arch, n_blocks=int(model.config.num_hidden_layers),
-        alpha=config.alpha, base_model=base_name,
-    )  # fmt: skip
+    adapter = run.export(model, arch=arch, alpha=config.alpha, base_model=base_name)
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").split("\n") if line]
     summary = {
         "name": name,

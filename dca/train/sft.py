@@ -41,7 +41,6 @@ def train_sft(config: SFTConfig, run: RunFolder, *, progress: ProgressFn | None 
     import torch
 
     from dca.runtime.llama import LlamaRuntime, RuntimeConfig, resolve_model
-    from dca.train.export import export_lora
 
     name, paths, folder = run.name, run.paths, run.folder
     data = Path(config.data)
@@ -85,15 +84,7 @@ def train_sft(config: SFTConfig, run: RunFolder, *, progress: ProgressFn | None 
         model, config, folder=folder, total_steps=total_steps, step_loss=step_loss, progress=progress
     )
     log = folder / "log.jsonl"
-    adapter = export_lora(
-        model,
-        folder / f"{name}.gguf",
-        arch=arch,
-        n_blocks=int(model.config.num_hidden_layers),
-        alpha=config.alpha,
-        base_model=base_name,
-        base_sha256="",
-    )
+    adapter = run.export(model, arch=arch, alpha=config.alpha, base_model=base_name)
     summary = {
         "name": name,
         "adapter": str(adapter),
