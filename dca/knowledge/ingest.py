@@ -32,8 +32,7 @@ from dca.knowledge.loaders import (
     load_sections,
     normal_path,
 )
-from dca.knowledge.store import KnowledgeIndex
-from dca.knowledge.stores import create_store, index_names, open_store
+from dca.knowledge.stores import Store, create_store, index_names, open_store
 from dca.knowledge.vectors import AnnConfig
 
 log = logging.getLogger(__name__)
@@ -72,9 +71,7 @@ class IngestReport:
         return dict(self.__dict__)
 
 
-def open_index(
-    paths: Paths, name: str, *, embedder_name: str, create: bool, chunking: ChunkConfig | None
-) -> KnowledgeIndex:
+def open_index(paths: Paths, name: str, *, embedder_name: str, create: bool, chunking: ChunkConfig | None) -> Store:
     """Open ``name`` (creating it when asked) and check it was made with the same embedder."""
     if name not in index_names(paths):
         if not create:
@@ -99,7 +96,7 @@ class _Ingestor:
 
     def __init__(
         self,
-        index: KnowledgeIndex,
+        index: Store,
         config: IngestConfig,
         embedder_factory: EmbedderFactory,
         progress: ProgressFn,

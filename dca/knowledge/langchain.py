@@ -12,8 +12,7 @@ from pydantic import PrivateAttr
 
 from dca.config import Paths
 from dca.knowledge.retrieval import SearchConfig, search_index
-from dca.knowledge.store import KnowledgeIndex
-from dca.knowledge.stores import open_store
+from dca.knowledge.stores import Store, open_store
 
 
 class DcaRetriever(BaseRetriever):
@@ -32,7 +31,7 @@ class DcaRetriever(BaseRetriever):
     source: str = ""
     home: str | None = None
 
-    _opened: KnowledgeIndex | None = PrivateAttr(default=None)
+    _opened: Store | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def _get_relevant_documents(

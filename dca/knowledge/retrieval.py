@@ -12,7 +12,8 @@ from dca.choices import RETRIEVAL_MODES
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.embedding import Embedder
-from dca.knowledge.store import KnowledgeIndex, StoredChunk
+from dca.knowledge.store import StoredChunk
+from dca.knowledge.stores import Store
 
 MODES = RETRIEVAL_MODES
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -93,7 +94,7 @@ def _source_ok(path: str, pattern: str) -> bool:
     return not pattern or fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, f"*/{pattern}")
 
 
-def dense_ranking(index: KnowledgeIndex, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
+def dense_ranking(index: Store, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
     vectors = index.vectors()
     total = vectors.ntotal  # once: a PostgreSQL store counts its rows to answer
     if total == 0:
@@ -102,7 +103,7 @@ def dense_ranking(index: KnowledgeIndex, embedder: Embedder, query: str, n: int)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
-def bm25_ranking(index: KnowledgeIndex, query: str, n: int) -> list[tuple[int, float]]:
+def bm25_ranking(index: Store, query: str, n: int) -> list[tuple[int, float]]:
     words = _WORD.findall(query.lower())
     terms = [w for w in words if w not in STOPWORDS] or words  # a query of stopwords alone keeps them
     if not terms:
@@ -132,7 +133,7 @@ def fuse_convex(
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
-def search(index: KnowledgeIndex, query: str, *, embedder: Embedder | None, config: SearchConfig) -> list[Hit]:
+def search(index: Store, query: str, *, embedder: Embedder | None, config: SearchConfig) -> list[Hit]:
     """The top ``config.k`` chunks for ``query``."""
     if not require_utf8(query, "query").strip():
         raise ConfigError("the query is empty; give some words to search for")
@@ -182,7 +183,7 @@ def adaptive_k(hits: list[Hit], cutoff: float) -> list[Hit]:
 
 
 def search_index(
-    index: KnowledgeIndex, query: str, config: SearchConfig, *, paths: Paths, embedder: Embedder | None = None
+    index: Store, query: str, config: SearchConfig, *, paths: Paths, embedder: Embedder | None = None
 ) -> list[Hit]:
     """``search``, loading the index's own embedder unless the mode is bm25 or one is given."""
     if embedder is None and config.mode != "bm25":

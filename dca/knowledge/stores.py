@@ -12,10 +12,49 @@ everything above this module opens an index through ``open_store`` and never ask
 from __future__ import annotations
 
 import re
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dca.config import Paths
 from dca.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dca.knowledge.store import Manifest, StoreCheck, StoredChunk
+
+
+class Store(Protocol):
+    """An open index, in either store: what ``open_store`` and ``create_store`` return."""
+
+    name: str
+    manifest: Manifest
+
+    def close(self) -> None: ...
+    def writer(self) -> AbstractContextManager[Any]: ...  # held by a writer: one at a time
+    @property
+    def generation(self) -> int: ...
+    def transaction(self) -> AbstractContextManager[int]: ...  # yields the generation it writes
+    @property
+    def vectors(self) -> Any: ...  # the vector search (FAISS, or pgvector's)
+    def note_applied(self, gen: int) -> None: ...
+    def save_vectors(self, *, ann: Any = None) -> None: ...
+    def rebuild_vectors(self) -> None: ...
+    def documents(self) -> dict[str, tuple[str, int, int]]: ...
+    def delete_document(self, path: str) -> list[int]: ...
+    def insert_document(self, *, path: str, sha256: str, size: int, mtime_ns: int, gen: int) -> int: ...
+    def insert_chunks(
+        self, doc_id: int, first_ord: int, chunks: list[Any], vectors: np.ndarray, gen: int
+    ) -> list[int]: ...
+    def document_chunks(self, path: str) -> tuple[list[Any], np.ndarray]: ...
+    def drop_document(self, doc_id: int) -> None: ...
+    def set_dim(self, dim: int) -> None: ...
+    def keyword_ranking(self, terms: list[str], n: int) -> list[tuple[int, float]]: ...
+    def get_chunks(self, ids: list[int]) -> dict[int, StoredChunk]: ...
+    def check(self, *, deep: bool = False) -> StoreCheck: ...
+    def repair(self) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+
 
 _CONFIGURED = object()  # a store argument not given: the configured store
 SECRET_KEYWORDS = ("password", "sslpassword")  # libpq connection keywords whose values are secrets
@@ -88,7 +127,7 @@ def _url(paths: Paths, store: Any) -> str | None:
     return store_url(paths) if store is _CONFIGURED else store
 
 
-def open_store(paths: Paths, name: str, *, store: Any = _CONFIGURED) -> Any:
+def open_store(paths: Paths, name: str, *, store: Any = _CONFIGURED) -> Store:
     """Open index ``name`` of the configured store, or of ``store`` (a URL, or None: the embedded one)."""
     url = _url(paths, store)
     if url:
@@ -102,7 +141,7 @@ def open_store(paths: Paths, name: str, *, store: Any = _CONFIGURED) -> Any:
 
 def create_store(
     paths: Paths, name: str, *, embedder: str, dim: int, chunking: dict[str, int], store: Any = _CONFIGURED
-) -> Any:
+) -> Store:
     url = _url(paths, store)
     if url:
         from dca.knowledge.pgstore import PgIndex
@@ -148,7 +187,9 @@ def require_index(paths: Paths, name: str) -> None:
 def delete_index(paths: Paths, name: str) -> None:
     url = store_url(paths)
     if url:
-        index = open_store(paths, name)
+        from dca.knowledge.pgstore import PgIndex
+
+        index = PgIndex.open(url, name)
         try:
             index.drop()
         finally:
@@ -161,8 +202,11 @@ def delete_index(paths: Paths, name: str) -> None:
 
 def mark_eval_index(paths: Paths, name: str) -> None:
     """Mark an index as built by `dca eval` (kept out of `dca index list`)."""
-    if store_url(paths):
-        index = open_store(paths, name)
+    url = store_url(paths)
+    if url:
+        from dca.knowledge.pgstore import PgIndex
+
+        index = PgIndex.open(url, name)
         try:
             index.mark_eval()
         finally:
