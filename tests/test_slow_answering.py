@@ -46,25 +46,41 @@ def test_ask_end_to_end_with_the_small_model(tmp_path: Path) -> None:
     assert not data["grounded"] and "support" in data["warnings"][0]
 
 
-def test_the_grounded_check_scores_with_the_measured_probe(tmp_path: Path) -> None:
-    """The probe of lab/NOTEBOOK.md ("Grounded or not, step two") through `dca ask`: the default
-    model's hidden states, read in the check's pass; another model's is refused in one line."""
+def test_an_experiment_scores_the_grounded_check_with_the_measured_probe(tmp_path: Path) -> None:
+    """The probe of lab/NOTEBOOK.md ("Grounded or not, step two") is no option any more; an
+    experiment gives it to the pipeline as the support stage's score: the default model's hidden
+    states, read in the check's pass. A probe made for another model is refused in one line."""
+    from dataclasses import replace
+    from functools import partial
+
+    from dca.api import AskConfig, Assistant
+    from dca.config import Paths
+    from dca.errors import ConfigError
+    from dca.pipeline import STAGES, bare_citation_retry, repoint_cited, support_check
+    from dca.pipeline.checks import probe_support
+    from dca.runtime.llama import load_runtime
+    from dca.runtime.probe import GroundedScorer, Probe
+
     home = real_models_home(tmp_path)
-    probe = Path(__file__).resolve().parents[1] / "lab" / "results" / "grounded" / "check.probe.json"
+    probe = Probe.load(Path(__file__).resolve().parents[1] / "lab" / "results" / "grounded" / "check.probe.json")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "paris.md").write_text("# Paris\n\nParis is the capital of France. It lies on the Seine.\n")
     assert _dca(home, "index", "add", str(corpus)).returncode == 0
-    question = ["ask", "What is the capital of France?", "--json", "--max-tokens", "16", "--min-support", "0"]
-    checked = _dca(home, *question, "--grounded-probe", str(probe))
-    assert checked.returncode == 0, checked.stderr
-    data = json.loads(checked.stdout)
-    assert 0.0 < data["support"] < 1.0 and data["answer"] != "The sources do not contain the answer."
-    plain = json.loads(_dca(home, *question).stdout)  # P("Yes") on the same answer: another score
-    assert plain["answer"] == data["answer"] and plain["support"] != data["support"]
-    other = _dca(home, *question, "--grounded-probe", str(probe), "--model", "smollm2-135m")
-    assert other.returncode == 1 and "reads qwen2.5-coder-1.5b's hidden states, not smollm2-135m's" in other.stderr
-    assert "Traceback" not in other.stderr
+    runtime = load_runtime(paths=Paths.resolve(home))
+    scored = partial(support_check, score=probe_support(GroundedScorer(runtime, probe)))
+    stages = replace(STAGES, checks=(bare_citation_retry, scored, repoint_cited))
+    config = AskConfig(max_tokens=16, min_support=0.0)
+    question = "What is the capital of France?"
+    data = Assistant(home=home, generator=runtime, config=config, stages=stages).ask(question)
+    assert (
+        data.support is not None and 0.0 < data.support < 1.0 and data.text != "The sources do not contain the answer."
+    )
+    plain = Assistant(home=home, generator=runtime, config=config).ask(question)  # P("Yes"): another score
+    assert plain.text == data.text and plain.support != data.support
+    other = load_runtime("smollm2-135m", paths=Paths.resolve(home))
+    with pytest.raises(ConfigError, match="reads qwen2.5-coder-1.5b's hidden states, not smollm2-135m's"):
+        GroundedScorer(other, probe)
 
 
 def test_default_model_does_not_obey_an_injected_document(tmp_path: Path) -> None:

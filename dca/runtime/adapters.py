@@ -119,7 +119,7 @@ def default_verifier(model: str, paths: Paths) -> Path | None:
 
 
 def _asked_for(requested: str, role: str, paths: Paths, file_of: Callable[[ModelEntry], Path]) -> str | None:
-    """The file a ``--verifier`` or ``--grounded-probe`` value names: a file, or the file of a
+    """The file a ``--verifier`` value names: a file, or the file of a
     catalog entry of ``role`` (``file_of`` finds it); None when it names neither."""
     path = Path(requested).expanduser()
     if path.is_file():

@@ -9,7 +9,7 @@ D=${DATA:-../shared/data}
 E=lab/results/eval
 TAG=${TAG:-zen4}
 .venv/bin/dca eval squad2 --data "$D/squad2_dev/dev-v2.0.json" --setting rag --max-tokens 96 --k 3 \
-  --offset 3000 --limit 80 --adapter none --min-support 0 --support-question stated \
+  --offset 3000 --limit 80 --adapter none --min-support 0 \
   --out "$E/squad2-support-cited-cal-stated-$TAG" || exit 1
 .venv/bin/python lab/grounded_table.py --calibration "$E/squad2-support-cited-cal-stated-$TAG" \
   --eval "$E/squad2-support-cited-cal-stated-$TAG" --name grounded_cited_calibration

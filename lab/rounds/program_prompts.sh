@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# History: --program-prompt left dca on 2026-12-07 (none of the three beat "plain"); this ran at
+# commit 3553f0a or before, and git history holds the prompts it compared.
 # Issue 29, the policy: the program instruction (dca/reasoning/program.py PROGRAM_PROMPTS) on the
 # two train-side dev splits, greedy programs with the shipped adapter, paired against "plain".
 #   SPLIT=dev2 nohup lab/rounds/program_prompts.sh quantities plan check >> logs/program_prompts.log 2>&1 &
