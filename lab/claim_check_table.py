@@ -1,0 +1,95 @@
+"""A claim check after the answer, measured offline on the trust benchmark's rows (issue 49, 3c).
+
+For each answered row of lab/results/trust_SPLIT.jsonl (benchmarks/bench_trust.py), the answer's
+new content (its content words that the question does not have, citation markers and stopwords
+left out) is looked up in the sources the answer was given (the same index, rebuilt the same
+way, searched the same way: retrieval is deterministic) and, separately, in the sources it
+cites. An answer whose share of new content found is below a threshold would be refused. The
+table: per kind and threshold, how many answers the check would refuse, and on the answerable
+kind how many answers holding gold it would cost. No model runs: a minute on 2 cores.
+
+    .venv/bin/python lab/claim_check_table.py [--split eval]   # lab/results/claim_check_SPLIT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from _common import RESULTS, print_table, write_results
+from bench_trust import DEFAULT_DATA, KINDS, SPLITS, article_documents, scratch_home
+
+from dca.answer import cited_numbers, content_words, strip_citations
+from dca.files import complete_jsonl_lines
+from dca.knowledge.retrieval import STOPWORDS
+
+THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
+
+def found_share(answer: str, question: str, sources: list[str]) -> float:
+    """The share of the answer's new content words that the sources have (1.0 when it adds none)."""
+    new = content_words(strip_citations(answer), STOPWORDS) - content_words(question, STOPWORDS)
+    if not new:
+        return 1.0
+    have = set().union(*(content_words(s, frozenset()) for s in sources)) if sources else set()
+    return len(new & have) / len(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=tuple(SPLITS), default="eval")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in complete_jsonl_lines(RESULTS / f"trust_{args.split}.jsonl")]
+    squad = json.loads((args.data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
+    documents, _ = article_documents([squad[i] for i in SPLITS[args.split]])
+    os.environ["DCA_STORE"] = ""
+    from dca.api import Assistant
+    from dca.knowledge import add_paths
+    from dca.knowledge.embedding import load_embedder
+
+    scored: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = scratch_home(Path(tmp))
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        for name, text in documents.items():
+            (corpus / name).write_text(text, encoding="utf-8")
+        embedder = load_embedder(paths=home)
+        add_paths(home, "trust", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
+        assistant = Assistant(index="trust", home=home.home, embedder=embedder)
+        for row in rows:
+            if row["refused"]:
+                continue
+            sources = [hit.chunk.text for hit in assistant.retrieve(row["question"])]
+            cited = [sources[n - 1] for n in cited_numbers(row["answer"], len(sources))]
+            scored.append(
+                {
+                    **row,
+                    "given": found_share(row["answer"], row["question"], sources),
+                    "cited_share": found_share(row["answer"], row["question"], cited) if cited else 0.0,
+                }
+            )
+    table = []
+    for signal in ("given", "cited_share"):
+        for threshold in THRESHOLDS:
+            line: dict[str, Any] = {"lookup": signal, "threshold": threshold}
+            for kind in KINDS:
+                mine = [r for r in scored if r["kind"] == kind]
+                line[kind] = f"{sum(r[signal] < threshold for r in mine)}/{len(mine)}"
+            gold = [r for r in scored if r["kind"] == "answerable" and r["holds_gold"]]
+            line["gold_lost"] = f"{sum(r[signal] < threshold for r in gold)}/{len(gold)}"
+            table.append(line)
+    print_table(table, ["lookup", "threshold", *KINDS, "gold_lost"])
+    write_results(f"claim_check_{args.split}", {"split": args.split, "refused_by_check": table})
+
+
+if __name__ == "__main__":
+    main()
