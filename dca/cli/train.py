@@ -190,6 +190,31 @@ def pairs_command(
     _finish(counts, as_json, ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()), f"pairs: {out}")
 
 
+@train_app.command("questions")
+@user_errors
+@resumes
+def questions_command(
+    index: Annotated[str, typer.Option("--index", "-i", help="The index whose chunks are read.")],
+    out: Annotated[Path, typer.Option(help="Output JSONL: one line per chunk read, its pair and whether it is kept.")],
+    limit: Annotated[int, typer.Option(help="Chunks read (a seeded sample).")] = 100,
+    min_chars: Annotated[int, typer.Option(help="Skip chunks shorter than this many characters.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Generator (default: the catalog default).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make question-answer pairs from an index: the model asks about a chunk, a pair is kept
+    when its answer is a span of the chunk (resumable)."""
+    from dca.train.questions import QuestionsConfig, make_questions
+
+    config = QuestionsConfig(index=index, limit=limit, min_chars=min_chars, seed=seed, model=model)
+    counts = make_questions(config, out=out, progress=_count_progress("questions: chunks read"))
+    _finish(
+        counts, as_json, f"{counts['pairs_kept']} pairs kept of {counts['chunks_read']} chunks read", f"pairs: {out}"
+    )
+
+
 @train_app.command("probe")
 @user_errors
 @resumes
