@@ -329,3 +329,20 @@ def test_a_bare_answer_citing_two_sources_keeps_both_in_one_marker(
     assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
     answer = assistant.ask("what do dogs do in the park", config=AskConfig(k=3, repoint_citations=False))
     assert answer.text == "fetch sticks in the park [1, 3]." and answer.citations == [1, 3]
+
+
+def test_a_refusal_lists_the_sources_it_read_closest_first(
+    home: Paths, indexed: Path, fake_embedder: HashEmbedder, scripted: ScriptedGenerator
+) -> None:
+    """ "Not in the sources" shows what was searched: the sources read, the closest first, so the
+    user sees the answer is missing from them rather than unsearched."""
+    scripted.answers = ["The sources do not contain the answer."]
+    result = runner.invoke(app, ["ask", "what do dogs fetch", "--no-log"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    at = lines.index("Read, and none states it (closest first):")
+    assert lines[at - 1] == "The sources do not contain the answer." and lines[at + 1].startswith("  [1] ")
+    assert "(no source cited)" not in result.stdout
+    scripted.answers = ["Dogs fetch sticks [1]."]
+    cited = runner.invoke(app, ["ask", "what do dogs fetch", "--no-log"]).stdout
+    assert "Sources:" in cited and "Read, and none" not in cited

@@ -89,12 +89,23 @@ def _note_moved_citations(answer: Any) -> None:
 
 
 def _print_sources(answer: Any, all_sources: bool = False) -> None:
-    shown = answer.sources if all_sources else answer.cited_sources
+    """The sources cited (or all those given). A refusal lists what was read, closest first, so
+    the user sees that the sources were searched and what they hold instead."""
+    from dca.answer import is_refusal
+
+    refused = bool(answer.sources) and is_refusal(answer.text)
+    shown = answer.sources if all_sources or refused else answer.cited_sources
     if not shown:
         if answer.sources and not all_sources:
             typer.echo("(no source cited)")
         return
-    typer.echo("Sources:" if not all_sources else "Sources given to the model:")
+    typer.echo(
+        "Read, and none states it (closest first):"
+        if refused
+        else "Sources:"
+        if not all_sources
+        else "Sources given to the model:"
+    )
     from dca.knowledge.retrieval import location_label
 
     for source in shown:
