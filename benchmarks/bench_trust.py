@@ -6,7 +6,8 @@ article one document of the index (`# Title`, then its paragraphs), and HotpotQA
 - ``answerable``: a SQuAD question whose paragraph is in the index;
 - ``gap`` (retrieval gap): a SQuAD question whose paragraph was removed from its article
   (three per article), the rest of the article indexed: the user's files do not say it;
-- ``off_topic``: a HotpotQA question over the SQuAD index: nothing indexed covers it;
+- ``off_topic``: a HotpotQA question over the SQuAD index: nothing indexed covers it (questions
+  1-30 for the evaluation, 31-60 for calibration);
 - ``unanswerable``: SQuAD 2.0's own unanswerable questions, their paragraph indexed.
 
 Each question is asked as `dca ask` asks it (default settings), with the grounded check's
@@ -92,10 +93,14 @@ def article_documents(articles: list[dict[str, Any]]) -> tuple[dict[str, str], l
     return documents, chosen
 
 
-def off_topic_cases(hotpot: list[dict[str, Any]]) -> list[Case]:
-    """The first HotpotQA dev questions: about things the SQuAD articles do not cover."""
-    picked = hotpot[: COUNTS["off_topic"]]
-    return [Case(f"hotpot-{n}", "off_topic", item["question"].strip(), ()) for n, item in enumerate(picked, start=1)]
+def off_topic_cases(hotpot: list[dict[str, Any]], split: str) -> list[Case]:
+    """HotpotQA dev questions, about things the SQuAD articles do not cover: the first ones for
+    the evaluation, the next ones for calibration (no question is in both)."""
+    first = 0 if split == "eval" else COUNTS["off_topic"]
+    picked = hotpot[first : first + COUNTS["off_topic"]]
+    return [
+        Case(f"hotpot-{first + n}", "off_topic", item["question"].strip(), ()) for n, item in enumerate(picked, start=1)
+    ]
 
 
 def judged(case: Case, answer: Any) -> dict[str, Any]:
@@ -177,7 +182,7 @@ def main() -> None:
     squad = json.loads((args.data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
     hotpot = json.loads((args.data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
     documents, cases = article_documents([squad[i] for i in SPLITS[args.split]])
-    cases += off_topic_cases(hotpot)
+    cases += off_topic_cases(hotpot, args.split)
     out = RESULTS / f"trust_{args.split}.jsonl"
     rows = [json.loads(line) for line in complete_jsonl_lines(out)]
     done = {r["id"] for r in rows}

@@ -61,3 +61,12 @@ def test_an_answer_is_judged_refused_right_or_wrong_and_citing() -> None:
     refused = bench_trust.judged(case, answer("The sources do not contain the answer.", []))
     assert refused["refused"] and not refused["holds_gold"] and not refused["cited"]
     assert bench_trust.auroc([0.9, 0.8], [0.1, 0.8]) == 0.875 and bench_trust.auroc([], [0.1]) is None
+
+
+def test_calibration_and_evaluation_share_no_off_topic_question() -> None:
+    hotpot = [{"question": f"Question {n}?"} for n in range(100)]
+    evaluation = bench_trust.off_topic_cases(hotpot, "eval")
+    calibration = bench_trust.off_topic_cases(hotpot, "calibration")
+    assert len(evaluation) == len(calibration) == bench_trust.COUNTS["off_topic"]
+    assert not {c.question for c in evaluation} & {c.question for c in calibration}
+    assert not {c.id for c in evaluation} & {c.id for c in calibration}
