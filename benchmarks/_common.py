@@ -93,7 +93,8 @@ def paragraph_index(paragraphs: Sequence[str], store: str | None = None) -> Iter
 @contextmanager
 def folder_home(folder: Path, store: str | None = None) -> Iterator[tuple[Any, Any]]:
     """(paths, embedder): ``folder`` ingested as `dca index add` does (its ignore files heeded)
-    into the index "corpus" of a temporary DCA_HOME that shares the checkout's models."""
+    into the index "corpus" of a temporary DCA_HOME that shares the checkout's models (every
+    file of models/, so an Assistant there loads the generator too)."""
     from dca.config import Paths
     from dca.knowledge import add_paths
     from dca.knowledge.embedding import load_embedder
@@ -102,8 +103,9 @@ def folder_home(folder: Path, store: str | None = None) -> Iterator[tuple[Any, A
     embedder = load_embedder(paths=models_home)
     with tempfile.TemporaryDirectory() as tmp:
         home = Paths(home=Path(tmp) / "home")
-        (home.home / "models").mkdir(parents=True)
-        (home.models / "catalog.toml").symlink_to(models_home.catalog)
+        home.models.mkdir(parents=True)
+        for entry in models_home.models.iterdir():
+            (home.models / entry.name).symlink_to(entry)
         before = os.environ.get("DCA_STORE")
         os.environ["DCA_STORE"] = store or ""
         try:

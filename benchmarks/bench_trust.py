@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, print_table, write_results
+from _common import RESULTS, folder_home, print_table, write_results
 
 from dca.files import complete_jsonl_lines
 
@@ -128,6 +129,18 @@ def judged(case: Case, answer: Any) -> dict[str, Any]:
     }
 
 
+def refused_by(rows: list[dict[str, Any]], refuses: Callable[[dict[str, Any]], bool]) -> dict[str, str]:
+    """Per kind, how many of its rows a refusal rule refuses ("n/of"), and how many answerable
+    rows holding gold it costs (``gold_lost``)."""
+    line = {}
+    for kind in KINDS:
+        mine = [r for r in rows if r["kind"] == kind]
+        line[kind] = f"{sum(bool(refuses(r)) for r in mine)}/{len(mine)}"
+    gold = [r for r in rows if r["kind"] == "answerable" and r["holds_gold"]]
+    line["gold_lost"] = f"{sum(bool(refuses(r)) for r in gold)}/{len(gold)}"
+    return line
+
+
 def auroc(positives: list[float], negatives: list[float]) -> float | None:
     """P(a positive scores above a negative), ties counted half; None without both."""
     if not positives or not negatives:
@@ -163,15 +176,17 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
     return counts, signals
 
 
-def scratch_home(tmp: Path) -> Any:
-    """A DCA_HOME sharing the checkout's models."""
-    from dca.config import Paths
-
-    home = tmp / "home"
-    (home / "models").mkdir(parents=True)
-    for entry in (ROOT / "models").iterdir():
-        (home / "models" / entry.name).symlink_to(entry)
-    return Paths(home=home)
+@contextmanager
+def documents_home(documents: dict[str, str]) -> Iterator[tuple[Any, Any]]:
+    """(paths, embedder): ``documents`` (file name -> text) indexed as "corpus" in a temporary
+    DCA_HOME that shares the checkout's models (the embedded store)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "documents"
+        corpus.mkdir()
+        for name, text in documents.items():
+            (corpus / name).write_text(text, encoding="utf-8")
+        with folder_home(corpus) as pair:
+            yield pair
 
 
 def main() -> None:
@@ -186,20 +201,10 @@ def main() -> None:
     out = RESULTS / f"trust_{args.split}.jsonl"
     rows = [json.loads(line) for line in complete_jsonl_lines(out)]
     done = {r["id"] for r in rows}
-    os.environ["DCA_STORE"] = ""  # the embedded store, whatever the settings say
     from dca.api import AskConfig, Assistant
-    from dca.knowledge import add_paths
-    from dca.knowledge.embedding import load_embedder
 
-    with tempfile.TemporaryDirectory() as tmp:
-        home = scratch_home(Path(tmp))
-        corpus = Path(tmp) / "corpus"
-        corpus.mkdir()
-        for name, text in documents.items():
-            (corpus / name).write_text(text, encoding="utf-8")
-        embedder = load_embedder(paths=home)
-        add_paths(home, "trust", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
-        assistant = Assistant(index="trust", home=home.home, embedder=embedder, config=AskConfig(min_support=0.0))
+    with documents_home(documents) as (home, embedder):
+        assistant = Assistant(index="corpus", home=home.home, embedder=embedder, config=AskConfig(min_support=0.0))
         began = time.perf_counter()
         todo = [c for c in cases if c.id not in done]
         for number, case in enumerate(todo, start=1):

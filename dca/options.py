@@ -129,12 +129,12 @@ def _replace(config: Any, prefix: tuple[str, ...], nested: dict[tuple[str, ...],
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def values(config: Any, command: str | None = None) -> dict[str, Any]:
-    """Option name -> value of every option of ``config`` (those ``command`` offers)."""
-    out: dict[str, Any] = {}
+def option_values(config: Any, command: str | None = None) -> list[tuple[Declared, Any]]:
+    """Each option of ``config`` (those ``command`` offers) with its value there."""
+    out: list[tuple[Declared, Any]] = []
     for item in declared(type(config), command):
         value = config
         for part in item.path:
             value = getattr(value, part)
-        out[item.name] = value
+        out.append((item, value))
     return out

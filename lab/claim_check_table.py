@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from _common import RESULTS, print_table, write_results
-from bench_trust import DEFAULT_DATA, KINDS, SPLITS, article_documents, scratch_home
+from bench_trust import DEFAULT_DATA, KINDS, SPLITS, article_documents, documents_home, refused_by
 
 from dca.answer import cited_numbers, content_words, strip_citations
 from dca.files import complete_jsonl_lines
@@ -50,21 +48,11 @@ def main() -> None:
     rows = [json.loads(line) for line in complete_jsonl_lines(RESULTS / f"trust_{args.split}.jsonl")]
     squad = json.loads((args.data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
     documents, _ = article_documents([squad[i] for i in SPLITS[args.split]])
-    os.environ["DCA_STORE"] = ""
     from dca.api import Assistant
-    from dca.knowledge import add_paths
-    from dca.knowledge.embedding import load_embedder
 
     scored: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        home = scratch_home(Path(tmp))
-        corpus = Path(tmp) / "corpus"
-        corpus.mkdir()
-        for name, text in documents.items():
-            (corpus / name).write_text(text, encoding="utf-8")
-        embedder = load_embedder(paths=home)
-        add_paths(home, "trust", [corpus], embedder_name=embedder.name, embedder_factory=lambda: embedder)
-        assistant = Assistant(index="trust", home=home.home, embedder=embedder)
+    with documents_home(documents) as (home, embedder):
+        assistant = Assistant(index="corpus", home=home.home, embedder=embedder)
         for row in rows:
             if row["refused"]:
                 continue
@@ -80,13 +68,8 @@ def main() -> None:
     table = []
     for signal in ("given", "cited_share"):
         for threshold in THRESHOLDS:
-            line: dict[str, Any] = {"lookup": signal, "threshold": threshold}
-            for kind in KINDS:
-                mine = [r for r in scored if r["kind"] == kind]
-                line[kind] = f"{sum(r[signal] < threshold for r in mine)}/{len(mine)}"
-            gold = [r for r in scored if r["kind"] == "answerable" and r["holds_gold"]]
-            line["gold_lost"] = f"{sum(r[signal] < threshold for r in gold)}/{len(gold)}"
-            table.append(line)
+            line = refused_by(scored, lambda r, s=signal, t=threshold: r[s] < t)
+            table.append({"lookup": signal, "threshold": threshold, **line})
     print_table(table, ["lookup", "threshold", *KINDS, "gold_lost"])
     write_results(f"claim_check_{args.split}", {"split": args.split, "refused_by_check": table})
 

@@ -19,7 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from _common import RESULTS, print_table, write_results
-from bench_trust import KINDS
+from bench_trust import KINDS, refused_by
 
 from dca.files import complete_jsonl_lines
 
@@ -52,13 +52,8 @@ def main() -> None:
     }
     table = []
     for name, refuses in rules.items():
-        line: dict[str, Any] = {"rule": name}
-        for kind in KINDS:
-            mine = [r for r in evaluation if r["kind"] == kind]
-            line[kind] = f"{sum(r['refused'] or refuses(r) for r in mine)}/{len(mine)}"
-        gold = [r for r in evaluation if r["kind"] == "answerable" and r["holds_gold"]]
-        line["gold_lost"] = f"{sum(bool(refuses(r)) for r in gold)}/{len(gold)}"
-        table.append(line)
+        # a row the model refused itself stays refused; rows holding gold never are
+        table.append({"rule": name, **refused_by(evaluation, lambda r, rule=refuses: r["refused"] or rule(r))})
     print(f"calibration rows: {len(calibration)}; evaluation rows: {len(evaluation)}")
     print_table(table, ["rule", *KINDS, "gold_lost"])
     write_results(

@@ -28,7 +28,7 @@ from dca.eval.report import UNRECORDED_FUSION, setting_words
 from dca.eval.tasks import Task, get_task
 from dca.files import atomic_write_bytes, atomic_write_json, complete_jsonl_lines, config_changes, sha256_file
 from dca.machine import cpu, machine
-from dca.options import declared
+from dca.options import option_values
 from dca.pipeline import STAGES, Stages
 from dca.runtime.adapters import (
     NO_ADAPTER,
@@ -104,18 +104,8 @@ def recorded(config: EvalConfig) -> dict[str, Any]:
     """The run's config as config.json and the summary hold it: eval's own fields and eval's
     answer options by their recorded names (dca/options.py)."""
     own = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "ask"}
-    answer = {item.record: value for item, value in zip(declared(AskConfig, "eval"), _values(config.ask), strict=True)}
+    answer = {item.record: value for item, value in option_values(config.ask, "eval")}
     return {**own, **answer, **_RETIRED}
-
-
-def _values(config: AskConfig) -> list[Any]:
-    out = []
-    for item in declared(AskConfig, "eval"):
-        value: Any = config
-        for part in item.path:
-            value = getattr(value, part)
-        out.append(value)
-    return out
 
 
 def resolve_config(config: EvalConfig, paths: Paths | None = None) -> EvalConfig:
