@@ -434,3 +434,12 @@ def test_requests_beyond_the_limit_get_503_and_the_slots_come_back(home: Paths) 
         assert busy.json()["error"]["code"] == "overloaded"
         first.join(timeout=30)
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+
+
+def test_a_null_dca_option_means_not_given() -> None:
+    from dca.pipeline import AskConfig
+    from dca.serve.schema import parse_chat
+
+    nulls = {"k": None, "strategy": None, "samples": None, "budget": None, "adapter": None, "retrieval": None}
+    config = parse_chat(_chat(dca=nulls), ServeConfig(), default_index="notes").configs[0]
+    assert config.k == AskConfig().k and config.retrieval and not config.reasoning.thinks and config.adapter is None

@@ -231,7 +231,7 @@ def _dca_options(extra: Any, limits: ServeConfig) -> tuple[dict[str, Any], bool,
     highest = {"k": 50, "samples": limits.max_choices, "budget": limits.max_tokens}
     given: dict[str, Any] = {}
     for name, value in extra.items():
-        if name == "index" or (value is None and items[name].optional):
+        if name == "index" or value is None:  # null: not given, as before
             continue
         param, item = f"dca.{name}", items[name]
         if item.kind is int:
