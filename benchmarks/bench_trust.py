@@ -10,17 +10,20 @@ article one document of the index (`# Title`, then its paragraphs), and HotpotQA
   1-30 for the evaluation, 31-60 for calibration);
 - ``unanswerable``: SQuAD 2.0's own unanswerable questions, their paragraph indexed.
 
-Each question is asked as `dca ask` asks it (default settings), with the grounded check's
-P("Yes") recorded but refusing nothing (``min_support=0``) and the best cosine similarity of the
-retrieved sources read beside it: the two signals dca has today. Per kind: refused, answered
-holding a gold answer, answered wrong, and whether wrong answers cite a source; per signal, its
-AUROC at telling the answerable questions from each other kind. ``--split eval`` reads articles
-11-16 (the evaluation); ``--split calibration`` articles 1-10 (where thresholds may be chosen).
+Each question is asked as `dca ask` asks it. ``--run default``: default settings (the grounding
+judge on, dca/pipeline/judge.py; its verdict and score recorded). ``--run baseline``: as before
+the judge (``check=False``), with the grounded check's P("Yes") recorded but refusing nothing
+(``min_support=0``). Both record the best cosine similarity of the retrieved sources. Per kind:
+refused, answered holding a gold answer, answered wrong, whether wrong answers cite a source,
+seconds per question; per signal, its AUROC at telling the answerable questions from each other
+kind. ``--split eval`` reads articles 11-16 (the evaluation); ``--split calibration`` articles
+1-10 (where thresholds may be chosen). ``--run no-check`` answers as the default does with the
+judge off: the time the judge is measured against, in the same sitting.
 
-    .venv/bin/python benchmarks/bench_trust.py [--split eval] [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/bench_trust.py [--split eval] [--run default] [--data-dir ../shared/data]
 
-Rows go to lab/results/trust_SPLIT.jsonl as they are answered (a rerun resumes), the table to
-lab/results/trust_SPLIT.json.
+Rows go to lab/results/trust_SPLIT[_RUN].jsonl as they are answered (a rerun resumes; the
+baseline's file has no suffix), the table to lab/results/trust_SPLIT[_RUN].json.
 """
 
 from __future__ import annotations
@@ -46,6 +49,22 @@ SPLITS = {"eval": range(10, 16), "calibration": range(0, 10)}  # article positio
 COUNTS = {"answerable": 40, "gap": 40, "off_topic": 30, "unanswerable": 20}  # questions per kind
 REMOVED_PER_ARTICLE = 3
 KINDS = tuple(COUNTS)
+RUNS = ("default", "baseline", "no-check")
+
+
+def run_config(run: str) -> Any:
+    """The AskConfig a run asks with."""
+    from dca.api import AskConfig
+
+    return {
+        "default": AskConfig(),
+        "baseline": AskConfig(check=False, min_support=0.0),
+        "no-check": AskConfig(check=False),
+    }[run]
+
+
+def run_name(split: str, run: str) -> str:
+    return f"trust_{split}" if run == "baseline" else f"trust_{split}_{run.replace('-', '_')}"
 
 
 @dataclass(frozen=True)
@@ -56,11 +75,14 @@ class Case:
     gold: tuple[str, ...]  # answers that count as right (none for the kinds without an answer)
 
 
-def article_documents(articles: list[dict[str, Any]]) -> tuple[dict[str, str], list[Case]]:
+def article_documents(
+    articles: list[dict[str, Any]], counts: dict[str, int] = COUNTS, skip: frozenset[str] = frozenset()
+) -> tuple[dict[str, str], list[Case]]:
     """The documents to index (file name -> text) and the SQuAD cases of ``articles``: in each,
     REMOVED_PER_ARTICLE paragraphs that hold answerable questions are left out, evenly spread
     (their questions are the retrieval gaps). Cases come round-robin over the articles, in
-    file order, so every article contributes to every kind."""
+    file order, so every article contributes to every kind; ``counts`` per kind, none whose id
+    is in ``skip`` (a training set drawn beside the benchmark's own cases)."""
     documents: dict[str, str] = {}
     by_article: list[dict[str, list[Case]]] = []
     for article in articles:
@@ -79,7 +101,7 @@ def article_documents(articles: list[dict[str, Any]]) -> tuple[dict[str, str], l
                 else:
                     kind = "gap" if i in removed else "answerable"
                     gold = tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
-                if kind:
+                if kind and qa["id"] not in skip:
                     cases[kind].append(Case(qa["id"], kind, qa["question"].strip(), gold))
         by_article.append(cases)
     chosen: list[Case] = []
@@ -87,10 +109,10 @@ def article_documents(articles: list[dict[str, Any]]) -> tuple[dict[str, str], l
         pools = [cases[kind] for cases in by_article]
         picked: list[Case] = []
         depth = 0
-        while len(picked) < COUNTS[kind] and any(depth < len(pool) for pool in pools):
+        while len(picked) < counts.get(kind, 0) and any(depth < len(pool) for pool in pools):
             picked += [pool[depth] for pool in pools if depth < len(pool)]
             depth += 1
-        chosen += picked[: COUNTS[kind]]
+        chosen += picked[: counts.get(kind, 0)]
     return documents, chosen
 
 
@@ -124,6 +146,7 @@ def judged(case: Case, answer: Any) -> dict[str, Any]:
         "holds_gold": holds,
         "cited": bool(answer.citations),
         "support": answer.support,
+        "judge": (answer.judge or {}).get("score"),
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,
     }
@@ -167,11 +190,11 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
             }
         )
     signals = []
-    for signal in ("support", "similarity"):
-        answerable = [r[signal] for r in rows if r["kind"] == "answerable" and r[signal] is not None]
+    for signal in ("support", "similarity", "judge"):
+        answerable = [r.get(signal) for r in rows if r["kind"] == "answerable" and r.get(signal) is not None]
         row: dict[str, Any] = {"signal": signal}
         for kind in KINDS[1:]:
-            row[kind] = auroc(answerable, [r[signal] for r in rows if r["kind"] == kind and r[signal] is not None])
+            row[kind] = auroc(answerable, [r[signal] for r in rows if r["kind"] == kind and r.get(signal) is not None])
         signals.append(row)
     return counts, signals
 
@@ -192,19 +215,21 @@ def documents_home(documents: dict[str, str]) -> Iterator[tuple[Any, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=tuple(SPLITS), default="eval")
+    parser.add_argument("--run", choices=RUNS, default="default")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     squad = json.loads((args.data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
     hotpot = json.loads((args.data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
     documents, cases = article_documents([squad[i] for i in SPLITS[args.split]])
     cases += off_topic_cases(hotpot, args.split)
-    out = RESULTS / f"trust_{args.split}.jsonl"
+    name = run_name(args.split, args.run)
+    out = RESULTS / f"{name}.jsonl"
     rows = [json.loads(line) for line in complete_jsonl_lines(out)]
     done = {r["id"] for r in rows}
-    from dca.api import AskConfig, Assistant
+    from dca.api import Assistant
 
     with documents_home(documents) as (home, embedder):
-        assistant = Assistant(index="corpus", home=home.home, embedder=embedder, config=AskConfig(min_support=0.0))
+        assistant = Assistant(index="corpus", home=home.home, embedder=embedder, config=run_config(args.run))
         began = time.perf_counter()
         todo = [c for c in cases if c.id not in done]
         for number, case in enumerate(todo, start=1):
@@ -227,7 +252,19 @@ def main() -> None:
     print_table(counts, ["kind", "n", "refused", "answered_gold", "answered_wrong", "wrong_citing", "seconds"])
     print()
     print_table(signals, ["signal", *KINDS[1:]])
-    write_results(f"trust_{args.split}", {"split": args.split, "counts": counts, "auroc": signals, "rows": str(out)})
+    seconds = round(sum(r["seconds"] for r in rows), 1)
+    print(f"\n{len(rows)} questions in {seconds} s")
+    write_results(
+        name,
+        {
+            "split": args.split,
+            "run": args.run,
+            "counts": counts,
+            "auroc": signals,
+            "seconds": seconds,
+            "rows": str(out),
+        },
+    )
 
 
 if __name__ == "__main__":

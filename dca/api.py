@@ -144,6 +144,7 @@ class Assistant:
                 history=history,
                 controls=controls,
                 stages=self.stages,
+                embedder=self._open_index().manifest.embedder if use_index else None,
             ):
                 if isinstance(event, Finished):
                     self.last_answer = event.result

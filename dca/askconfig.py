@@ -85,6 +85,13 @@ class AskConfig:
     )
     # the grounded check (dca/answer/support.py): after a grounded single-pass answer, the
     # model's P("Yes") that the sources state it
+    check: bool = option(
+        True,
+        help="--no-check: answer without the grounding judge, which says 'not in the sources' before "
+        "answering when the sources read do not seem to hold the answer.",
+        flags=("--check/--no-check",),
+        commands=("ask", "chat", "eval", "serve"),
+    )
     min_support: float | None = option(
         None,
         help="Ask the model whether the sources state its answer; below this P(yes) answer 'not in the "

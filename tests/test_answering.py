@@ -183,6 +183,7 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "thinking",
         "grounded",
         "support",
+        "judge",
         "unsupported_answer",
         "citations",
         "citations_moved",
@@ -204,8 +205,9 @@ def test_json_schema_is_stable(home: Paths, indexed: Path, embedder: HashEmbedde
         "answer_tokens",
     }
     assert (
-        data["schema_version"] == 5
+        data["schema_version"] == 6
         and data["support"] is None
+        and data["judge"] is None  # no judge is made for the scripted model
         and data["verifier"] is None
         and data["reasoning"] is None
         and data["thinking"] is None

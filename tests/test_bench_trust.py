@@ -52,7 +52,9 @@ def test_an_answer_is_judged_refused_right_or_wrong_and_citing() -> None:
     case = bench_trust.Case("q", "answerable", "Who led the Norse?", ("Rollo",))
 
     def answer(text: str, citations: list[int]) -> SimpleNamespace:
-        return SimpleNamespace(text=text, citations=citations, support=0.8, prompt_tokens=10, completion_tokens=3)
+        return SimpleNamespace(
+            text=text, citations=citations, support=0.8, judge=None, prompt_tokens=10, completion_tokens=3
+        )
 
     right = bench_trust.judged(case, answer("Rollo led them [1].", [1]))
     assert right["holds_gold"] and right["cited"] and not right["refused"]

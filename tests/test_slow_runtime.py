@@ -88,3 +88,18 @@ def test_stop_sequences_cut_the_text(runtime) -> None:
     stop = full[len(full) // 2 : len(full) // 2 + 3]  # a string the greedy answer is known to contain
     cut = runtime.complete(prompt, GenerationConfig(max_tokens=40, stop=(stop,)))
     assert cut.text == full[: full.index(stop)] and cut.finish_reason == "stop"
+
+
+def test_the_prompt_state_is_read_in_the_answers_own_evaluation(runtime) -> None:
+    """The grounding judge's read: the hidden state at a prompt's last token, after which the
+    answer from the same prompt reuses the evaluation (all but its last token cached) and is the
+    answer it would have been; the state is the one choice_state reads there."""
+    prompt = runtime.chat_prompt([{"role": "user", "content": "Why is the sky blue? Answer in one line. " * 4}])
+    config = GenerationConfig(max_tokens=16, temperature=0.0)
+    alone = runtime.complete(prompt, config).text
+    runtime.complete(runtime.chat_prompt([{"role": "user", "content": "hi"}]), config)  # another prompt cached
+    state = runtime.prompt_state(prompt, config)
+    after = runtime.complete(prompt, config)
+    assert after.text == alone and after.cached_tokens == after.prompt_tokens - 1
+    _, states = runtime.choice_state(prompt, ["Yes", "No"], config, at=(-1,))
+    assert state.shape == states[0].shape and np.allclose(state, states[0], atol=1e-3)

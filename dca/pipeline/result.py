@@ -8,7 +8,7 @@ from typing import Any
 from dca.knowledge.retrieval import Hit
 from dca.reasoning.events import ReasoningResult
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +56,8 @@ class Answer:
     grounded: bool  # False when the answer says the sources do not contain it
     # the model's P(the sources state the answer), when asked (AskConfig.min_support); None: not asked
     support: float | None = None
+    # the grounding judge's verdict before the answer was written (dca/pipeline/judge.py); None: not judged
+    judge: dict[str, Any] | None = None
     unsupported_text: str = ""  # the answer the support check turned into "not in the sources"
     model: str
     adapter: str | None
@@ -86,6 +88,7 @@ class Answer:
             "reasoning": r.reasoning if r else None,
             "grounded": self.grounded,
             "support": None if self.support is None else round(self.support, 4),
+            "judge": self.judge,
             "unsupported_answer": self.unsupported_text or None,
             "citations": [s.to_json() for s in self.cited_sources],
             "citations_moved": [list(move) for move in self.citations_moved],

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as Steps
 from dataclasses import dataclass, field
+from typing import Any
 
 from dca.answer import (
     NO_ANSWER,
@@ -33,6 +34,7 @@ from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
+from dca.pipeline.judge import choose_judge
 from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter, verifier_name
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
@@ -63,6 +65,9 @@ class Run:
     adapter: str | None = None
     verifier: str | None = None  # verify: the learned verifier's file
     notes: list[str] = field(default_factory=list)  # warnings found before the prompt
+    judge: Any = None  # the grounding judge (dca.pipeline.judge.Judge), when one applies
+    embedder: str | None = None  # the index's embedder (whose similarities the judge compares)
+    refused: bool = False  # the judge found the sources do not hold the answer: none is generated
     hits: list[Hit] = field(default_factory=list)
     best_similarity: float | None = None
     irrelevant: bool = False  # no source reached min_similarity: none is shown
@@ -100,6 +105,7 @@ def start_run(
     index_name: str | None,
     history: list[dict[str, str]] | None,
     controls: Controls | None,
+    embedder: str | None = None,
 ) -> Run:
     """The question checked, the adapter loaded and the verifier chosen: everything that can
     fail on bad input fails here, before anything is generated."""
@@ -160,6 +166,8 @@ def start_run(
         adapter=adapter_name,
         verifier=verifier,
         notes=notes,
+        judge=choose_judge(config, generator.name, paths) if retrieve is not None else None,
+        embedder=embedder,
     )
 
 

@@ -118,6 +118,27 @@ def default_verifier(model: str, paths: Paths) -> Path | None:
     return path
 
 
+def default_judge(model: str, paths: Paths) -> Path | None:
+    """The file of the catalog's default grounding judge for the generator ``model`` (None: the
+    catalog has none); a judge file that is missing or fails its size and sha256 is a one-line
+    ConfigError, not a silent answer without the check."""
+    from dca.models.catalog import Catalog
+    from dca.models.verify import check_model
+
+    try:
+        entry = Catalog.load(paths).made_for("judge", model)
+    except CatalogError:
+        return None
+    if entry is None:
+        return None
+    status = check_model(entry, paths)
+    if not status.verified:
+        raise ConfigError(
+            f"grounding judge {entry.name} is damaged ({status.detail}); reinstall dca, or answer with --no-check"
+        )
+    return entry.path(paths)
+
+
 def _asked_for(requested: str, role: str, paths: Paths, file_of: Callable[[ModelEntry], Path]) -> str | None:
     """The file a ``--verifier`` value names: a file, or the file of a
     catalog entry of ``role`` (``file_of`` finds it); None when it names neither."""

@@ -107,6 +107,15 @@ class Generator(Protocol):
     def load_adapter(self, name: str, path: Path) -> None: ...
 
 
+class StateReader(Generator, Protocol):
+    """A generator whose ``reads_hidden_states`` is True (LlamaRuntime): learned probes read it."""
+
+    def prompt_state(self, prompt: str, config: GenerationConfig) -> Any:
+        """The final hidden state (float32 array) at the last token of ``prompt``, read so that an
+        answer generated next from the same prompt reuses the evaluation."""
+        ...
+
+
 def check_samples(n: int) -> int:
     """``n`` if it is a sane number of samples, else a ConfigError naming the range."""
     if not 1 <= n <= MAX_SAMPLES:

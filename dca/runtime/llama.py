@@ -446,6 +446,33 @@ class LlamaRuntime:
         weights = np.exp(picked)
         return [float(w) for w in weights / weights.sum()], states
 
+    def prompt_state(self, prompt: str, config: GenerationConfig) -> Any:
+        """The final hidden state (after the last norm, float32) at the last token of ``prompt``,
+        read in the main context so that an answer generated next from the same prompt reuses
+        its KV cache: the prompt is evaluated with embeddings off (the cached prefix kept), its
+        last token with them on. It costs one token more than the answer alone."""
+        import llama_cpp
+
+        with self.lock:
+            tokens = self.tokenize(prompt)
+            if not tokens:
+                raise GeneratorError("an empty prompt has no hidden state")
+            if len(tokens) + 1 > self.n_ctx:
+                raise GeneratorError(
+                    f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}; shorten it or raise n_ctx"
+                )
+            self._use_adapter(config.adapter, config.adapter_scale)
+            self.llm.n_tokens = max(0, self._cached_prefix(tokens))
+            if self.llm.n_tokens < len(tokens) - 1:
+                self.llm.eval(tokens[self.llm.n_tokens : -1])
+            ctx = self.llm._ctx.ctx
+            llama_cpp.llama_set_embeddings(ctx, True)
+            try:
+                self.llm.eval(tokens[-1:])
+                return _hidden_state_at(self, ctx, -1)
+            finally:
+                llama_cpp.llama_set_embeddings(ctx, False)
+
     def complete(
         self, prompt: str, config: GenerationConfig, on_text: Callable[[str], None] | None = None
     ) -> Completion:

@@ -77,18 +77,21 @@ class Probe:
         }
 
     @classmethod
-    def load(cls, path: Path) -> Probe:
-        """Read a probe file; a damaged or foreign file is a one-line ConfigError."""
+    def load(cls, path: Path, what: str = "verifier") -> Probe:
+        """Read a probe file (``what`` names it in errors); a damaged or foreign file is a one-line ConfigError."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"verifier {path} does not exist; train one with `dca train probe`") from None
+            hint = (
+                "train one with `dca train probe`" if what == "verifier" else "reinstall dca or answer with --no-check"
+            )
+            raise ConfigError(f"{what} {path} does not exist; {hint}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"verifier {path} is damaged ({type(exc).__name__}); train it again") from None
-        return cls.from_json(data, path)
+            raise ConfigError(f"{what} {path} is damaged ({type(exc).__name__}); {_again(what)}") from None
+        return cls.from_json(data, path, what)
 
     @classmethod
-    def from_json(cls, data: Any, path: Path) -> Probe:
+    def from_json(cls, data: Any, path: Path, what: str = "verifier") -> Probe:
         """A probe from a probe file's parsed content (``path`` names it in errors)."""
         try:
             if data.get("format") != FORMAT:
@@ -110,7 +113,11 @@ class Probe:
                 meta=dict(data.get("meta", {})),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"verifier {path} is damaged ({exc}); train it again") from None
+            raise ConfigError(f"{what} {path} is damaged ({exc}); {_again(what)}") from None
+
+
+def _again(what: str) -> str:
+    return "train it again" if what == "verifier" else "reinstall dca, or answer with --no-check"
 
 
 class ProbeScorer:

@@ -293,6 +293,7 @@ def dca_extra(answer: Answer) -> dict[str, Any]:
         "citations_moved": [list(move) for move in answer.citations_moved],
         "grounded": answer.grounded,
         "support": answer.support,
+        "judge": answer.judge,
         "index": answer.index,
         "adapter": answer.adapter,
         "verifier": answer.verifier,

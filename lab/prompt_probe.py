@@ -1,0 +1,363 @@
+"""Answerable or not, read before the answer (issue 49, step 3a): a linear probe on the model's
+hidden state at the end of the answer's prompt.
+
+The state at the last token of the prompt `dca ask` sends (system, sources, question, the
+assistant's turn opened) is what the model knows before it writes a word; a probe there costs
+no extra pass (the prompt is evaluated anyway) and can refuse before a wrong answer is written.
+
+`features` reads that state for the trust benchmark's cases (bench_trust.py: the same index,
+the same questions) and for training cases drawn beside them:
+
+- ``train``: SQuAD 2.0 articles 1-10 (the calibration index, the same paragraphs removed),
+  questions the calibration split does not ask (answerable, gap, unanswerable), and HotpotQA
+  dev questions 61-100 as off-topic ones;
+- ``calibration`` and ``eval``: exactly the benchmark's cases.
+
+Only the prompt is evaluated (a `Stages.generate` that reads the state and writes nothing).
+Rows go to lab/results/prompt_probe/SPLIT.jsonl as they are read (a rerun resumes): id, kind,
+best similarity, whether a gold answer is in the sources given, the state (float16, base64).
+
+`table` fits the probe (logistic regression, standardized, L2) on ``train``, fixes the threshold
+that refuses at most 5 % of the calibration split's answerable questions, and reports what it
+refuses of each kind on the evaluation split, alone and with the similarity gate's threshold
+(lab/trust_threshold_table.py), against the answers recorded in lab/results/trust_eval.jsonl.
+
+    .venv/bin/python lab/prompt_probe.py features --split train|calibration|eval [--data-dir ../shared/data]
+    .venv/bin/python lab/prompt_probe.py table [--write-probe FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from _common import RESULTS, print_table, write_results
+from bench_trust import (
+    DEFAULT_DATA,
+    KINDS,
+    SPLITS,
+    Case,
+    article_documents,
+    auroc,
+    documents_home,
+    off_topic_cases,
+    refused_by,
+)
+
+from dca.files import complete_jsonl_lines
+
+OUT = RESULTS / "prompt_probe"
+TRAIN_COUNTS = {"answerable": 100, "gap": 80, "unanswerable": 40}
+TRAIN_OFF_TOPIC = range(60, 100)  # HotpotQA dev questions 61-100: neither split asks them
+MAX_REFUSED = 0.05  # of the calibration split's answerable questions
+SIMILARITY = 0.307  # the similarity gate's threshold from calibration (lab/results/trust_thresholds.json)
+
+
+def encode(state: np.ndarray) -> str:
+    return base64.b64encode(state.astype(np.float16).tobytes()).decode("ascii")
+
+
+def decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float64)
+
+
+def cases_of(
+    split: str, squad: list[dict[str, Any]], hotpot: list[dict[str, Any]]
+) -> tuple[dict[str, str], list[Case]]:
+    if split == "train":
+        _, benchmark = article_documents([squad[i] for i in SPLITS["calibration"]])
+        documents, cases = article_documents(
+            [squad[i] for i in SPLITS["calibration"]], TRAIN_COUNTS, frozenset(c.id for c in benchmark)
+        )
+        cases += [
+            Case(f"hotpot-{n + 1}", "off_topic", hotpot[n]["question"].strip(), ())
+            for n in TRAIN_OFF_TOPIC
+            if n < len(hotpot)
+        ]
+        return documents, cases
+    documents, cases = article_documents([squad[i] for i in SPLITS[split]])
+    return documents, cases + off_topic_cases(hotpot, split)
+
+
+def _read_state(read: list[Any]) -> Any:
+    """The generate stage of this experiment: the state at the end of the answer's prompt, read
+    as the grounding judge reads it (and the sources given beside it)."""
+
+    def read_state(run: Any) -> Any:
+        prompt = run.generator.chat_prompt(run.parts.messages)
+        state = run.generator.prompt_state(prompt, run.gen)
+        read.append((state, [s.chunk.text for s in run.parts.sources], run.best_similarity))
+        yield from ()
+
+    return read_state
+
+
+def _append(out: Path, row: dict[str, Any]) -> None:
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def features(split: str, data_dir: Path) -> None:
+    from dca.api import AskConfig, Assistant
+    from dca.eval.metrics import normalize_text
+    from dca.pipeline import STAGES
+
+    if split == "questions":
+        return question_features()
+    squad = json.loads((data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
+    hotpot = json.loads((data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
+    documents, cases = cases_of(split, squad, hotpot)
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = OUT / f"{split}.jsonl"
+    done = {json.loads(line)["id"] for line in complete_jsonl_lines(out)}
+    todo = [c for c in cases if c.id not in done]
+    read: list[Any] = []
+    stages = replace(STAGES, generate=_read_state(read), checks=())
+    with documents_home(documents) as (home, embedder):
+        assistant = Assistant(index="corpus", home=home.home, embedder=embedder, config=AskConfig(), stages=stages)
+        began = time.perf_counter()
+        for number, case in enumerate(todo, start=1):
+            read.clear()
+            started = time.perf_counter()
+            assistant.ask(case.question)
+            if not read:
+                print(f"\n{case.id}: nothing retrieved, no prompt to read", file=sys.stderr)
+                continue
+            state, sources, similarity = read[0]
+            given = " ".join(f" {normalize_text(s)} " for s in sources)
+            _append(
+                out,
+                {
+                    "id": case.id,
+                    "kind": case.kind,
+                    "similarity": similarity,
+                    "gold_in_sources": any(f" {normalize_text(g)} " in given for g in case.gold if normalize_text(g)),
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "state": encode(state),
+                },
+            )
+            left = (time.perf_counter() - began) / number * (len(todo) - number)
+            print(f"\r{split} {number}/{len(todo)} ETA {left / 60:.1f} min   ", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+
+
+QUESTION_CHUNKS = 60  # chunks of dca's own docs/ the model writes questions about
+
+
+def question_features() -> None:
+    """Step 2's data, from a corpus that is neither SQuAD nor HotpotQA: dca's own manual (docs/).
+    `dca train questions` writes a question per sampled chunk (kept when its answer is a span of
+    the chunk); each kept pair is read twice: as retrieval gives it when the chunk is among the
+    sources (answerable), and with every source holding the answer removed, the next ones
+    retrieved in their place (a retrieval gap: the rest of the manual stays)."""
+    from dca.api import AskConfig, Assistant
+    from dca.eval.metrics import normalize_text
+    from dca.pipeline import STAGES
+    from dca.train.questions import QuestionsConfig, make_questions
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    documents = {p.name: p.read_text(encoding="utf-8") for p in sorted(docs.glob("*.md"))}
+    OUT.mkdir(parents=True, exist_ok=True)
+    pairs_file, out = OUT / "questions_pairs.jsonl", OUT / "questions.jsonl"
+    read: list[Any] = []
+    holding: dict[str, Any] = {}
+
+    def without_answer(run: Any) -> Any:
+        """The retrieve stage of the gap reading: the first k sources that do not hold the answer."""
+        hits = assistant.retrieve(run.question, AskConfig(k=run.config.k + 8))
+        answer = f" {normalize_text(holding['answer'])} "
+        run.hits = [h for h in hits if answer not in f" {normalize_text(h.chunk.text)} "][: run.config.k]
+        yield from ()
+
+    with documents_home(documents) as (home, embedder):
+        make_questions(QuestionsConfig(index="corpus", limit=QUESTION_CHUNKS), out=pairs_file, paths=home)
+        pairs = [json.loads(line) for line in complete_jsonl_lines(pairs_file)]
+        pairs = [p for p in pairs if p["kept"]]
+        done = {json.loads(line)["id"] for line in complete_jsonl_lines(out)}
+        present = Assistant(
+            index="corpus",
+            home=home.home,
+            embedder=embedder,
+            stages=replace(STAGES, generate=_read_state(read), checks=()),
+        )
+        assistant = present
+        removed = Assistant(
+            index="corpus",
+            home=home.home,
+            embedder=embedder,
+            generator=present.generator,
+            stages=replace(STAGES, retrieve=without_answer, generate=_read_state(read), checks=()),
+        )
+        for number, pair in enumerate(pairs, start=1):
+            holding["answer"] = pair["answer"]
+            for kind, reader in (("answerable", present), ("gap", removed)):
+                key = f"{pair['id']}|{kind}"
+                if key in done:
+                    continue
+                read.clear()
+                reader.ask(pair["question"])
+                if not read:
+                    continue
+                state, sources, similarity = read[0]
+                if kind == "answerable" and not any(pair["text"].strip() in s or s in pair["text"] for s in sources):
+                    _append(out, {"id": key, "kind": "missed", "similarity": similarity})  # retrieval missed it
+                    continue
+                _append(
+                    out,
+                    {
+                        "id": key,
+                        "kind": kind,
+                        "similarity": similarity,
+                        "gold_in_sources": kind == "answerable",
+                        "state": encode(state),
+                    },
+                )
+            print(f"\rquestions {number}/{len(pairs)}   ", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+
+
+def _load(split: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in complete_jsonl_lines(OUT / f"{split}.jsonl")]
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 3000) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Logistic regression on standardized features, L2-penalised, balanced classes (gradient descent)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    weight = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
+    w, b = np.zeros(z.shape[1]), 0.0
+    rate = 0.5
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(z @ w + b, -40, 40)))
+        g = weight * (p - y)
+        w -= rate * (z.T @ g + l2 * w)
+        b -= rate * g.sum()
+    return w, b, mean, scale
+
+
+def predict(model: tuple[np.ndarray, float, np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
+    w, b, mean, scale = model
+    return 1 / (1 + np.exp(-np.clip(((x - mean) / scale) @ w + b, -40, 40)))
+
+
+def _refuses(probe_cut: float, similarity_cut: float) -> Any:
+    return lambda r: r["refused"] or r["probe"] < probe_cut or (r["similarity"] or 1.0) < similarity_cut
+
+
+def _cut(calibration: list[dict[str, Any]], similarity_cut: float) -> float:
+    """The highest probe threshold that, with the similarity threshold, refuses at most
+    MAX_REFUSED of the calibration split's answerable questions."""
+    answerable = [r for r in calibration if r["kind"] == "answerable"]
+    allowed = int(MAX_REFUSED * len(answerable))
+    spare = [r["probe"] for r in answerable if (r["similarity"] or 1.0) >= similarity_cut]
+    used = len(answerable) - len(spare)
+    spare.sort()
+    left = allowed - used
+    return spare[left] if 0 <= left < len(spare) else 0.0
+
+
+def table(write_probe: Path | None) -> None:
+    train, calibration, evaluation = _load("train"), _load("calibration"), _load("eval")
+    train += [r for r in _load("questions") if r["kind"] in ("answerable", "gap")]  # step 2's pairs, if read
+    answered = {json.loads(line)["id"]: json.loads(line) for line in complete_jsonl_lines(RESULTS / "trust_eval.jsonl")}
+    x = np.stack([decode(r["state"]) for r in train])
+    both = calibration + evaluation
+    held = np.stack([decode(r["state"]) for r in both])
+    print(f"train rows {len(train)}; calibration {len(calibration)}; eval {len(evaluation)}")
+    lines, models = [], {}
+    for label in ("answerable", "gold_in_sources"):
+        y = np.array(
+            [r["kind"] == "answerable" and (label == "answerable" or r["gold_in_sources"]) for r in train],
+            dtype=np.float64,
+        )
+        for l2 in (0.1, 1.0, 10.0, 100.0):
+            model = fit(x, y, l2)
+            scores = dict(zip([r["id"] for r in both], predict(model, held).tolist(), strict=True))
+            cal = [{**r, "probe": scores[r["id"]], "refused": False} for r in calibration]
+            cal_auroc = auroc(
+                [r["probe"] for r in cal if r["kind"] == "answerable"],
+                [r["probe"] for r in cal if r["kind"] != "answerable"],
+            )
+            rows = [
+                {**answered[r["id"]], "probe": scores[r["id"]], "similarity": r["similarity"]}
+                for r in evaluation
+                if r["id"] in answered
+            ]
+            pos = [r["probe"] for r in rows if r["kind"] == "answerable"]
+            line: dict[str, Any] = {"label": label, "l2": l2, "cal_auroc": cal_auroc}
+            for kind in KINDS[1:]:
+                line[f"auroc_{kind}"] = auroc(pos, [r["probe"] for r in rows if r["kind"] == kind])
+            for rule, similarity_cut in (("probe", -1.0), ("probe or similarity", SIMILARITY)):
+                cut = _cut(cal, similarity_cut)
+                lines.append(
+                    {
+                        **line,
+                        "rule": rule,
+                        "threshold": round(cut, 3),
+                        **refused_by(rows, _refuses(cut, similarity_cut)),
+                    }
+                )
+            models[(label, l2)] = (model, _cut(cal, SIMILARITY), cal_auroc)
+    columns = ["label", "l2", "cal_auroc", *[f"auroc_{k}" for k in KINDS[1:]], "rule", "threshold", *KINDS, "gold_lost"]
+    print_table(lines, columns)
+    (label, l2), (model, cut, cal_auroc) = max(models.items(), key=lambda item: item[1][2] or 0.0)
+    print(f"chosen on calibration AUROC: label {label}, l2 {l2} (AUROC {cal_auroc}), threshold {cut:.3f}")
+    write_results(
+        "prompt_probe",
+        {"train_rows": len(train), "chosen": {"label": label, "l2": l2, "threshold": cut}, "table": lines},
+    )
+    if write_probe:
+        w, b, mean, scale = model
+        meta = {
+            "reads": "answerable",
+            "position": "prompt",
+            "threshold": round(cut, 6),
+            "min_similarity": SIMILARITY,
+            "embedder": "all-minilm-l6-v2",
+            "label": label,
+            "l2": l2,
+            "trained_on": f"lab/results/prompt_probe/train.jsonl ({len(train)} rows: SQuAD 2.0 dev articles 1-10, "
+            "HotpotQA dev 61-100)",
+            "calibrated_on": "lab/results/prompt_probe/calibration.jsonl (the trust benchmark's calibration split)",
+            "calibration_auroc": cal_auroc,
+        }
+        probe = {
+            "format": "dca-probe-1",
+            "base_model": "qwen2.5-coder-1.5b",
+            "bias": float(b),
+            "weights": [float(v) for v in w],
+            "mean": [float(v) for v in mean],
+            "scale": [float(v) for v in scale],
+            "meta": meta,
+        }
+        write_probe.write_text(json.dumps(probe) + "\n", encoding="utf-8")
+        print(f"wrote {write_probe}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("features")
+    one.add_argument("--split", choices=("train", "questions", *SPLITS), required=True)
+    one.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    two = sub.add_parser("table")
+    two.add_argument("--write-probe", type=Path)
+    args = parser.parse_args()
+    if args.command == "features":
+        features(args.split, args.data_dir)
+    else:
+        table(args.write_probe)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The grounding judge that ships, on the default model over a real index of two product notes
+(the issue's case: asked who wrote Pride and Prejudice, dca used to answer and cite toaster.md).
+It refuses an off-topic question and one the notes do not answer, before a word is generated,
+and answers one they do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import real_models_home
+
+pytestmark = pytest.mark.slow
+
+KETTLE = """# Brava kettle
+
+The Brava electric kettle holds 1.7 litres and boils a full load in about four minutes. It
+switches itself off when the water boils or when it is lifted from its base. The base stores
+the cable underneath. Descale it every month in hard-water areas with water and white vinegar.
+"""
+TOASTER = """# Orin toaster
+
+The Orin toaster has two wide slots and draws 900 watts. Its browning dial has seven settings;
+setting 3 suits most bread. The crumb tray slides out from the back and should be emptied
+weekly. A cancel button stops toasting at once.
+"""
+
+
+def _ask(home: Path, question: str, *extra: str) -> dict:
+    env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dca", "ask", question, "--json", "--max-tokens", "48", *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_shipped_judge_refuses_what_the_notes_do_not_say_and_answers_what_they_do(tmp_path: Path) -> None:
+    home = real_models_home(tmp_path)
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "kettle.md").write_text(KETTLE)
+    (corpus / "toaster.md").write_text(TOASTER)
+    env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    added = subprocess.run([sys.executable, "-m", "dca", "index", "add", str(corpus)], env=env, capture_output=True)
+    assert added.returncode == 0, added.stderr
+    for question in ("Who wrote the novel Pride and Prejudice?", "How much does the Orin toaster weigh?"):
+        answer = _ask(home, question)
+        assert answer["judge"]["verdict"] == "not in the sources", (question, answer["judge"], answer["answer"])
+        assert answer["answer"] == "The sources do not contain the answer." and not answer["citations"]
+        assert answer["usage"]["completion_tokens"] == 0 and answer["sources"]  # nothing generated; read shown
+    answer = _ask(home, "How many litres does the Brava kettle hold?")
+    assert answer["judge"]["verdict"] == "answerable" and "1.7" in answer["answer"], answer
+    assert answer["citations"] and answer["citations"][0]["path"].endswith("kettle.md")
+    unchecked = _ask(home, "Who wrote the novel Pride and Prejudice?", "--no-check")
+    assert unchecked["judge"] is None
