@@ -48,17 +48,17 @@ __all__ = [
     "Stage",
     "Stages",
     "StopCut",
+    "Verdict",
     "bare_citation_retry",
     "fit_prompt",
     "generate_answer",
+    "judge_sources",
     "reason_answer",
     "repoint_cited",
     "retrieve_sources",
     "run_pipeline",
     "similarity_gate",
     "support_check",
-    "Verdict",
-    "judge_sources",
 ]
 
 

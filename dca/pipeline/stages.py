@@ -29,12 +29,12 @@ from dca.askconfig import AskConfig
 from dca.config import Paths
 from dca.errors import ConfigError, require_utf8
 from dca.knowledge.retrieval import Hit
+from dca.pipeline.judge import choose_judge
 from dca.pipeline.result import Answer, Source
 from dca.reasoning.config import ReasoningConfig
 from dca.reasoning.events import AnswerText, Event, Finished, Progress, ReasoningResult, SampleFinished, Thinking
 from dca.reasoning.run import reason
 from dca.reasoning.think import Controls, generate
-from dca.pipeline.judge import choose_judge
 from dca.runtime.adapters import choose_adapter, choose_verifier, resolve_adapter, verifier_name
 from dca.runtime.generation import Completion, GenerationConfig, Generator
 
