@@ -24,20 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _common import RESULTS, print_table, write_results
 from bench_trust import DEFAULT_DATA, KINDS, SPLITS, article_documents, documents_home, refused_by
 
-from dca.answer import cited_numbers, content_words, strip_citations
+from dca.answer import cited_numbers, found_share
 from dca.files import complete_jsonl_lines
 from dca.knowledge.retrieval import STOPWORDS
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
-
-
-def found_share(answer: str, question: str, sources: list[str]) -> float:
-    """The share of the answer's new content words that the sources have (1.0 when it adds none)."""
-    new = content_words(strip_citations(answer), STOPWORDS) - content_words(question, STOPWORDS)
-    if not new:
-        return 1.0
-    have = set().union(*(content_words(s, frozenset()) for s in sources)) if sources else set()
-    return len(new & have) / len(new)
 
 
 def main() -> None:
@@ -61,8 +52,8 @@ def main() -> None:
             scored.append(
                 {
                     **row,
-                    "given": found_share(row["answer"], row["question"], sources),
-                    "cited_share": found_share(row["answer"], row["question"], cited) if cited else 0.0,
+                    "given": found_share(row["answer"], row["question"], sources, STOPWORDS),
+                    "cited_share": found_share(row["answer"], row["question"], cited, STOPWORDS) if cited else 0.0,
                 }
             )
     table = []

@@ -348,16 +348,16 @@ def test_the_support_check_asks_whether_the_sources_state_the_answer(
     assert "Cats purr [1]." in check and SUPPORT_QUESTION in check
     assert check.index("<source") < check.index("Cats purr [1].") < check.index(SUPPORT_QUESTION)
 
-    doubtful = ScriptedGenerator(["Cats bark [1]."], yes=0.1)
+    doubtful = ScriptedGenerator(["Cats chase mice [1]."], yes=0.1)
     refused = _assistant(home, embedder, doubtful, k=2, min_support=0.5).ask("what do cats do")
     assert refused.text == NO_ANSWER and not refused.grounded and refused.support == 0.1
-    assert refused.unsupported_text == "Cats bark [1]." and "support 0.10 < 0.5" in refused.warnings[0]
+    assert refused.unsupported_text == "Cats chase mice [1]." and "support 0.10 < 0.5" in refused.warnings[0]
     data = refused.to_json()
-    assert data["support"] == 0.1 and data["unsupported_answer"] == "Cats bark [1]."
+    assert data["support"] == 0.1 and data["unsupported_answer"] == "Cats chase mice [1]."
 
-    recorded = _assistant(home, embedder, ScriptedGenerator(["Cats bark [1]."], yes=0.1), k=2, min_support=0.0)
-    assert recorded.ask("what do cats do").text == "Cats bark [1]."  # 0: asked and recorded, never refused
-    unasked = ScriptedGenerator(["Cats bark [1]."], yes=0.1)
+    recorded = _assistant(home, embedder, ScriptedGenerator(["Cats chase mice [1]."], yes=0.1), k=2, min_support=0.0)
+    assert recorded.ask("what do cats do").text == "Cats chase mice [1]."  # 0: asked and recorded, never refused
+    unasked = ScriptedGenerator(["Cats chase mice [1]."], yes=0.1)
     plain_answer = _assistant(home, embedder, unasked, k=2).ask("what do cats do")
     assert plain_answer.support is None and len(unasked.prompts) == 1  # off by default: one model call
     refusal = ScriptedGenerator([NO_ANSWER], yes=0.0)

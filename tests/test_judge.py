@@ -197,3 +197,21 @@ def test_ask_json_carries_the_verdict_and_no_check_turns_it_off(
     result = runner.invoke(app, ["ask", "Who wrote the dog novel?", "--json", "--no-check"])
     payload = json.loads(result.stdout)
     assert payload["judge"] is None and payload["answer"] == "Rex the dog wrote it [1]."
+
+
+def test_the_claim_check_drops_a_sentence_the_sources_do_not_hold_and_refuses_when_none_is_left(
+    home: Paths, indexed: Path, embedder: HashEmbedder
+) -> None:
+    generator = ScriptedGenerator(["Cats purr at night [1]. Emerson wrote about them in Concord [1]."])
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    answer = assistant.ask("What do cats do?")
+    assert answer.text == "Cats purr at night [1]." and answer.citations == [1]
+    assert any("dropped 1 sentence" in w and "Emerson" in w for w in answer.warnings)
+    generator.answers = ["Ralph Waldo Emerson [1]."]
+    answer = assistant.ask("Who wrote about cats?")
+    assert answer.text == "The sources do not contain the answer." and not answer.grounded
+    assert answer.unsupported_text == "Ralph Waldo Emerson [1]."
+    generator.answers = ["Yes [1]."]  # adds no new word: nothing to look up
+    assert assistant.ask("Do cats purr?").text == "Yes [1]."
+    generator.answers = ["Ralph Waldo Emerson [1]."]
+    assert assistant.ask("Who wrote about cats?", config=AskConfig(check=False)).text == "Ralph Waldo Emerson [1]."

@@ -5,8 +5,10 @@ from dca.answer.citations import (
     cited_numbers,
     content_words,
     coverage,
+    found_share,
     repoint_citations,
     says_nothing,
+    sentences,
     strip_citations,
 )
 from dca.answer.prompt import (
@@ -37,9 +39,11 @@ __all__ = [
     "content_words",
     "coverage",
     "escape_source_text",
+    "found_share",
     "is_refusal",
     "repoint_citations",
     "says_nothing",
+    "sentences",
     "source_block",
     "strip_citations",
     "support_messages",

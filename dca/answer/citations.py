@@ -114,3 +114,33 @@ def repoint_citations(
     if not moves:
         return text, []
     return "".join(pieces) + text[last:], moves
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence's end (a citation marker stays with its sentence).
+
+    >>> sentences("Paris [1]. It lies on the Seine [2]. 3.5 km wide.")
+    ['Paris [1].', 'It lies on the Seine [2].', '3.5 km wide.']
+    """
+    return [s for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def found_share(claim: str, question: str, sources: list[str], stopwords: frozenset[str]) -> float:
+    """The share of ``claim``'s new content (its content words that ``question`` does not have,
+    citation markers and ``stopwords`` left out) that the ``sources`` hold; 1.0 when it adds none.
+
+    >>> found_share("Rollo led the Normans [1].", "Who led the Normans?", ["Rollo was their leader"], frozenset({"the"}))
+    1.0
+    >>> found_share("Emerson [2].", "Who wrote it?", ["The Normans lived in Normandy"], frozenset())
+    0.0
+    """
+    new = content_words(strip_citations(claim), stopwords) - content_words(question, stopwords)
+    if not new:
+        return 1.0
+    have: set[str] = set()
+    for source in sources:
+        have |= content_words(source, frozenset())
+    return len(new & have) / len(new)

@@ -2,7 +2,7 @@
 
 A question goes through named stages (dca/pipeline/stages.py, dca/pipeline/checks.py):
 retrieve -> gate -> prompt -> judge -> generate (direct) or reason (a thinking strategy) -> checks
-(bare-citation retry, support check, citation repointing) -> an ``Answer`` with sources,
+(bare-citation retry, support check, claim check, citation repointing) -> an ``Answer`` with sources,
 citations, token counts and timings. The pipeline yields events while it works; its last item
 is ``Finished(answer)``. An experiment that must change a step passes its own ``Stages``
 (``dataclasses.replace(STAGES, checks=...)``) rather than patching a function.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dca.askconfig import AskConfig
 from dca.config import Paths
-from dca.pipeline.checks import bare_citation_retry, repoint_cited, support_check
+from dca.pipeline.checks import bare_citation_retry, claim_check, repoint_cited, support_check
 from dca.pipeline.judge import Judge, Verdict, judge_sources
 from dca.pipeline.result import SCHEMA_VERSION, Answer, Source
 from dca.pipeline.stages import (
@@ -50,6 +50,7 @@ __all__ = [
     "StopCut",
     "Verdict",
     "bare_citation_retry",
+    "claim_check",
     "fit_prompt",
     "generate_answer",
     "judge_sources",
@@ -73,7 +74,7 @@ class Stages:
     judge: Stage = judge_sources  # "not in the sources" before answering, when the judge finds so (check)
     generate: Stage = generate_answer  # the direct answer (one pass)
     reason: Stage = reason_answer  # a thinking strategy's answer
-    checks: tuple[Stage, ...] = (bare_citation_retry, support_check, repoint_cited)  # after the answer, in order
+    checks: tuple[Stage, ...] = (bare_citation_retry, support_check, claim_check, repoint_cited)  # in order
 
 
 STAGES = Stages()

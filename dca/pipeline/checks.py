@@ -1,5 +1,5 @@
-"""The checks after an answer is written: the bare-citation retry, the support check and
-citation repointing (``Stages.checks``, in that order), and the verify strategy's learned
+"""The checks after an answer is written: the bare-citation retry, the support check, the
+claim check and citation repointing (``Stages.checks``, in that order), and the verify strategy's learned
 verifier that the reason stage loads."""
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from dca.answer import (
     PromptParts,
     content_words,
     coverage,
+    found_share,
     is_refusal,
     repoint_citations,
     says_nothing,
+    sentences,
     strip_citations,
     support_messages,
 )
@@ -65,6 +67,40 @@ def support_check(run: Run, score: SupportScore | None = None) -> Iterator[Event
             f"the model did not find its answer stated in the sources (support {answer.support:.2f} "
             f"< {config.min_support}): answered that the sources do not contain it"
         )
+    yield from ()
+
+
+# A sentence is dropped when the sources hold less than this share of its new content words:
+# on the trust benchmark's evaluation split (lab/claim_check_table.py) a whole answer below it
+# was wrong every time (3 of 40 retrieval gaps, 9 of 29 off-topic answers) and no right one was.
+CLAIM_FOUND = 0.5
+
+
+def claim_check(run: Run) -> Iterator[Event]:
+    """The claim check of a direct answer over sources (``check``): a sentence whose new content
+    (words the question does not have) the sources do not hold is dropped; an answer with no
+    sentence left becomes "not in the sources" (the model's answer kept in ``unsupported_text``).
+    Words, not a model's judgement: it catches names and numbers from the model's own memory."""
+    config, answer = run.config, run.answer
+    assert answer is not None and run.parts is not None
+    text = run.text
+    if not config.check or config.reasoning.thinks or not run.parts.sources or not text or is_refusal(text):
+        return
+    given = [hit.chunk.text for hit in run.parts.sources]
+    kept, dropped = [], []
+    for sentence in sentences(text):
+        found = found_share(sentence, run.question, given, STOPWORDS | _YES_NO)  # "yes" is an answer, not a claim
+        (kept if found >= CLAIM_FOUND else dropped).append(sentence)
+    if not dropped:
+        return
+    if kept:
+        run.text = " ".join(kept)
+        answer.warnings.append(
+            f"dropped {len(dropped)} sentence(s) whose words the sources do not hold: " + " ".join(dropped)
+        )
+    else:
+        answer.unsupported_text, run.text = text, NO_ANSWER
+        answer.warnings.append("the sources do not hold the answer's words: answered that they do not contain it")
     yield from ()
 
 
