@@ -215,3 +215,17 @@ def test_the_claim_check_drops_a_sentence_the_sources_do_not_hold_and_refuses_wh
     assert assistant.ask("Do cats purr?").text == "Yes [1]."
     generator.answers = ["Ralph Waldo Emerson [1]."]
     assert assistant.ask("Who wrote about cats?", config=AskConfig(check=False)).text == "Ralph Waldo Emerson [1]."
+
+
+def test_a_streamed_answer_the_claim_check_changed_is_given_again(
+    home: Paths, indexed: Path, monkeypatch: pytest.MonkeyPatch, fake_embedder: HashEmbedder
+) -> None:
+    import dca.runtime.llama as llama_module
+
+    generator = ScriptedGenerator(["Ralph Waldo Emerson [1]."])
+    monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
+    result = runner.invoke(app, ["ask", "Who wrote about cats?", "--stream"])
+    assert result.exit_code == 0, result.output
+    assert "Ralph Waldo Emerson" in result.stdout  # streamed as the model wrote it
+    assert "note: after its checks the answer is: The sources do not contain the answer." in result.stderr
+    assert "Read, and none states it (closest first):" in result.stdout

@@ -80,9 +80,12 @@ def _config(options: dict[str, Any], think: bool) -> Any:
     return config
 
 
-def _note_moved_citations(answer: Any) -> None:
-    """After a streamed answer, whose text showed the model's own markers: which citations dca
-    moved to the source that states their claim (the sources listed next follow the moves)."""
+def _note_checks(answer: Any) -> None:
+    """After a streamed answer, which showed the model's own text: what the checks changed in it
+    (sentences the sources do not hold, dropped; the whole answer, refused; citations moved to
+    the source that states their claim: the sources listed next follow the moves)."""
+    if answer.unsupported_text or any(w.startswith("dropped ") for w in answer.warnings):
+        typer.echo(plain(f"note: after its checks the answer is: {answer.text}"), err=True)
     if answer.citations_moved:
         moved = ", ".join(f"[{a}] -> [{b}]" for a, b in answer.citations_moved)
         typer.echo(f"note: citations moved to the source that states the claim: {moved}", err=True)
@@ -170,7 +173,7 @@ def ask(
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if live:
-        _note_moved_citations(answer)
+        _note_checks(answer)
     _print_sources(answer, all_sources=config.style == "short" or answer.reasoning is not None)
     _log(answer, None, no_log)
 
@@ -256,7 +259,7 @@ def chat(
             if answer is None:
                 typer.echo("\n(cancelled)")
                 continue
-            _note_moved_citations(answer)  # a chat turn streams its answer
+            _note_checks(answer)  # a chat turn streams its answer
             _print_sources(answer, all_sources=config.style == "short")
             _log(answer, conversation_id, no_log)
         except KeyboardInterrupt:
