@@ -124,7 +124,9 @@ def features(split: str, data_dir: Path) -> None:
     read: list[Any] = []
     stages = replace(STAGES, generate=_read_state(read), checks=())
     with documents_home(documents) as (home, embedder):
-        assistant = Assistant(index="corpus", home=home.home, embedder=embedder, config=AskConfig(), stages=stages)
+        assistant = Assistant(
+            index="corpus", home=home.home, embedder=embedder, config=AskConfig(check=False), stages=stages
+        )
         began = time.perf_counter()
         for number, case in enumerate(todo, start=1):
             read.clear()
@@ -188,6 +190,7 @@ def question_features() -> None:
             index="corpus",
             home=home.home,
             embedder=embedder,
+            config=AskConfig(check=False),
             stages=replace(STAGES, generate=_read_state(read), checks=()),
         )
         assistant = present
@@ -196,6 +199,7 @@ def question_features() -> None:
             home=home.home,
             embedder=embedder,
             generator=present.generator,
+            config=AskConfig(check=False),
             stages=replace(STAGES, retrieve=without_answer, generate=_read_state(read), checks=()),
         )
         for number, pair in enumerate(pairs, start=1):
