@@ -17,12 +17,20 @@ Only the prompt is evaluated (a `Stages.generate` that reads the state and write
 Rows go to lab/results/prompt_probe/SPLIT.jsonl as they are read (a rerun resumes): id, kind,
 best similarity, whether a gold answer is in the sources given, the state (float16, base64).
 
-`table` fits the probe (logistic regression, standardized, L2) on ``train``, fixes the threshold
-that refuses at most 5 % of the calibration split's answerable questions, and reports what it
-refuses of each kind on the evaluation split, alone and with the similarity gate's threshold
-(lab/trust_threshold_table.py), against the answers recorded in lab/results/trust_eval.jsonl.
+- ``questions``: step 2's pairs, from a corpus that is neither: `dca train questions` over dca's
+  own docs/, each kept pair read with its chunk among the sources and with every source holding
+  the answer removed.
 
-    .venv/bin/python lab/prompt_probe.py features --split train|calibration|eval [--data-dir ../shared/data]
+`table` fits the probe (ridge logistic regression on standardized states) on ``train`` and
+``questions`` for two labels (the question is answerable; and its gold answer is in the sources
+given) and three penalties, fixes each one's threshold so that it refuses at most 5 % of the
+calibration split's answerable questions, chooses the one that refuses most of the calibration
+split's other kinds, and reports every one on the evaluation split against the answers recorded
+in lab/results/trust_eval.jsonl (no evaluation row chooses anything). ``--write-probe FILE``
+writes the chosen one as a grounding judge (dca/pipeline/judge.py), with the similarity
+threshold of lab/trust_threshold_table.py for where the hidden state cannot be read.
+
+    .venv/bin/python lab/prompt_probe.py features --split train|questions|calibration|eval [--data-dir ../shared/data]
     .venv/bin/python lab/prompt_probe.py table [--write-probe FILE]
 """
 
@@ -34,6 +42,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -248,71 +257,142 @@ def predict(model: tuple[np.ndarray, float, np.ndarray, np.ndarray], x: np.ndarr
     return 1 / (1 + np.exp(-np.clip(((x - mean) / scale) @ w + b, -40, 40)))
 
 
-def _refuses(probe_cut: float, similarity_cut: float) -> Any:
-    return lambda r: r["refused"] or r["probe"] < probe_cut or (r["similarity"] or 1.0) < similarity_cut
+def _cut(calibration: list[dict[str, Any]]) -> float:
+    """The highest probe threshold that refuses at most MAX_REFUSED of the calibration split's
+    answerable questions (rows strictly below it are refused)."""
+    answerable = sorted(r["probe"] for r in calibration if r["kind"] == "answerable")
+    return answerable[int(MAX_REFUSED * len(answerable))]
 
 
-def _cut(calibration: list[dict[str, Any]], similarity_cut: float) -> float:
-    """The highest probe threshold that, with the similarity threshold, refuses at most
-    MAX_REFUSED of the calibration split's answerable questions."""
-    answerable = [r for r in calibration if r["kind"] == "answerable"]
-    allowed = int(MAX_REFUSED * len(answerable))
-    spare = [r["probe"] for r in answerable if (r["similarity"] or 1.0) >= similarity_cut]
-    used = len(answerable) - len(spare)
-    spare.sort()
-    left = allowed - used
-    return spare[left] if 0 <= left < len(spare) else 0.0
+def article_groups(rows: list[dict[str, Any]], data_dir: Path) -> np.ndarray:
+    """Each training row's group for cross-validation: its SQuAD article, HotpotQA rows and
+    question pairs in groups of their own (so no article is both fitted and scored)."""
+    squad = json.loads((data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
+    article = {qa["id"]: n for n, a in enumerate(squad) for p in a["paragraphs"] for qa in p["qas"]}
+    groups = []
+    for number, row in enumerate(rows):
+        if row["id"] in article:
+            groups.append(article[row["id"]])
+        else:
+            groups.append(100 + number % 5)  # HotpotQA and question pairs: five groups of their own
+    return np.array(groups)
 
 
-def table(write_probe: Path | None) -> None:
-    train, calibration, evaluation = _load("train"), _load("calibration"), _load("eval")
-    train += [r for r in _load("questions") if r["kind"] in ("answerable", "gap")]  # step 2's pairs, if read
+def cross_validated(x: np.ndarray, y: np.ndarray, kinds: np.ndarray, groups: np.ndarray, l2: float) -> float:
+    """The share of non-answerable rows (``kinds`` 0) refused at a threshold refusing
+    MAX_REFUSED of the answerable ones, each group scored by a probe fitted (on ``y``) on the others."""
+    scores = np.zeros(len(y))
+    for group in np.unique(groups):
+        out = groups == group
+        scores[out] = predict(fit(x[~out], y[~out], l2), x[out])
+    positive = np.sort(scores[kinds == 1])
+    cut = positive[int(MAX_REFUSED * len(positive))]
+    return float((scores[kinds == 0] < cut).mean())
+
+
+def with_support(
+    scores: dict[str, float],
+    calibration: list[dict[str, Any]],
+    evaluation: list[dict[str, Any]],
+    answered: dict[str, Any],
+) -> dict[str, Any]:
+    """The chosen probe and the grounded check's P("Yes") after the answer (recorded in the
+    benchmark's baseline rows), refusing when either is low: the pair of thresholds that refuses
+    most of the calibration split's other kinds while refusing at most MAX_REFUSED of its
+    answerable questions, applied to the evaluation split."""
+    cal_answered = {
+        json.loads(line)["id"]: json.loads(line) for line in complete_jsonl_lines(RESULTS / "trust_calibration.jsonl")
+    }
+    cal = [{**cal_answered[r["id"]], "probe": scores[r["id"]]} for r in calibration if r["id"] in cal_answered]
+
+    def support(r: dict[str, Any]) -> float:
+        return 1.0 if r.get("support") is None else float(r["support"])
+
+    allowed = int(MAX_REFUSED * sum(r["kind"] == "answerable" for r in cal))
+    best: tuple[int, float, float] = (-1, 0.0, 0.0)
+    for t1 in sorted({r["probe"] for r in cal}):
+        for t2 in sorted({support(r) for r in cal}):
+            refused = [r for r in cal if r["probe"] < t1 or support(r) < t2]
+            if sum(r["kind"] == "answerable" for r in refused) <= allowed:
+                best = max(best, (sum(r["kind"] != "answerable" for r in refused), t1, t2))
+    _, t1, t2 = best
+    rows = [{**answered[r["id"]], "probe": scores[r["id"]]} for r in evaluation if r["id"] in answered]
+    line = refused_by(rows, lambda r: r["refused"] or r["probe"] < t1 or support(r) < t2)
+    print(f"probe < {t1:.3f} or P(yes) < {t2:.3f} (calibration refused {best[0]} of its other kinds): {line}")
+    return {"probe_below": t1, "support_below": t2, "calibration_refused": best[0], "evaluation": line}
+
+
+def table(write_probe: Path | None, data_dir: Path) -> None:
+    squad, calibration, evaluation = _load("train"), _load("calibration"), _load("eval")
+    pairs = [r for r in _load("questions") if r["kind"] in ("answerable", "gap")]  # step 2's, if read
     answered = {json.loads(line)["id"]: json.loads(line) for line in complete_jsonl_lines(RESULTS / "trust_eval.jsonl")}
-    x = np.stack([decode(r["state"]) for r in train])
     both = calibration + evaluation
     held = np.stack([decode(r["state"]) for r in both])
-    print(f"train rows {len(train)}; calibration {len(calibration)}; eval {len(evaluation)}")
+    print(
+        f"train rows {len(squad)} + {len(pairs)} pairs' readings; calibration {len(calibration)}; eval {len(evaluation)}"
+    )
     lines, models = [], {}
-    for label in ("answerable", "gold_in_sources"):
+    for data, label in product(
+        ("squad+hotpot", "+questions") if pairs else ("squad+hotpot",), ("answerable", "gold_in_sources")
+    ):
+        train = squad + pairs if data == "+questions" else squad
+        x = np.stack([decode(r["state"]) for r in train])
         y = np.array(
             [r["kind"] == "answerable" and (label == "answerable" or r["gold_in_sources"]) for r in train],
             dtype=np.float64,
         )
-        for l2 in (1.0, 10.0, 100.0, 1000.0):
+        groups = article_groups(train, data_dir)
+        kinds = np.array([r["kind"] == "answerable" for r in train], dtype=np.float64)
+        for l2 in (10.0, 100.0, 1000.0):
             model = fit(x, y, l2)
+            cv = cross_validated(x, y, kinds, groups, l2)
             scores = dict(zip([r["id"] for r in both], predict(model, held).tolist(), strict=True))
-            cal = [{**r, "probe": scores[r["id"]], "refused": False} for r in calibration]
-            cal_auroc = auroc(
-                [r["probe"] for r in cal if r["kind"] == "answerable"],
-                [r["probe"] for r in cal if r["kind"] != "answerable"],
-            )
+            cal = [{**r, "probe": scores[r["id"]]} for r in calibration]
+            cut = _cut(cal)
+            cal_refused = sum(r["probe"] < cut for r in cal if r["kind"] != "answerable")
             rows = [
                 {**answered[r["id"]], "probe": scores[r["id"]], "similarity": r["similarity"]}
                 for r in evaluation
                 if r["id"] in answered
             ]
             pos = [r["probe"] for r in rows if r["kind"] == "answerable"]
-            line: dict[str, Any] = {"label": label, "l2": l2, "cal_auroc": cal_auroc}
+            line: dict[str, Any] = {
+                "data": data,
+                "label": label,
+                "l2": l2,
+                "threshold": round(cut, 3),
+                "cal_refused": cal_refused,
+                "cv_refused": round(cv, 3),
+            }
             for kind in KINDS[1:]:
                 line[f"auroc_{kind}"] = auroc(pos, [r["probe"] for r in rows if r["kind"] == kind])
-            for rule, similarity_cut in (("probe", -1.0), ("probe or similarity", SIMILARITY)):
-                cut = _cut(cal, similarity_cut)
-                lines.append(
-                    {
-                        **line,
-                        "rule": rule,
-                        "threshold": round(cut, 3),
-                        **refused_by(rows, _refuses(cut, similarity_cut)),
-                    }
-                )
-            models[(label, l2)] = (model, _cut(cal, SIMILARITY), cal_auroc)
-    columns = ["label", "l2", "cal_auroc", *[f"auroc_{k}" for k in KINDS[1:]], "rule", "threshold", *KINDS, "gold_lost"]
+            lines.append({**line, **refused_by(rows, lambda r, c=cut: r["refused"] or r["probe"] < c)})
+            models[(data, label, l2)] = (model, cut, cv, scores)
+    columns = [
+        "data",
+        "label",
+        "l2",
+        "threshold",
+        "cal_refused",
+        "cv_refused",
+        *[f"auroc_{k}" for k in KINDS[1:]],
+        *KINDS,
+        "gold_lost",
+    ]
     print_table(lines, columns)
-    (label, l2), (model, cut, cal_auroc) = max(models.items(), key=lambda item: item[1][2] or 0.0)
-    print(f"chosen on calibration AUROC: label {label}, l2 {l2} (AUROC {cal_auroc}), threshold {cut:.3f}")
+    (data, label, l2), (model, cut, cv, scores) = max(models.items(), key=lambda item: item[1][2])
+    print(
+        f"chosen by cross-validation over articles: {data}, label {label}, l2 {l2}; threshold {cut:.3f} (calibration)"
+    )
+    either = with_support(scores, calibration, evaluation, answered)
     write_results(
         "prompt_probe",
-        {"train_rows": len(train), "chosen": {"label": label, "l2": l2, "threshold": cut}, "table": lines},
+        {
+            "train_rows": len(train),
+            "chosen": {"data": data, "label": label, "l2": l2, "threshold": cut, "cv_refused": cv},
+            "table": lines,
+            "probe_or_support": either,
+        },
     )
     if write_probe:
         w, b, mean, scale = model
@@ -324,18 +404,24 @@ def table(write_probe: Path | None) -> None:
             "embedder": "all-minilm-l6-v2",
             "label": label,
             "l2": l2,
-            "trained_on": f"lab/results/prompt_probe/train.jsonl ({len(train)} rows: SQuAD 2.0 dev articles 1-10, "
-            "HotpotQA dev 61-100)",
-            "calibrated_on": "lab/results/prompt_probe/calibration.jsonl (the trust benchmark's calibration split)",
-            "calibration_auroc": cal_auroc,
+            "trained_on": f"lab/results/prompt_probe/train.jsonl ({len(squad)} rows: SQuAD 2.0 dev articles 1-10, "
+            "HotpotQA dev 61-100)"
+            + (
+                f" and questions.jsonl ({len(pairs)} readings of questions dca wrote over its docs/)"
+                if data != "squad+hotpot"
+                else ""
+            ),
+            "data": data,
+            "calibrated_on": "lab/results/prompt_probe/calibration.jsonl (the trust benchmark's calibration split: "
+            f"the threshold refuses at most {MAX_REFUSED:.0%} of its answerable questions)",
         }
         probe = {
             "format": "dca-probe-1",
             "base_model": "qwen2.5-coder-1.5b",
             "bias": float(b),
-            "weights": [float(v) for v in w],
-            "mean": [float(v) for v in mean],
-            "scale": [float(v) for v in scale],
+            "weights": [round(float(v), 7) for v in w],
+            "mean": [round(float(v), 7) for v in mean],
+            "scale": [round(float(v), 7) for v in scale],
             "meta": meta,
         }
         write_probe.write_text(json.dumps(probe) + "\n", encoding="utf-8")
@@ -350,11 +436,12 @@ def main() -> None:
     one.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     two = sub.add_parser("table")
     two.add_argument("--write-probe", type=Path)
+    two.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     if args.command == "features":
         features(args.split, args.data_dir)
     else:
-        table(args.write_probe)
+        table(args.write_probe, args.data_dir)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def test_no_check_closed_book_and_thinking_are_not_judged(home: Paths, indexed: 
     assert answer.judge is None and not generator.states
 
 
-def test_the_similarity_floor_refuses_without_hidden_states_and_only_for_its_own_embedder(
+def test_the_similarity_floor_judges_only_without_hidden_states_and_only_for_its_own_embedder(
     home: Paths, indexed: Path, embedder: HashEmbedder
 ) -> None:
     with_judge(home, min_similarity=0.99)
@@ -151,6 +151,10 @@ def test_the_similarity_floor_refuses_without_hidden_states_and_only_for_its_own
     with_judge(home, min_similarity=0.99, embedder="another-embedder")
     answer = assistant.ask("What do cats do at night?")
     assert answer.text == "Cats purr [1]." and answer.judge is not None and answer.judge["min_similarity"] is None
+    with_judge(home, min_similarity=0.99)  # with hidden states, the probe judges alone
+    reader = Reader(["Cats purr [1]."])
+    answer = Assistant(index="default", home=home.home, generator=reader, embedder=embedder).ask("What do cats do?")
+    assert answer.text == "Cats purr [1]." and answer.judge["min_similarity"] is None and answer.judge["score"] > 0.5
 
 
 def test_a_damaged_judge_is_one_line_and_no_judge_for_another_model(

@@ -1,15 +1,16 @@
 """The grounding judge: before a word of the answer is written, do the sources hold it at all?
 
-Two readings, both free of extra passes: the best cosine similarity of the retrieved sources
-(an off-topic question finds nothing close), and a linear probe on the model's hidden state at
-the last token of the answer's prompt (what the model knows of the sources and the question
-before it answers; ``Generator.prompt_state`` reads it in the same evaluation the answer then
-reuses). Either below its threshold and the answer is "not in the sources", with the sources
-that were read; the model is not asked to guess. The thresholds were chosen on the trust
-benchmark's calibration split (benchmarks/bench_trust.py, lab/prompt_probe.py) and travel in
-the judge's file with the probe: a ``dca-probe-1`` file whose meta says it reads
-``answerable`` at ``prompt`` and holds ``threshold``, ``min_similarity`` and the ``embedder``
-the similarity was measured with (another embedder's similarities are not compared with it).
+The judge is a linear probe on the model's hidden state at the last token of the answer's
+prompt: what the model knows of the sources and the question before it answers, read in the
+same evaluation the answer then reuses (``StateReader.prompt_state``: one token more). Below its
+threshold the answer is "not in the sources", with the sources that were read; the model is not
+asked to guess. Where the hidden state cannot be read (a model on an OpenAI-compatible server)
+the best source's cosine similarity judges alone: it catches off-topic questions, not retrieval
+gaps. Both thresholds were chosen on the trust benchmark's calibration split
+(benchmarks/bench_trust.py, lab/prompt_probe.py) and travel in the judge's file with the probe:
+a ``dca-probe-1`` file whose meta says it reads ``answerable`` at ``prompt`` and holds
+``threshold``, ``min_similarity`` and the ``embedder`` the similarity was measured with
+(another embedder's similarities are not compared with it).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Verdict:
     score: float | None  # the probe's P(the sources hold the answer); None: not read (no hidden states)
     threshold: float
     similarity: float | None  # the best source's cosine similarity
-    min_similarity: float | None  # None: not compared (another embedder)
+    min_similarity: float | None  # None: not compared (the probe judged, or another embedder)
     judge: str  # the judge file's name
 
     def to_json(self) -> dict[str, Any]:
@@ -91,8 +92,8 @@ class Judge:
             prompt = run.generator.chat_prompt(run.parts.messages)
             state = cast("StateReader", run.generator).prompt_state(prompt, run.gen)
             score = self.probe.score(state, "grounding judge")
-        compare = embedder is None or embedder == self.embedder
-        floor = self.min_similarity if compare else None
+        # the similarity judges only without the probe, and only its own embedder's
+        floor = self.min_similarity if score is None and embedder in (None, self.embedder) else None
         similar = floor is None or run.best_similarity is None or run.best_similarity >= floor
         return Verdict(
             answerable=similar and (score is None or score >= self.threshold),
