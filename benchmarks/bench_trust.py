@@ -10,17 +10,18 @@ article one document of the index (`# Title`, then its paragraphs), and HotpotQA
   1-30 for the evaluation, 31-60 for calibration);
 - ``unanswerable``: SQuAD 2.0's own unanswerable questions, their paragraph indexed.
 
-Each question is asked as `dca ask` asks it. ``--run default``: default settings (the grounding
-judge on, dca/pipeline/judge.py; its verdict and score recorded). ``--run baseline``: as before
-the judge (``check=False``), with the grounded check's P("Yes") recorded but refusing nothing
-(``min_support=0``). Both record the best cosine similarity of the retrieved sources. Per kind:
+Each question is asked as `dca ask` asks it, with default settings but for the checks.
+``--run checked``: the grounding judge and the claim check on (``check=True``; the judge's
+verdict and score recorded). ``--run unchecked``: both off: the answers and the time the checks
+are measured against, in the same sitting. ``--run baseline``: both off, the grounded check's
+P("Yes") recorded but refusing nothing (``min_support=0``): the rows the judge's thresholds were
+studied on. Every run records the best cosine similarity of the retrieved sources. Per kind:
 refused, answered holding a gold answer, answered wrong, whether wrong answers cite a source,
 seconds per question; per signal, its AUROC at telling the answerable questions from each other
 kind. ``--split eval`` reads articles 11-16 (the evaluation); ``--split calibration`` articles
-1-10 (where thresholds may be chosen). ``--run no-check`` answers as the default does with the
-judge off: the time the judge is measured against, in the same sitting.
+1-10 (where thresholds may be chosen).
 
-    .venv/bin/python benchmarks/bench_trust.py [--split eval] [--run default] [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/bench_trust.py [--split eval] [--run checked] [--data-dir ../shared/data]
 
 Rows go to lab/results/trust_SPLIT[_RUN].jsonl as they are answered (a rerun resumes; the
 baseline's file has no suffix), the table to lab/results/trust_SPLIT[_RUN].json.
@@ -49,22 +50,23 @@ SPLITS = {"eval": range(10, 16), "calibration": range(0, 10)}  # article positio
 COUNTS = {"answerable": 40, "gap": 40, "off_topic": 30, "unanswerable": 20}  # questions per kind
 REMOVED_PER_ARTICLE = 3
 KINDS = tuple(COUNTS)
-RUNS = ("default", "baseline", "no-check")
+RUNS = ("checked", "unchecked", "baseline")
 
 
 def run_config(run: str) -> Any:
-    """The AskConfig a run asks with."""
+    """The AskConfig a run asks with: the defaults with the judge and claim check on or off, or
+    the baseline's (both off, the grounded check's P("Yes") recorded)."""
     from dca.api import AskConfig
 
     return {
-        "default": AskConfig(),
+        "checked": AskConfig(check=True),
+        "unchecked": AskConfig(check=False),
         "baseline": AskConfig(check=False, min_support=0.0),
-        "no-check": AskConfig(check=False),
     }[run]
 
 
 def run_name(split: str, run: str) -> str:
-    return f"trust_{split}" if run == "baseline" else f"trust_{split}_{run.replace('-', '_')}"
+    return f"trust_{split}" if run == "baseline" else f"trust_{split}_{run}"
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ def documents_home(documents: dict[str, str]) -> Iterator[tuple[Any, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=tuple(SPLITS), default="eval")
-    parser.add_argument("--run", choices=RUNS, default="default")
+    parser.add_argument("--run", choices=RUNS, default="checked")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     squad = json.loads((args.data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
