@@ -24,6 +24,7 @@ from dca.pipeline import Judge
 from dca.reasoning.config import ReasoningConfig
 
 runner = CliRunner()
+CHECKED = AskConfig(check=True)
 
 
 class Reader(ScriptedGenerator):
@@ -110,7 +111,7 @@ def test_the_judge_refuses_before_a_word_is_generated_and_lets_an_answerable_que
 ) -> None:
     with_judge(home)
     generator = Reader(["Rex the dog wrote it [1]."])
-    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder, config=CHECKED)
     refused = assistant.ask("Who wrote the dog novel?")
     assert refused.text == "The sources do not contain the answer." and not refused.grounded
     assert generator.prompts == [] and len(generator.states) == 1  # read, not generated
@@ -129,13 +130,13 @@ def test_the_judge_refuses_before_a_word_is_generated_and_lets_an_answerable_que
 def test_no_check_closed_book_and_thinking_are_not_judged(home: Paths, indexed: Path, embedder: HashEmbedder) -> None:
     with_judge(home)
     generator = Reader(["Rex [1]."])
-    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder, config=CHECKED)
     answer = assistant.ask("Who wrote the dog novel?", config=AskConfig(check=False))
     assert answer.text == "Rex [1]." and answer.judge is None and not generator.states
     answer = assistant.ask("Who wrote the dog novel?", config=AskConfig(retrieval=False))
     assert answer.judge is None and not generator.states
     generator.answers = ["x </think>", "Rex [1]."]
-    answer = assistant.ask("Who wrote it?", config=AskConfig(reasoning=ReasoningConfig(strategy="cot")))
+    answer = assistant.ask("Who wrote it?", config=AskConfig(check=True, reasoning=ReasoningConfig(strategy="cot")))
     assert answer.judge is None and not generator.states
 
 
@@ -144,7 +145,7 @@ def test_the_similarity_floor_judges_only_without_hidden_states_and_only_for_its
 ) -> None:
     with_judge(home, min_similarity=0.99)
     generator = ScriptedGenerator(["Cats purr [1]."])  # a server's model: no hidden states
-    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder, config=CHECKED)
     answer = assistant.ask("What do cats do at night?")
     assert answer.text == "The sources do not contain the answer." and not generator.prompts
     assert answer.judge is not None and answer.judge["score"] is None and answer.judge["min_similarity"] == 0.99
@@ -153,7 +154,9 @@ def test_the_similarity_floor_judges_only_without_hidden_states_and_only_for_its
     assert answer.text == "Cats purr [1]." and answer.judge is not None and answer.judge["min_similarity"] is None
     with_judge(home, min_similarity=0.99)  # with hidden states, the probe judges alone
     reader = Reader(["Cats purr [1]."])
-    answer = Assistant(index="default", home=home.home, generator=reader, embedder=embedder).ask("What do cats do?")
+    answer = Assistant(index="default", home=home.home, generator=reader, embedder=embedder, config=CHECKED).ask(
+        "What do cats do?"
+    )
     assert answer.text == "Cats purr [1]." and answer.judge["min_similarity"] is None and answer.judge["score"] > 0.5
 
 
@@ -163,7 +166,7 @@ def test_a_damaged_judge_is_one_line_and_no_judge_for_another_model(
     path = with_judge(home)
     path.write_text(path.read_text().replace("4.0", "5.0"))  # same size, other bytes: fails its sha256
     generator = Reader(["Cats purr [1]."])
-    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder, config=CHECKED)
     with pytest.raises(ConfigError, match="grounding judge scripted-judge is damaged .*--no-check"):
         assistant.ask("What do cats do?")
     assert assistant.ask("What do cats do?", config=AskConfig(check=False)).text == "Cats purr [1]."
@@ -180,11 +183,11 @@ def test_a_damaged_judge_is_one_line_and_no_judge_for_another_model(
     with_judge(home)
     other = Reader(["Rex [1]."])
     other.name = "other-model"
-    assistant = Assistant(index="default", home=home.home, generator=other, embedder=embedder)
+    assistant = Assistant(index="default", home=home.home, generator=other, embedder=embedder, config=CHECKED)
     assert assistant.ask("Who wrote the dog novel?").judge is None  # no judge is made for it
 
 
-def test_ask_json_carries_the_verdict_and_no_check_turns_it_off(
+def test_ask_json_carries_the_verdict_and_the_check_is_off_unless_asked(
     home: Paths, indexed: Path, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch, fake_embedder: HashEmbedder
 ) -> None:
     import dca.runtime.llama as llama_module
@@ -192,22 +195,23 @@ def test_ask_json_carries_the_verdict_and_no_check_turns_it_off(
     with_judge(home)
     generator = Reader(["Rex the dog wrote it [1]."])
     monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
-    result = runner.invoke(app, ["ask", "Who wrote the dog novel?", "--json"])
+    result = runner.invoke(app, ["ask", "Who wrote the dog novel?", "--json", "--check"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["judge"]["verdict"] == "not in the sources" and payload["answer"].startswith("The sources do not")
-    plain = runner.invoke(app, ["ask", "Who wrote the dog novel?"])
+    plain = runner.invoke(app, ["ask", "Who wrote the dog novel?", "--check"])
     assert "Read, and none states it (closest first):" in plain.stdout
-    result = runner.invoke(app, ["ask", "Who wrote the dog novel?", "--json", "--no-check"])
-    payload = json.loads(result.stdout)
-    assert payload["judge"] is None and payload["answer"] == "Rex the dog wrote it [1]."
+    for off in ([], ["--no-check"]):  # off by default
+        result = runner.invoke(app, ["ask", "Who wrote the dog novel?", "--json", *off])
+        payload = json.loads(result.stdout)
+        assert payload["judge"] is None and payload["answer"] == "Rex the dog wrote it [1]."
 
 
 def test_the_claim_check_drops_a_sentence_the_sources_do_not_hold_and_refuses_when_none_is_left(
     home: Paths, indexed: Path, embedder: HashEmbedder
 ) -> None:
     generator = ScriptedGenerator(["Cats purr at night [1]. Emerson wrote about them in Concord [1]."])
-    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder)
+    assistant = Assistant(index="default", home=home.home, generator=generator, embedder=embedder, config=CHECKED)
     answer = assistant.ask("What do cats do?")
     assert answer.text == "Cats purr at night [1]." and answer.citations == [1]
     assert any("dropped 1 sentence" in w and "Emerson" in w for w in answer.warnings)
@@ -228,7 +232,7 @@ def test_a_streamed_answer_the_claim_check_changed_is_given_again(
 
     generator = ScriptedGenerator(["Ralph Waldo Emerson [1]."])
     monkeypatch.setattr(llama_module, "load_runtime", lambda model=None, paths=None, config=None: generator)
-    result = runner.invoke(app, ["ask", "Who wrote about cats?", "--stream"])
+    result = runner.invoke(app, ["ask", "Who wrote about cats?", "--stream", "--check"])
     assert result.exit_code == 0, result.output
     assert "Ralph Waldo Emerson" in result.stdout  # streamed as the model wrote it
     assert "note: after its checks the answer is: The sources do not contain the answer." in result.stderr

@@ -1,4 +1,4 @@
-"""The grounding judge that ships, on the default model over a real index of two product notes
+"""The grounding judge that ships (`--check`), on the default model over a real index of two product notes
 (the issue's case: asked who wrote Pride and Prejudice, dca used to answer and cite toaster.md).
 It refuses an off-topic question and one the notes do not answer, before a word is generated,
 and answers one they do."""
@@ -32,7 +32,7 @@ weekly. A cancel button stops toasting at once.
 def _ask(home: Path, question: str, *extra: str) -> dict:
     env = {"DCA_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "dca", "ask", question, "--json", "--max-tokens", "48", *extra],
+        [sys.executable, "-m", "dca", "ask", question, "--json", "--max-tokens", "48", "--check", *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -59,5 +59,5 @@ def test_the_shipped_judge_refuses_what_the_notes_do_not_say_and_answers_what_th
     answer = _ask(home, "How many litres does the Brava kettle hold?")
     assert answer["judge"]["verdict"] == "answerable" and "1.7" in answer["answer"], answer
     assert answer["citations"] and answer["citations"][0]["path"].endswith("kettle.md")
-    unchecked = _ask(home, "Who wrote the novel Pride and Prejudice?", "--no-check")
+    unchecked = _ask(home, "Who wrote the novel Pride and Prejudice?", "--no-check")  # as by default
     assert unchecked["judge"] is None
