@@ -380,7 +380,11 @@ def table(write_probe: Path | None, data_dir: Path) -> None:
         "gold_lost",
     ]
     print_table(lines, columns)
-    (data, label, l2), (model, cut, cv, scores) = max(models.items(), key=lambda item: item[1][2])
+    # the probe is trained on both kinds of data the issue names (step 1's and step 2's) when both
+    # are there; its label and penalty are chosen by cross-validation over articles
+    wanted = "+questions" if pairs else "squad+hotpot"
+    candidates = [item for item in models.items() if item[0][0] == wanted]
+    (data, label, l2), (model, cut, cv, scores) = max(candidates, key=lambda item: item[1][2])
     print(
         f"chosen by cross-validation over articles: {data}, label {label}, l2 {l2}; threshold {cut:.3f} (calibration)"
     )
