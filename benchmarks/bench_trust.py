@@ -218,12 +218,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=tuple(SPLITS), default="eval")
     parser.add_argument("--run", choices=RUNS, default="checked")
+    parser.add_argument("--only", choices=KINDS, help="ask the questions of this kind alone (a time comparison)")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     squad = json.loads((args.data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
     hotpot = json.loads((args.data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
     documents, cases = article_documents([squad[i] for i in SPLITS[args.split]])
     cases += off_topic_cases(hotpot, args.split)
+    if args.only:
+        cases = [c for c in cases if c.kind == args.only]
     name = run_name(args.split, args.run)
     out = RESULTS / f"{name}.jsonl"
     rows = [json.loads(line) for line in complete_jsonl_lines(out)]
