@@ -87,7 +87,8 @@ def claim_check(run: Run) -> Iterator[Event]:
     if not config.check or config.reasoning.thinks or not run.parts.sources or not text or is_refusal(text):
         return
     given = [hit.chunk.text for hit in run.parts.sources]
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for sentence in sentences(text):
         found = found_share(sentence, run.question, given, STOPWORDS | _YES_NO)  # "yes" is an answer, not a claim
         (kept if found >= CLAIM_FOUND else dropped).append(sentence)
