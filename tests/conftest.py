@@ -53,9 +53,9 @@ def write_catalog(paths: Paths, entries: str) -> None:
     (paths.models / "catalog.toml").write_text(entries, encoding="utf-8")
 
 
-def catalog_with_bundled(paths: Paths, *, name: str, role: str, base: str, data: bytes) -> Path:
-    """A catalog of the scripted generator and one bundled, pinned file of ``role`` (adapter or
-    verifier) made for ``base``, written at models/adapters/NAME.gguf; its path."""
+def catalog_with_bundled(paths: Paths, *, name: str, role: str, base: str, data: bytes, suffix: str = ".gguf") -> Path:
+    """A catalog of the scripted generator and one bundled, pinned file of ``role`` (adapter,
+    verifier or judge) made for ``base``, written at models/adapters/NAME``suffix``; its path."""
     write_catalog(
         paths,
         f"""
@@ -75,14 +75,14 @@ name = "{name}"
 role = "{role}"
 base = "{base}"
 default = true
-file = "adapters/{name}.gguf"
+file = "adapters/{name}{suffix}"
 size = {len(data)}
 sha256 = "{hashlib.sha256(data).hexdigest()}"
 [model.source]
 kind = "bundled"
 """,
     )
-    path = paths.models / "adapters" / f"{name}.gguf"
+    path = paths.models / "adapters" / f"{name}{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path

@@ -5,14 +5,13 @@ generator whose "hidden state" says whether the prompt's sources mention cats.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import HashEmbedder, ScriptedGenerator, make_corpus, write_catalog
+from conftest import HashEmbedder, ScriptedGenerator, catalog_with_bundled, make_corpus
 from typer.testing import CliRunner
 
 from dca.api import AskConfig, Assistant
@@ -42,7 +41,8 @@ class Reader(ScriptedGenerator):
         return np.array([1.0 if "cat" in question.lower() else -1.0, 0.5])
 
 
-def judge_file(path: Path, *, threshold: float = 0.5, min_similarity: float = 0.0, **meta: Any) -> bytes:
+def judge_bytes(*, threshold: float = 0.5, min_similarity: float = 0.0, **meta: Any) -> bytes:
+    """A judge file's bytes: weights that read the first value of the Reader's state."""
     data = {
         "format": "dca-probe-1",
         "base_model": "scripted",
@@ -59,44 +59,18 @@ def judge_file(path: Path, *, threshold: float = 0.5, min_similarity: float = 0.
             **meta,
         },
     }
-    raw = json.dumps(data).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(raw)
-    return raw
+    return json.dumps(data).encode()
 
 
-def with_judge(paths: Paths, raw: bytes | None = None, **meta: Any) -> Path:
+def judge_file(path: Path, **meta: Any) -> None:
+    path.write_bytes(judge_bytes(**meta))
+
+
+def with_judge(paths: Paths, **meta: Any) -> Path:
     """A catalog of the scripted generator and its bundled judge (models/adapters/scripted-judge.json)."""
-    path = paths.models / "adapters" / "scripted-judge.json"
-    written = judge_file(path, **meta)
-    pinned = raw if raw is not None else written
-    write_catalog(
-        paths,
-        f"""
-[[model]]
-name = "scripted"
-role = "generator"
-default = true
-file = "scripted.gguf"
-size = 0
-sha256 = ""
-[model.source]
-kind = "local"
-path = "/nonexistent/scripted.gguf"
-
-[[model]]
-name = "scripted-judge"
-role = "judge"
-base = "scripted"
-default = true
-file = "adapters/scripted-judge.json"
-size = {len(pinned)}
-sha256 = "{hashlib.sha256(pinned).hexdigest()}"
-[model.source]
-kind = "bundled"
-""",
+    return catalog_with_bundled(
+        paths, name="scripted-judge", role="judge", base="scripted", data=judge_bytes(**meta), suffix=".json"
     )
-    return path
 
 
 @pytest.fixture
