@@ -121,8 +121,8 @@ def features(split: str, data_dir: Path) -> None:
     from dca.eval.metrics import normalize_text
     from dca.pipeline import STAGES
 
-    if split == "questions":
-        return question_features()
+    if split in ("questions", "questions-hotpot"):
+        return question_features(split, data_dir)
     squad = json.loads((data_dir / "squad2_dev" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
     hotpot = json.loads((data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
     documents, cases = cases_of(split, squad, hotpot)
@@ -165,7 +165,19 @@ def features(split: str, data_dir: Path) -> None:
 QUESTION_CHUNKS = 60  # chunks of dca's own docs/ the model writes questions about
 
 
-def question_features() -> None:
+def hotpot_documents(data_dir: Path) -> dict[str, str]:
+    """The Wikipedia paragraphs of HotpotQA dev questions 61-100 (none of the evaluation's 1-30),
+    one document per title: a second corpus for step 2's pairs."""
+    hotpot = json.loads((data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
+    documents: dict[str, str] = {}
+    for item in hotpot[TRAIN_OFF_TOPIC.start : TRAIN_OFF_TOPIC.stop]:
+        for title, sentences in item["context"]:
+            name = "".join(c if c.isalnum() else "_" for c in title)[:80] + ".md"
+            documents[name] = f"# {title}\n\n" + "".join(sentences).strip() + "\n"
+    return documents
+
+
+def question_features(split: str, data_dir: Path) -> None:
     """Step 2's data, from a corpus that is neither SQuAD nor HotpotQA: dca's own manual (docs/).
     `dca train questions` writes a question per sampled chunk (kept when its answer is a span of
     the chunk); each kept pair is read twice: as retrieval gives it when the chunk is among the
@@ -176,10 +188,14 @@ def question_features() -> None:
     from dca.pipeline import STAGES
     from dca.train.questions import QuestionsConfig, make_questions
 
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    documents = {p.name: p.read_text(encoding="utf-8") for p in sorted(docs.glob("*.md"))}
+    if split == "questions":
+        docs = Path(__file__).resolve().parents[1] / "docs"
+        documents = {p.name: p.read_text(encoding="utf-8") for p in sorted(docs.glob("*.md"))}
+    else:
+        documents = hotpot_documents(data_dir)
     OUT.mkdir(parents=True, exist_ok=True)
-    pairs_file, out = OUT / "questions_pairs.jsonl", OUT / "questions.jsonl"
+    tag = "" if split == "questions" else "_hotpot"
+    pairs_file, out = OUT / f"questions_pairs{tag}.jsonl", OUT / f"questions{tag}.jsonl"
     read: list[Any] = []
     holding: dict[str, Any] = {}
 
@@ -322,9 +338,11 @@ def with_support(
     return {"probe_below": t1, "support_below": t2, "calibration_refused": best[0], "evaluation": line}
 
 
-def table(write_probe: Path | None, data_dir: Path) -> None:
+def table(write_probe: Path | None, data_dir: Path, wanted: str) -> None:
     squad, calibration, evaluation = _load("train"), _load("calibration"), _load("eval")
-    pairs = [r for r in _load("questions") if r["kind"] in ("answerable", "gap")]  # step 2's, if read
+    read = ("answerable", "gap")
+    pairs = [r for r in _load("questions") if r["kind"] in read]  # step 2's, over dca's docs/
+    more = [r for r in _load("questions_hotpot") if r["kind"] in read]  # and over HotpotQA paragraphs
     answered = {json.loads(line)["id"]: json.loads(line) for line in complete_jsonl_lines(RESULTS / "trust_eval.jsonl")}
     both = calibration + evaluation
     held = np.stack([decode(r["state"]) for r in both])
@@ -332,10 +350,9 @@ def table(write_probe: Path | None, data_dir: Path) -> None:
         f"train rows {len(squad)} + {len(pairs)} pairs' readings; calibration {len(calibration)}; eval {len(evaluation)}"
     )
     lines, models = [], {}
-    for data, label in product(
-        ("squad+hotpot", "+questions") if pairs else ("squad+hotpot",), ("answerable", "gold_in_sources")
-    ):
-        train = squad + pairs if data == "+questions" else squad
+    variants = ("squad+hotpot", "+questions", "+questions+hotpot")[: 1 + bool(pairs) + bool(pairs and more)]
+    for data, label in product(variants, ("answerable", "gold_in_sources")):
+        train = squad + {"squad+hotpot": [], "+questions": pairs, "+questions+hotpot": pairs + more}[data]
         x = np.stack([decode(r["state"]) for r in train])
         y = np.array(
             [r["kind"] == "answerable" and (label == "answerable" or r["gold_in_sources"]) for r in train],
@@ -382,7 +399,7 @@ def table(write_probe: Path | None, data_dir: Path) -> None:
     print_table(lines, columns)
     # the probe is trained on both kinds of data the issue names (step 1's and step 2's) when both
     # are there; its label and penalty are chosen by cross-validation over articles
-    wanted = "+questions" if pairs else "squad+hotpot"
+    wanted = wanted if wanted in variants else variants[-1]
     candidates = [item for item in models.items() if item[0][0] == wanted]
     (data, label, l2), (model, cut, cv, scores) = max(candidates, key=lambda item: item[1][2])
     print(
@@ -436,16 +453,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("features")
-    one.add_argument("--split", choices=("train", "questions", *SPLITS), required=True)
+    one.add_argument("--split", choices=("train", "questions", "questions-hotpot", *SPLITS), required=True)
     one.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     two = sub.add_parser("table")
     two.add_argument("--write-probe", type=Path)
     two.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    two.add_argument(
+        "--data", default="+questions", help="the training data of the probe written (the shipped judge: +questions)"
+    )
     args = parser.parse_args()
     if args.command == "features":
         features(args.split, args.data_dir)
     else:
-        table(args.write_probe, args.data_dir)
+        table(args.write_probe, args.data_dir, args.data)
 
 
 if __name__ == "__main__":
