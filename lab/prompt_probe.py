@@ -19,7 +19,8 @@ best similarity, whether a gold answer is in the sources given, the state (float
 
 - ``questions``: step 2's pairs, from a corpus that is neither: `dca train questions` over dca's
   own docs/, each kept pair read with its chunk among the sources and with every source holding
-  the answer removed.
+  the answer removed; ``questions-hotpot``: the same over the Wikipedia paragraphs of HotpotQA
+  dev questions 61-100 (a training variant of its own, ``table --data +questions+hotpot``).
 
 `table` fits the probe (ridge logistic regression on standardized states) on ``train`` and
 ``questions`` for two labels (the question is answerable; and its gold answer is in the sources
@@ -30,8 +31,8 @@ in lab/results/trust_eval.jsonl (no evaluation row chooses anything). ``--write-
 writes the chosen one as a grounding judge (dca/pipeline/judge.py), with the similarity
 threshold of lab/trust_threshold_table.py for where the hidden state cannot be read.
 
-    .venv/bin/python lab/prompt_probe.py features --split train|questions|calibration|eval [--data-dir ../shared/data]
-    .venv/bin/python lab/prompt_probe.py table [--write-probe FILE]
+    .venv/bin/python lab/prompt_probe.py features --split train|questions|questions-hotpot|calibration|eval
+    .venv/bin/python lab/prompt_probe.py table [--data +questions] [--write-probe FILE]
 """
 
 from __future__ import annotations
