@@ -172,7 +172,7 @@ def hotpot_documents(data_dir: Path) -> dict[str, str]:
     hotpot = json.loads((data_dir / "hotpotqa" / "hotpot_dev_distractor_100.json").read_text(encoding="utf-8"))
     documents: dict[str, str] = {}
     for item in hotpot[TRAIN_OFF_TOPIC.start : TRAIN_OFF_TOPIC.stop]:
-        for title, sentences in item["context"]:
+        for title, sentences in zip(item["context"]["title"], item["context"]["sentences"], strict=True):
             name = "".join(c if c.isalnum() else "_" for c in title)[:80] + ".md"
             documents[name] = f"# {title}\n\n" + "".join(sentences).strip() + "\n"
     return documents
