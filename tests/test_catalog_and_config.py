@@ -103,3 +103,23 @@ def test_the_shipped_reasoning_adapter_is_pinned_and_made_for_the_default_model(
     assert choose_adapter(None, "qwen2.5-coder-1.5b", thinking=True, paths=home) == entry.name
     assert choose_adapter(None, "qwen2.5-coder-1.5b", thinking=False, paths=home) is None  # plain answers: the base
     assert choose_adapter("none", "qwen2.5-coder-1.5b", thinking=True, paths=home) is None
+
+
+def test_every_bundled_file_of_the_shipped_catalog_is_committed_and_verifies(home: Paths) -> None:
+    """A bundled entry's file ships in git (a file the .gitignore hides would be missing from
+    every fresh clone) and matches its size and sha256 pin; the grounding judge is one of them."""
+    import subprocess
+
+    from dca.models.verify import check_model
+
+    root = Path(__file__).resolve().parents[1]
+    bundled = [e for e in Catalog.load(home).entries if e.source.kind == "bundled"]
+    assert "qwen2.5-coder-1.5b-judge" in {e.name for e in bundled}
+    tracked = subprocess.run(
+        ["git", "ls-files", "models/adapters"], cwd=root, capture_output=True, text=True, check=False
+    )
+    for entry in bundled:
+        status = check_model(entry, home, deep=True)
+        assert status.verified, (entry.name, status.detail)
+        if tracked.returncode == 0:  # a source checkout (not an installed package)
+            assert f"models/{entry.file}" in tracked.stdout.split(), f"{entry.file} is not committed"
