@@ -110,9 +110,7 @@ def run_pipeline(
     yield from stages.gate(run)
     yield from stages.prompt(run)
     yield from stages.judge(run)
-    if run.refused:
-        pass  # the judge said "not in the sources"
-    elif run.nothing_retrieved:
+    if run.refused or run.nothing_retrieved:
         yield from not_in_sources(run)
     elif config.reasoning.thinks:
         yield from stages.reason(run)

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dca.answer import NO_ANSWER
 from dca.errors import ConfigError
-from dca.reasoning.events import AnswerText, Event
+from dca.reasoning.events import Event
 
 if TYPE_CHECKING:
     from dca.askconfig import AskConfig
@@ -84,7 +83,7 @@ class Judge:
             raise ConfigError(f"grounding judge {path} is damaged (thresholds out of range); make it again")
         return cls(path.name.removesuffix(".json"), probe, threshold, floor, embedder)
 
-    def verdict(self, run: Run, embedder: str | None) -> Verdict:
+    def verdict(self, run: Run) -> Verdict:
         """Judge ``run``'s prompt (its sources given): read the state, compare both readings."""
         assert run.parts is not None
         score = None
@@ -93,7 +92,7 @@ class Judge:
             state = cast("StateReader", run.generator).prompt_state(prompt, run.gen)
             score = self.probe.score(state, "grounding judge")
         # the similarity judges only without the probe, and only its own embedder's
-        floor = self.min_similarity if score is None and embedder in (None, self.embedder) else None
+        floor = self.min_similarity if score is None and run.embedder in (None, self.embedder) else None
         similar = floor is None or run.best_similarity is None or run.best_similarity >= floor
         return Verdict(
             answerable=similar and (score is None or score >= self.threshold),
@@ -118,22 +117,20 @@ def choose_judge(config: AskConfig, model: str, paths: Paths) -> Judge | None:
 
 def judge_sources(run: Run) -> Iterator[Event]:
     """The judge stage (after the prompt, before the answer): a direct answer over sources is
-    judged when ``check`` is on and the run has a judge; "not in the sources" ends the run there."""
-    config, answer = run.config, run.answer
+    judged when the run has a judge (``check`` on); a refusal sets ``run.refused``, and the
+    pipeline then answers "not in the sources" without asking the model."""
+    answer = run.answer
     assert answer is not None and run.parts is not None
-    if run.judge is None or not config.check or config.reasoning.thinks or not run.parts.sources:
+    if run.judge is None or run.config.reasoning.thinks or not run.parts.sources:
         return
-    verdict = run.judge.verdict(run, run.embedder)
+    verdict = run.judge.verdict(run)
     answer.judge = verdict.to_json()
     if not verdict.answerable:
         run.refused = True
-        run.text = NO_ANSWER
-        why = (
+        why = (  # without a score the similarity judged
             f"best source similarity {verdict.similarity:.2f} < {verdict.min_similarity}"
-            if verdict.similarity is not None
-            and verdict.min_similarity is not None
-            and verdict.similarity < verdict.min_similarity
+            if verdict.score is None
             else f"the judge's score {verdict.score:.2f} < {verdict.threshold:.2f}"
         )
         answer.warnings.append(f"the sources read do not seem to hold the answer ({why}): not answered")
-        yield AnswerText(run.text)
+    yield from ()

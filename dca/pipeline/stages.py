@@ -219,7 +219,8 @@ def fit_prompt(run: Run) -> Iterator[Event]:
 
 
 def not_in_sources(run: Run) -> Iterator[Event]:
-    """Nothing was retrieved: the answer says so, and the model is not asked to guess."""
+    """Nothing was retrieved, or the judge found the sources do not hold the answer: the answer
+    says so, and the model is not asked to guess."""
     run.text = NO_ANSWER
     yield AnswerText(run.text)
 

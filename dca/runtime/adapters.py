@@ -51,9 +51,11 @@ def _catalog_entry(name: str, role: str, paths: Paths) -> ModelEntry | None:
     return entry if entry.role == role else None
 
 
-def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
-    """The catalog's default ``role`` entry (adapter or verifier) for the generator ``model``
-    when its file is present and verified, else None (a missing or damaged file is logged)."""
+def _verified_default(role: str, model: str, paths: Paths, *, damaged: str = "") -> ModelEntry | None:
+    """The catalog's default ``role`` entry (adapter, verifier or judge) for the generator
+    ``model`` when its file is present and verified, else None (a missing or damaged file is
+    logged; with ``damaged``, a ConfigError saying it, formatted with the entry's ``name`` and
+    the check's ``detail``)."""
     from dca.models.catalog import Catalog
     from dca.models.verify import check_model
 
@@ -61,10 +63,12 @@ def _verified_default(role: str, model: str, paths: Paths) -> ModelEntry | None:
         catalog = Catalog.load(paths)
     except CatalogError:
         return None
-    entry = {"adapter": catalog.adapter_for, "verifier": catalog.verifier_for}[role](model)
+    entry = catalog.made_for(role, model)
     if entry is None:
         return None
     status = check_model(entry, paths)
+    if not status.verified and damaged:
+        raise ConfigError(damaged.format(name=entry.name, detail=status.detail))
     if not status.verified:
         log.warning("%s %s is not used: %s", role, entry.name, status.detail)
         return None
@@ -122,21 +126,9 @@ def default_judge(model: str, paths: Paths) -> Path | None:
     """The file of the catalog's default grounding judge for the generator ``model`` (None: the
     catalog has none); a judge file that is missing or fails its size and sha256 is a one-line
     ConfigError, not a silent answer without the check."""
-    from dca.models.catalog import Catalog
-    from dca.models.verify import check_model
-
-    try:
-        entry = Catalog.load(paths).made_for("judge", model)
-    except CatalogError:
-        return None
-    if entry is None:
-        return None
-    status = check_model(entry, paths)
-    if not status.verified:
-        raise ConfigError(
-            f"grounding judge {entry.name} is damaged ({status.detail}); reinstall dca, or answer with --no-check"
-        )
-    return entry.path(paths)
+    damaged = "grounding judge {name} is damaged ({detail}); reinstall dca, or answer with --no-check"
+    entry = _verified_default("judge", model, paths, damaged=damaged)
+    return entry.path(paths) if entry is not None else None
 
 
 def _asked_for(requested: str, role: str, paths: Paths, file_of: Callable[[ModelEntry], Path]) -> str | None:
